@@ -1,0 +1,395 @@
+/**
+ * The engine schedules WGSL kernels: it compiles and caches pipelines per variant, packs
+ * uniform parameters from the struct declared in the WGSL, batches dispatches into command
+ * buffers, reads results back, and owns the buffer pool and the disposal scopes.
+ *
+ * Uniform parameters of all dispatches of one batch live in one ring buffer written once per
+ * submission; a batch is submitted when the ring is full, every `batchSize` dispatches, or
+ * before anything is read back or uploaded (an upload must not overtake earlier dispatches
+ * that still read the buffer it overwrites).
+ *
+ * @example
+ *   const engine = await Engine.open();
+ *   const k = engine.kernel('elementwise.wgsl', 'unary', { OP: 1 });
+ *   engine.dispatch(k, { x: a, y: out }, { n: a.size }, engine.grid1d(a.size, 256));
+ *   console.log(await out.read());
+ */
+import { F8Error } from './errors.js';
+import { Gpu, openGpu, type GpuOptions } from './gpu.js';
+import { BufferPool } from './pool.js';
+import {
+  specialise,
+  parseBindings,
+  parseParamStruct,
+  uniformTypeOf,
+  reachableIdentifiers,
+  type BindingDecl,
+  type Defines,
+  type ParamField,
+} from './wgsl-source.js';
+
+/** Anything that owns a GPU buffer and can be bound: tensors, or raw buffers. */
+export interface Bindable {
+  readonly buffer: GPUBuffer;
+}
+
+export class Kernel {
+  constructor(
+    readonly name: string,
+    readonly pipeline: GPUComputePipeline,
+    readonly bindings: BindingDecl[],
+    readonly params: ParamField[] | null,
+    readonly paramsBinding: number,
+    readonly workgroupSize: number,
+  ) {}
+}
+
+export interface Disposable {
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+const RING_BYTES = 1 << 18;
+const UNIFORM_STRIDE = 256;
+const MAX_WG = 65535;
+
+export class Engine {
+  readonly device: GPUDevice;
+  readonly pool: BufferPool;
+  private kernels = new Map<string, Kernel>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private ring: GPUBuffer;
+  private ringData = new ArrayBuffer(RING_BYTES);
+  private ringU32 = new Uint32Array(this.ringData);
+  private ringI32 = new Int32Array(this.ringData);
+  private ringF32 = new Float32Array(this.ringData);
+  private ringUsed = 0;
+  private batched = 0;
+  private pendingError: F8Error | null = null;
+  private staging = new Map<number, GPUBuffer[]>();
+  private scopes: Set<Disposable>[] = [];
+  /** Dispatches per command buffer; more amortises submission, fewer overlaps CPU and GPU. */
+  batchSize = 64;
+  dispatchCount = 0;
+  submitCount = 0;
+  private static current: Engine | null = null;
+
+  private constructor(readonly gpu: Gpu) {
+    this.device = gpu.device;
+    this.pool = new BufferPool(this.device);
+    this.ring = this.device.createBuffer({ size: RING_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'f8net.uniforms' });
+    this.device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.pendingError ??= new F8Error('GPU_VALIDATION', ev.error.message.split('\n').filter(Boolean).join(' | '));
+    };
+  }
+
+  /** Opens the GPU (see GpuOptions) and makes the engine current for the ops. */
+  static async open(opts: GpuOptions = {}): Promise<Engine> {
+    const gpu = await openGpu(opts);
+    const e = new Engine(gpu);
+    Engine.current = e;
+    return e;
+  }
+
+  /** The engine the ops use; throws if none is open. */
+  static get(): Engine {
+    if (!Engine.current) throw new F8Error('NO_ADAPTER', 'no GPU engine is open: call Engine.open() (or f8net.init()) first');
+    return Engine.current;
+  }
+
+  static tryGet(): Engine | null {
+    return Engine.current;
+  }
+
+  /** Finishes queued work, frees every pooled buffer and releases the device. */
+  async close(): Promise<void> {
+    try {
+      if (!this.gpu.lost) await this.sync();
+    } finally {
+      this.pool.trim();
+      for (const list of this.staging.values()) for (const b of list) b.destroy();
+      this.staging.clear();
+      this.gpu.release();
+      if (Engine.current === this) Engine.current = null;
+    }
+  }
+
+  // ---- kernels -----------------------------------------------------------------------------
+
+  /**
+   * The compiled kernel for entry point `entry` of `wgsl/<file>` with `defines`. Pipelines are
+   * cached per (file, entry, defines); shapes travel as uniforms, so one pipeline serves all.
+   * `defines.WG` (if given) is the workgroup size used by grid1d.
+   */
+  kernel(file: string, entry: string, defines: Defines = {}): Kernel {
+    const key = `${file}#${entry}#${JSON.stringify(defines)}`;
+    let k = this.kernels.get(key);
+    if (k) return k;
+    this.gpu.checkAlive();
+    const name = `${file.replace(/\.wgsl$/, '')}.${entry}`;
+    const { code, origin } = specialise(file, defines);
+    const used = reachableIdentifiers(code, entry);
+    if (used.size === 0) throw new F8Error('WGSL_COMPILE', `wgsl/${file}: entry point '${entry}' not found`);
+    const bindings = parseBindings(code).filter((b) => used.has(b.name));
+    const uniforms = bindings.filter((b) => b.kind === 'uniform');
+    if (uniforms.length > 1) throw new F8Error('WGSL_COMPILE', `wgsl/${file}: ${entry} uses ${uniforms.length} uniform bindings; one parameter struct is allowed`);
+    let params: ParamField[] | null = null;
+    let paramsBinding = -1;
+    if (uniforms.length === 1) {
+      const t = uniformTypeOf(code, uniforms[0].name);
+      params = parseParamStruct(code, t ?? '?', `wgsl/${file}`);
+      paramsBinding = uniforms[0].binding;
+    }
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code, label: name });
+    const layout = this.device.createBindGroupLayout({
+      label: name,
+      entries: bindings.map((b) => ({
+        binding: b.binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: b.kind },
+      })),
+    });
+    const pipeline = this.device.createComputePipeline({
+      label: name,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: name }),
+      compute: { module, entryPoint: entry },
+    });
+    const scope = this.device.popErrorScope();
+    const compileInfo = module.getCompilationInfo();
+    Promise.all([scope, compileInfo]).then(
+      ([err, info]) => {
+        const msgs = info.messages.filter((m) => m.type === 'error');
+        if (msgs.length) {
+          const m = msgs[0];
+          const where = origin[m.lineNum - 1] ?? `${file}:${m.lineNum}`;
+          this.pendingError ??= new F8Error('WGSL_COMPILE', `wgsl/${where}: ${m.message} (kernel ${name}, ${JSON.stringify(defines)})`);
+        } else if (err) {
+          this.pendingError ??= new F8Error('WGSL_COMPILE', `kernel ${name} (wgsl/${file}): ${err.message.split('\n')[0]}`);
+        }
+      },
+      () => undefined,
+    );
+    const at = code.lastIndexOf('@workgroup_size', code.search(new RegExp(`fn\\s+${entry}\\s*\\(`)));
+    const wgm = at >= 0 ? /@workgroup_size\(\s*(\d+)/.exec(code.slice(at)) : null;
+    k = new Kernel(name, pipeline, bindings, params, paramsBinding, wgm ? Number(wgm[1]) : 64);
+    this.kernels.set(key, k);
+    return k;
+  }
+
+  /** Rejects with the first compile or validation error recorded so far, if any. */
+  async compileCheck(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    await new Promise((r) => setImmediate(r));
+    this.throwPending();
+  }
+
+  // ---- dispatch ----------------------------------------------------------------------------
+
+  /** Workgroup counts for a 1-D launch of n threads, folded into y past 65535 groups. */
+  grid1d(n: number, wg: number): [number, number, number] {
+    const groups = Math.max(1, Math.ceil(n / wg));
+    if (groups <= MAX_WG) return [groups, 1, 1];
+    const y = Math.ceil(groups / MAX_WG);
+    return [Math.ceil(groups / y), y, 1];
+  }
+
+  /**
+   * Records one dispatch of `k`. `bindings` maps each storage binding the entry point uses to a
+   * tensor or buffer; `params` gives every field of its uniform struct.
+   */
+  dispatch(k: Kernel, bindings: Record<string, Bindable>, params: Record<string, number> | null, groups: [number, number?, number?]): void {
+    this.gpu.checkAlive();
+    if (this.pendingError) this.throwPending();
+    const entries: GPUBindGroupEntry[] = [];
+    if (k.params) {
+      if (this.ringUsed + UNIFORM_STRIDE > RING_BYTES) this.flush();
+      const off = this.ringUsed;
+      const w = off / 4;
+      for (const f of k.params) {
+        const v = params?.[f.name];
+        if (v === undefined || Number.isNaN(v) && f.type !== 'f32') {
+          throw new F8Error('GPU_VALIDATION', `kernel ${k.name}: parameter '${f.name}' is missing (expects ${k.params.map((p) => p.name).join(', ')})`);
+        }
+        if (f.type === 'u32') this.ringU32[w + f.offset / 4] = v >>> 0;
+        else if (f.type === 'i32') this.ringI32[w + f.offset / 4] = v | 0;
+        else this.ringF32[w + f.offset / 4] = v;
+      }
+      this.ringUsed += UNIFORM_STRIDE;
+      entries.push({ binding: k.paramsBinding, resource: { buffer: this.ring, offset: off, size: Math.max(16, Math.ceil((k.params.length * 4) / 16) * 16) } });
+    }
+    for (const b of k.bindings) {
+      if (b.kind === 'uniform') continue;
+      const t = bindings[b.name];
+      if (!t) throw new F8Error('GPU_VALIDATION', `kernel ${k.name}: binding '${b.name}' is missing (expects ${k.bindings.filter((x) => x.kind !== 'uniform').map((x) => x.name).join(', ')})`);
+      if ((t as unknown as Disposable).disposed) throw new F8Error('DISPOSED', `kernel ${k.name}: binding '${b.name}' is a disposed tensor`);
+      entries.push({ binding: b.binding, resource: { buffer: t.buffer } });
+    }
+    const bg = this.device.createBindGroup({ layout: k.pipeline.getBindGroupLayout(0), entries, label: k.name });
+    if (!this.pass) {
+      this.encoder = this.device.createCommandEncoder();
+      this.pass = this.encoder.beginComputePass();
+    }
+    const [x, y = 1, z = 1] = groups;
+    if (x > MAX_WG || y > MAX_WG || z > MAX_WG) {
+      throw new F8Error('UNSUPPORTED', `kernel ${k.name}: dispatch ${x}x${y}x${z} exceeds 65535 workgroups per dimension`);
+    }
+    this.pass.setPipeline(k.pipeline);
+    this.pass.setBindGroup(0, bg);
+    this.pass.dispatchWorkgroups(x, y, z);
+    this.dispatchCount++;
+    if (++this.batched >= this.batchSize) this.flush();
+  }
+
+  /** Records a buffer-to-buffer copy (ends the current compute pass). */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.gpu.checkAlive();
+    this.endPass();
+    this.encoder ??= this.device.createCommandEncoder();
+    this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    this.gpu.checkAlive();
+    this.endPass();
+    if (!this.encoder) return;
+    if (this.ringUsed > 0) this.device.queue.writeBuffer(this.ring, 0, this.ringData, 0, this.ringUsed);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.ringUsed = 0;
+    this.batched = 0;
+    this.submitCount++;
+  }
+
+  /** Waits until the GPU has finished all submitted work; throws recorded errors. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.gpu.checkAlive();
+    this.throwPending();
+  }
+
+  private throwPending(): void {
+    if (this.gpu.lost) this.gpu.checkAlive();
+    const e = this.pendingError;
+    if (e) {
+      this.pendingError = null;
+      throw e;
+    }
+  }
+
+  // ---- transfers ---------------------------------------------------------------------------
+
+  /** Writes bytes into a buffer after all previously recorded work. */
+  write(buf: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    this.flush();
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const padded = bytes.byteLength % 4 === 0 ? bytes : (() => {
+      const p = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      p.set(bytes);
+      return p;
+    })();
+    this.device.queue.writeBuffer(buf, offset, padded, 0, padded.byteLength);
+  }
+
+  /** Reads `bytes` bytes of `buf` after all recorded work has run. */
+  async readBytes(buf: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    let list = this.staging.get(size);
+    if (!list) this.staging.set(size, (list = []));
+    const st = list.pop() ?? this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'f8net.readback' });
+    this.copy(buf, offset, st, 0, Math.ceil(bytes / 4) * 4);
+    this.flush();
+    try {
+      await st.mapAsync(GPUMapMode.READ, 0, size);
+    } catch (e) {
+      this.gpu.checkAlive();
+      throw new F8Error('GPU_VALIDATION', `read-back failed: ${(e as Error).message}`);
+    }
+    const out = st.getMappedRange(0, size).slice(0, bytes);
+    st.unmap();
+    list.push(st);
+    this.throwPending();
+    return out;
+  }
+
+  // ---- scopes ------------------------------------------------------------------------------
+
+  /** Registers a newly created tensor with the innermost scope. */
+  track(t: Disposable): void {
+    const s = this.scopes[this.scopes.length - 1];
+    if (s) s.add(t);
+  }
+
+  /** Takes `t` out of every scope: it lives until disposed by hand. Returns t. */
+  keep<T extends Disposable>(t: T): T {
+    for (const s of this.scopes) s.delete(t);
+    return t;
+  }
+
+  /**
+   * Runs fn; every tensor created inside and not returned (nor kept) is disposed at the end.
+   * Tensors in the result (a tensor, array or plain object of them) move to the outer scope.
+   */
+  tidy<T>(fn: () => T): T {
+    const scope = new Set<Disposable>();
+    this.scopes.push(scope);
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      this.scopes.pop();
+    }
+    const keepers = new Set<Disposable>();
+    collect(result!, keepers, 0);
+    const outer = this.scopes[this.scopes.length - 1];
+    for (const t of scope) {
+      if (keepers.has(t)) outer?.add(t);
+      else if (!t.disposed) t.dispose();
+    }
+    return result!;
+  }
+
+  /** tidy for async bodies (e.g. a step that reads its loss back). */
+  async tidyAsync<T>(fn: () => Promise<T>): Promise<T> {
+    const scope = new Set<Disposable>();
+    this.scopes.push(scope);
+    let result: T;
+    try {
+      result = await fn();
+    } finally {
+      const i = this.scopes.lastIndexOf(scope);
+      if (i >= 0) this.scopes.splice(i, 1);
+    }
+    const keepers = new Set<Disposable>();
+    collect(result!, keepers, 0);
+    const outer = this.scopes[this.scopes.length - 1];
+    for (const t of scope) {
+      if (keepers.has(t)) outer?.add(t);
+      else if (!t.disposed) t.dispose();
+    }
+    return result!;
+  }
+}
+
+function collect(v: unknown, out: Set<Disposable>, depth: number): void {
+  if (v === null || typeof v !== 'object' || depth > 4) return;
+  if ('dispose' in v && 'disposed' in v) {
+    out.add(v as Disposable);
+    // A view shares its owner's buffer: keeping the view keeps the owner.
+    const owner = (v as { viewOf?: unknown }).viewOf;
+    if (owner) collect(owner, out, depth);
+    return;
+  }
+  if (Array.isArray(v)) for (const x of v) collect(x, out, depth + 1);
+  else if (Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) collect(x, out, depth + 1);
+}

@@ -1,0 +1,62 @@
+import { it, expect } from 'vitest';
+import { gpuDescribe, rand, expectClose, gradCheck } from '../helpers.js';
+import { Engine } from '../../src/runtime/engine.js';
+import { Tensor } from '../../src/tensor.js';
+import { add, sub, mul, affine, clamp, relu, full, reshape } from '../../src/ops/elementwise.js';
+import { refAxpby, refMul, refAffine, refClamp } from '../../src/ops/elementwise.ref.js';
+import { backward } from '../../src/autograd/tape.js';
+
+gpuDescribe('elementwise', () => {
+  // 1 and 1027 are not multiples of 4 (vec4 lanes) nor of the workgroup.
+  for (const n of [1, 7, 1027, 70001]) {
+    it(`forward matches the CPU reference, n=${n}`, async () => {
+      const a = rand(n, 1);
+      const b = rand(n, 2);
+      const ta = Tensor.from(a, [n]);
+      const tb = Tensor.from(b, [n]);
+      expectClose(await add(ta, tb).read(), refAxpby(a, b, 1, 1), 0, 0, 'add');
+      expectClose(await sub(ta, tb).read(), refAxpby(a, b, 1, -1), 0, 0, 'sub');
+      expectClose(await mul(ta, tb).read(), refMul(a, b), 0, 0, 'mul');
+      expectClose(await affine(ta, 0.5, -2).read(), refAffine(a, 0.5, -2), 0, 1e-7, 'affine');
+      expectClose(await clamp(ta, -0.25, 0.5).read(), refClamp(a, -0.25, 0.5), 0, 0, 'clamp');
+      expectClose(await relu(ta).read(), refClamp(a, 0, Infinity), 0, 0, 'relu');
+    });
+  }
+
+  it('fills and reshapes', async () => {
+    const t = full([3, 5], 2.5);
+    expect([...(await t.read())]).toEqual(new Array(15).fill(2.5));
+    expect(reshape(t, [5, 3]).shape).toEqual([5, 3]);
+    expect(() => reshape(t, [4, 4])).toThrow(/15 vs 16 elements/);
+  });
+
+  it('rejects mismatched shapes with a message naming them', () => {
+    expect(() => add(Tensor.from(new Float32Array(6), [2, 3]), Tensor.from(new Float32Array(6), [3, 2]))).toThrow(/add: shapes \[2, 3\] and \[3, 2\] differ/);
+  });
+
+  it('gradients: add, sub, mul, affine, clamp', async () => {
+    const x = { data: rand(13, 3), shape: [13] };
+    const y = { data: rand(13, 4), shape: [13] };
+    await gradCheck((a, b) => add(a, b), [x, y]);
+    await gradCheck((a, b) => sub(a, b), [x, y]);
+    await gradCheck((a, b) => mul(a, b), [x, y]);
+    await gradCheck((a) => affine(a, -1.5, 3), [x]);
+    // Keep the points away from the kinks so that finite differences are valid.
+    const z = { data: rand(13, 5).map((v) => (Math.abs(v) < 0.05 ? v + 0.2 : Math.abs(v - 0.5) < 0.05 ? v + 0.2 : v)), shape: [13] };
+    await gradCheck((a) => clamp(a, 0, 0.5), [z]);
+    await gradCheck((a) => mul(reshape(a, [13, 1]), reshape(a, [13, 1])), [x]);
+  });
+
+  it('accumulates gradients into leaves and keeps them out of scopes', async () => {
+    const e = Engine.get();
+    const x = Tensor.from(new Float32Array([1, 2, 3]), [3]);
+    x.requiresGrad = true;
+    for (let i = 0; i < 2; i++) {
+      e.tidy(() => {
+        const y = add(x, x);
+        backward(y, full([3], 1));
+      });
+    }
+    expect([...(await x.grad!.read())]).toEqual([4, 4, 4]);
+  });
+});

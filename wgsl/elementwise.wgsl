@@ -1,0 +1,56 @@
+// Elementwise f32 kernels, forward and backward.
+// Layout: flat arrays viewed as vec4<f32>; pool buffers are padded to 64 bytes, so the last
+// partial vec4 reads and writes padding that no tensor element occupies.
+// Launch: 1-D over n4 = ceil(n / 4) vec4 lanes (Engine.grid1d with WG).
+#include "common"
+
+struct Params { n4: u32, a: f32, b: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> y: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+
+// out = a * x + b * y  (add: a=b=1, sub: a=1,b=-1)
+@compute @workgroup_size(${WG}) fn axpby(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, ${WG}u);
+  if (i >= p.n4) { return; }
+  out[i] = p.a * x[i] + p.b * y[i];
+}
+
+// out = a * x * y
+@compute @workgroup_size(${WG}) fn mul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, ${WG}u);
+  if (i >= p.n4) { return; }
+  out[i] = p.a * x[i] * y[i];
+}
+
+// out = a * x + b
+@compute @workgroup_size(${WG}) fn affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, ${WG}u);
+  if (i >= p.n4) { return; }
+  out[i] = p.a * x[i] + vec4<f32>(p.b);
+}
+
+// out = a
+@compute @workgroup_size(${WG}) fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, ${WG}u);
+  if (i >= p.n4) { return; }
+  out[i] = vec4<f32>(p.a);
+}
+
+// out = clamp(x, a, b); relu is clamp(x, 0, +inf). NaN stays NaN (select, not min/max).
+@compute @workgroup_size(${WG}) fn clamp_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, ${WG}u);
+  if (i >= p.n4) { return; }
+  let v = x[i];
+  out[i] = select(select(v, vec4<f32>(p.b), v > vec4<f32>(p.b)), vec4<f32>(p.a), v < vec4<f32>(p.a));
+}
+
+// out = y where a < x < b else 0  (x: forward input, y: upstream gradient)
+@compute @workgroup_size(${WG}) fn clamp_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, ${WG}u);
+  if (i >= p.n4) { return; }
+  let v = x[i];
+  let pass_ = (v > vec4<f32>(p.a)) & (v < vec4<f32>(p.b));
+  out[i] = select(vec4<f32>(0.0), y[i], pass_);
+}
