@@ -1,9 +1,12 @@
 import { defineConfig } from 'vitest/config';
+
+// One forked process for all test files: GPU tests share one adapter and must not run in
+// parallel processes (CI has 2 cores and a software Vulkan driver).
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 120000,
-    hookTimeout: 120000,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     pool: 'forks',
     poolOptions: { forks: { singleFork: true } },
   },
