@@ -70,7 +70,12 @@ export class Tensor implements Disposable {
   /** An uninitialised tensor from the pool. */
   static empty(shape: readonly number[], dtype: DType = 'f32', engine = Engine.get()): Tensor {
     const n = numel(shape);
-    return new Tensor(shape, dtype, engine.pool.acquire(byteSize(dtype, n)), engine);
+    const bytes = byteSize(dtype, n);
+    const max = engine.device.limits.maxStorageBufferBindingSize;
+    if (bytes > max) {
+      throw new F8Error('UNSUPPORTED', `tensor [${shape.join(', ')}] ${dtype} needs ${(bytes / 2 ** 20).toFixed(1)} MiB; this adapter binds at most ${(max / 2 ** 20).toFixed(1)} MiB per buffer (use a smaller batch)`);
+    }
+    return new Tensor(shape, dtype, engine.pool.acquire(bytes), engine);
   }
 
   /** A tensor holding `data` (length must match the shape). */

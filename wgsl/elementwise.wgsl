@@ -54,3 +54,14 @@ struct Params { n4: u32, a: f32, b: f32 }
   let pass_ = (v > vec4<f32>(p.a)) & (v < vec4<f32>(p.b));
   out[i] = select(vec4<f32>(0.0), y[i], pass_);
 }
+
+// Integer counters (accuracy counts, step counters): outi = xi + yi, with wrapping i32 adds.
+@group(0) @binding(4) var<storage, read> xi: array<i32>;
+@group(0) @binding(5) var<storage, read> yi: array<i32>;
+@group(0) @binding(6) var<storage, read_write> outi: array<i32>;
+
+@compute @workgroup_size(${WG}) fn add_i32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, ${WG}u);
+  if (i >= p.n4 * 4u) { return; }
+  outi[i] = xi[i] + yi[i];
+}

@@ -81,6 +81,18 @@ export function relu(x: Tensor): Tensor {
   return clamp(x, 0, F32_MAX);
 }
 
+/** x + y on i32 tensors (counters; no tape). */
+export function addInt(x: Tensor, y: Tensor): Tensor {
+  if (x.dtype !== 'i32' || y.dtype !== 'i32' || x.size !== y.size) {
+    throw new F8Error('SHAPE_MISMATCH', `addInt: two i32 tensors of one size expected, got ${x} and ${y}`);
+  }
+  const e = Engine.get();
+  const out = Tensor.empty(x.shape, 'i32');
+  const n4 = Math.ceil(x.size / 4);
+  e.dispatch(e.kernel('elementwise.wgsl', 'add_i32', { WG }), { xi: x, yi: y, outi: out }, { n4, a: 0, b: 0 }, e.grid1d(x.size, WG));
+  return out;
+}
+
 /** A tensor of the given shape filled with `value` (no tape). */
 export function full(shape: readonly number[], value: number): Tensor {
   return launch('fill', Tensor.empty(shape), null, null, value);

@@ -23,6 +23,7 @@ import {
   parseParamStruct,
   uniformTypeOf,
   reachableIdentifiers,
+  displayPath,
   type BindingDecl,
   type Defines,
   type ParamField,
@@ -127,18 +128,19 @@ export class Engine {
     let k = this.kernels.get(key);
     if (k) return k;
     this.gpu.checkAlive();
-    const name = `${file.replace(/\.wgsl$/, '')}.${entry}`;
+    const name = `${file.replace(/^.*[\\/]/, '').replace(/\.wgsl$/, '')}.${entry}`;
+    const shown = displayPath(file);
     const { code, origin } = specialise(file, defines);
     const used = reachableIdentifiers(code, entry);
-    if (used.size === 0) throw new F8Error('WGSL_COMPILE', `wgsl/${file}: entry point '${entry}' not found`);
+    if (used.size === 0) throw new F8Error('WGSL_COMPILE', `${shown}: entry point '${entry}' not found`);
     const bindings = parseBindings(code).filter((b) => used.has(b.name));
     const uniforms = bindings.filter((b) => b.kind === 'uniform');
-    if (uniforms.length > 1) throw new F8Error('WGSL_COMPILE', `wgsl/${file}: ${entry} uses ${uniforms.length} uniform bindings; one parameter struct is allowed`);
+    if (uniforms.length > 1) throw new F8Error('WGSL_COMPILE', `${shown}: ${entry} uses ${uniforms.length} uniform bindings; one parameter struct is allowed`);
     let params: ParamField[] | null = null;
     let paramsBinding = -1;
     if (uniforms.length === 1) {
       const t = uniformTypeOf(code, uniforms[0].name);
-      params = parseParamStruct(code, t ?? '?', `wgsl/${file}`);
+      params = parseParamStruct(code, t ?? '?', shown);
       paramsBinding = uniforms[0].binding;
     }
     this.device.pushErrorScope('validation');
@@ -163,10 +165,10 @@ export class Engine {
         const msgs = info.messages.filter((m) => m.type === 'error');
         if (msgs.length) {
           const m = msgs[0];
-          const where = origin[m.lineNum - 1] ?? `${file}:${m.lineNum}`;
-          this.pendingError ??= new F8Error('WGSL_COMPILE', `wgsl/${where}: ${m.message} (kernel ${name}, ${JSON.stringify(defines)})`);
+          const where = origin[m.lineNum - 1] ?? `${shown}:${m.lineNum}`;
+          this.pendingError ??= new F8Error('WGSL_COMPILE', `${where}: ${m.message} (kernel ${name}, defines ${JSON.stringify(defines)})`);
         } else if (err) {
-          this.pendingError ??= new F8Error('WGSL_COMPILE', `kernel ${name} (wgsl/${file}): ${err.message.split('\n')[0]}`);
+          this.pendingError ??= new F8Error('WGSL_COMPILE', `kernel ${name} (${shown}): ${err.message.split('\n')[0]}`);
         }
       },
       () => undefined,
@@ -298,7 +300,7 @@ export class Engine {
       p.set(bytes);
       return p;
     })();
-    this.device.queue.writeBuffer(buf, offset, padded, 0, padded.byteLength);
+    this.device.queue.writeBuffer(buf, offset, padded as Uint8Array<ArrayBuffer>, 0, padded.byteLength);
   }
 
   /** Reads `bytes` bytes of `buf` after all recorded work has run. */

@@ -11,7 +11,7 @@
  * Setting F8NET_DUMP_WGSL=<dir> writes each specialised kernel there.
  */
 import { readFileSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { F8Error } from './errors.js';
@@ -37,9 +37,9 @@ function readWgsl(rel: string): string {
   let text = fileCache.get(rel);
   if (text === undefined) {
     try {
-      text = readFileSync(join(WGSL_DIR, rel), 'utf8');
+      text = readFileSync(resolve(WGSL_DIR, rel), 'utf8');
     } catch {
-      throw new F8Error('IO', `wgsl/${rel}: kernel file not found`);
+      throw new F8Error('IO', `${displayPath(rel)}: kernel file not found`);
     }
     fileCache.set(rel, text);
   }
@@ -48,16 +48,22 @@ function readWgsl(rel: string): string {
 
 const MARK = '\u0001';
 
+/** How a kernel file is named in messages: wgsl/<file> for the package's own kernels. */
+export function displayPath(rel: string): string {
+  return isAbsolute(rel) ? rel : `wgsl/${rel}`;
+}
+
 /** Inlines #include lines and tags every line with `MARK file:line MARK` at its end. */
 function expand(rel: string, seen: string[]): string[] {
-  if (seen.includes(rel)) throw new F8Error('WGSL_COMPILE', `wgsl/${rel}: #include cycle through ${seen.join(' -> ')}`);
+  if (seen.includes(rel)) throw new F8Error('WGSL_COMPILE', `${displayPath(rel)}: #include cycle through ${seen.join(' -> ')}`);
   const out: string[] = [];
   readWgsl(rel)
     .split('\n')
     .forEach((line, i) => {
       const m = /^\s*#include\s+"([\w./-]+)"\s*$/.exec(line);
       if (m) out.push(...expand(`include/${m[1]}.wgsl`, [...seen, rel]));
-      else out.push(`${line}${MARK}${rel}:${i + 1}${MARK}`);
+      // The space keeps the tag out of a preprocessor token such as `#endif`.
+      else out.push(`${line} ${MARK}${displayPath(rel)}:${i + 1}${MARK}`);
     });
   return out;
 }
@@ -78,7 +84,7 @@ export function specialise(file: string, defines: Defines): SpecialisedSource {
   for (let m = re.exec(text); m; m = re.exec(text)) {
     strings.push(text.slice(last, m.index));
     if (!(m[1] in defines)) {
-      throw new F8Error('WGSL_COMPILE', `wgsl/${file}: define \${${m[1]}} has no value (given: ${Object.keys(defines).join(', ') || 'none'})`);
+      throw new F8Error('WGSL_COMPILE', `${displayPath(file)}: define \${${m[1]}} has no value (given: ${Object.keys(defines).join(', ') || 'none'})`);
     }
     values.push(defines[m[1]]);
     last = m.index + m[0].length;
@@ -89,18 +95,18 @@ export function specialise(file: string, defines: Defines): SpecialisedSource {
   try {
     pre = wgsl(tsa, ...values);
   } catch (e) {
-    throw new F8Error('WGSL_COMPILE', `wgsl/${file}: preprocessor: ${(e as Error).message}`);
+    throw new F8Error('WGSL_COMPILE', `${displayPath(file)}: preprocessor: ${(e as Error).message}`);
   }
   const origin: string[] = [];
   const lines = pre.split('\n').map((line) => {
     const a = line.indexOf(MARK);
     if (a < 0) {
-      origin.push(origin[origin.length - 1] ?? `${file}:?`);
+      origin.push(origin[origin.length - 1] ?? `${displayPath(file)}:?`);
       return line;
     }
     const b = line.indexOf(MARK, a + 1);
     origin.push(line.slice(a + 1, b));
-    return line.slice(0, a) + line.slice(b + 1).replaceAll(new RegExp(`${MARK}[^${MARK}]*${MARK}`, 'g'), '');
+    return line.slice(0, a).replace(/ $/, '') + line.slice(b + 1).replaceAll(new RegExp(`${MARK}[^${MARK}]*${MARK}`, 'g'), '');
   });
   const code = lines.join('\n');
   const dump = process.env.F8NET_DUMP_WGSL;
@@ -109,7 +115,7 @@ export function specialise(file: string, defines: Defines): SpecialisedSource {
     const tag = Object.entries(defines)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    const name = `${file.replace(/[\\/]/g, '_').replace(/\.wgsl$/, '')}${tag ? `.${tag.replace(/[^\w=,.-]/g, '_')}` : ''}.wgsl`;
+    const name = `${file.replace(/^.*[\\/]/, '').replace(/\.wgsl$/, '')}${tag ? `.${tag.replace(/[^\w=,.-]/g, '_')}` : ''}.wgsl`;
     const tmp = join(dump, `.${name}.tmp`);
     writeFileSync(tmp, code);
     renameSync(tmp, join(dump, name));

@@ -60,3 +60,13 @@ gpuDescribe('elementwise', () => {
     expect([...(await x.grad!.read())]).toEqual([4, 4, 4]);
   });
 });
+
+gpuDescribe('integer counters', () => {
+  it('adds i32 tensors exactly, including negative values and odd sizes', async () => {
+    const a = Int32Array.from([1, -5, 2147483000, 7, 9]);
+    const b = Int32Array.from([2, -7, 600, -8, 0]);
+    const { addInt } = await import('../../src/ops/elementwise.js');
+    const got = await addInt(Tensor.from(a, [5], 'i32'), Tensor.from(b, [5], 'i32')).read();
+    expect([...got]).toEqual([3, -12, 2147483600, -1, 9]);
+  });
+});
