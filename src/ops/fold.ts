@@ -1,0 +1,78 @@
+/**
+ * F8Net conv-BN folding (wgsl/fold.wgsl, F8NET.md §3): the per-output-channel weight factor
+ * k and bias b of the folded layer, differentiable w.r.t. gamma, beta (or the bias), the batch
+ * mean and variance, and the input and output fix scalings. CPU reference: ./fold.ref.ts.
+ *
+ * The op has two outputs; each records its own tape node whose backward passes zeros for the
+ * other output's gradient, so the two contributions add up in the tape.
+ *
+ * @example
+ *   const { k, b } = foldBn(gamma, beta, mean, variance, sIn, sNext, 1e-5);
+ *   const wf = mulChannel(w, k, 0);
+ */
+import { Engine } from '../runtime/engine.js';
+import { F8Error } from '../runtime/errors.js';
+import { Tensor } from '../tensor.js';
+import { record } from '../autograd/tape.js';
+import { zeros } from './elementwise.js';
+
+const groups = (o: number): [number] => [Math.ceil(o / 64)];
+
+function check(name: string, ts: Record<string, Tensor | null>, o: number): void {
+  for (const [k, t] of Object.entries(ts)) {
+    if (!t) continue;
+    const want = k === 'sIn' || k === 'sNext' ? 1 : o;
+    if (t.size !== want || t.dtype !== 'f32') throw new F8Error('SHAPE_MISMATCH', `${name}: ${k} has ${t.size} ${t.dtype} elements, expected ${want} f32`);
+  }
+}
+
+/** k = gamma/sqrt(var+eps)*s_in/s_next, b = (beta - gamma*mean/sqrt(var+eps))/s_next. */
+export function foldBn(gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor, sIn: Tensor, sNext: Tensor, eps: number): { k: Tensor; b: Tensor } {
+  const o = gamma.size;
+  check('foldBn', { gamma, beta, mean, variance, sIn, sNext }, o);
+  const e = Engine.get();
+  const k = Tensor.empty([o]);
+  const b = Tensor.empty([o]);
+  const P = { o, eps };
+  e.dispatch(e.kernel('fold.wgsl', 'fold_bn'), { gamma, beta, mean, variance, s_in: sIn, s_next: sNext, k_out: k, b_out: b }, P, groups(o));
+  const inputs = [gamma, beta, mean, variance, sIn, sNext];
+  const bwd = (gk: Tensor, gb: Tensor): Tensor[] => {
+    const gg = Tensor.empty([o]);
+    const gbe = Tensor.empty([o]);
+    const gm = Tensor.empty([o]);
+    const gv = Tensor.empty([o]);
+    const gsi = Tensor.empty([1]);
+    const gsn = Tensor.empty([1]);
+    const bind = { gamma, beta, mean, variance, s_in: sIn, s_next: sNext, gk, gb };
+    e.dispatch(e.kernel('fold.wgsl', 'fold_bn_backward'), { ...bind, g_gamma: gg, g_beta: gbe, g_mean: gm, g_var: gv }, P, groups(o));
+    e.dispatch(e.kernel('fold.wgsl', 'fold_bn_scalars'), { ...bind, g_s_in: gsi, g_s_next: gsn }, P, [1]);
+    return [gg, gbe, gm, gv, gsi, gsn];
+  };
+  record(k, 'foldBn.k', inputs, (g) => bwd(g, zeros([o])));
+  record(b, 'foldBn.b', inputs, (g) => bwd(zeros([o]), g));
+  return { k, b };
+}
+
+/** Without BN: k = s_in/s_next for every channel, b = bias/s_next. */
+export function foldPlain(bias: Tensor, sIn: Tensor, sNext: Tensor): { k: Tensor; b: Tensor } {
+  const o = bias.size;
+  check('foldPlain', { bias, sIn, sNext }, o);
+  const e = Engine.get();
+  const k = Tensor.empty([o]);
+  const b = Tensor.empty([o]);
+  const P = { o, eps: 0 };
+  e.dispatch(e.kernel('fold.wgsl', 'fold_plain'), { beta: bias, s_in: sIn, s_next: sNext, k_out: k, b_out: b }, P, groups(o));
+  const inputs = [bias, sIn, sNext];
+  const bwd = (gk: Tensor, gb: Tensor): Tensor[] => {
+    const gbe = Tensor.empty([o]);
+    const gsi = Tensor.empty([1]);
+    const gsn = Tensor.empty([1]);
+    const bind = { beta: bias, s_in: sIn, s_next: sNext, gk, gb };
+    e.dispatch(e.kernel('fold.wgsl', 'fold_plain_backward'), { ...bind, g_beta: gbe }, P, groups(o));
+    e.dispatch(e.kernel('fold.wgsl', 'fold_plain_scalars'), { ...bind, g_s_in: gsi, g_s_next: gsn }, P, [1]);
+    return [gbe, gsi, gsn];
+  };
+  record(k, 'foldPlain.k', inputs, (g) => bwd(g, zeros([o])));
+  record(b, 'foldPlain.b', inputs, (g) => bwd(zeros([o]), g));
+  return { k, b };
+}

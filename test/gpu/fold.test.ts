@@ -1,0 +1,45 @@
+import { it } from 'vitest';
+import { gpuDescribe, rand, expectClose, gradCheck } from '../helpers.js';
+import { Tensor } from '../../src/tensor.js';
+import { foldBn, foldPlain } from '../../src/ops/fold.js';
+import { refFoldBn, refFoldPlain } from '../../src/ops/fold.ref.js';
+import { add, affine } from '../../src/ops/elementwise.js';
+
+gpuDescribe('conv-BN folding', () => {
+  const o = 67; // not a multiple of the workgroup
+  const gamma = rand(o, 1, 0.5, 1.5);
+  const beta = rand(o, 2, -0.5, 0.5);
+  const mean = rand(o, 3, -1, 1);
+  const variance = rand(o, 4, 0.2, 2);
+  it('matches the reference', async () => {
+    const t = (a: Float32Array) => Tensor.from(a, [a.length]);
+    const { k, b } = foldBn(t(gamma), t(beta), t(mean), t(variance), t(new Float32Array([0.75])), t(new Float32Array([1.5])), 1e-5);
+    const ref = refFoldBn(gamma, beta, mean, variance, 0.75, 1.5, 1e-5);
+    expectClose(await k.read(), ref.k, 1e-6, 1e-5, 'k');
+    expectClose(await b.read(), ref.b, 1e-6, 1e-5, 'b');
+    const p = foldPlain(t(beta), t(new Float32Array([0.75])), t(new Float32Array([1.5])));
+    const rp = refFoldPlain(beta, 0.75, 1.5);
+    expectClose(await p.k.read(), rp.k, 1e-7, 1e-6, 'plain k');
+    expectClose(await p.b.read(), rp.b, 1e-7, 1e-6, 'plain b');
+  });
+  it('gradients w.r.t. gamma, beta, mean, var, s_in and s_next', async () => {
+    const n = 5;
+    const ins = [rand(n, 5, 0.5, 1.5), rand(n, 6), rand(n, 7), rand(n, 8, 0.5, 2), new Float32Array([0.8]), new Float32Array([1.3])];
+    await gradCheck(
+      (g, be, m, v, si, sn) => {
+        const { k, b } = foldBn(g, be, m, v, si, sn, 1e-5);
+        return add(k, affine(b, 2));
+      },
+      ins.map((d) => ({ data: d, shape: [d.length] })),
+      { eps: 1e-3, atol: 5e-3, rtol: 5e-3 },
+    );
+    await gradCheck(
+      (bias, si, sn) => {
+        const { k, b } = foldPlain(bias, si, sn);
+        return add(k, affine(b, -3));
+      },
+      [ins[1], ins[4], ins[5]].map((d) => ({ data: d, shape: [d.length] })),
+      { eps: 1e-3, atol: 5e-3, rtol: 5e-3 },
+    );
+  });
+});
