@@ -154,10 +154,12 @@ export function parseParamStruct(code: string, name: string, where: string): Par
   const m = new RegExp(`struct\\s+${name}\\s*\\{([^}]*)\\}`).exec(code);
   if (!m) throw new F8Error('WGSL_COMPILE', `${where}: uniform struct ${name} not found`);
   const fields: ParamField[] = [];
-  for (const part of m[1].split(',')) {
-    const f = /^\s*(\w+)\s*:\s*(\w+)\s*$/.exec(part.replace(/\/\/[^\n]*/g, ''));
+  // Strip comments first: a comma inside a field's comment must not split the struct.
+  const body = m[1].replace(/\/\/[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '');
+  for (const part of body.split(',')) {
+    const f = /^\s*(\w+)\s*:\s*(\w+)\s*$/.exec(part);
     if (!f) {
-      if (part.replace(/\/\/[^\n]*/g, '').trim() === '') continue;
+      if (part.trim() === '') continue;
       throw new F8Error('WGSL_COMPILE', `${where}: struct ${name} field '${part.trim()}' is not a u32, i32 or f32 scalar`);
     }
     if (f[2] !== 'u32' && f[2] !== 'i32' && f[2] !== 'f32') {
