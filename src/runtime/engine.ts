@@ -166,9 +166,11 @@ export class Engine {
         if (msgs.length) {
           const m = msgs[0];
           const where = origin[m.lineNum - 1] ?? `${shown}:${m.lineNum}`;
-          this.pendingError ??= new F8Error('WGSL_COMPILE', `${where}: ${m.message} (kernel ${name}, defines ${JSON.stringify(defines)})`);
+          // A compile error explains the validation errors that follow from the invalid
+          // pipeline, so it replaces them.
+          if (this.pendingError?.code !== 'WGSL_COMPILE') this.pendingError = new F8Error('WGSL_COMPILE', `${where}: ${m.message} (kernel ${name}, defines ${JSON.stringify(defines)})`);
         } else if (err) {
-          this.pendingError ??= new F8Error('WGSL_COMPILE', `kernel ${name} (${shown}): ${err.message.split('\n')[0]}`);
+          if (this.pendingError?.code !== 'WGSL_COMPILE') this.pendingError = new F8Error('WGSL_COMPILE', `kernel ${name} (${shown}): ${err.message.split('\n')[0]}`);
         }
       },
       () => undefined,
