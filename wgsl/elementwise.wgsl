@@ -65,3 +65,29 @@ struct Params { n4: u32, a: f32, b: f32 }
   if (i >= p.n4 * 4u) { return; }
   outi[i] = xi[i] + yi[i];
 }
+
+// out = x * s[0] (a = 1) or x / s[0] (a = -1), s a one-element tensor (a learned scale).
+@group(0) @binding(7) var<storage, read> sc: array<f32>;
+@compute @workgroup_size(${WG}) fn scale_by_tensor(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, ${WG}u);
+  if (i >= p.n4) { return; }
+  let s = sc[0];
+  out[i] = select(x[i] / s, x[i] * s, p.a > 0.0);
+}
+
+// out = (a * x)^b for a * x > 0 (statistics: 1/sqrt(fan_out * var) is b = -0.5); 0 elsewhere.
+@compute @workgroup_size(${WG}) fn pow_affine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, ${WG}u);
+  if (i >= p.n4) { return; }
+  let v = p.a * x[i];
+  out[i] = select(vec4<f32>(0.0), pow(max(v, vec4<f32>(1e-30)), vec4<f32>(p.b)), v > vec4<f32>(0.0));
+}
+
+// Gradient of pow_affine: y * g * a * b / (a x) = g * b * (a x)^(b - 1) * a   (x: input, y: upstream gradient)
+@compute @workgroup_size(${WG}) fn pow_affine_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, ${WG}u);
+  if (i >= p.n4) { return; }
+  let v = p.a * x[i];
+  let d = p.a * p.b * pow(max(v, vec4<f32>(1e-30)), vec4<f32>(p.b - 1.0));
+  out[i] = select(vec4<f32>(0.0), y[i] * d, v > vec4<f32>(0.0));
+}

@@ -9,6 +9,7 @@ import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
 import { record, setGradHelpers } from '../autograd/tape.js';
+import { sum as sumAll } from './reduce.js';
 
 const WG = 256;
 export const F32_MAX = 3.4028234663852886e38;
@@ -79,6 +80,36 @@ export function clamp(x: Tensor, lo: number, hi: number): Tensor {
 /** max(x, 0) */
 export function relu(x: Tensor): Tensor {
   return clamp(x, 0, F32_MAX);
+}
+
+/** x * s (s a one-element tensor), differentiable in both; `invert` computes x / s. */
+export function scaleByTensor(x: Tensor, s: Tensor, invert = false): Tensor {
+  if (s.size !== 1 || s.dtype !== 'f32' || x.dtype !== 'f32') {
+    throw new F8Error('SHAPE_MISMATCH', `scaleByTensor: an f32 tensor and a one-element f32 scale expected, got ${x} and ${s}`);
+  }
+  const e = Engine.get();
+  const run = (src: Tensor): Tensor => {
+    const out = Tensor.empty(src.shape);
+    const n4 = Math.ceil(src.size / 4);
+    e.dispatch(e.kernel('elementwise.wgsl', 'scale_by_tensor', { WG }), { x: src, sc: s, out }, { n4, a: invert ? -1 : 1, b: 0 }, e.grid1d(n4, WG));
+    return out;
+  };
+  const out = run(x);
+  return record(out, invert ? 'divByTensor' : 'scaleByTensor', [x, s], (g) => [
+    x.requiresGrad ? run(g) : null,
+    // d(x*s)/ds = x; d(x/s)/ds = -x/s^2 = -out/s.
+    s.requiresGrad ? (invert ? scaleByTensor(affine(sumAll(mulRaw(g, out)), -1), s, true) : sumAll(mulRaw(g, x))) : null,
+  ]);
+}
+
+/** (a*x)^b where a*x > 0, else 0; differentiable (e.g. 1/sqrt(n*var) with a = n, b = -0.5). */
+export function powAffine(x: Tensor, a: number, b: number): Tensor {
+  const out = launch('pow_affine', Tensor.empty(x.shape), x, null, a, b);
+  return record(out, 'powAffine', [x], (g) => [launch('pow_affine_bwd', Tensor.empty(x.shape), x, g, a, b)]);
+}
+
+function mulRaw(x: Tensor, y: Tensor): Tensor {
+  return launch('mul', Tensor.empty(x.shape), x, y, 1);
 }
 
 /** x + y on i32 tensors (counters; no tape). */

@@ -70,3 +70,19 @@ gpuDescribe('integer counters', () => {
     expect([...got]).toEqual([3, -12, 2147483600, -1, 9]);
   });
 });
+
+gpuDescribe('learned scales', () => {
+  it('scaleByTensor and its inverse: values and gradients w.r.t. both inputs', async () => {
+    const { scaleByTensor, powAffine } = await import('../../src/ops/elementwise.js');
+    const x = rand(11, 9);
+    const s = Tensor.from(new Float32Array([0.8]), [1]);
+    expectClose(await scaleByTensor(Tensor.from(x, [11]), s).read(), x.map((v) => v * 0.8), 1e-7, 1e-6, 'x*s');
+    expectClose(await scaleByTensor(Tensor.from(x, [11]), s, true).read(), x.map((v) => v / 0.8), 1e-7, 1e-6, 'x/s');
+    const ins = [{ data: x, shape: [11] }, { data: new Float32Array([0.8]), shape: [1] }];
+    await gradCheck((a, b) => scaleByTensor(a, b), ins, { eps: 1e-3, atol: 5e-3, rtol: 5e-3 });
+    await gradCheck((a, b) => scaleByTensor(a, b, true), ins, { eps: 1e-3, atol: 5e-3, rtol: 5e-3 });
+    const v = rand(7, 10, 0.2, 2);
+    expectClose(await powAffine(Tensor.from(v, [7]), 3, -0.5).read(), v.map((t) => (3 * t) ** -0.5), 1e-6, 1e-5, 'pow');
+    await gradCheck((a) => powAffine(a, 3, -0.5), [{ data: v, shape: [7] }], { eps: 1e-3, atol: 5e-3, rtol: 5e-3 });
+  });
+});
