@@ -232,7 +232,8 @@ export class Engine {
     }
     const bg = this.device.createBindGroup({ layout: k.pipeline.getBindGroupLayout(0), entries, label: k.name });
     if (!this.pass) {
-      this.encoder = this.device.createCommandEncoder();
+      // Keep the open encoder: it may hold earlier passes and copies of this batch.
+      this.encoder ??= this.device.createCommandEncoder();
       this.pass = this.encoder.beginComputePass();
     }
     const [x, y = 1, z = 1] = groups;

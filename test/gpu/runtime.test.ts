@@ -119,6 +119,15 @@ gpuDescribe('runtime', () => {
     x.dispose();
   });
 
+  it('keeps the work recorded before a copy when a dispatch follows it in the same batch', async () => {
+    const a = full([100], 3);
+    const b = Tensor.empty([100]);
+    Engine.get().copy(a.buffer, 0, b.buffer, 0, a.bytes);
+    const c = scale(b, 2); // a dispatch after the copy, before any submission
+    expect([...(await c.read())].every((v) => v === 6)).toBe(true);
+    expect([...(await b.read())].every((v) => v === 3)).toBe(true);
+  });
+
   it('size classes waste at most a quarter', () => {
     for (const b of [1, 4, 255, 256, 257, 1000, 4096, 5000, 1 << 20, (1 << 20) + 1, 123456789]) {
       const s = sizeClass(b);
