@@ -1,0 +1,46 @@
+/** `f8net fraclen sweep`: the paper's fractional-length error analysis (F8NET.md §2). */
+import { Command, Option } from 'commander';
+import { writeFileSync, renameSync } from 'node:fs';
+import { F8Error } from '../runtime/errors.js';
+import { fraclenSweep, sweepToTsv, sweepSummary, formatSweepSummary, sweepPlotSvg, svgToPng } from '../quant/sweep.js';
+
+function num(name: string, kind: 'int' | 'float', min: number) {
+  return (v: string): number => {
+    const x = Number(v);
+    if (!Number.isFinite(x) || (kind === 'int' && !Number.isInteger(x)) || x < min) {
+      throw new F8Error('BAD_INPUT', `--${name} ${v}: expected ${kind === 'int' ? 'an integer' : 'a number'} >= ${min}`);
+    }
+    return x;
+  };
+}
+
+export function registerFraclenCommands(program: Command): void {
+  const fl = program.command('fraclen').description('fractional-length analysis');
+  fl.command('sweep')
+    .description('RMS quantisation error / sigma of every fractional length for Gaussian (signed) or rectified-Gaussian (unsigned) data')
+    .addOption(new Option('--signed', 'Gaussian data, signed format').conflicts('unsigned'))
+    .addOption(new Option('--unsigned', 'rectified-Gaussian data, unsigned format'))
+    .option('--wl <bits>', 'word length', num('wl', 'int', 2), 8)
+    .option('--sigma-min <s>', 'smallest sigma', num('sigma-min', 'float', 1e-30), 1e-3)
+    .option('--sigma-max <s>', 'largest sigma', num('sigma-max', 'float', 1e-30), 1e3)
+    .option('--points <n>', 'number of sigmas (log-spaced, ends included)', num('points', 'int', 2), 1000)
+    .option('--samples <n>', 'samples per sigma', num('samples', 'int', 1), 10000)
+    .option('--seed <n>', 'random seed', num('seed', 'int', 0), 0)
+    .option('--out <file.tsv>', 'write the table here (default: standard output)')
+    .option('--plot <file.png>', 'write the error-vs-sigma chart here')
+    .action(async (o: { signed?: boolean; unsigned?: boolean; wl: number; sigmaMin: number; sigmaMax: number; points: number; samples: number; seed: number; out?: string; plot?: string }) => {
+      if (!o.signed && !o.unsigned) throw new F8Error('BAD_INPUT', 'fraclen sweep: give --signed or --unsigned');
+      if (o.wl > 16) throw new F8Error('BAD_INPUT', `--wl ${o.wl}: word lengths above 16 are not supported`);
+      if (o.sigmaMax <= o.sigmaMin) throw new F8Error('BAD_INPUT', `--sigma-max ${o.sigmaMax} must exceed --sigma-min ${o.sigmaMin}`);
+      const signed = !!o.signed;
+      const rows = fraclenSweep({ signed, wl: o.wl, sigmaMin: o.sigmaMin, sigmaMax: o.sigmaMax, points: o.points, samples: o.samples, seed: o.seed });
+      const tsv = sweepToTsv(rows, o.wl, signed);
+      if (o.out) {
+        const tmp = `${o.out}.${process.pid}.tmp`;
+        writeFileSync(tmp, tsv);
+        renameSync(tmp, o.out);
+      } else process.stdout.write(tsv);
+      if (o.plot) await svgToPng(sweepPlotSvg(rows, { wl: o.wl, signed }), o.plot);
+      process.stderr.write(`${formatSweepSummary(sweepSummary(rows))}\n`);
+    });
+}

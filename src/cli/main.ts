@@ -1,0 +1,82 @@
+/**
+ * The f8net command line: a thin shell over the library. Every option is declared once here
+ * with its help text; errors print one line `f8net: <message>` and exit non-zero.
+ *
+ * @example
+ *   f8net info --json
+ *   f8net train --config models/configs/cnn_mnist_float.yml --set num_epochs=2
+ */
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { F8Error } from '../runtime/errors.js';
+import { Engine } from '../runtime/engine.js';
+import type { GpuOptions } from '../runtime/gpu.js';
+import { registerTrainCommands } from './train-commands.js';
+import { registerInfoCommand } from './info-command.js';
+import { registerFraclenCommands } from './fraclen-commands.js';
+import { registerModelCommands } from './model-commands.js';
+
+function version(): string {
+  let d = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++, d = dirname(d)) {
+    try {
+      return JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')).version;
+    } catch {
+      /* keep looking upward */
+    }
+  }
+  return 'unknown';
+}
+
+/** The adapter options shared by every command that uses the GPU. */
+export function gpuOptionsOf(cmd: Command): GpuOptions {
+  const o = cmd.optsWithGlobals() as { adapter?: string; backend?: string };
+  return { adapter: o.adapter, backend: o.backend };
+}
+
+/** Opens the GPU for a command and always releases it (so the process can exit). */
+export async function withEngine<T>(cmd: Command, fn: (e: Engine) => Promise<T>): Promise<T> {
+  const e = await Engine.open(gpuOptionsOf(cmd));
+  try {
+    return await fn(e);
+  } finally {
+    await e.close().catch(() => undefined);
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('f8net')
+    .description('Fixed-point 8-bit neural networks (F8Net) on any GPU through WebGPU')
+    .version(version())
+    .addOption(new Option('--adapter <name>', 'use the adapter whose description contains <name>').env('F8NET_ADAPTER'))
+    .addOption(new Option('--backend <name>', 'Dawn backend').choices(['vulkan', 'metal', 'd3d12', 'd3d11', 'opengl', 'opengles', 'null']).env('F8NET_BACKEND'))
+    .showHelpAfterError('(run with --help for usage)');
+  registerInfoCommand(program);
+  registerTrainCommands(program);
+  registerFraclenCommands(program);
+  registerModelCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    const err = e as { code?: string; exitCode?: number; message?: string };
+    if (typeof err.code === 'string' && err.code.startsWith('commander.')) {
+      // commander already printed its message (help, version, usage errors).
+      return err.exitCode ?? 1;
+    }
+    if (e instanceof F8Error) {
+      process.stderr.write(`f8net: ${e.message}\n`);
+      return e.code === 'BAD_CONFIG' || e.code === 'BAD_INPUT' ? 2 : e.code === 'DEVICE_LOST' ? 4 : e.code === 'NO_ADAPTER' ? 3 : 1;
+    }
+    process.stderr.write(`f8net: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 1;
+  }
+}

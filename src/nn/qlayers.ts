@@ -1,0 +1,365 @@
+/**
+ * The F8Net layers: a convolution with its batch norm and the ReLU/clip of its input fused into
+ * one module (F8NET.md §3), and the linear classifier. The same class serves both training
+ * stages: with `quant.enabled` false it is the plain float layer of stage 1,
+ * y = BN(conv(relu?(x), w)), which equals conv(x, gamma/sigma * w) + (beta - gamma*mu/sigma).
+ *
+ * @example
+ *   const c = new QConv2d('conv1', 1, 16, 3, { padding: 1, inputSigned: true, quant: floatQuant() });
+ *   const y = c.forward(x);
+ */
+import { Module } from './module.js';
+import { Tensor } from '../tensor.js';
+import { conv2d, type Conv2dOptions } from '../ops/conv2d.js';
+import { linear } from '../ops/matmul.js';
+import { batchNorm2d, batchStats, updateRunningStats } from '../ops/batchnorm.js';
+import { relu, full, scaleByTensor, powAffine, reshape } from '../ops/elementwise.js';
+import { mulChannel, channelVar } from '../ops/reduce.js';
+import { fakeQuant, fixScalingGpu } from '../ops/fakequant.js';
+import { fraclenFromMetric, gridSearchFraclen, updateRunningFraclen, evalFraclen } from '../ops/fraclen.js';
+import { foldBn, foldPlain } from '../ops/fold.js';
+import { noGrad } from '../autograd/tape.js';
+import { Engine } from '../runtime/engine.js';
+import type { Rng } from '../data/rng.js';
+import { roundHalfEven } from '../quant/fixed-format.js';
+
+export type FormatType = 'per_layer' | 'per_channel';
+export type Metric = 'std' | 'mae' | 'rms';
+
+/** How a layer quantises (F8NET.md §2-§4); `enabled: false` is the float stage. */
+export interface QuantConfig {
+  enabled: boolean;
+  /** Word length of weights and inputs (8 in the paper). */
+  wl: number;
+  /** Starting formats [wl, fl] before the first statistics are known. */
+  weightFormat: [number, number];
+  inputFormat: [number, number];
+  formatType: FormatType;
+  /** 'metric': fl from a statistic; 'grid': grid search of the RMS error. */
+  fraclenMethod: 'metric' | 'grid';
+  metric: Metric;
+  momentumForMetric: number;
+  /** Layers that read the same tensor also share the master's fractional length. */
+  inputFraclenSharing: boolean;
+  /** Multiply the weight by 1/sqrt(fan_out)/std(w) before use (rescale_forward, constant). */
+  rescaleForward: boolean;
+}
+
+export function floatQuant(): QuantConfig {
+  return {
+    enabled: false,
+    wl: 8,
+    weightFormat: [8, 7],
+    inputFormat: [8, 6],
+    formatType: 'per_layer',
+    fraclenMethod: 'metric',
+    metric: 'std',
+    momentumForMetric: 0.1,
+    inputFraclenSharing: false,
+    rescaleForward: false,
+  };
+}
+
+export function fixedQuant(over: Partial<QuantConfig> = {}): QuantConfig {
+  return { ...floatQuant(), enabled: true, ...over };
+}
+
+/** Kaiming-normal (fan_out, ReLU gain) as torchvision initialises ResNet convolutions. */
+export function kaimingNormal(rng: Rng, fanOut: number): (i: number) => number {
+  const std = Math.sqrt(2 / fanOut);
+  return () => rng.normal() * std;
+}
+
+export interface QConv2dOptions extends Conv2dOptions {
+  /** Whether the input is signed (network input, linear bottleneck) or after a ReLU. */
+  inputSigned: boolean;
+  quant: QuantConfig;
+  rng: Rng;
+  /** Batch norm after the convolution (default true); without it the conv has a bias. */
+  bn?: boolean;
+  bnMomentum?: number;
+  bnEps?: number;
+}
+
+/**
+ * Common state of the F8Net layers: the clipping level, the fractional lengths and the
+ * scaling relations of §4.
+ *
+ * Fractional lengths live in GPU buffers and never come back to the CPU during training:
+ *  - `input_fraclen_run` (f32 [1]): the running input length, fl_run = m*fl_batch + (1-m)*fl_run;
+ *  - `input_fraclen` (i32 [1]): the input length this layer used last (the batch's in training,
+ *    round(fl_run) in evaluation); the layer before reads it for its s_next during training;
+ *  - `weight_fraclen` (i32 [1] or [O]): the weight length used last (recomputed every step).
+ */
+export abstract class QLayer extends Module {
+  /** The layer whose alpha (and word length) this one uses, when it reads a shared tensor. */
+  master: QLayer | null = null;
+  /** The layer that reads this layer's output; its fix_scaling divides this layer's output. */
+  following: QLayer | null = null;
+  /**
+   * True for a layer that reads the network input (real values, not in any layer's units): it
+   * divides its input by its own s_in first, so that alpha is the clipping level of the real
+   * input, and takes the input length from the statistic of the real input.
+   */
+  readsNetworkInput = false;
+  readonly alpha: Tensor;
+  readonly inputFraclenRun: Tensor;
+  readonly inputFraclen: Tensor;
+  abstract readonly weightFraclen: Tensor;
+
+  constructor(
+    readonly layerName: string,
+    readonly inputSigned: boolean,
+    readonly quant: QuantConfig,
+  ) {
+    super();
+    // PACT clipping level of the input, init 8.0 (§3). Present in float mode too, so that
+    // float and fixed-point checkpoints share one state layout.
+    this.alpha = this.param('alpha', [1], () => 8);
+    const flMax = quant.inputFormat[0] - (inputSigned ? 1 : 0);
+    const fl0 = Math.min(Math.max(quant.inputFormat[1], 0), flMax);
+    this.inputFraclenRun = this.buffer('input_fraclen_run', [1], () => fl0);
+    this.inputFraclen = this.buffer('input_fraclen', [1], () => fl0, 'i32');
+  }
+
+  /** The layer that owns the clipping level this layer uses. */
+  get alphaOwner(): QLayer {
+    return this.master ?? this;
+  }
+
+  /** Word length of the input (the master's, when shared). */
+  get inputWl(): number {
+    return this.alphaOwner.quant.inputFormat[0];
+  }
+
+  /** The input transform of the float stage: ReLU for unsigned inputs, identity otherwise. */
+  protected floatInput(x: Tensor): Tensor {
+    return this.inputSigned ? x : relu(x);
+  }
+
+  /** The input length as this layer uses it now: the last batch's in training, round(fl_run) in evaluation. */
+  currentInputFraclen(): Tensor {
+    const src = this.quant.inputFraclenSharing && this.master ? this.master : this;
+    if (src.training) return src.inputFraclen;
+    return noGrad(() => evalFraclen(src.inputFraclenRun, src.inputWl, src.inputSigned));
+  }
+
+  /** fix_scaling of this layer's input, differentiable w.r.t. the (master's) alpha. */
+  fixScaling(fl: Tensor = this.currentInputFraclen()): Tensor {
+    return fixScalingGpu(this.alphaOwner.alpha, fl, this.inputWl, this.inputSigned);
+  }
+
+  /** The scaling that divides this layer's output: the following layer's fix_scaling, or 1. */
+  protected outputScaling(): Tensor {
+    return this.following ? this.following.fixScaling() : noGrad(() => full([1], 1));
+  }
+
+  /**
+   * Quantises the input (§3 step 1): computes the batch length (training) or takes the running
+   * one (evaluation), records it, and returns the quantised input and its fix scaling.
+   */
+  protected quantizeInput(x: Tensor): { xq: Tensor; sIn: Tensor } {
+    const wl = this.inputWl;
+    const signed = this.inputSigned;
+    const shared = this.quant.inputFraclenSharing && this.master ? this.master : null;
+    let fl: Tensor;
+    if (shared) {
+      fl = shared.currentInputFraclen();
+    } else if (this.training) {
+      fl = noGrad(() =>
+        this.quant.fraclenMethod === 'grid'
+          ? gridSearchFraclen(x, { wl, signed })
+          : fraclenFromMetric(x, { wl, signed, metric: this.quant.metric }),
+      );
+      noGrad(() => updateRunningFraclen(this.inputFraclenRun, fl, this.quant.momentumForMetric));
+    } else {
+      fl = noGrad(() => evalFraclen(this.inputFraclenRun, wl, signed));
+    }
+    if (fl !== this.inputFraclen) Engine.get().copy(fl.buffer, 0, this.inputFraclen.buffer, 0, 4);
+    const sIn = this.fixScaling(fl);
+    const xin = this.readsNetworkInput ? scaleByTensor(x, sIn, true) : x;
+    return { xq: fakeQuant(xin, fl, { wl, signed }), sIn };
+  }
+
+  /** Optional rescale_forward (type constant): w / sqrt(fan_out) / std(w). */
+  protected rescaled(w: Tensor, fanOut: number): Tensor {
+    if (!this.quant.rescaleForward) return w;
+    const v = channelVar(reshape(w, [1, w.size]), 0, { unbiased: true });
+    return scaleByTensor(w, powAffine(v, fanOut, -0.5));
+  }
+
+  /** §3 step 4: weight length from the folded weight, recorded, and the fake-quantised weight. */
+  protected quantizeWeight(wf: Tensor): Tensor {
+    const wl = this.quant.weightFormat[0];
+    const perChannel = this.quant.formatType === 'per_channel';
+    const opts = { wl, signed: true, ...(perChannel ? { axis: 0 } : {}) };
+    const fl = noGrad(() => (this.quant.fraclenMethod === 'grid' ? gridSearchFraclen(wf, opts) : fraclenFromMetric(wf, { ...opts, metric: this.quant.metric })));
+    Engine.get().copy(fl.buffer, 0, this.weightFraclen.buffer, 0, fl.bytes);
+    return fakeQuant(wf, fl, opts);
+  }
+}
+
+export class QConv2d extends QLayer {
+  readonly weight: Tensor;
+  readonly gamma: Tensor | null = null;
+  readonly beta: Tensor | null = null;
+  readonly bias: Tensor | null = null;
+  readonly runningMean: Tensor | null = null;
+  readonly runningVar: Tensor | null = null;
+  readonly conv: Required<Omit<Conv2dOptions, 'groups'>> & { groups: number };
+  readonly hasBn: boolean;
+  readonly weightFraclen: Tensor;
+
+  constructor(
+    name: string,
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernel: number | [number, number],
+    readonly opts: QConv2dOptions,
+  ) {
+    super(name, opts.inputSigned, opts.quant);
+    const [kh, kw] = typeof kernel === 'number' ? [kernel, kernel] : kernel;
+    const groups = opts.groups ?? 1;
+    this.conv = { stride: opts.stride ?? 1, padding: opts.padding ?? 0, dilation: opts.dilation ?? 1, groups };
+    this.weight = this.param('weight', [outChannels, inChannels / groups, kh, kw], kaimingNormal(opts.rng, (outChannels * kh * kw) / groups));
+    this.hasBn = opts.bn ?? true;
+    if (this.hasBn) {
+      this.gamma = this.param('gamma', [outChannels], () => 1);
+      this.beta = this.param('beta', [outChannels], () => 0);
+      this.runningMean = this.buffer('running_mean', [outChannels], () => 0);
+      this.runningVar = this.buffer('running_var', [outChannels], () => 1);
+    } else {
+      this.bias = this.param('bias', [outChannels], () => 0);
+    }
+    const flw = opts.quant.weightFormat[1];
+    this.weightFraclen = this.buffer('weight_fraclen', [opts.quant.formatType === 'per_channel' ? outChannels : 1], () => flw, 'i32');
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.quant.enabled ? this.forwardFixed(x) : this.forwardFloat(x);
+  }
+
+  /**
+   * §3: quantise the input; in training, batch statistics of conv(s_in x_q, w) (and the running
+   * statistics' update); fold BN and the scalings into w_f and b_f; quantise w_f; conv(x_q, w_q) + b_f.
+   */
+  private forwardFixed(x: Tensor): Tensor {
+    const { xq, sIn } = this.quantizeInput(x);
+    const kh = this.weight.shape[2];
+    const kw = this.weight.shape[3];
+    const w = this.rescaled(this.weight, (this.outChannels * kh * kw) / this.conv.groups);
+    const sNext = this.outputScaling();
+    let fold: { k: Tensor; b: Tensor };
+    if (this.hasBn) {
+      let mean: Tensor;
+      let variance: Tensor;
+      if (this.training) {
+        const y0 = conv2d(scaleByTensor(xq, sIn), w, null, this.conv);
+        ({ mean, var: variance } = batchStats(y0));
+        const count = y0.size / this.outChannels;
+        noGrad(() => updateRunningStats(this.runningMean!, this.runningVar!, mean, variance, count, this.opts.bnMomentum ?? 0.1));
+      } else {
+        mean = this.runningMean!;
+        variance = this.runningVar!;
+      }
+      fold = foldBn(this.gamma!, this.beta!, mean, variance, sIn, sNext, this.opts.bnEps ?? 1e-5);
+    } else {
+      fold = foldPlain(this.bias!, sIn, sNext);
+    }
+    const wq = this.quantizeWeight(mulChannel(w, fold.k, 0));
+    return conv2d(xq, wq, fold.b, this.conv);
+  }
+
+  private forwardFloat(x: Tensor): Tensor {
+    const y = conv2d(this.floatInput(x), this.weight, this.bias, this.conv);
+    if (!this.hasBn) return y;
+    return batchNorm2d(y, this.gamma!, this.beta!, this.runningMean!, this.runningVar!, {
+      training: this.training,
+      momentum: this.opts.bnMomentum ?? 0.1,
+      eps: this.opts.bnEps ?? 1e-5,
+    });
+  }
+}
+
+export interface QLinearOptions {
+  inputSigned: boolean;
+  quant: QuantConfig;
+  rng: Rng;
+}
+
+export class QLinear extends QLayer {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly weightFraclen: Tensor;
+
+  constructor(
+    name: string,
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    readonly opts: QLinearOptions,
+  ) {
+    super(name, opts.inputSigned, opts.quant);
+    // PyTorch's nn.Linear default: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
+    const b = 1 / Math.sqrt(inFeatures);
+    this.weight = this.param('weight', [outFeatures, inFeatures], () => (opts.rng.nextFloat() * 2 - 1) * b);
+    this.bias = this.param('bias', [outFeatures], () => (opts.rng.nextFloat() * 2 - 1) * b);
+    const flw = opts.quant.weightFormat[1];
+    this.weightFraclen = this.buffer('weight_fraclen', [opts.quant.formatType === 'per_channel' ? outFeatures : 1], () => flw, 'i32');
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!this.quant.enabled) return linear(this.floatInput(x), this.weight, this.bias);
+    // Linear layers do the same as convolutions without BN (§3).
+    const { xq, sIn } = this.quantizeInput(x);
+    const w = this.rescaled(this.weight, this.outFeatures);
+    const fold = foldPlain(this.bias, sIn, this.outputScaling());
+    const wq = this.quantizeWeight(mulChannel(w, fold.k, 0));
+    return linear(xq, wq, fold.b);
+  }
+}
+
+export interface LayerFormat {
+  name: string;
+  inputSigned: boolean;
+  /** Input fractional length used in evaluation: round(fl_run), clamped. */
+  inputFraclen: number;
+  inputFraclenRun: number;
+  /** Weight fractional length(s) of the last forward pass. */
+  weightFraclen: number[];
+  alpha: number;
+  /** The layer whose alpha this one shares, if any. */
+  master: string | null;
+}
+
+/** The fractional lengths and clipping levels of every F8Net layer (read back; for people). */
+export async function describeFormats(model: Module): Promise<LayerFormat[]> {
+  const out: LayerFormat[] = [];
+  for (const [path, m] of model.namedModules()) {
+    if (!(m instanceof QLayer)) continue;
+    const run = (await m.inputFraclenRun.read())[0];
+    const flMax = m.inputWl - (m.inputSigned ? 1 : 0);
+    out.push({
+      name: path,
+      inputSigned: m.inputSigned,
+      inputFraclen: Math.min(Math.max(roundHalfEven(run), 0), flMax),
+      inputFraclenRun: run,
+      weightFraclen: [...(await m.weightFraclen.read())],
+      alpha: (await m.alphaOwner.alpha.read())[0],
+      master: m.master ? (model.namedModules().find(([, x]) => x === m.master)?.[0] ?? m.master.layerName) : null,
+    });
+  }
+  return out;
+}
+
+
+/** A table of describeFormats() for the terminal. */
+export function formatTable(rows: LayerFormat[]): string {
+  const head = 'layer                input     fl_in (run)     fl_w          alpha   shares alpha of';
+  return [
+    head,
+    ...rows.map((r) => {
+      const w = r.weightFraclen.length > 4 ? `${Math.min(...r.weightFraclen)}..${Math.max(...r.weightFraclen)}` : r.weightFraclen.join(',');
+      return `${r.name.padEnd(20)} ${(r.inputSigned ? 'signed' : 'unsigned').padEnd(9)} ${String(r.inputFraclen).padStart(2)} (${r.inputFraclenRun.toFixed(2).padStart(5)})    ${w.padEnd(12)} ${r.alpha.toFixed(3).padStart(8)}   ${r.master ?? '-'}`;
+    }),
+  ].join('\n');
+}
