@@ -41,6 +41,7 @@ export function registerTrainCommands(program: Command): void {
           epochs: r.epochs.length,
           seconds: r.seconds,
           train_images_per_s: last?.images_per_s ?? null,
+          formats: r.formats,
         };
         if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
         else

@@ -27,7 +27,7 @@ import { Rng, mixSeed } from '../data/rng.js';
 import { loadData, type LoadedData } from '../data/sources.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Module } from '../nn/module.js';
-import { fixedQuant, floatQuant, describeFormats, formatTable, type QuantConfig } from '../nn/qlayers.js';
+import { fixedQuant, floatQuant, describeFormats, formatTable, type QuantConfig, type LayerFormat } from '../nn/qlayers.js';
 import { buildModel } from '../../models/index.js';
 import type { TrainConfig } from './config.js';
 import { saveCheckpoint, loadCheckpoint, type CheckpointMeta } from './checkpoint.js';
@@ -55,6 +55,8 @@ export interface EpochRecord {
 
 export interface TrainResult {
   epochs: EpochRecord[];
+  /** Fixed-point stage: the per-layer fractional lengths and clipping levels at the end. */
+  formats: LayerFormat[] | null;
   final: EvalResult;
   best: number;
   logDir: string;
@@ -311,15 +313,16 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     await writeTrainingPlot(join(logDir, 'curves.png'), readCsvHistory(join(logDir, 'metrics.csv')));
   }
   const final = await evaluate(model, data.test, data.mean, data.std, cfg.eval_batch_size);
+  let formats: LayerFormat[] | null = null;
   if (!cfg.floating_model) {
     // As the paper's code does: the per-layer fractional lengths and clipping levels.
-    const formats = await describeFormats(model);
+    formats = await describeFormats(model);
     log({ type: 'formats', layers: formats });
     say(`fractional lengths and clipping levels:\n${formatTable(formats)}`);
   }
   model.dispose();
   opt.dispose();
-  return { epochs: history, final, best, logDir, seconds: (performance.now() - t0) / 1000 };
+  return { epochs: history, formats, final, best, logDir, seconds: (performance.now() - t0) / 1000 };
 }
 
 const CSV_COLUMNS: (keyof EpochRecord)[] = ['epoch', 'train_loss', 'test_loss', 'top1', 'top5', 'lr', 'seconds', 'images_per_s', 'data_wait_share'];
