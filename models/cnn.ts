@@ -9,7 +9,7 @@
  *   fc    (after ReLU)   4w -> classes
  *
  * @example
- *   const m = new SmallCnn({ inChannels: 1, numClasses: 10, imageSize: 28, width: 16 }, floatQuant(), new Rng(1));
+ *   const m = new SmallCnn({ inChannels: 1, numClasses: 10, imageSize: 28, width: 32 }, floatQuant(), new Rng(1));
  */
 import { Module } from '../src/nn/module.js';
 import { QConv2d, QLinear, type QuantConfig } from '../src/nn/qlayers.js';
@@ -22,7 +22,7 @@ export interface SmallCnnArgs {
   inChannels: number;
   numClasses: number;
   imageSize: number;
-  /** Channels of the first layer (default 16); later layers use 2x and 4x. */
+  /** Channels of the first layer (default 32); later layers use 2x and 4x. */
   width?: number;
 }
 
@@ -34,7 +34,7 @@ export class SmallCnn extends Module {
 
   constructor(args: SmallCnnArgs, quant: QuantConfig, rng: Rng) {
     super();
-    const w = args.width ?? 16;
+    const w = args.width ?? 32;
     this.conv1 = this.child('conv1', new QConv2d('conv1', args.inChannels, w, 3, { padding: 1, inputSigned: true, quant, rng }));
     this.conv2 = this.child('conv2', new QConv2d('conv2', w, 2 * w, 3, { padding: 1, inputSigned: false, quant, rng }));
     this.conv3 = this.child('conv3', new QConv2d('conv3', 2 * w, 4 * w, 3, { padding: 1, inputSigned: false, quant, rng }));

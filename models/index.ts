@@ -28,7 +28,7 @@ const registry = new Map<string, { builder: Builder; args: string[]; doc: string
   [
     'cnn',
     {
-      builder: (a, d, q, r) => new SmallCnn({ ...d, width: num(a, 'width', 'cnn', 16) }, q, r),
+      builder: (a, d, q, r) => new SmallCnn({ ...d, width: num(a, 'width', 'cnn', 32) }, q, r),
       args: ['width'],
       doc: 'small CNN: 3 conv+BN layers, max pools, global average pool, linear (default)',
     },

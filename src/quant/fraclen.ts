@@ -52,7 +52,8 @@ function reduceStat(x: ArrayLike<number>, metric: Metric, channelOfIndex: ((i: n
       const d = x[i] - mean[c];
       ss[c] += d * d;
     }
-    return ss.map((v, c) => Math.sqrt(v / (n[c] - 1))); // Bessel; n = 1 gives NaN, as torch
+    // Bessel; n = 1 gives NaN as torch does, and so does an empty channel (sqrt(0 / -1) would be -0).
+    return ss.map((v, c) => (n[c] < 2 ? NaN : Math.sqrt(v / (n[c] - 1))));
   }
   for (let i = 0; i < x.length; i++) {
     const c = chan(i);
