@@ -99,6 +99,11 @@ export class Engine {
     return Engine.current;
   }
 
+  /** Makes `e` the engine the ops use (several engines, e.g. one per adapter). */
+  static use(e: Engine): void {
+    Engine.current = e;
+  }
+
   static tryGet(): Engine | null {
     return Engine.current;
   }

@@ -128,6 +128,22 @@ gpuDescribe('runtime', () => {
     expect([...(await b.read())].every((v) => v === 3)).toBe(true);
   });
 
+  it('a lost device ends every later GPU call with DEVICE_LOST and the reason', async () => {
+    // A separate engine, so that the shared one stays usable; Engine.open makes it current.
+    const shared = Engine.get();
+    const e = await Engine.open();
+    try {
+      const t = full([8], 1);
+      e.gpu.lost = 'unknown: the driver reset the GPU';
+      expect(() => scale(t, 2)).toThrow(/GPU device lost: unknown: the driver reset the GPU/);
+      await expect(t.read()).rejects.toThrow(/GPU device lost/);
+    } finally {
+      e.gpu.lost = null;
+      await e.close();
+      Engine.use(shared);
+    }
+  });
+
   it('size classes waste at most a quarter', () => {
     for (const b of [1, 4, 255, 256, 257, 1000, 4096, 5000, 1 << 20, (1 << 20) + 1, 123456789]) {
       const s = sizeClass(b);
