@@ -75,3 +75,33 @@ describe('safetensors', () => {
     expect(() => readSafetensors(join(dir, 'nope.safetensors'))).toThrow(/nope\.safetensors: cannot read/);
   });
 });
+
+describe('atomic writes under a kill', () => {
+  it('a process killed while writing leaves the previous file or the complete new one, never a torn one', async () => {
+    const { spawn } = await import('node:child_process');
+    const p = join(dir, 'killed.safetensors');
+    writeSafetensors(p, [{ name: 'a', dtype: 'F32', shape: [4], data: new Float32Array([1, 2, 3, 4]) }], { gen: 'old' });
+    // A child writes a 64 MiB checkpoint over it; it is killed at a point that varies from run to
+    // run (before the write, during it, or between write and rename).
+    for (const delay of [5, 40, 120]) {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '-e',
+          `import('./src/io/safetensors.ts').then(({ writeSafetensors }) => writeSafetensors(${JSON.stringify(p)}, [{ name: 'a', dtype: 'F32', shape: [1 << 24], data: new Float32Array(1 << 24).fill(7) }], { gen: 'new' }))`,
+        ],
+        { stdio: 'ignore' },
+      );
+      await new Promise((r) => setTimeout(r, delay));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('exit', r));
+      const f = readSafetensors(p); // throws if torn
+      const gen = f.metadata.gen;
+      expect(['old', 'new']).toContain(gen);
+      const a = typedData(f.tensors.get('a')!);
+      expect(a.length).toBe(gen === 'old' ? 4 : 1 << 24);
+    }
+  });
+});
