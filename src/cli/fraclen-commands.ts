@@ -1,8 +1,14 @@
-/** `f8net fraclen sweep`: the paper's fractional-length error analysis (F8NET.md §2). */
+/**
+ * `f8net fraclen sweep`: the paper's fractional-length error analysis (F8NET.md §2).
+ * `f8net fraclen show`: the fractional lengths and clipping levels saved in a checkpoint (no GPU).
+ */
 import { Command, Option } from 'commander';
 import { writeFileSync, renameSync } from 'node:fs';
+import { basename } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
 import { fraclenSweep, sweepToTsv, sweepSummary, formatSweepSummary, sweepPlotSvg, svgToPng } from '../quant/sweep.js';
+import { fraclenRows, formatFraclenTable, fraclenChartSvg } from '../quant/show.js';
+import { loadCheckpoint } from '../train/checkpoint.js';
 
 function num(name: string, kind: 'int' | 'float', min: number) {
   return (v: string): number => {
@@ -42,5 +48,23 @@ export function registerFraclenCommands(program: Command): void {
       } else process.stdout.write(tsv);
       if (o.plot) await svgToPng(sweepPlotSvg(rows, { wl: o.wl, signed }), o.plot);
       process.stderr.write(`${formatSweepSummary(sweepSummary(rows))}\n`);
+    });
+  fl.command('show')
+    .description('fractional lengths (input: running and rounded; weight) and alpha of every F8Net layer of a checkpoint; no GPU needed')
+    .requiredOption('--checkpoint <file>', 'an f8net checkpoint (.safetensors)')
+    .option('--plot <file.png>', 'write a chart of the lengths per layer here')
+    .option('--json', 'print the rows as JSON instead of a table')
+    .action(async (o: { checkpoint: string; plot?: string; json?: boolean }) => {
+      const ck = loadCheckpoint(o.checkpoint);
+      const fmt = ck.meta.config?.input_format;
+      const inputWl = Array.isArray(fmt) && Number.isInteger(fmt[0]) ? (fmt[0] as number) : 8;
+      const rows = fraclenRows(ck.model, { inputWl, source: o.checkpoint });
+      if (o.json) {
+        const out = { checkpoint: o.checkpoint, stage: ck.meta.stage, epoch: ck.meta.epoch, inputWl, layers: rows };
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      } else {
+        process.stdout.write(`${o.checkpoint}: stage ${ck.meta.stage}, epoch ${ck.meta.epoch}\n${formatFraclenTable(rows, inputWl)}\n`);
+      }
+      if (o.plot) await svgToPng(fraclenChartSvg(rows, { title: `fractional lengths: ${basename(o.checkpoint)} (${ck.meta.stage}, epoch ${ck.meta.epoch})` }), o.plot);
     });
 }

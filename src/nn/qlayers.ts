@@ -13,7 +13,7 @@ import { Tensor } from '../tensor.js';
 import { conv2d, type Conv2dOptions } from '../ops/conv2d.js';
 import { linear } from '../ops/matmul.js';
 import { batchNorm2d, batchStats, updateRunningStats } from '../ops/batchnorm.js';
-import { relu, full, scaleByTensor, powAffine, reshape } from '../ops/elementwise.js';
+import { relu, full, scaleByTensor, powAffine, reshape, copy } from '../ops/elementwise.js';
 import { mulChannel, channelVar } from '../ops/reduce.js';
 import { fakeQuant, fixScalingGpu } from '../ops/fakequant.js';
 import { fraclenFromMetric, gridSearchFraclen, updateRunningFraclen, evalFraclen } from '../ops/fraclen.js';
@@ -137,10 +137,17 @@ export abstract class QLayer extends Module {
     return this.inputSigned ? x : relu(x);
   }
 
-  /** The input length as this layer uses it now: the last batch's in training, round(fl_run) in evaluation. */
+  /**
+   * The input length as this layer uses it now: the last batch's in training, round(fl_run) in
+   * evaluation. In training it is a snapshot (a copy of the buffer), not the buffer itself: the
+   * layer before calls this for its s_next before this layer's forward records the new batch
+   * length, and the backward of fix_scaling (and of fakeQuant, for a shared length) reads fl
+   * again; with the live buffer it would read the new length and scale the alpha gradient by
+   * 2^(fl_new - fl_old).
+   */
   currentInputFraclen(): Tensor {
     const src = this.quant.inputFraclenSharing && this.master ? this.master : this;
-    if (src.training) return src.inputFraclen;
+    if (src.training) return copy(src.inputFraclen);
     return noGrad(() => evalFraclen(src.inputFraclenRun, src.inputWl, src.inputSigned));
   }
 

@@ -1,0 +1,309 @@
+/**
+ * CPU reference of one F8Net layer in fixed-point mode (./qlayers.ts, F8NET.md §3): the forward
+ * pass and the backward pass of the same straight-through estimator and folding, in float64,
+ * built from the CPU references of the pieces (src/quant/fixed.ts quantize, fraclenFromTensor,
+ * fixScaling; src/ops/conv2d.ref.ts; src/ops/batchnorm.ref.ts; src/ops/fold.ref.ts).
+ *
+ * A linear layer is the 1x1 convolution of [N, K, 1, 1] with [O, K, 1, 1] (no BN, bias folded).
+ * The conv references accumulate in f64 but take and return f32 arrays; quantize() works on the
+ * f32 value of its input as the GPU kernel does (x * 2^fl rounded to f32 before rounding to an
+ * integer). Everything else (statistics, folding, the backward chain) is f64.
+ *
+ * Forward (training; evaluation uses the running statistics and the given fl):
+ *   fl    = fl_batch of x (metric, signedness of the input), or `inputFraclen` when given
+ *   s_in  = fixScaling(alpha, fl, wl, signed);   xin = x / s_in if readsNetworkInput else x
+ *   x_q   = fakeQuant(xin, fl)                    (mask m_x)
+ *   y0    = conv(s_in * x_q, w);  mu, var = batch mean, biased variance of y0 per channel
+ *   s_next= fixScaling(next.alpha, next.fl, ...) or 1
+ *   k, b  = foldBn(gamma, beta, mu, var, s_in, s_next) | foldPlain(bias, s_in, s_next)
+ *   w_f   = k[o] * w;  fl_w from w_f (per layer or per output channel);  w_q = fakeQuant(w_f, fl_w) (mask m_w)
+ *   y     = conv(x_q, w_q) + b
+ * Backward for dL/dy = gy: through the conv into x_q and w_q, the m_w mask into w_f, w_f = k w
+ * into k and w, the fold into gamma, beta (bias), mu, var, s_in, s_next, the batch statistics
+ * into y0, y0 = conv(s_in x_q, w) into x_q, w and s_in, the m_x mask into xin, the division into
+ * x and s_in, and s_in, s_next into the two alphas (ds/dalpha = sign(alpha) 2^fl / (2^(wl-signed) - 1)).
+ *
+ * `margins` says how far the data sits from the discrete decisions that f32 (GPU) and f64 (here)
+ * could take differently: fl from a statistic (distance of log2(c/m) from the integer steps that
+ * matter) and the roundings of xin * 2^fl and w_f * 2^fl_w (distance from a half integer).
+ *
+ * @example
+ *   const r = refQLayer({ x, xShape: [2, 3, 5, 5], weight, wShape: [4, 3, 3, 3], conv: { padding: 1 },
+ *     bn: { gamma, beta, runningMean, runningVar }, alpha: 8, wl: 8, signed: false, training: true, gy });
+ *   r.y; r.grads.alpha; r.margins.w
+ */
+import { fixScaling, fraclenFromTensor, quantize, tensorStat, FRACLEN_C, type Metric } from '../quant/fixed.js';
+import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight, geometry, outSize, type Conv2dOptionsLike } from '../ops/conv2d.ref.js';
+import { refBatchStats, refUpdateRunningStats } from '../ops/batchnorm.ref.js';
+import { refFoldBn, refFoldPlain } from '../ops/fold.ref.js';
+
+export interface RefBn {
+  gamma: ArrayLike<number>;
+  beta: ArrayLike<number>;
+  runningMean: ArrayLike<number>;
+  runningVar: ArrayLike<number>;
+  eps?: number;
+  momentum?: number;
+}
+
+/** The layer that reads this layer's output, as far as its fix_scaling goes. */
+export interface RefNext {
+  alpha: number;
+  fl: number;
+  wl: number;
+  signed: boolean;
+}
+
+export interface RefQLayerInput {
+  x: Float32Array;
+  /** [N, C, H, W] for a convolution, [N, K] for a linear layer. */
+  xShape: number[];
+  weight: Float32Array;
+  /** [O, C/groups, KH, KW] or [O, K]. */
+  wShape: number[];
+  /** Convolution geometry; absent for a linear layer. */
+  conv?: Conv2dOptionsLike;
+  /** BN after the conv; without it `bias` is folded (foldPlain). */
+  bn?: RefBn | null;
+  bias?: ArrayLike<number>;
+  /** The clipping level in use (the master's when shared). */
+  alpha: number;
+  /** Input word length and signedness. */
+  wl: number;
+  signed: boolean;
+  readsNetworkInput?: boolean;
+  metric?: Metric;
+  weightWl?: number;
+  perChannel?: boolean;
+  training: boolean;
+  /** The input length to use (evaluation, or a shared length); default: fl of x from the metric. */
+  inputFraclen?: number;
+  next?: RefNext | null;
+  /** Upstream gradient dL/dy (same layout as y); no backward without it. */
+  gy?: ArrayLike<number>;
+}
+
+export interface RefQLayerGrads {
+  x: Float64Array;
+  weight: Float64Array;
+  gamma: Float64Array | null;
+  beta: Float64Array | null;
+  bias: Float64Array | null;
+  /** Gradient of the alpha in use (the master's, when shared). */
+  alpha: number;
+  /** Gradient of the following layer's alpha through s_next (0 without one). */
+  alphaNext: number;
+}
+
+export interface RefQLayerResult {
+  y: Float64Array;
+  yShape: number[];
+  fl: number;
+  flW: number[];
+  sIn: number;
+  sNext: number;
+  xq: Float32Array;
+  wq: Float32Array;
+  k: number[];
+  b: number[];
+  mean: Float64Array | null;
+  var: Float64Array | null;
+  /** Running statistics after the step (unchanged in evaluation). */
+  runningMean: Float64Array | null;
+  runningVar: Float64Array | null;
+  grads: RefQLayerGrads | null;
+  margins: { flX: number; x: number; flW: number; w: number };
+}
+
+const den = (wl: number, signed: boolean) => 2 ** (wl - (signed ? 1 : 0)) - 1;
+
+/** Distance of log2(c / m) from the integers 1..flmax (where the fl of a statistic steps). */
+function log2Margin(stats: ArrayLike<number>, c: number, flmax: number): number {
+  let best = Infinity;
+  for (let i = 0; i < stats.length; i++) {
+    const l = Math.log2(c / stats[i]);
+    for (let k = 1; k <= flmax; k++) best = Math.min(best, Math.abs(l - k));
+  }
+  return best;
+}
+
+/** Distance of v from the nearest half integer (a rounding boundary). */
+const halfMargin = (v: number) => Math.abs(v - Math.floor(v) - 0.5);
+
+export function refQLayer(a: RefQLayerInput): RefQLayerResult {
+  const isConv = a.conv !== undefined;
+  const xs = isConv ? a.xShape : [a.xShape[0], a.xShape[1], 1, 1];
+  const ws = isConv ? a.wShape : [a.wShape[0], a.wShape[1], 1, 1];
+  const copts = a.conv ?? {};
+  const [N] = xs;
+  const O = ws[0];
+  const [OH, OW] = outSize(xs[2], xs[3], ws[2], ws[3], geometry(copts));
+  const HW = OH * OW;
+  const M = N * HW;
+  const ys = [N, O, OH, OW];
+  const metric = a.metric ?? 'std';
+  const { signed, wl } = a;
+  const wwl = a.weightWl ?? 8;
+  const innerW = ws[1] * ws[2] * ws[3];
+
+  // 1. Input length, s_in, x_q.
+  let fl = a.inputFraclen;
+  let flXMargin = Infinity;
+  if (fl === undefined) {
+    fl = fraclenFromTensor(a.x, { wl, signed, metric });
+    flXMargin = log2Margin([tensorStat(a.x, metric)], FRACLEN_C[signed ? 'signed' : 'unsigned'][metric], wl - (signed ? 1 : 0));
+  }
+  const sIn = fixScaling(a.alpha, fl, wl, signed);
+  const xin = Float64Array.from(a.x, (v) => (a.readsNetworkInput ? v / sIn : v));
+  const qx = quantize(Float32Array.from(xin), fl, { wl, signed });
+  const xq = qx.value;
+  let xMargin = Infinity;
+  if (a.readsNetworkInput) for (const v of xin) xMargin = Math.min(xMargin, halfMargin(v * 2 ** fl));
+
+  // 2. Statistics of y0 = conv(s_in x_q, w) (training with BN).
+  const z = Float32Array.from(xq, (v) => sIn * v);
+  let y0: Float32Array | null = null;
+  let mean: Float64Array | null = null;
+  let vari: Float64Array | null = null;
+  let runningMean: Float64Array | null = null;
+  let runningVar: Float64Array | null = null;
+  if (a.bn) {
+    if (a.training) {
+      y0 = refConv2d(z, xs, a.weight, ws, null, copts);
+      ({ mean, var: vari } = refBatchStats(y0, ys));
+      ({ runningMean, runningVar } = refUpdateRunningStats(a.bn.runningMean, a.bn.runningVar, mean, vari, M, a.bn.momentum ?? 0.1));
+    } else {
+      mean = Float64Array.from(a.bn.runningMean);
+      vari = Float64Array.from(a.bn.runningVar);
+      runningMean = Float64Array.from(a.bn.runningMean);
+      runningVar = Float64Array.from(a.bn.runningVar);
+    }
+  }
+
+  // 3. Fold.
+  const sNext = a.next ? fixScaling(a.next.alpha, a.next.fl, a.next.wl, a.next.signed) : 1;
+  const eps = a.bn?.eps ?? 1e-5;
+  const bias = a.bias ?? new Float64Array(O);
+  const { k, b } = a.bn ? refFoldBn(a.bn.gamma, a.bn.beta, mean!, vari!, sIn, sNext, eps) : refFoldPlain(bias, sIn, sNext);
+
+  // 4. Weight length and w_q.
+  const wf = Float64Array.from(a.weight, (v, i) => k[Math.floor(i / innerW)] * v);
+  const wf32 = Float32Array.from(wf);
+  const layout = { channels: O, inner: innerW };
+  let flW: number[];
+  let flWMargin: number;
+  const cW = FRACLEN_C.signed[metric];
+  if (a.perChannel) {
+    flW = [...fraclenFromTensor(wf, { wl: wwl, signed: true, metric, perChannel: layout })];
+    flWMargin = log2Margin(tensorStat(wf, metric, layout), cW, wwl - 1);
+  } else {
+    flW = [fraclenFromTensor(wf, { wl: wwl, signed: true, metric })];
+    flWMargin = log2Margin([tensorStat(wf, metric)], cW, wwl - 1);
+  }
+  const flOf = (i: number) => (a.perChannel ? flW[Math.floor(i / innerW)] : flW[0]);
+  const qw = a.perChannel ? quantize(wf32, Int32Array.from(flW), { wl: wwl, signed: true, channelAxis: layout }) : quantize(wf32, flW[0], { wl: wwl, signed: true });
+  const wq = qw.value;
+  let wMargin = Infinity;
+  for (let i = 0; i < wf.length; i++) wMargin = Math.min(wMargin, halfMargin(wf[i] * 2 ** flOf(i)));
+
+  // 5. y = conv(x_q, w_q) + b.
+  const yc = refConv2d(xq, xs, wq, ws, null, copts);
+  const y = Float64Array.from(yc, (v, i) => v + b[Math.floor(i / HW) % O]);
+
+  let grads: RefQLayerGrads | null = null;
+  if (a.gy) {
+    const G = Float32Array.from(a.gy);
+    const gbv = new Float64Array(O);
+    for (let i = 0; i < G.length; i++) gbv[Math.floor(i / HW) % O] += G[i];
+    const gxq = Float64Array.from(refConv2dBackwardInput(G, wq, ws, xs, copts));
+    const gwq = refConv2dBackwardWeight(xq, xs, G, ws, copts);
+    const gW = new Float64Array(a.weight.length);
+    const gk = new Float64Array(O);
+    for (let i = 0; i < gwq.length; i++) {
+      const o = Math.floor(i / innerW);
+      const g = gwq[i] * qw.mask[i];
+      gW[i] = g * k[o];
+      gk[o] += g * a.weight[i];
+    }
+    // Fold backward.
+    let gSIn = 0;
+    let gSNext = 0;
+    let gGamma: Float64Array | null = null;
+    let gBeta: Float64Array | null = null;
+    let gBias: Float64Array | null = null;
+    let gMean: Float64Array | null = null;
+    let gVar: Float64Array | null = null;
+    for (let o = 0; o < O; o++) gSNext += (-gk[o] * k[o] - gbv[o] * b[o]) / sNext;
+    if (a.bn) {
+      gGamma = new Float64Array(O);
+      gBeta = new Float64Array(O);
+      gMean = new Float64Array(O);
+      gVar = new Float64Array(O);
+      for (let o = 0; o < O; o++) {
+        const gam = a.bn.gamma[o];
+        const r = 1 / Math.sqrt(vari![o] + eps);
+        const mu = mean![o];
+        gGamma[o] = (gk[o] * r * sIn) / sNext - (gbv[o] * mu * r) / sNext;
+        gBeta[o] = gbv[o] / sNext;
+        gMean[o] = (-gbv[o] * gam * r) / sNext;
+        // dk/dvar = -k r^2 / 2; db/dvar = gamma mu r^3 / (2 s_next)
+        gVar[o] = -0.5 * gk[o] * k[o] * r * r + (0.5 * gbv[o] * gam * mu * r * r * r) / sNext;
+        gSIn += (gk[o] * gam * r) / sNext;
+      }
+    } else {
+      gBias = Float64Array.from(gbv, (g) => g / sNext);
+      for (let o = 0; o < O; o++) gSIn += gk[o] / sNext;
+    }
+    // Batch statistics -> y0 -> (s_in x_q, w).
+    if (a.bn && a.training) {
+      const gy0 = new Float32Array(y0!.length);
+      for (let i = 0; i < gy0.length; i++) {
+        const o = Math.floor(i / HW) % O;
+        gy0[i] = gMean![o] / M + (gVar![o] * 2 * (y0![i] - mean![o])) / M;
+      }
+      const gz = refConv2dBackwardInput(gy0, a.weight, ws, xs, copts);
+      const gw2 = refConv2dBackwardWeight(z, xs, gy0, ws, copts);
+      for (let i = 0; i < gW.length; i++) gW[i] += gw2[i];
+      for (let i = 0; i < gxq.length; i++) {
+        gxq[i] += sIn * gz[i];
+        gSIn += gz[i] * xq[i];
+      }
+    }
+    // The x mask, the division by s_in.
+    const gx = new Float64Array(a.x.length);
+    for (let i = 0; i < gx.length; i++) {
+      const g = gxq[i] * qx.mask[i];
+      if (a.readsNetworkInput) {
+        gx[i] = g / sIn;
+        gSIn -= (g * xin[i]) / sIn;
+      } else gx[i] = g;
+    }
+    grads = {
+      x: gx,
+      weight: gW,
+      gamma: gGamma,
+      beta: gBeta,
+      bias: gBias,
+      alpha: (gSIn * Math.sign(a.alpha) * 2 ** fl) / den(wl, signed),
+      alphaNext: a.next ? (gSNext * Math.sign(a.next.alpha) * 2 ** a.next.fl) / den(a.next.wl, a.next.signed) : 0,
+    };
+  }
+  return {
+    y,
+    yShape: isConv ? ys : [N, O],
+    fl,
+    flW,
+    sIn,
+    sNext,
+    xq,
+    wq,
+    k,
+    b,
+    mean,
+    var: vari,
+    runningMean,
+    runningVar,
+    grads,
+    margins: { flX: flXMargin, x: xMargin, flW: flWMargin, w: wMargin },
+  };
+}

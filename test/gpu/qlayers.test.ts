@@ -1,0 +1,490 @@
+// The F8Net layers (src/nn/qlayers.ts): float-mode gradients by finite differences, fixed-point
+// forward and STE/folding gradients against the float64 CPU reference (src/nn/qlayers.ref.ts),
+// running fractional lengths, clipping-level sharing, and evaluation mode.
+//
+// Fixed-point data are chosen (seed search on the CPU reference) so that no discrete decision
+// sits near a boundary: log2(c/m) at least 1e-3 from an fl step, xin*2^fl and w_f*2^fl_w at
+// least 2e-3 of a quantisation step from a half integer. f32 (GPU) and f64 (reference) then take
+// the same decisions, every forward value matches to 1e-4 of the output scale and every gradient
+// to 1e-3 of its scale, with no element allowed to differ by a quantisation step.
+import { it, expect } from 'vitest';
+import { gpuDescribe, rand, expectClose, expectExact, gradCheck } from '../helpers.js';
+import { Engine } from '../../src/runtime/engine.js';
+import { Tensor } from '../../src/tensor.js';
+import { backward } from '../../src/autograd/tape.js';
+import { Module } from '../../src/nn/module.js';
+import { QConv2d, QLinear, QLayer, floatQuant, fixedQuant, type QuantConfig } from '../../src/nn/qlayers.js';
+import { refQLayer, type RefQLayerInput, type RefQLayerResult, type RefNext } from '../../src/nn/qlayers.ref.js';
+import { fraclenFromTensor, evalFraclen as refEvalFraclen } from '../../src/quant/fixed.js';
+import { Rng } from '../../src/data/rng.js';
+
+const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+/** Gradients compared at atol 1e-3 of their scale, rtol 1e-3. */
+function expectGrad(got: ArrayLike<number>, ref: ArrayLike<number>, what: string): void {
+  expectClose(got, ref, 1e-3 * Math.max(maxAbs(ref), 1e-6), 1e-3, what);
+}
+
+function clearGrads(...ms: Module[]): void {
+  for (const m of ms) {
+    for (const p of m.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+}
+
+/** Runs forward(x) with fields of `layer` temporarily replaced (to gradient-check parameters with gradCheck). */
+function withFields<T>(layer: object, fields: Record<string, Tensor>, fn: () => T): T {
+  const o = layer as Record<string, unknown>;
+  const saved = Object.fromEntries(Object.keys(fields).map((k) => [k, o[k]]));
+  Object.assign(o, fields);
+  try {
+    return fn();
+  } finally {
+    Object.assign(o, saved);
+  }
+}
+
+// ---- fixed-point cases ----------------------------------------------------------------------
+
+interface Case {
+  name: string;
+  kind: 'conv' | 'linear';
+  signed: boolean;
+  network?: boolean;
+  perChannel?: boolean;
+  bn?: boolean;
+  stride?: number;
+  next?: boolean;
+  eval?: boolean;
+  alpha: number;
+  /** Data range of x before the outliers. */
+  xr: [number, number];
+  /** A few large values (clip of unsigned inputs at 255 / 2^fl). */
+  outliers?: number;
+  /** Two large weights (in channels 0 and 2): w_f saturates at 127 / 2^fl_w, the STE mask of w_q is exercised. */
+  wOutlier?: number;
+}
+
+const N = 2;
+const C = 3;
+const O = 4;
+const HW = 5;
+const NEXT = { alpha: 5.5, fl: 5, run: 4.4, wl: 8, signed: false };
+
+interface CaseData {
+  x: Float32Array;
+  xShape: number[];
+  weight: Float32Array;
+  wShape: number[];
+  gamma: Float32Array;
+  beta: Float32Array;
+  bias: Float32Array;
+  runningMean: Float32Array;
+  runningVar: Float32Array;
+  inputRun: number;
+  gy: Float32Array;
+  ref: RefQLayerResult;
+}
+
+function refNext(c: Case): RefNext | null {
+  if (!c.next) return null;
+  return { alpha: NEXT.alpha, fl: c.eval ? refEvalFraclen(NEXT.run, NEXT.wl, NEXT.signed) : NEXT.fl, wl: NEXT.wl, signed: NEXT.signed };
+}
+
+function refInput(c: Case, d: Omit<CaseData, 'ref'>, over: Partial<RefQLayerInput> = {}): RefQLayerInput {
+  const bn = c.kind === 'conv' && c.bn !== false;
+  return {
+    x: d.x,
+    xShape: d.xShape,
+    weight: d.weight,
+    wShape: d.wShape,
+    conv: c.kind === 'conv' ? { padding: 1, stride: c.stride ?? 1 } : undefined,
+    bn: bn ? { gamma: d.gamma, beta: d.beta, runningMean: d.runningMean, runningVar: d.runningVar } : null,
+    bias: bn ? undefined : d.bias,
+    alpha: c.alpha,
+    wl: 8,
+    signed: c.signed,
+    readsNetworkInput: c.network,
+    perChannel: c.perChannel,
+    training: !c.eval,
+    inputFraclen: c.eval ? refEvalFraclen(d.inputRun, 8, c.signed) : undefined,
+    next: refNext(c),
+    gy: d.gy,
+    ...over,
+  };
+}
+
+/** The first seed whose data keep every discrete decision away from its boundary. */
+function caseData(c: Case): CaseData {
+  for (let seed = 1; seed < 200; seed++) {
+    const s = seed * 100;
+    const xShape = c.kind === 'conv' ? [N, C, HW, HW] : [N * 3, 12];
+    const wShape = c.kind === 'conv' ? [O, C, 3, 3] : [O, 12];
+    const nx = xShape.reduce((a, b) => a * b, 1);
+    const x = rand(nx, s + 1, c.xr[0], c.xr[1]);
+    if (c.outliers) for (let i = 0; i < 3; i++) x[(i * 37 + 5) % nx] = c.outliers;
+    const weight = rand(wShape.reduce((a, b) => a * b, 1), s + 2, -0.4, 0.4);
+    if (c.wOutlier) {
+      weight[1] = c.wOutlier;
+      weight[(weight.length / O) * 2 + 3] = -c.wOutlier;
+    }
+    const d: Omit<CaseData, 'ref'> = {
+      x,
+      xShape,
+      weight,
+      wShape,
+      gamma: rand(O, s + 3, 0.5, 1.5),
+      beta: rand(O, s + 4, -0.5, 0.5),
+      bias: rand(O, s + 5, -0.5, 0.5),
+      runningMean: rand(O, s + 6, -0.5, 0.5),
+      runningVar: rand(O, s + 7, 0.5, 2),
+      inputRun: 5.5,
+      gy: new Float32Array(0),
+    };
+    const ref0 = refQLayer(refInput(c, d, { gy: undefined }));
+    d.gy = rand(ref0.y.length, s + 8, -1, 1);
+    const m = ref0.margins;
+    if (m.flX > 1e-3 && m.flW > 1e-3 && m.x > 2e-3 && m.w > 2e-3) return { ...d, ref: refQLayer(refInput(c, d)) };
+  }
+  throw new Error(`${c.name}: no seed keeps the data away from the rounding boundaries`);
+}
+
+function quantOf(c: Case): QuantConfig {
+  return fixedQuant({ formatType: c.perChannel ? 'per_channel' : 'per_layer' });
+}
+
+/** The layer of a case with the case's parameters, and its following layer. */
+function buildLayer(c: Case, d: CaseData): { layer: QConv2d | QLinear; next: QConv2d | null } {
+  const rng = new Rng(1);
+  const quant = quantOf(c);
+  let layer: QConv2d | QLinear;
+  if (c.kind === 'conv') {
+    const conv = new QConv2d('layer', C, O, 3, { padding: 1, stride: c.stride ?? 1, inputSigned: c.signed, quant, rng, bn: c.bn !== false });
+    conv.weight.write(d.weight);
+    if (conv.hasBn) {
+      conv.gamma!.write(d.gamma);
+      conv.beta!.write(d.beta);
+      conv.runningMean!.write(d.runningMean);
+      conv.runningVar!.write(d.runningVar);
+    } else conv.bias!.write(d.bias);
+    layer = conv;
+  } else {
+    const lin = new QLinear('layer', d.wShape[1], O, { inputSigned: c.signed, quant, rng });
+    lin.weight.write(d.weight);
+    lin.bias.write(d.bias);
+    layer = lin;
+  }
+  layer.readsNetworkInput = !!c.network;
+  layer.alpha.write([c.alpha]);
+  layer.inputFraclenRun.write([d.inputRun]);
+  let next: QConv2d | null = null;
+  if (c.next) {
+    next = new QConv2d('next', O, 2, 1, { inputSigned: NEXT.signed, quant: fixedQuant(), rng });
+    next.alpha.write([NEXT.alpha]);
+    next.inputFraclen.write(Int32Array.of(NEXT.fl));
+    next.inputFraclenRun.write([NEXT.run]);
+    layer.following = next;
+  }
+  if (c.eval) {
+    layer.eval();
+    next?.eval();
+  }
+  return { layer, next };
+}
+
+interface GpuRun {
+  y: Float32Array;
+  gx: Float32Array;
+  grads: Map<string, Float32Array>;
+  alphaNext: number | null;
+  fl: number;
+  flW: number[];
+  runningMean: Float32Array | null;
+  runningVar: Float32Array | null;
+}
+
+/** forward, backward(gy); optionally `between` runs after the forward and before the backward. */
+async function runGpu(layer: QLayer, next: QLayer | null, d: CaseData, between?: () => void): Promise<GpuRun> {
+  const e = Engine.get();
+  clearGrads(layer, ...(next ? [next] : []));
+  const out = await e.tidyAsync(async () => {
+    const x = Tensor.from(d.x, d.xShape);
+    x.requiresGrad = true;
+    const y = layer.forward(x);
+    between?.();
+    backward(y, Tensor.from(d.gy, y.shape));
+    const gx = (await x.grad!.read()) as Float32Array;
+    x.grad!.dispose();
+    return { y: (await y.read()) as Float32Array, gx };
+  });
+  const grads = new Map<string, Float32Array>();
+  for (const [n, p] of layer.namedParameters()) if (p.grad) grads.set(n, (await p.grad.read()) as Float32Array);
+  const conv = layer instanceof QConv2d && layer.hasBn ? layer : null;
+  return {
+    ...out,
+    grads,
+    alphaNext: next?.alpha.grad ? (await next.alpha.grad.item()) : null,
+    fl: await layer.inputFraclen.item(),
+    flW: [...(await layer.weightFraclen.read())],
+    runningMean: conv ? ((await conv.runningMean!.read()) as Float32Array) : null,
+    runningVar: conv ? ((await conv.runningVar!.read()) as Float32Array) : null,
+  };
+}
+
+function compare(c: Case, g: GpuRun, r: RefQLayerResult): void {
+  expect(g.fl, `${c.name}: input fl`).toBe(r.fl);
+  expect(g.flW, `${c.name}: weight fl`).toEqual(r.flW);
+  const ys = maxAbs(r.y);
+  expectClose(g.y, r.y, 1e-4 * ys, 1e-4, `${c.name}: y`);
+  if (g.runningMean) {
+    expectClose(g.runningMean, r.runningMean!, 1e-5, 1e-4, `${c.name}: running mean`);
+    expectClose(g.runningVar!, r.runningVar!, 1e-5, 1e-4, `${c.name}: running var`);
+  }
+  const rg = r.grads!;
+  expectGrad(g.gx, rg.x, `${c.name}: dL/dx`);
+  expectGrad(g.grads.get('weight')!, rg.weight, `${c.name}: dL/dweight`);
+  if (rg.gamma) {
+    expectGrad(g.grads.get('gamma')!, rg.gamma, `${c.name}: dL/dgamma`);
+    expectGrad(g.grads.get('beta')!, rg.beta!, `${c.name}: dL/dbeta`);
+  }
+  if (rg.bias) expectGrad(g.grads.get('bias')!, rg.bias, `${c.name}: dL/dbias`);
+  expectClose([g.grads.get('alpha')![0]], [rg.alpha], 1e-3 * Math.abs(rg.alpha) + 1e-6, 1e-3, `${c.name}: dL/dalpha`);
+  if (c.next) expectClose([g.alphaNext ?? 0], [rg.alphaNext], 1e-3 * Math.abs(rg.alphaNext) + 1e-6, 1e-3, `${c.name}: dL/dalpha of the following layer`);
+}
+
+const CASES: Case[] = [
+  { name: 'conv, network input (signed), per layer, clipped, with a following layer', kind: 'conv', signed: true, network: true, alpha: 0.9, xr: [-1, 1], next: true, wOutlier: 3 },
+  { name: 'conv, unsigned, per channel, clipped at 255, with a following layer', kind: 'conv', signed: false, perChannel: true, alpha: 8, xr: [-0.6, 1.4], outliers: 6, next: true, wOutlier: 3 },
+  { name: 'conv, signed (linear bottleneck), per channel, stride 2, last layer', kind: 'conv', signed: true, perChannel: true, stride: 2, alpha: 3, xr: [-2, 2] },
+  { name: 'conv without BN (bias), unsigned, per layer, with a following layer', kind: 'conv', signed: false, bn: false, alpha: 4, xr: [-1, 3], next: true },
+  { name: 'conv in evaluation (running stats, round(fl_run)), unsigned, with a following layer', kind: 'conv', signed: false, eval: true, alpha: 8, xr: [-0.5, 1.5], next: true },
+  { name: 'linear, unsigned, per layer, last layer', kind: 'linear', signed: false, alpha: 6, xr: [-0.5, 2] },
+  { name: 'linear, network input (signed), per channel, with a following layer', kind: 'linear', signed: true, network: true, perChannel: true, alpha: 1.5, xr: [-1, 1], next: true },
+];
+
+gpuDescribe('F8Net layers', () => {
+  // ---- a. float mode ----------------------------------------------------------------------
+  it('float QConv2d (BN, training, unsigned input -> ReLU): gradients w.r.t. x, weight, gamma, beta', async () => {
+    const conv = new QConv2d('c', C, O, 3, { padding: 1, inputSigned: false, quant: floatQuant(), rng: new Rng(3) });
+    // |x| >= 0.2, away from the ReLU kink (eps 1e-2).
+    const x = rand(N * C * HW * HW, 11, 0.2, 1).map((v, i) => (i % 3 === 0 ? -v : v));
+    const w = rand(O * C * 9, 12, -0.4, 0.4);
+    await gradCheck(
+      (xt, wt, g, b) => withFields(conv, { weight: wt, gamma: g, beta: b }, () => conv.forward(xt)),
+      [
+        { data: x, shape: [N, C, HW, HW] },
+        { data: w, shape: [O, C, 3, 3] },
+        { data: rand(O, 13, 0.5, 1.5), shape: [O] },
+        { data: rand(O, 14, -0.5, 0.5), shape: [O] },
+      ],
+      { eps: 1e-2, atol: 2e-2, rtol: 2e-2 },
+    );
+    conv.dispose();
+  });
+
+  it('float QLinear (signed input): gradients w.r.t. x, weight, bias', async () => {
+    const fc = new QLinear('fc', 7, 5, { inputSigned: true, quant: floatQuant(), rng: new Rng(4) });
+    await gradCheck(
+      (xt, wt, b) => withFields(fc, { weight: wt, bias: b }, () => fc.forward(xt)),
+      [
+        { data: rand(3 * 7, 21), shape: [3, 7] },
+        { data: rand(5 * 7, 22), shape: [5, 7] },
+        { data: rand(5, 23), shape: [5] },
+      ],
+      { eps: 1e-2, atol: 1e-2, rtol: 1e-2 },
+    );
+    fc.dispose();
+  });
+
+  // ---- b. fixed mode against the reference ------------------------------------------------
+  for (const c of CASES) {
+    it(`fixed: ${c.name}: forward and gradients match the reference`, async () => {
+      const d = caseData(c);
+      const { layer, next } = buildLayer(c, d);
+      compare(c, await runGpu(layer, next, d), d.ref);
+      layer.dispose();
+      next?.dispose();
+    });
+  }
+
+  it('fixed: the gradient to the following alpha uses the s_next of the forward pass, even after the following layer records a new length', async () => {
+    const c = CASES[0];
+    const d = caseData(c);
+    const { layer, next } = buildLayer(c, d);
+    // As in a network: the following layer's forward records its batch length between this
+    // layer's forward and the backward.
+    const g = await runGpu(layer, next, d, () => next!.inputFraclen.write(Int32Array.of(NEXT.fl + 2)));
+    compare(c, g, d.ref);
+    layer.dispose();
+    next!.dispose();
+  });
+
+  // ---- c. running lengths -----------------------------------------------------------------
+  it('running input length: fl_run = m*fl_batch + (1-m)*fl_run; input_fraclen records fl_batch; eval uses clamp(roundHalfEven(fl_run))', async () => {
+    const e = Engine.get();
+    const m = 0.3;
+    for (const signed of [false, true]) {
+      const conv = new QConv2d('c', C, O, 3, { padding: 1, inputSigned: signed, quant: fixedQuant({ momentumForMetric: m }), rng: new Rng(5) });
+      const next = new QConv2d('n', O, O, 1, { inputSigned: false, quant: fixedQuant(), rng: new Rng(6) });
+      conv.following = next;
+      const flmax = signed ? 7 : 8;
+      let run = (await conv.inputFraclenRun.item());
+      expect(run).toBe(6); // starting format (8, 6)
+      let closed = run;
+      // Known std: uniform(-s, s) has std s/sqrt(3); scales chosen so fl_batch moves both ways.
+      for (const [k, scale] of [0.3, 1, 8, 0.05, 2, 0.01].entries()) {
+        const x = rand(N * C * HW * HW, 40 + k, -scale, scale);
+        const fl = fraclenFromTensor(x, { wl: 8, signed, metric: 'std' });
+        e.tidy(() => conv.forward(Tensor.from(x, [N, C, HW, HW])));
+        expect(await conv.inputFraclen.item(), `step ${k}: input_fraclen`).toBe(fl);
+        const got = await conv.inputFraclenRun.item();
+        expect(Math.abs(got - (m * fl + (1 - m) * run)), `step ${k}: one f32 update`).toBeLessThan(1e-6);
+        closed = m * fl + (1 - m) * closed;
+        expect(Math.abs(got - closed), `step ${k}: closed form`).toBeLessThan(1e-5);
+        run = got;
+      }
+      // Evaluation: round half to even, clamped to [0, wl - signed]; fl_run is not changed.
+      conv.eval();
+      const x = rand(N * C * HW * HW, 60, -1, 1);
+      for (const [r, want] of [[4.5, 4], [5.5, 6], [6.5, 6], [5.49, 5], [9.7, flmax], [-0.7, 0]] as const) {
+        conv.inputFraclenRun.write([r]);
+        e.tidy(() => conv.forward(Tensor.from(x, [N, C, HW, HW])));
+        expect(await conv.inputFraclen.item(), `eval fl for run ${r}`).toBe(want);
+        expect(await conv.inputFraclenRun.item()).toBe(Math.fround(r));
+      }
+      conv.dispose();
+      next.dispose();
+    }
+  });
+
+  // ---- d. master sharing ------------------------------------------------------------------
+  class Pair extends Module {
+    readonly a: QConv2d;
+    readonly b: QConv2d;
+    constructor(quant: QuantConfig) {
+      super();
+      const rng = new Rng(9);
+      this.a = this.child('a', new QConv2d('a', C, O, 3, { padding: 1, inputSigned: false, quant, rng }));
+      this.b = this.child('b', new QConv2d('b', C, 2, 1, { inputSigned: false, quant, rng }));
+      this.b.master = this.a;
+    }
+    forward(x: Tensor): Tensor {
+      return x;
+    }
+  }
+  const pairRef = async (l: QConv2d, d: { x: Float32Array; gy: Float32Array }, alpha: number, fl?: number) =>
+    refQLayer({
+      x: d.x,
+      xShape: [N, C, HW, HW],
+      weight: (await l.weight.read()) as Float32Array,
+      wShape: [...l.weight.shape],
+      conv: { padding: l.conv.padding },
+      bn: { gamma: await l.gamma!.read(), beta: await l.beta!.read(), runningMean: await l.runningMean!.read(), runningVar: await l.runningVar!.read() },
+      alpha,
+      wl: 8,
+      signed: false,
+      training: l.training,
+      inputFraclen: fl,
+      gy: d.gy,
+    });
+
+  it('master sharing: one alpha (both layers\' gradients go to the master), two private lengths, both in the state dict', async () => {
+    const e = Engine.get();
+    const p = new Pair(fixedQuant());
+    p.a.alpha.write([6]);
+    p.b.alpha.write([11]); // unused: b takes the master's
+    p.a.inputFraclenRun.write([3]);
+    p.b.inputFraclenRun.write([7]);
+    const x = rand(N * C * HW * HW, 70, -0.5, 1.5);
+    const ga = rand(N * O * HW * HW, 71);
+    const gb = rand(N * 2 * HW * HW, 72);
+    const refA = await pairRef(p.a, { x, gy: ga }, 6);
+    const refB = await pairRef(p.b, { x, gy: gb }, 6);
+    const [ya, yb] = await e.tidyAsync(async () => {
+      const xt = Tensor.from(x, [N, C, HW, HW]);
+      const a = p.a.forward(xt);
+      const b = p.b.forward(xt);
+      backward(a, Tensor.from(ga, a.shape));
+      backward(b, Tensor.from(gb, b.shape));
+      return [await a.read(), await b.read()];
+    });
+    expectClose(ya, refA.y, 1e-4 * maxAbs(refA.y), 1e-4, 'a: y');
+    expectClose(yb, refB.y, 1e-4 * maxAbs(refB.y), 1e-4, 'b: y (with the master\'s alpha)');
+    const want = refA.grads!.alpha + refB.grads!.alpha;
+    expectClose([await p.a.alpha.grad!.item()], [want], 1e-3 * Math.abs(want), 1e-3, 'master alpha gradient = sum of both');
+    expect(p.b.alpha.grad, 'b\'s own alpha gets no gradient').toBeNull();
+    // Private lengths: the same batch length, two running values from two starting points.
+    const fl = fraclenFromTensor(x, { wl: 8, signed: false, metric: 'std' });
+    expect(await p.a.inputFraclen.item()).toBe(fl);
+    expect(await p.b.inputFraclen.item()).toBe(fl);
+    expect(await p.a.inputFraclenRun.item()).toBeCloseTo(0.1 * fl + 0.9 * 3, 5);
+    expect(await p.b.inputFraclenRun.item()).toBeCloseTo(0.1 * fl + 0.9 * 7, 5);
+    // In evaluation each uses its own round(fl_run).
+    p.eval();
+    p.a.inputFraclenRun.write([3.2]);
+    p.b.inputFraclenRun.write([6.8]);
+    e.tidy(() => {
+      const xt = Tensor.from(x, [N, C, HW, HW]);
+      p.a.forward(xt);
+      p.b.forward(xt);
+    });
+    expect(await p.a.inputFraclen.item()).toBe(3);
+    expect(await p.b.inputFraclen.item()).toBe(7);
+    const sd = await p.stateDict();
+    for (const k of ['alpha', 'input_fraclen_run', 'input_fraclen', 'weight_fraclen', 'weight']) {
+      expect(sd.has(`a.${k}`), `a.${k}`).toBe(true);
+      expect(sd.has(`b.${k}`), `b.${k}`).toBe(true);
+    }
+    expect(sd.get('a.alpha')!.data[0]).toBe(6);
+    expect(sd.get('b.alpha')!.data[0]).toBe(11);
+    clearGrads(p);
+    p.dispose();
+  });
+
+  it('input_fraclen_sharing: the second layer uses the master\'s length (training and evaluation)', async () => {
+    const e = Engine.get();
+    const p = new Pair(fixedQuant({ inputFraclenSharing: true }));
+    p.a.alpha.write([6]);
+    const x = rand(N * C * HW * HW, 80, -0.5, 1.5);
+    const x4 = x.map((v) => 4 * v); // b reads 4x: its own batch length would be 2 lower
+    const flA = fraclenFromTensor(x, { wl: 8, signed: false, metric: 'std' });
+    expect(fraclenFromTensor(x4, { wl: 8, signed: false, metric: 'std' })).toBe(flA - 2);
+    const gb = rand(N * 2 * HW * HW, 81);
+    const refB = await pairRef(p.b, { x: x4, gy: gb }, 6, flA);
+    const yb = await e.tidyAsync(async () => {
+      p.a.forward(Tensor.from(x, [N, C, HW, HW]));
+      return p.b.forward(Tensor.from(x4, [N, C, HW, HW])).read();
+    });
+    expect(await p.b.inputFraclen.item()).toBe(flA);
+    expectClose(yb, refB.y, 1e-4 * maxAbs(refB.y), 1e-4, 'b with the master\'s fl');
+    p.eval();
+    p.a.inputFraclenRun.write([3.2]);
+    p.b.inputFraclenRun.write([6.8]);
+    e.tidy(() => p.b.forward(Tensor.from(x, [N, C, HW, HW])));
+    expect(await p.b.inputFraclen.item()).toBe(3);
+    p.dispose();
+  });
+
+  // ---- e. evaluation mode -----------------------------------------------------------------
+  it('evaluation: no running statistic changes and the output is deterministic', async () => {
+    const e = Engine.get();
+    const c = CASES[4];
+    const d = caseData(c);
+    const { layer, next } = buildLayer(c, d);
+    const conv = layer as QConv2d;
+    const state = async () => [await conv.runningMean!.read(), await conv.runningVar!.read(), await conv.inputFraclenRun.read(), await next!.inputFraclenRun.read()];
+    const before = await state();
+    const outs: Float32Array[] = [];
+    for (let i = 0; i < 3; i++) outs.push((await e.tidyAsync(() => conv.forward(Tensor.from(d.x, d.xShape)).read())) as Float32Array);
+    const after = await state();
+    before.forEach((b, i) => expectExact(after[i], b, `state ${i}`));
+    expectExact(outs[1], outs[0], 'second eval pass');
+    expectExact(outs[2], outs[0], 'third eval pass');
+    expectClose(outs[0], d.ref.y, 1e-4 * maxAbs(d.ref.y), 1e-4, 'eval y vs reference');
+    expect(await conv.inputFraclen.item()).toBe(refEvalFraclen(d.inputRun, 8, false));
+    layer.dispose();
+    next!.dispose();
+  });
+});
