@@ -210,119 +210,125 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     weightDecayFilter: weightDecayFilter(model, cfg.weight_decay_scheme),
   });
 
-  let startEpoch = 0;
-  let best = -1;
-  const history: EpochRecord[] = [];
-  if (cfg.resume) {
-    const ck = loadCheckpoint(cfg.resume);
-    model.loadStateDict(ck.model, { source: cfg.resume });
-    opt.loadStateTensors(ck.optimizer);
-    if (!ck.meta.loader) throw new F8Error('BAD_INPUT', `${cfg.resume}: checkpoint has no data-loader state; cannot resume exactly`);
-    loader.setState(ck.meta.loader);
-    startEpoch = ck.meta.epoch;
-    best = ck.meta.best ?? -1;
-    say(`resumed from ${cfg.resume} after epoch ${startEpoch}`);
-  } else if (cfg.fp_pretrained_file) {
-    const ck = loadCheckpoint(cfg.fp_pretrained_file);
-    if (ck.meta.stage !== 'float') throw new F8Error('BAD_INPUT', `${cfg.fp_pretrained_file}: fp_pretrained_file must be a float-stage checkpoint, this one is ${ck.meta.stage}`);
-    const missing = model.namedParameters().filter(([n]) => !ck.model.has(n) && !n.endsWith('alpha')).map(([n]) => n);
-    if (missing.length) throw new F8Error('BAD_INPUT', `${cfg.fp_pretrained_file}: lacks parameters of model ${cfg.model}: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` (+${missing.length - 8})` : ''}`);
-    model.loadStateDict(ck.model, { source: cfg.fp_pretrained_file, strict: false });
-    say(`initialised from float checkpoint ${cfg.fp_pretrained_file}`);
-  }
+  try {
+    let startEpoch = 0;
+    let best = -1;
+    const history: EpochRecord[] = [];
+    if (cfg.resume) {
+      const ck = loadCheckpoint(cfg.resume);
+      model.loadStateDict(ck.model, { source: cfg.resume });
+      opt.loadStateTensors(ck.optimizer);
+      if (!ck.meta.loader) throw new F8Error('BAD_INPUT', `${cfg.resume}: checkpoint has no data-loader state; cannot resume exactly`);
+      loader.setState(ck.meta.loader);
+      startEpoch = ck.meta.epoch;
+      best = ck.meta.best ?? -1;
+      say(`resumed from ${cfg.resume} after epoch ${startEpoch}`);
+    } else if (cfg.fp_pretrained_file) {
+      const ck = loadCheckpoint(cfg.fp_pretrained_file);
+      if (ck.meta.stage !== 'float') throw new F8Error('BAD_INPUT', `${cfg.fp_pretrained_file}: fp_pretrained_file must be a float-stage checkpoint, this one is ${ck.meta.stage}`);
+      const missing = model.namedParameters().filter(([n]) => !ck.model.has(n) && !n.endsWith('alpha')).map(([n]) => n);
+      if (missing.length) throw new F8Error('BAD_INPUT', `${cfg.fp_pretrained_file}: lacks parameters of model ${cfg.model}: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` (+${missing.length - 8})` : ''}`);
+      model.loadStateDict(ck.model, { source: cfg.fp_pretrained_file, strict: false });
+      say(`initialised from float checkpoint ${cfg.fp_pretrained_file}`);
+    }
 
-  const spe = loader.batchesPerEpoch;
-  const stage = cfg.floating_model ? 'float' : 'fixed';
-  say(`f8net train: ${cfg.model} on ${data.train.name} (${data.train.length} train, ${data.test.length} test), ${stage} stage, ${cfg.num_epochs} epochs x ${spe} steps, ${engine.gpu.describe().description || engine.gpu.describe().vendor}`);
-  const endEpoch = Math.min(cfg.num_epochs, opts.stopAfter ?? cfg.num_epochs);
-  for (let epoch = startEpoch; epoch < endEpoch; epoch++) {
-    model.train();
-    const te = performance.now();
-    const waitBefore = loader.waitMs;
-    let lossAcc = engine.keep(zeros([1]));
-    let seen = 0;
-    let lastLr = cfg.lr;
-    const bar = new Progress(`epoch ${epoch + 1}/${cfg.num_epochs}`, spe, opts.quiet ?? false);
-    let i = 0;
-    for await (const b of loader.prefetch()) {
-      const step = epoch * spe + i;
-      const lr = learningRate(cfg, step, spe);
-      lastLr = lr;
-      const next = engine.tidy(() => {
-        const x = normalizeImages(b.images, [b.size, data.train.channels, data.train.height, data.train.width], data.mean, data.std);
-        const y = Tensor.from(b.labels.subarray(0, b.size), [b.size], 'i32');
-        const loss = softmaxCrossEntropy(model.forward(x), y, { labelSmoothing: cfg.label_smoothing });
-        backward(loss);
-        opt.step(lr);
-        return noGrad(() => add(lossAcc, loss));
-      });
-      opt.zeroGrad();
-      lossAcc.dispose();
-      lossAcc = engine.keep(next);
-      seen += b.size;
-      i++;
-      if (i % cfg.log_interval === 0 || i === spe) {
-        const mean = (await lossAcc.read())[0] / i;
-        if (!Number.isFinite(mean)) {
-          lossAcc.dispose();
-          throw new F8Error('NAN_LOSS', `loss became ${mean} in epoch ${epoch + 1} by step ${i} (lr ${lr.toPrecision(3)}): lower lr, check the data, or resume from ${join(logDir, 'last.safetensors')}`);
+    const spe = loader.batchesPerEpoch;
+    const stage = cfg.floating_model ? 'float' : 'fixed';
+    say(`f8net train: ${cfg.model} on ${data.train.name} (${data.train.length} train, ${data.test.length} test), ${stage} stage, ${cfg.num_epochs} epochs x ${spe} steps, ${engine.gpu.describe().description || engine.gpu.describe().vendor}`);
+    const endEpoch = Math.min(cfg.num_epochs, opts.stopAfter ?? cfg.num_epochs);
+  let lastEval: EvalResult | null = null;
+    for (let epoch = startEpoch; epoch < endEpoch; epoch++) {
+      model.train();
+      const te = performance.now();
+      const waitBefore = loader.waitMs;
+      let lossAcc = engine.keep(zeros([1]));
+      let seen = 0;
+      let lastLr = cfg.lr;
+      const bar = new Progress(`epoch ${epoch + 1}/${cfg.num_epochs}`, spe, opts.quiet ?? false);
+      let i = 0;
+      for await (const b of loader.prefetch()) {
+        const step = epoch * spe + i;
+        const lr = learningRate(cfg, step, spe);
+        lastLr = lr;
+        const next = engine.tidy(() => {
+          const x = normalizeImages(b.images, [b.size, data.train.channels, data.train.height, data.train.width], data.mean, data.std);
+          const y = Tensor.from(b.labels.subarray(0, b.size), [b.size], 'i32');
+          const loss = softmaxCrossEntropy(model.forward(x), y, { labelSmoothing: cfg.label_smoothing });
+          backward(loss);
+          opt.step(lr);
+          return noGrad(() => add(lossAcc, loss));
+        });
+        opt.zeroGrad();
+        lossAcc.dispose();
+        lossAcc = engine.keep(next);
+        seen += b.size;
+        i++;
+        if (i % cfg.log_interval === 0 || i === spe) {
+          const mean = (await lossAcc.read())[0] / i;
+          if (!Number.isFinite(mean)) {
+            lossAcc.dispose();
+            throw new F8Error('NAN_LOSS', `loss became ${mean} in epoch ${epoch + 1} by step ${i} (lr ${lr.toPrecision(3)}): lower lr, check the data, or resume from ${join(logDir, 'last.safetensors')}`);
+          }
+          const ips = seen / ((performance.now() - te) / 1000);
+          bar.update(i, { loss: mean, lr, ips });
+          log({ type: 'step', epoch: epoch + 1, step: i, loss: mean, lr, images_per_s: ips });
         }
-        const ips = seen / ((performance.now() - te) / 1000);
-        bar.update(i, { loss: mean, lr, ips });
-        log({ type: 'step', epoch: epoch + 1, step: i, loss: mean, lr, images_per_s: ips });
       }
+      const trainLoss = (await lossAcc.read())[0] / Math.max(1, i);
+      lossAcc.dispose();
+      const trainSeconds = (performance.now() - te) / 1000;
+      const waitShare = (loader.waitMs - waitBefore) / 1000 / trainSeconds;
+      bar.stop();
+      const ev = await evaluate(model, data.test, data.mean, data.std, cfg.eval_batch_size);
+      const rec: EpochRecord = {
+        epoch: epoch + 1,
+        train_loss: trainLoss,
+        test_loss: ev.loss,
+        top1: ev.top1,
+        top5: ev.top5,
+        lr: lastLr,
+        seconds: trainSeconds,
+        images_per_s: seen / trainSeconds,
+        data_wait_share: waitShare,
+      };
+      history.push(rec);
+      log({ type: 'epoch', ...rec });
+      writeCsv(join(logDir, 'metrics.csv'), rec);
+      say(
+        `epoch ${epoch + 1}: train loss ${trainLoss.toFixed(4)}, test loss ${ev.loss.toFixed(4)}, top-1 ${(100 * ev.top1).toFixed(2)}%` +
+          `${ev.top5 !== null ? `, top-5 ${(100 * ev.top5).toFixed(2)}%` : ''}, ${rec.images_per_s.toFixed(0)} img/s, data wait ${(100 * waitShare).toFixed(1)}%`,
+      );
+      const meta: CheckpointMeta = {
+        stage,
+        epoch: epoch + 1,
+        step: (epoch + 1) * spe,
+        config: cfg as unknown as Record<string, unknown>,
+        loader: loader.getState(),
+        metrics: { top1: ev.top1, test_loss: ev.loss, train_loss: trainLoss },
+        best: Math.max(best, ev.top1),
+      };
+      await saveCheckpoint(join(logDir, 'last.safetensors'), { model, optimizer: opt, meta });
+      if (ev.top1 > best) {
+        best = ev.top1;
+        await saveCheckpoint(join(logDir, 'best.safetensors'), { model, optimizer: opt, meta });
+      }
+      await writeTrainingPlot(join(logDir, 'curves.png'), readCsvHistory(join(logDir, 'metrics.csv')));
     }
-    const trainLoss = (await lossAcc.read())[0] / Math.max(1, i);
-    lossAcc.dispose();
-    const trainSeconds = (performance.now() - te) / 1000;
-    const waitShare = (loader.waitMs - waitBefore) / 1000 / trainSeconds;
-    bar.stop();
-    const ev = await evaluate(model, data.test, data.mean, data.std, cfg.eval_batch_size);
-    const rec: EpochRecord = {
-      epoch: epoch + 1,
-      train_loss: trainLoss,
-      test_loss: ev.loss,
-      top1: ev.top1,
-      top5: ev.top5,
-      lr: lastLr,
-      seconds: trainSeconds,
-      images_per_s: seen / trainSeconds,
-      data_wait_share: waitShare,
-    };
-    history.push(rec);
-    log({ type: 'epoch', ...rec });
-    writeCsv(join(logDir, 'metrics.csv'), rec);
-    say(
-      `epoch ${epoch + 1}: train loss ${trainLoss.toFixed(4)}, test loss ${ev.loss.toFixed(4)}, top-1 ${(100 * ev.top1).toFixed(2)}%` +
-        `${ev.top5 !== null ? `, top-5 ${(100 * ev.top5).toFixed(2)}%` : ''}, ${rec.images_per_s.toFixed(0)} img/s, data wait ${(100 * waitShare).toFixed(1)}%`,
-    );
-    const meta: CheckpointMeta = {
-      stage,
-      epoch: epoch + 1,
-      step: (epoch + 1) * spe,
-      config: cfg as unknown as Record<string, unknown>,
-      loader: loader.getState(),
-      metrics: { top1: ev.top1, test_loss: ev.loss, train_loss: trainLoss },
-      best: Math.max(best, ev.top1),
-    };
-    await saveCheckpoint(join(logDir, 'last.safetensors'), { model, optimizer: opt, meta });
-    if (ev.top1 > best) {
-      best = ev.top1;
-      await saveCheckpoint(join(logDir, 'best.safetensors'), { model, optimizer: opt, meta });
+    // The last epoch's evaluation is the final one; evaluate only when no epoch ran here.
+    const final = lastEval ?? (await evaluate(model, data.test, data.mean, data.std, cfg.eval_batch_size));
+    let formats: LayerFormat[] | null = null;
+    if (!cfg.floating_model) {
+      // As the paper's code does: the per-layer fractional lengths and clipping levels.
+      formats = await describeFormats(model);
+      log({ type: 'formats', layers: formats });
+      say(`fractional lengths and clipping levels:\n${formatTable(formats)}`);
     }
-    await writeTrainingPlot(join(logDir, 'curves.png'), readCsvHistory(join(logDir, 'metrics.csv')));
+    return { epochs: history, formats, final, best, logDir, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    // Also on errors (a NaN loss, a lost device): library users keep a clean pool.
+    model.dispose();
+    opt.dispose();
   }
-  const final = await evaluate(model, data.test, data.mean, data.std, cfg.eval_batch_size);
-  let formats: LayerFormat[] | null = null;
-  if (!cfg.floating_model) {
-    // As the paper's code does: the per-layer fractional lengths and clipping levels.
-    formats = await describeFormats(model);
-    log({ type: 'formats', layers: formats });
-    say(`fractional lengths and clipping levels:\n${formatTable(formats)}`);
-  }
-  model.dispose();
-  opt.dispose();
-  return { epochs: history, formats, final, best, logDir, seconds: (performance.now() - t0) / 1000 };
 }
 
 const CSV_COLUMNS: (keyof EpochRecord)[] = ['epoch', 'train_loss', 'test_loss', 'top1', 'top5', 'lr', 'seconds', 'images_per_s', 'data_wait_share'];

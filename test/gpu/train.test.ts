@@ -102,3 +102,26 @@ gpuDescribe('resume', () => {
     }
   });
 });
+
+gpuDescribe('NaN loss', () => {
+  it('stops with a message naming the epoch, the step and the learning rate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'f8net-nan-'));
+    const cfg = resolveConfig({
+      dataset: 'synthetic',
+      model_args: { width: 4 },
+      image_size: 12,
+      num_classes: 4,
+      max_train_samples: 256,
+      max_test_samples: 32,
+      batch_size: 32,
+      num_epochs: 1,
+      lr: 1e30,
+      lr_scheduler: 'constant',
+      log_interval: 2,
+      log_dir: dir,
+    });
+    await expect(train(cfg, { quiet: true })).rejects.toThrow(/loss became (NaN|Infinity|-Infinity) in epoch 1 by step \d+ \(lr 1\.00e\+30\)/);
+    // Nothing half-written: no checkpoint was produced by the failed epoch.
+    expect(existsSync(join(dir, 'last.safetensors'))).toBe(false);
+  });
+});
