@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { loadConfig, configHelp, resolveConfig, DATASETS, type TrainConfig } from '../train/config.js';
 import { train, evaluateWithConfusion, modelFromConfig } from '../train/trainer.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
-import { loadData } from '../data/sources.js';
+import { loadDataAsync } from '../data/sources.js';
 import { F8Error } from '../runtime/errors.js';
 import { withEngine } from './main.js';
 
@@ -75,7 +75,7 @@ export function registerTrainCommands(program: Command): void {
         throw e;
       }
       await withEngine(cmd, async () => {
-        const data = loadData(cfg);
+        const data = await loadDataAsync(cfg);
         const model = modelFromConfig(cfg, data);
         model.loadStateDict(ck.model, { source: o.checkpoint });
         const r = await evaluateWithConfusion(model, data.test, data.mean, data.std, cfg.eval_batch_size);

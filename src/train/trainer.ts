@@ -24,7 +24,7 @@ import { SGD } from '../optim/sgd.js';
 import { cosineLr, stepLr } from '../optim/schedule.js';
 import { BatchLoader } from '../data/loader.js';
 import { Rng, mixSeed } from '../data/rng.js';
-import { loadData, type LoadedData } from '../data/sources.js';
+import { loadDataAsync, inputShape, type LoadedData } from '../data/sources.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Module } from '../nn/module.js';
 import { fixedQuant, floatQuant, describeFormats, formatTable, type QuantConfig, type LayerFormat } from '../nn/qlayers.js';
@@ -83,12 +83,12 @@ export function defaultLogDir(cfg: TrainConfig): string {
 }
 
 /** Builds the model a config describes (fresh initialisation from random_seed). */
-export function modelFromConfig(cfg: TrainConfig, data: { train: Dataset }): Module {
-  const ds = data.train;
+export function modelFromConfig(cfg: TrainConfig, data: LoadedData): Module {
+  const [c, h] = inputShape(data);
   return buildModel(
     cfg.model,
     cfg.model_args,
-    { inChannels: ds.channels, numClasses: cfg.num_classes ?? ds.numClasses, imageSize: ds.height },
+    { inChannels: c, numClasses: cfg.num_classes ?? data.train.numClasses, imageSize: h },
     quantFromConfig(cfg),
     new Rng(mixSeed(cfg.random_seed, 0x1417)),
   );
@@ -185,7 +185,8 @@ export interface TrainOptions {
 export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<TrainResult> {
   const engine = Engine.get();
   const t0 = performance.now();
-  const data = opts.data ?? loadData(cfg);
+  const data = opts.data ?? (await loadDataAsync(cfg));
+  const [ch, ih, iw] = inputShape(data);
   const model = modelFromConfig(cfg, data);
   const logDir = defaultLogDir(cfg);
   mkdirSync(logDir, { recursive: true });
@@ -201,6 +202,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     dropLast: data.train.length >= cfg.batch_size,
     rng,
     augment: { cropPadding: cfg.augment_crop_padding, hflip: cfg.augment_hflip },
+    sampleTransform: data.trainTransform,
   });
   const opt = new SGD(model.parameters(), {
     lr: cfg.lr,
@@ -251,7 +253,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
         const lr = learningRate(cfg, step, spe);
         lastLr = lr;
         const next = engine.tidy(() => {
-          const x = normalizeImages(b.images, [b.size, data.train.channels, data.train.height, data.train.width], data.mean, data.std);
+          const x = normalizeImages(b.images, [b.size, ch, ih, iw], data.mean, data.std);
           const y = Tensor.from(b.labels.subarray(0, b.size), [b.size], 'i32');
           const loss = softmaxCrossEntropy(model.forward(x), y, { labelSmoothing: cfg.label_smoothing });
           backward(loss);

@@ -125,3 +125,38 @@ gpuDescribe('NaN loss', () => {
     expect(existsSync(join(dir, 'last.safetensors'))).toBe(false);
   });
 });
+
+gpuDescribe('image-folder training', () => {
+  it('trains on a folder of PNG and JPEG images with random-resized crops and flips', async () => {
+    const sharp = (await import('sharp')).default;
+    const { mkdirSync } = await import('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'f8net-folder-'));
+    // Two classes that differ in colour: red and blue squares of varying brightness.
+    for (const split of ['train', 'val']) {
+      for (const [cls, rgb] of [['blue', [20, 40, 220]], ['red', [220, 30, 30]]] as const) {
+        mkdirSync(join(dir, split, cls), { recursive: true });
+        for (let i = 0; i < (split === 'train' ? 12 : 4); i++) {
+          const f = 0.7 + 0.05 * i;
+          const img = sharp({ create: { width: 20 + i, height: 18, channels: 3, background: { r: rgb[0] * f, g: rgb[1] * f, b: rgb[2] * f } } });
+          await (i % 2 ? img.jpeg() : img.png()).toFile(join(dir, split, cls, `${i}.${i % 2 ? 'jpg' : 'png'}`));
+        }
+      }
+    }
+    const log = mkdtempSync(join(tmpdir(), 'f8net-folder-log-'));
+    const cfg = resolveConfig({
+      dataset: 'folder',
+      dataset_dir: dir,
+      image_size: 12,
+      model_args: { width: 4 },
+      batch_size: 8,
+      num_epochs: 3,
+      lr: 0.1,
+      augment_random_resized_crop: true,
+      augment_hflip: true,
+      log_dir: log,
+    });
+    const r = await train(cfg, { quiet: true });
+    expect(r.final.count).toBe(8);
+    expect(r.final.top1).toBeGreaterThanOrEqual(0.75);
+  });
+});
