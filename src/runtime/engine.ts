@@ -357,16 +357,9 @@ export class Engine {
     try {
       result = fn();
     } finally {
-      this.scopes.pop();
+      this.popScope(scope);
     }
-    const keepers = new Set<Disposable>();
-    collect(result!, keepers, 0);
-    const outer = this.scopes[this.scopes.length - 1];
-    for (const t of scope) {
-      if (keepers.has(t)) outer?.add(t);
-      else if (!t.disposed) t.dispose();
-    }
-    return result!;
+    return this.closeScope(scope, result!);
   }
 
   /** tidy for async bodies (e.g. a step that reads its loss back). */
@@ -377,17 +370,27 @@ export class Engine {
     try {
       result = await fn();
     } finally {
-      const i = this.scopes.lastIndexOf(scope);
-      if (i >= 0) this.scopes.splice(i, 1);
+      this.popScope(scope);
     }
+    return this.closeScope(scope, result!);
+  }
+
+  private popScope(scope: Set<Disposable>): void {
+    // Async scopes may interleave, so remove this one wherever it is.
+    const i = this.scopes.lastIndexOf(scope);
+    if (i >= 0) this.scopes.splice(i, 1);
+  }
+
+  /** Disposes what `scope` created except the tensors in `result`, which move to the outer scope. */
+  private closeScope<T>(scope: Set<Disposable>, result: T): T {
     const keepers = new Set<Disposable>();
-    collect(result!, keepers, 0);
+    collect(result, keepers, 0);
     const outer = this.scopes[this.scopes.length - 1];
     for (const t of scope) {
       if (keepers.has(t)) outer?.add(t);
       else if (!t.disposed) t.dispose();
     }
-    return result!;
+    return result;
   }
 }
 
