@@ -154,10 +154,11 @@ fn stride(nwg: vec3<u32>) -> u32 {
 }
 
 // fix_scaling (§3): s = 2^fl * |alpha| / (2^(wl - signed) - 1), element k of alpha with fl[k]
-// (or fl[0] when fl has one element); backward ds/dalpha = sign(alpha) * 2^fl / (2^(wl-signed) - 1).
+// (either may have one element, broadcast over the other's); backward ds/dalpha = sign(alpha) * 2^fl / (2^(wl-signed) - 1).
 struct FsParams {
-  n: u32,       // elements of alpha
+  n: u32,       // elements of the result: max(elements of alpha, elements of fl)
   flAll: u32,   // 1: fl has one element
+  alphaAll: u32, // 1: alpha has one element (one clipping level, per-channel lengths)
   flmax: i32,
   den: f32,     // 2^(wl - signed) - 1
 }
@@ -167,6 +168,10 @@ struct FsParams {
 @group(0) @binding(12) var<storage, read_write> sout: array<f32>;
 @group(0) @binding(13) var<storage, read> sgy: array<f32>;
 
+fn fs_ai(k: u32) -> u32 {
+  return select(k, 0u, fp.alphaAll == 1u);
+}
+
 fn fs_pow2(k: u32) -> f32 {
   return fx_pow2(clamp(sfl[select(k, 0u, fp.flAll == 1u)], 0, fp.flmax));
 }
@@ -174,11 +179,11 @@ fn fs_pow2(k: u32) -> f32 {
 @compute @workgroup_size(64) fn fix_scaling_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
   let k = gid.x;
   if (k >= fp.n) { return; }
-  sout[k] = fs_pow2(k) * abs(alpha[k]) / fp.den;
+  sout[k] = fs_pow2(k) * abs(alpha[fs_ai(k)]) / fp.den;
 }
 
 @compute @workgroup_size(64) fn fix_scaling_bwd(@builtin(global_invocation_id) gid: vec3<u32>) {
   let k = gid.x;
   if (k >= fp.n) { return; }
-  sout[k] = sgy[k] * sign(alpha[k]) * fs_pow2(k) / fp.den;
+  sout[k] = sgy[k] * sign(alpha[fs_ai(k)]) * fs_pow2(k) / fp.den;
 }

@@ -3,11 +3,12 @@
 //   k[o] = gamma[o] * r[o] * s_in / s_next          (w_f = k[o] * w[o, ...])
 //   b[o] = (beta[o] - gamma[o] * mean[o] * r[o]) / s_next
 // Without BN (linear layers, convs with a bias): k[o] = s_in / s_next, b[o] = bias[o] / s_next,
-// where `beta` holds the bias. s_in and s_next are one-element tensors.
+// where `beta` holds the bias. s_in is a one-element tensor; s_next has one element, or one per
+// output channel when the following layer has per-channel input lengths (sn_pc = 1).
 // Launch: one thread per output channel; the scalar gradients (s_in, s_next) are summed over
 // channels by a single thread in a second entry point, so the order is fixed (deterministic).
 
-struct Params { o: u32, eps: f32 }
+struct Params { o: u32, eps: f32, sn_pc: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> gamma: array<f32>;
 @group(0) @binding(2) var<storage, read> beta: array<f32>;
@@ -27,63 +28,80 @@ struct Params { o: u32, eps: f32 }
 @group(0) @binding(15) var<storage, read_write> g_s_in: array<f32>;
 @group(0) @binding(16) var<storage, read_write> g_s_next: array<f32>;
 
+fn sn(o: u32) -> f32 {
+  return s_next[select(0u, o, p.sn_pc == 1u)];
+}
+
 @compute @workgroup_size(64) fn fold_bn(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x;
   if (o >= p.o) { return; }
   let r = inverseSqrt(variance[o] + p.eps);
-  k_out[o] = gamma[o] * r * s_in[0] / s_next[0];
-  b_out[o] = (beta[o] - gamma[o] * mean[o] * r) / s_next[0];
+  k_out[o] = gamma[o] * r * s_in[0] / sn(o);
+  b_out[o] = (beta[o] - gamma[o] * mean[o] * r) / sn(o);
 }
 
 @compute @workgroup_size(64) fn fold_plain(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x;
   if (o >= p.o) { return; }
-  k_out[o] = s_in[0] / s_next[0];
-  b_out[o] = beta[o] / s_next[0];
+  k_out[o] = s_in[0] / sn(o);
+  b_out[o] = beta[o] / sn(o);
 }
 
 @compute @workgroup_size(64) fn fold_bn_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x;
   if (o >= p.o) { return; }
-  let sn = s_next[0];
+  let s = sn(o);
   let r = inverseSqrt(variance[o] + p.eps);
   let r3 = r * r * r;
-  g_gamma[o] = gk[o] * r * s_in[0] / sn - gb[o] * mean[o] * r / sn;
-  g_beta[o] = gb[o] / sn;
-  g_mean[o] = -gb[o] * gamma[o] * r / sn;
-  g_var[o] = -0.5 * r3 * gamma[o] * (gk[o] * s_in[0] - gb[o] * mean[o]) / sn;
+  g_gamma[o] = gk[o] * r * s_in[0] / s - gb[o] * mean[o] * r / s;
+  g_beta[o] = gb[o] / s;
+  g_mean[o] = -gb[o] * gamma[o] * r / s;
+  g_var[o] = -0.5 * r3 * gamma[o] * (gk[o] * s_in[0] - gb[o] * mean[o]) / s;
+  if (p.sn_pc == 1u) {
+    let k = gamma[o] * r * s_in[0] / s;
+    let b = (beta[o] - gamma[o] * mean[o] * r) / s;
+    g_s_next[o] = -(gk[o] * k + gb[o] * b) / s;
+  }
 }
 
 @compute @workgroup_size(64) fn fold_plain_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x;
   if (o >= p.o) { return; }
-  g_beta[o] = gb[o] / s_next[0];
+  g_beta[o] = gb[o] / sn(o);
+  if (p.sn_pc == 1u) {
+    g_s_next[o] = -(gk[o] * s_in[0] + gb[o] * beta[o]) / (sn(o) * sn(o));
+  }
 }
 
-// g_s_in = sum_o gk[o] * dk/ds_in;  g_s_next = -sum_o (gk[o] k[o] + gb[o] b[o]) / s_next
+// g_s_in = sum_o gk[o] * dk/ds_in;  g_s_next = -sum_o (gk[o] k[o] + gb[o] b[o]) / s_next (per
+// channel, the backward entry point writes it instead)
 @compute @workgroup_size(1) fn fold_bn_scalars() {
-  let sn = s_next[0];
   var a = 0.0;
   var c = 0.0;
   for (var o = 0u; o < p.o; o++) {
+    let s = sn(o);
     let r = inverseSqrt(variance[o] + p.eps);
-    let k = gamma[o] * r * s_in[0] / sn;
-    let b = (beta[o] - gamma[o] * mean[o] * r) / sn;
-    a += gk[o] * gamma[o] * r / sn;
+    let k = gamma[o] * r * s_in[0] / s;
+    let b = (beta[o] - gamma[o] * mean[o] * r) / s;
+    a += gk[o] * gamma[o] * r / s;
     c += gk[o] * k + gb[o] * b;
   }
   g_s_in[0] = a;
-  g_s_next[0] = -c / sn;
+  if (p.sn_pc == 0u) {
+    g_s_next[0] = -c / s_next[0];
+  }
 }
 
 @compute @workgroup_size(1) fn fold_plain_scalars() {
-  let sn = s_next[0];
   var a = 0.0;
   var c = 0.0;
   for (var o = 0u; o < p.o; o++) {
-    a += gk[o] / sn;
-    c += gk[o] * s_in[0] / sn + gb[o] * beta[o] / sn;
+    let s = sn(o);
+    a += gk[o] / s;
+    c += (gk[o] * s_in[0] + gb[o] * beta[o]) / s;
   }
   g_s_in[0] = a;
-  g_s_next[0] = -c / sn;
+  if (p.sn_pc == 0u) {
+    g_s_next[0] = -c / s_next[0];
+  }
 }

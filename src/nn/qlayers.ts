@@ -20,6 +20,7 @@ import { fraclenFromMetric, gridSearchFraclen, updateRunningFraclen, evalFraclen
 import { foldBn, foldPlain } from '../ops/fold.js';
 import { noGrad } from '../autograd/tape.js';
 import { Engine } from '../runtime/engine.js';
+import { F8Error } from '../runtime/errors.js';
 import type { Rng } from '../data/rng.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
 
@@ -34,7 +35,10 @@ export interface QuantConfig {
   /** Starting formats [wl, fl] before the first statistics are known. */
   weightFormat: [number, number];
   inputFormat: [number, number];
+  /** Weight lengths: one per layer or one per output channel. */
   formatType: FormatType;
+  /** Input lengths: one per layer or one per input channel (default: as formatType). */
+  inputFormatType?: FormatType;
   /** 'metric': fl from a statistic; 'grid': grid search of the RMS error. */
   fraclenMethod: 'metric' | 'grid';
   metric: Metric;
@@ -107,19 +111,25 @@ export abstract class QLayer extends Module {
   readonly inputFraclen: Tensor;
   abstract readonly weightFraclen: Tensor;
 
+  /** One input length per input channel (format_type per_channel), or one for the layer. */
+  readonly perChannelInput: boolean;
+
   constructor(
     readonly layerName: string,
     readonly inputSigned: boolean,
     readonly quant: QuantConfig,
+    readonly inputChannels: number,
   ) {
     super();
+    this.perChannelInput = (quant.inputFormatType ?? quant.formatType) === 'per_channel';
     // PACT clipping level of the input, init 8.0 (§3). Present in float mode too, so that
     // float and fixed-point checkpoints share one state layout.
     this.alpha = this.param('alpha', [1], () => 8);
     const flMax = quant.inputFormat[0] - (inputSigned ? 1 : 0);
     const fl0 = Math.min(Math.max(quant.inputFormat[1], 0), flMax);
-    this.inputFraclenRun = this.buffer('input_fraclen_run', [1], () => fl0);
-    this.inputFraclen = this.buffer('input_fraclen', [1], () => fl0, 'i32');
+    const nfl = this.perChannelInput ? inputChannels : 1;
+    this.inputFraclenRun = this.buffer('input_fraclen_run', [nfl], () => fl0);
+    this.inputFraclen = this.buffer('input_fraclen', [nfl], () => fl0, 'i32');
   }
 
   /** The layer that owns the clipping level this layer uses. */
@@ -169,23 +179,40 @@ export abstract class QLayer extends Module {
     const wl = this.inputWl;
     const signed = this.inputSigned;
     const shared = this.quant.inputFraclenSharing && this.master ? this.master : null;
+    const axis = this.perChannelInput ? { axis: 1 } : {};
     let fl: Tensor;
     if (shared) {
       fl = shared.currentInputFraclen();
     } else if (this.training) {
       fl = noGrad(() =>
         this.quant.fraclenMethod === 'grid'
-          ? gridSearchFraclen(x, { wl, signed })
-          : fraclenFromMetric(x, { wl, signed, metric: this.quant.metric }),
+          ? gridSearchFraclen(x, { wl, signed, ...axis })
+          : fraclenFromMetric(x, { wl, signed, metric: this.quant.metric, ...axis }),
       );
       noGrad(() => updateRunningFraclen(this.inputFraclenRun, fl, this.quant.momentumForMetric));
     } else {
       fl = noGrad(() => evalFraclen(this.inputFraclenRun, wl, signed));
     }
-    if (fl !== this.inputFraclen) Engine.get().copy(fl.buffer, 0, this.inputFraclen.buffer, 0, 4);
+    if (fl !== this.inputFraclen) Engine.get().copy(fl.buffer, 0, this.inputFraclen.buffer, 0, this.inputFraclen.bytes);
     const sIn = this.fixScaling(fl);
-    const xin = this.readsNetworkInput ? scaleByTensor(x, sIn, true) : x;
-    return { xq: fakeQuant(xin, fl, { wl, signed }), sIn };
+    let xin = x;
+    if (this.readsNetworkInput) xin = this.perChannelInput ? mulChannel(x, powAffine(sIn, 1, -1), 1) : scaleByTensor(x, sIn, true);
+    return { xq: fakeQuant(xin, fl, { wl, signed, ...axis }), sIn };
+  }
+
+  /** s_in * x_q: the input in real units (per input channel with per-channel lengths). */
+  protected scaleInput(xq: Tensor, sIn: Tensor): Tensor {
+    return this.perChannelInput ? mulChannel(xq, sIn, 1) : scaleByTensor(xq, sIn);
+  }
+
+  /**
+   * Where s_in enters the folded weight: a per-layer s_in is a factor of k (the fold), a
+   * per-channel one multiplies the weight along its input-channel axis (`wAxis`) and the fold
+   * gets 1.
+   */
+  protected inputScaleIntoWeight(w: Tensor, sIn: Tensor, wAxis: number): { w: Tensor; sFold: Tensor } {
+    if (!this.perChannelInput) return { w, sFold: sIn };
+    return { w: mulChannel(w, sIn, wAxis), sFold: noGrad(() => full([1], 1)) };
   }
 
   /** Optional rescale_forward (type constant): w / sqrt(fan_out) / std(w). */
@@ -224,9 +251,12 @@ export class QConv2d extends QLayer {
     readonly kernel: number | [number, number],
     readonly opts: QConv2dOptions,
   ) {
-    super(name, opts.inputSigned, opts.quant);
+    super(name, opts.inputSigned, opts.quant, inChannels);
     const [kh, kw] = typeof kernel === 'number' ? [kernel, kernel] : kernel;
     const groups = opts.groups ?? 1;
+    if (this.perChannelInput && groups !== 1 && !(groups === inChannels && outChannels === inChannels)) {
+      throw new F8Error('BAD_CONFIG', `layer ${name}: per-channel input lengths need groups 1 or a depthwise conv with multiplier 1 (got groups ${groups}, ${inChannels} -> ${outChannels} channels)`);
+    }
     this.conv = { stride: opts.stride ?? 1, padding: opts.padding ?? 0, dilation: opts.dilation ?? 1, groups };
     this.weight = this.param('weight', [outChannels, inChannels / groups, kh, kw], kaimingNormal(opts.rng, (outChannels * kh * kw) / groups));
     this.hasBn = opts.bn ?? true;
@@ -256,12 +286,14 @@ export class QConv2d extends QLayer {
     const kw = this.weight.shape[3];
     const w = this.rescaled(this.weight, (this.outChannels * kh * kw) / this.conv.groups);
     const sNext = this.outputScaling();
+    // OIHW: the input channel is axis 1, or axis 0 for a depthwise conv (one input channel per output).
+    const { w: ws, sFold } = this.inputScaleIntoWeight(w, sIn, this.conv.groups === 1 ? 1 : 0);
     let fold: { k: Tensor; b: Tensor };
     if (this.hasBn) {
       let mean: Tensor;
       let variance: Tensor;
       if (this.training) {
-        const y0 = conv2d(scaleByTensor(xq, sIn), w, null, this.conv);
+        const y0 = conv2d(this.scaleInput(xq, sIn), w, null, this.conv);
         ({ mean, var: variance } = batchStats(y0));
         const count = y0.size / this.outChannels;
         noGrad(() => updateRunningStats(this.runningMean!, this.runningVar!, mean, variance, count, this.opts.bnMomentum ?? 0.1));
@@ -269,11 +301,11 @@ export class QConv2d extends QLayer {
         mean = this.runningMean!;
         variance = this.runningVar!;
       }
-      fold = foldBn(this.gamma!, this.beta!, mean, variance, sIn, sNext, this.opts.bnEps ?? 1e-5);
+      fold = foldBn(this.gamma!, this.beta!, mean, variance, sFold, sNext, this.opts.bnEps ?? 1e-5);
     } else {
-      fold = foldPlain(this.bias!, sIn, sNext);
+      fold = foldPlain(this.bias!, sFold, sNext);
     }
-    const wq = this.quantizeWeight(mulChannel(w, fold.k, 0));
+    const wq = this.quantizeWeight(mulChannel(ws, fold.k, 0));
     return conv2d(xq, wq, fold.b, this.conv);
   }
 
@@ -305,7 +337,7 @@ export class QLinear extends QLayer {
     readonly outFeatures: number,
     readonly opts: QLinearOptions,
   ) {
-    super(name, opts.inputSigned, opts.quant);
+    super(name, opts.inputSigned, opts.quant, inFeatures);
     // PyTorch's nn.Linear default: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
     const b = 1 / Math.sqrt(inFeatures);
     this.weight = this.param('weight', [outFeatures, inFeatures], () => (opts.rng.nextFloat() * 2 - 1) * b);
@@ -319,8 +351,9 @@ export class QLinear extends QLayer {
     // Linear layers do the same as convolutions without BN (§3).
     const { xq, sIn } = this.quantizeInput(x);
     const w = this.rescaled(this.weight, this.outFeatures);
-    const fold = foldPlain(this.bias, sIn, this.outputScaling());
-    const wq = this.quantizeWeight(mulChannel(w, fold.k, 0));
+    const { w: ws, sFold } = this.inputScaleIntoWeight(w, sIn, 1);
+    const fold = foldPlain(this.bias, sFold, this.outputScaling());
+    const wq = this.quantizeWeight(mulChannel(ws, fold.k, 0));
     return linear(xq, wq, fold.b);
   }
 }
@@ -328,9 +361,9 @@ export class QLinear extends QLayer {
 export interface LayerFormat {
   name: string;
   inputSigned: boolean;
-  /** Input fractional length used in evaluation: round(fl_run), clamped. */
-  inputFraclen: number;
-  inputFraclenRun: number;
+  /** Input fractional length(s) used in evaluation: round(fl_run), clamped (one per channel with per-channel formats). */
+  inputFraclen: number[];
+  inputFraclenRun: number[];
   /** Weight fractional length(s) of the last forward pass. */
   weightFraclen: number[];
   alpha: number;
@@ -343,12 +376,12 @@ export async function describeFormats(model: Module): Promise<LayerFormat[]> {
   const out: LayerFormat[] = [];
   for (const [path, m] of model.namedModules()) {
     if (!(m instanceof QLayer)) continue;
-    const run = (await m.inputFraclenRun.read())[0];
+    const run = [...(await m.inputFraclenRun.read())];
     const flMax = m.inputWl - (m.inputSigned ? 1 : 0);
     out.push({
       name: path,
       inputSigned: m.inputSigned,
-      inputFraclen: Math.min(Math.max(roundHalfEven(run), 0), flMax),
+      inputFraclen: run.map((r) => Math.min(Math.max(roundHalfEven(r), 0), flMax)),
       inputFraclenRun: run,
       weightFraclen: [...(await m.weightFraclen.read())],
       alpha: (await m.alphaOwner.alpha.read())[0],
@@ -365,8 +398,9 @@ export function formatTable(rows: LayerFormat[]): string {
   return [
     head,
     ...rows.map((r) => {
-      const w = r.weightFraclen.length > 4 ? `${Math.min(...r.weightFraclen)}..${Math.max(...r.weightFraclen)}` : r.weightFraclen.join(',');
-      return `${r.name.padEnd(20)} ${(r.inputSigned ? 'signed' : 'unsigned').padEnd(9)} ${String(r.inputFraclen).padStart(2)} (${r.inputFraclenRun.toFixed(2).padStart(5)})    ${w.padEnd(12)} ${r.alpha.toFixed(3).padStart(8)}   ${r.master ?? '-'}`;
+      const span = (v: number[]) => (v.length > 1 ? `${Math.min(...v)}..${Math.max(...v)}` : String(v[0]));
+      const runs = r.inputFraclenRun.length > 1 ? `${Math.min(...r.inputFraclenRun).toFixed(2)}..${Math.max(...r.inputFraclenRun).toFixed(2)}` : r.inputFraclenRun[0].toFixed(2);
+      return `${r.name.padEnd(20)} ${(r.inputSigned ? 'signed' : 'unsigned').padEnd(9)} ${span(r.inputFraclen).padStart(5)} (${runs})    ${span(r.weightFraclen).padEnd(12)} ${r.alpha.toFixed(3).padStart(8)}   ${r.master ?? '-'}`;
     }),
   ].join('\n');
 }

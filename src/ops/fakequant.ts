@@ -21,6 +21,7 @@
 import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
+import { sum } from './reduce.js';
 import { record, needsGrad } from '../autograd/tape.js';
 import type { Defines } from '../runtime/wgsl-source.js';
 
@@ -148,22 +149,27 @@ export function quantizeInt(x: Tensor, fl: Tensor, opts: FakeQuantOpts): Tensor 
 function fixScalingLaunch(entry: string, alpha: Tensor, fl: Tensor, wl: number, signed: boolean, bind: Record<string, Tensor>): Tensor {
   const { flmax } = checkFormat(wl, signed, 'fixScalingGpu');
   if (alpha.dtype !== 'f32' || fl.dtype !== 'i32') throw new F8Error('UNSUPPORTED', `fixScalingGpu: alpha f32 and fl i32 expected, got ${alpha.dtype} and ${fl.dtype}`);
-  if (fl.size !== 1 && fl.size !== alpha.size) throw new F8Error('SHAPE_MISMATCH', `fixScalingGpu: ${fl.size} fractional lengths for ${alpha.size} clipping levels`);
+  if (fl.size !== 1 && alpha.size !== 1 && fl.size !== alpha.size) throw new F8Error('SHAPE_MISMATCH', `fixScalingGpu: ${fl.size} fractional lengths for ${alpha.size} clipping levels`);
+  const n = Math.max(alpha.size, fl.size);
   const e = Engine.get();
-  const out = Tensor.empty(alpha.shape);
+  const out = Tensor.empty(alpha.size >= fl.size ? alpha.shape : fl.shape);
   // The file's defines only shape the fake-quant entry points.
   const k = e.kernel('fake_quant.wgsl', entry, { WG, UNROLL, PER_LAYER: true, SAME_C: false, OUT_INT: false });
-  e.dispatch(k, { alpha, sfl: fl, sout: out, ...bind }, { n: alpha.size, flAll: fl.size === 1 ? 1 : 0, flmax, den: 2 ** flmax - 1 }, [Math.ceil(alpha.size / 64), 1, 1]);
+  e.dispatch(k, { alpha, sfl: fl, sout: out, ...bind }, { n, flAll: fl.size === 1 ? 1 : 0, alphaAll: alpha.size === 1 ? 1 : 0, flmax, den: 2 ** flmax - 1 }, [Math.ceil(n / 64), 1, 1]);
   return out;
 }
 
 /**
  * fix_scaling (§3): 2^fl * |alpha| / (2^(wl - signed) - 1), f32 [1] from alpha f32 [1] and
- * fl i32 [1] (element-wise when both have k elements). Differentiable in alpha:
+ * fl i32 [1] (element-wise when both have k elements; one alpha with k lengths gives k scalings). Differentiable in alpha:
  * d/dalpha = sign(alpha) * 2^fl / (2^(wl - signed) - 1); fl is not differentiated.
  * @example fixScalingGpu(Tensor.from([8], [1]), Tensor.from(Int32Array.of(6), [1]), 8, false) // [512 / 255]
  */
 export function fixScalingGpu(alpha: Tensor, fl: Tensor, wl: number, signed: boolean): Tensor {
   const s = fixScalingLaunch('fix_scaling_fwd', alpha, fl, wl, signed, {});
-  return record(s, 'fixScaling', [alpha, fl], (gy) => [fixScalingLaunch('fix_scaling_bwd', alpha, fl, wl, signed, { sgy: gy }), null]);
+  return record(s, 'fixScaling', [alpha, fl], (gy) => {
+    const g = fixScalingLaunch('fix_scaling_bwd', alpha, fl, wl, signed, { sgy: gy });
+    // One clipping level scaled by per-channel lengths: its gradient sums over the channels.
+    return [alpha.size === 1 && g.size > 1 ? sum(g) : g, null];
+  });
 }

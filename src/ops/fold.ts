@@ -1,7 +1,8 @@
 /**
  * F8Net conv-BN folding (wgsl/fold.wgsl, F8NET.md §3): the per-output-channel weight factor
  * k and bias b of the folded layer, differentiable w.r.t. gamma, beta (or the bias), the batch
- * mean and variance, and the input and output fix scalings. CPU reference: ./fold.ref.ts.
+ * mean and variance, and the input and output fix scalings (s_next one value, or one per output
+ * channel when the following layer has per-channel input lengths). CPU reference: ./fold.ref.ts.
  *
  * The op has two outputs; each records its own tape node whose backward passes zeros for the
  * other output's gradient, so the two contributions add up in the tape.
@@ -21,8 +22,8 @@ const groups = (o: number): [number] => [Math.ceil(o / 64)];
 function check(name: string, ts: Record<string, Tensor | null>, o: number): void {
   for (const [k, t] of Object.entries(ts)) {
     if (!t) continue;
-    const want = k === 'sIn' || k === 'sNext' ? 1 : o;
-    if (t.size !== want || t.dtype !== 'f32') throw new F8Error('SHAPE_MISMATCH', `${name}: ${k} has ${t.size} ${t.dtype} elements, expected ${want} f32`);
+    const ok = k === 'sIn' ? t.size === 1 : k === 'sNext' ? t.size === 1 || t.size === o : t.size === o;
+    if (!ok || t.dtype !== 'f32') throw new F8Error('SHAPE_MISMATCH', `${name}: ${k} has ${t.size} ${t.dtype} elements, expected ${k === 'sIn' ? 1 : k === 'sNext' ? `1 or ${o}` : o} f32`);
   }
 }
 
@@ -33,7 +34,7 @@ export function foldBn(gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tens
   const e = Engine.get();
   const k = Tensor.empty([o]);
   const b = Tensor.empty([o]);
-  const P = { o, eps };
+  const P = { o, eps, sn_pc: sNext.size > 1 ? 1 : 0 };
   e.dispatch(e.kernel('fold.wgsl', 'fold_bn'), { gamma, beta, mean, variance, s_in: sIn, s_next: sNext, k_out: k, b_out: b }, P, groups(o));
   const inputs = [gamma, beta, mean, variance, sIn, sNext];
   const bwd = (gk: Tensor, gb: Tensor): Tensor[] => {
@@ -42,9 +43,9 @@ export function foldBn(gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tens
     const gm = Tensor.empty([o]);
     const gv = Tensor.empty([o]);
     const gsi = Tensor.empty([1]);
-    const gsn = Tensor.empty([1]);
+    const gsn = Tensor.empty([sNext.size]);
     const bind = { gamma, beta, mean, variance, s_in: sIn, s_next: sNext, gk, gb };
-    e.dispatch(e.kernel('fold.wgsl', 'fold_bn_backward'), { ...bind, g_gamma: gg, g_beta: gbe, g_mean: gm, g_var: gv }, P, groups(o));
+    e.dispatch(e.kernel('fold.wgsl', 'fold_bn_backward'), { ...bind, g_gamma: gg, g_beta: gbe, g_mean: gm, g_var: gv, g_s_next: gsn }, P, groups(o));
     e.dispatch(e.kernel('fold.wgsl', 'fold_bn_scalars'), { ...bind, g_s_in: gsi, g_s_next: gsn }, P, [1]);
     return [gg, gbe, gm, gv, gsi, gsn];
   };
@@ -60,15 +61,15 @@ export function foldPlain(bias: Tensor, sIn: Tensor, sNext: Tensor): { k: Tensor
   const e = Engine.get();
   const k = Tensor.empty([o]);
   const b = Tensor.empty([o]);
-  const P = { o, eps: 0 };
+  const P = { o, eps: 0, sn_pc: sNext.size > 1 ? 1 : 0 };
   e.dispatch(e.kernel('fold.wgsl', 'fold_plain'), { beta: bias, s_in: sIn, s_next: sNext, k_out: k, b_out: b }, P, groups(o));
   const inputs = [bias, sIn, sNext];
   const bwd = (gk: Tensor, gb: Tensor): Tensor[] => {
     const gbe = Tensor.empty([o]);
     const gsi = Tensor.empty([1]);
-    const gsn = Tensor.empty([1]);
+    const gsn = Tensor.empty([sNext.size]);
     const bind = { beta: bias, s_in: sIn, s_next: sNext, gk, gb };
-    e.dispatch(e.kernel('fold.wgsl', 'fold_plain_backward'), { ...bind, g_beta: gbe }, P, groups(o));
+    e.dispatch(e.kernel('fold.wgsl', 'fold_plain_backward'), { ...bind, g_beta: gbe, g_s_next: gsn }, P, groups(o));
     e.dispatch(e.kernel('fold.wgsl', 'fold_plain_scalars'), { ...bind, g_s_in: gsi, g_s_next: gsn }, P, [1]);
     return [gbe, gsi, gsn];
   };

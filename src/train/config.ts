@@ -56,7 +56,8 @@ export const SCHEMA = {
   floating_model: { kind: 'bool', default: true, help: 'true: float stage; false: fixed-point stage' },
   weight_format: { kind: 'format', default: [8, 7], help: 'starting weight format [wl, fl]' },
   input_format: { kind: 'format', default: [8, 6], help: 'starting input format [wl, fl]' },
-  format_type: { kind: 'enum', values: ['per_layer', 'per_channel'], default: 'per_layer', help: 'one fractional length per layer or per channel' },
+  format_type: { kind: 'enum', values: ['per_layer', 'per_channel'], default: 'per_layer', help: 'one fractional length per layer, or per channel (weights: per output channel; inputs: per input channel)' },
+  input_format_type: { kind: 'enum', values: ['per_layer', 'per_channel'], default: null, nullable: true, help: 'input lengths per layer or per channel when they should differ from format_type' },
   format_from_metric: { kind: 'bool', default: true, help: 'fractional lengths from a statistic (the paper formula)' },
   format_grid_search: { kind: 'bool', default: false, help: 'fractional lengths by grid search of the RMS error' },
   metric: { kind: 'enum', values: ['std', 'mae', 'rms'], default: 'std', help: 'statistic for format_from_metric' },
@@ -105,6 +106,7 @@ export interface TrainConfig {
   weight_format: [number, number];
   input_format: [number, number];
   format_type: 'per_layer' | 'per_channel';
+  input_format_type: 'per_layer' | 'per_channel' | null;
   format_from_metric: boolean;
   format_grid_search: boolean;
   metric: 'std' | 'mae' | 'rms';

@@ -69,6 +69,7 @@ export function quantFromConfig(cfg: TrainConfig): QuantConfig {
     weightFormat: cfg.weight_format,
     inputFormat: cfg.input_format,
     formatType: cfg.format_type,
+    inputFormatType: cfg.input_format_type ?? cfg.format_type,
     fraclenMethod: cfg.format_grid_search ? ('grid' as const) : ('metric' as const),
     metric: cfg.metric,
     momentumForMetric: cfg.momentum_for_metric,

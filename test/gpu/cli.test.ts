@@ -35,8 +35,10 @@ gpuDescribe('command line', () => {
     const layers = JSON.parse(fx.out).formats;
     expect(layers.map((l: { name: string }) => l.name)).toEqual(['conv1', 'conv2', 'conv3', 'fc']);
     for (const l of layers) {
-      expect(l.inputFraclen).toBeGreaterThanOrEqual(0);
-      expect(l.inputFraclen).toBeLessThanOrEqual(l.inputSigned ? 7 : 8);
+      for (const fl of l.inputFraclen) {
+        expect(fl).toBeGreaterThanOrEqual(0);
+        expect(fl).toBeLessThanOrEqual(l.inputSigned ? 7 : 8);
+      }
       expect(Number.isFinite(l.alpha)).toBe(true);
     }
     const ev = f8net(['eval', '--checkpoint', join(dir, 'fixed', 'last.safetensors'), '--json']);

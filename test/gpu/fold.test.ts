@@ -43,3 +43,32 @@ gpuDescribe('conv-BN folding', () => {
     );
   });
 });
+
+gpuDescribe('conv-BN folding with per-channel output scalings', () => {
+  it('values and gradients when s_next has one value per output channel', async () => {
+    const n = 5;
+    const sn = rand(n, 11, 0.5, 2);
+    const ins = [rand(n, 5, 0.5, 1.5), rand(n, 6), rand(n, 7), rand(n, 8, 0.5, 2), new Float32Array([0.8]), sn];
+    const t = (a: Float32Array) => Tensor.from(a, [a.length]);
+    const { k, b } = foldBn(t(ins[0]), t(ins[1]), t(ins[2]), t(ins[3]), t(ins[4]), t(sn), 1e-5);
+    const ref = refFoldBn(ins[0], ins[1], ins[2], ins[3], 0.8, sn, 1e-5);
+    expectClose(await k.read(), ref.k, 1e-6, 1e-5, 'k');
+    expectClose(await b.read(), ref.b, 1e-6, 1e-5, 'b');
+    await gradCheck(
+      (g, be, m, v, si, s) => {
+        const r = foldBn(g, be, m, v, si, s, 1e-5);
+        return add(r.k, affine(r.b, 2));
+      },
+      ins.map((d) => ({ data: d, shape: [d.length] })),
+      { eps: 1e-3, atol: 5e-3, rtol: 5e-3 },
+    );
+    await gradCheck(
+      (bias, si, s) => {
+        const r = foldPlain(bias, si, s);
+        return add(r.k, affine(r.b, -3));
+      },
+      [ins[1], ins[4], sn].map((d) => ({ data: d, shape: [d.length] })),
+      { eps: 1e-3, atol: 5e-3, rtol: 5e-3 },
+    );
+  });
+});

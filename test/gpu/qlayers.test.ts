@@ -152,7 +152,8 @@ function caseData(c: Case): CaseData {
 }
 
 function quantOf(c: Case): QuantConfig {
-  return fixedQuant({ formatType: c.perChannel ? 'per_channel' : 'per_layer' });
+  // The reference covers per-channel weights with one input length per layer.
+  return fixedQuant({ formatType: c.perChannel ? 'per_channel' : 'per_layer', inputFormatType: 'per_layer' });
 }
 
 /** The layer of a case with the case's parameters, and its following layer. */
@@ -486,5 +487,74 @@ gpuDescribe('F8Net layers', () => {
     expect(await conv.inputFraclen.item()).toBe(refEvalFraclen(d.inputRun, 8, false));
     layer.dispose();
     next!.dispose();
+  });
+});
+
+gpuDescribe('F8Net layers with per-channel input lengths', () => {
+  const shape = [2, 3, 5, 5];
+  const plane = 2 * 5 * 5;
+  function build(inputFormatType: 'per_layer' | 'per_channel', alpha: number): QConv2d {
+    const q = fixedQuant({ formatType: 'per_layer', inputFormatType });
+    const c = new QConv2d('c', 3, 4, 3, { padding: 1, inputSigned: false, quant: q, rng: new Rng(4) });
+    c.alpha.write([alpha]);
+    return c;
+  }
+
+  it('equal channels: per-channel lengths give exactly the per-layer layer (output and gradients)', async () => {
+    const e = Engine.get();
+    // Every channel holds the same values, so every per-channel length equals the layer's.
+    const base = rand(plane, 31, -2, 3);
+    const x = new Float32Array(2 * 3 * 25);
+    for (let n = 0; n < 2; n++) for (let c = 0; c < 3; c++) for (let i = 0; i < 25; i++) x[(n * 3 + c) * 25 + i] = base[n * 25 + i];
+    // alpha = 255 / 2^6 makes s_in a power of two, so both foldings round identically.
+    const res = [];
+    for (const kind of ['per_layer', 'per_channel'] as const) {
+      const layer = build(kind, 255 / 64);
+      res.push(
+        await e.tidyAsync(async () => {
+          const xt = Tensor.from(x, shape);
+          xt.requiresGrad = true;
+          const y = layer.forward(xt);
+          backward(y, Tensor.from(rand(y.size, 5), y.shape as number[]));
+          const out = {
+            y: await y.read(),
+            gx: await xt.grad!.read(),
+            gw: await layer.weight.grad!.read(),
+            ga: await layer.alpha.grad!.read(),
+            fl: [...(await layer.inputFraclen.read())],
+          };
+          layer.dispose();
+          return out;
+        }),
+      );
+    }
+    expect(res[1].fl).toEqual([res[0].fl[0], res[0].fl[0], res[0].fl[0]]);
+    expectExact(res[1].y, res[0].y, 'y');
+    expectClose(res[1].gx, res[0].gx, 1e-6, 1e-5, 'dx');
+    expectClose(res[1].gw, res[0].gw, 1e-6, 1e-5, 'dw');
+    expectClose(res[1].ga, res[0].ga, 1e-6, 1e-4, 'dalpha');
+  });
+
+  it('channels of different scales get their own lengths, and the running lengths follow them', async () => {
+    const e = Engine.get();
+    const x = new Float32Array(2 * 3 * 25);
+    const scales = [0.05, 1, 20];
+    for (let n = 0; n < 2; n++) for (let c = 0; c < 3; c++) for (let i = 0; i < 25; i++) x[(n * 3 + c) * 25 + i] = Math.sin(7 * i + n + 3 * c) * scales[c];
+    const layer = build('per_channel', 8);
+    await e.tidyAsync(async () => {
+      const y = layer.forward(Tensor.from(x, shape));
+      expect([...(await y.read())].every(Number.isFinite)).toBe(true);
+    });
+    const want = fraclenFromTensor(x, { wl: 8, signed: false, metric: 'std', perChannel: { outer: 2, channels: 3, inner: 25 } });
+    expect([...(await layer.inputFraclen.read())]).toEqual([...want]);
+    expect(new Set(want).size).toBe(3);
+    const run = await layer.inputFraclenRun.read();
+    for (let c = 0; c < 3; c++) expect(run[c]).toBeCloseTo(0.1 * want[c] + 0.9 * 6, 5);
+    layer.dispose();
+  });
+
+  it('refuses per-channel input lengths on a grouped convolution that is not depthwise', () => {
+    const q = fixedQuant({ inputFormatType: 'per_channel' });
+    expect(() => new QConv2d('g', 4, 8, 3, { groups: 2, inputSigned: false, quant: q, rng: new Rng(1) })).toThrow(/per-channel input lengths need groups 1 or a depthwise conv/);
   });
 });

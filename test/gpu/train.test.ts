@@ -160,3 +160,28 @@ gpuDescribe('image-folder training', () => {
     expect(r.final.top1).toBeGreaterThanOrEqual(0.75);
   });
 });
+
+gpuDescribe('fixed-point training with per-channel formats', () => {
+  it('trains the small CNN with per-channel weight and input lengths', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'f8net-pc-'));
+    const cfg = resolveConfig({
+      dataset: 'synthetic',
+      model_args: { width: 4 },
+      image_size: 12,
+      num_classes: 4,
+      max_train_samples: 256,
+      max_test_samples: 64,
+      batch_size: 32,
+      num_epochs: 3,
+      lr: 0.1,
+      floating_model: false,
+      format_type: 'per_channel',
+      log_dir: dir,
+    });
+    const r = await train(cfg, { quiet: true });
+    expect(r.final.top1).toBeGreaterThan(0.5); // chance is 0.25
+    const conv2 = r.formats!.find((l) => l.name === 'conv2')!;
+    expect(conv2.inputFraclen.length).toBe(4); // conv2 reads the 4 channels of conv1
+    expect(conv2.weightFraclen.length).toBe(8); // one per output channel
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * Residual connections of F8Net networks (F8NET.md §4; the integer form is §5 "Residual add").
+ *
+ * Units. In fixed-point mode each layer divides its output by the fix scaling of the layer that
+ * reads it (`following`), so a tensor between layers is in the reader's units (real / s_in of
+ * the reader). A block computes out = body(x) + shortcut(x); `out` is read by the next block's
+ * first layer N (or the classifier / last conv after the final block), so both addends must be
+ * in N's units:
+ *  - the body's last conv and a projection shortcut are layers: both get `following = N`;
+ *  - an identity shortcut carries x itself, which is in the units of the layer E that read it
+ *    (this block's first layer): identityShortcut() rescales it by s_in(E) / s_in(N).
+ *
+ * Clipping levels. Layers that read one tensor share one alpha (the master's) and keep private
+ * fractional lengths: a projection shortcut reads the block input, so it shares E's alpha. As in
+ * the F8Net reference code, the chain continues through identity shortcuts: the block input
+ * reaches `out` unchanged, so the layers that read `out` share E's alpha too. With one alpha,
+ * s_in(E) / s_in(N) = 2^(fl_E - fl_N) exactly, which the integer export turns into the shift of
+ * §5. After a projection block the chain restarts (the next block's first layer owns its alpha);
+ * it also restarts where the signedness changes (MobileNetV2 below width 0.5: features.1 adds
+ * its unsigned input to a signed projection), where the ratio stays a scale, not a shift.
+ *
+ * ReLU. The block output is the sum before the ReLU; the ReLU belongs to whoever reads it: a
+ * layer with an unsigned input applies it (its quantiser in fixed mode, QLayer.floatInput in
+ * float mode), and identityShortcut() applies it to the identity path, as torchvision's
+ * relu(out) does. MobileNetV2's linear bottleneck passes signed values: no ReLU anywhere.
+ *
+ * @example
+ *   // in a block's forward, after this.conv1.forward(x):
+ *   const s = this.downsample ? this.downsample.forward(x) : identityShortcut(x, this.conv1, this.next);
+ *   return add(body, s);
+ */
+import type { Tensor } from '../tensor.js';
+import { F8Error } from '../runtime/errors.js';
+import { relu, scaleByTensor } from '../ops/elementwise.js';
+import type { QLayer } from './qlayers.js';
+
+/**
+ * The identity operand of a residual add, in the units of `next` (the layer that reads the
+ * block output): x, rectified when `entry` reads it unsigned, times s_in(entry) / s_in(next) in
+ * fixed mode (differentiable through both alphas). It is not clipped or quantised: the integer
+ * export adds the int32 block input, as the F8Net reference does. Call it after
+ * `entry.forward(x)`, so that s_in(entry) uses the length `entry` used for this batch; s_in(next)
+ * is the snapshot the body's last conv also divides by (`next` has not run yet).
+ *
+ * @example identityShortcut(x, block.conv1, nextBlock.conv1)
+ */
+export function identityShortcut(x: Tensor, entry: QLayer, next: QLayer): Tensor {
+  const xr = entry.inputSigned ? x : relu(x);
+  if (!entry.quant.enabled) return xr;
+  return scaleByTensor(scaleByTensor(xr, entry.fixScaling()), next.fixScaling(), true);
+}
+
+/** Makes `layer` use the clipping level of `master` (of its owner, when `master` has one). */
+export function shareAlpha(layer: QLayer, master: QLayer): void {
+  const owner = master.alphaOwner;
+  if (owner === layer) return;
+  if (owner.inputSigned !== layer.inputSigned) {
+    throw new F8Error('BAD_CONFIG', `${layer.layerName}: cannot share the clipping level of ${owner.layerName}: one input is signed, the other unsigned`);
+  }
+  layer.master = owner;
+}
+
+/** The F8Net view of a residual block (ResNet basic/bottleneck, MobileNetV2 inverted residual). */
+export interface ResidualBlock {
+  /** The layers that read the block input; the first is the block's entry (E above). */
+  readonly readers: QLayer[];
+  /** The layers whose outputs make the block output (the body's last conv, a projection shortcut). */
+  readonly exits: QLayer[];
+  /** True when the shortcut is the identity (the block input reaches the output). */
+  readonly identity: boolean;
+  /** The layer that reads the block output (set by wireBlocks). */
+  next: QLayer | null;
+}
+
+/**
+ * Sets the scaling and sharing relations of a chain of blocks (their internal `following`
+ * relations are the blocks' own): `before` (the stem) feeds blocks[0]; `after` (the classifier,
+ * or a last conv) reads the last block's output.
+ *
+ * @example wireBlocks(this.conv1, blocks, this.fc)
+ */
+export function wireBlocks(before: QLayer, blocks: ResidualBlock[], after: QLayer): void {
+  before.following = blocks[0]?.readers[0] ?? after;
+  let chain: QLayer | null = null;
+  for (let i = 0; i < blocks.length; i++) {
+    const b = blocks[i];
+    const entry = b.readers[0];
+    if (chain && chain.inputSigned === entry.inputSigned) shareAlpha(entry, chain);
+    for (const r of b.readers.slice(1)) shareAlpha(r, entry);
+    const next = blocks[i + 1]?.readers[0] ?? after;
+    for (const e of b.exits) e.following = next;
+    b.next = next;
+    chain = b.identity ? entry : null;
+  }
+  if (chain && chain.inputSigned === after.inputSigned) shareAlpha(after, chain);
+}
