@@ -558,3 +558,23 @@ gpuDescribe('F8Net layers with per-channel input lengths', () => {
     expect(() => new QConv2d('g', 4, 8, 3, { groups: 2, inputSigned: false, quant: q, rng: new Rng(1) })).toThrow(/per-channel input lengths need groups 1 or a depthwise conv/);
   });
 });
+
+gpuDescribe('rescale_forward', () => {
+  class Probe extends QConv2d {
+    rescale(w: Tensor, fanOut: number): Tensor {
+      return this.rescaled(w, fanOut);
+    }
+  }
+  it('multiplies the weight by 1 / sqrt(fan_out) / std(w), with gradients through std', async () => {
+    const q = fixedQuant({ rescaleForward: true });
+    const p = new Probe('p', 2, 3, 3, { padding: 1, inputSigned: false, quant: q, rng: new Rng(2) });
+    const w = rand(3 * 2 * 9, 12, -1, 1);
+    const n = w.length;
+    const mean = w.reduce((a, b) => a + b, 0) / n;
+    const std = Math.sqrt(w.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
+    const got = await p.rescale(Tensor.from(w, [3, 2, 3, 3]), 27).read();
+    expectClose(got, Array.from(w, (v) => v / Math.sqrt(27) / std), 1e-6, 1e-5, 'rescaled');
+    await gradCheck((t) => p.rescale(t, 27), [{ data: w.slice(0, 12), shape: [12] }], { eps: 1e-3, atol: 5e-3, rtol: 5e-3 });
+    p.dispose();
+  });
+});
