@@ -70,3 +70,12 @@ describe('config', () => {
     for (const k of Object.keys(SCHEMA)) expect(h).toContain(k);
   });
 });
+
+describe('shipped configs', () => {
+  it('every config in models/configs validates', async () => {
+    const { readdirSync } = await import('node:fs');
+    const files = readdirSync('models/configs').filter((f) => f.endsWith('.yml'));
+    expect(files.length).toBeGreaterThanOrEqual(6);
+    for (const f of files) expect(() => loadConfig(join('models/configs', f)), f).not.toThrow();
+  });
+});
