@@ -1,14 +1,21 @@
 /**
- * The model registry: name -> builder. Configs name a model and its arguments.
+ * The model registry: name -> builder, arguments, and a GPU-free description of the layers
+ * (`f8net model summary`). Configs name a model and its arguments; the data set gives the
+ * DataShape (channels, classes, image size).
  *
  * @example
  *   const m = buildModel('cnn', { width: 16 }, { inChannels: 1, numClasses: 10, imageSize: 28 }, floatQuant(), new Rng(0));
+ *   const rows = describeModel('resnet18', {}, { inChannels: 3, numClasses: 1000, imageSize: 224 });
  */
 import { F8Error } from '../src/runtime/errors.js';
 import type { Module } from '../src/nn/module.js';
 import type { QuantConfig } from '../src/nn/qlayers.js';
 import type { Rng } from '../src/data/rng.js';
 import { SmallCnn } from './cnn.js';
+import { ResNet, RESNETS, describeResNet } from './resnet.js';
+import { MobileNetV1, describeMobileNetV1 } from './mobilenet_v1.js';
+import { MobileNetV2, describeMobileNetV2 } from './mobilenet_v2.js';
+import { ShapeWalker, type LayerInfo } from './shapes.js';
 
 export interface DataShape {
   inChannels: number;
@@ -16,7 +23,18 @@ export interface DataShape {
   imageSize: number;
 }
 
-type Builder = (args: Record<string, unknown>, data: DataShape, quant: QuantConfig, rng: Rng) => Module;
+type Args = Record<string, unknown>;
+type Builder = (args: Args, data: DataShape, quant: QuantConfig, rng: Rng) => Module;
+
+interface Entry {
+  builder: Builder;
+  args: string[];
+  doc: string;
+  /** The layers with output shapes, parameters and MACs, computed without a GPU. */
+  describe: (args: Args, data: DataShape) => LayerInfo[];
+  /** The data shape the network is usually trained on (the summary's default). */
+  data: DataShape;
+}
 
 function num(args: Record<string, unknown>, key: string, model: string, dflt: number): number {
   const v = args[key] ?? dflt;
@@ -24,13 +42,73 @@ function num(args: Record<string, unknown>, key: string, model: string, dflt: nu
   return v;
 }
 
-const registry = new Map<string, { builder: Builder; args: string[]; doc: string }>([
+/** SmallCnn's layers (models/cnn.ts), for the summary. */
+function describeSmallCnn(width: number, d: DataShape): LayerInfo[] {
+  const w = new ShapeWalker([d.inChannels, d.imageSize, d.imageSize]);
+  w.conv('conv1', { inChannels: d.inChannels, outChannels: width, kernel: 3, padding: 1 });
+  w.maxPool('pool1', 2, 2, 0);
+  w.conv('conv2', { inChannels: width, outChannels: 2 * width, kernel: 3, padding: 1 });
+  w.maxPool('pool2', 2, 2, 0);
+  w.conv('conv3', { inChannels: 2 * width, outChannels: 4 * width, kernel: 3, padding: 1 });
+  w.globalAvgPool('avgpool');
+  w.linear('fc', { inFeatures: 4 * width, outFeatures: d.numClasses });
+  return w.rows;
+}
+
+const IMAGENET: DataShape = { inChannels: 3, numClasses: 1000, imageSize: 224 };
+const CIFAR: DataShape = { inChannels: 3, numClasses: 10, imageSize: 32 };
+
+function resnetEntry(name: keyof typeof RESNETS, doc: string): [string, Entry] {
+  const spec = RESNETS[name];
+  return [
+    name,
+    {
+      builder: (_a, d, q, r) => new ResNet(spec, d, q, r),
+      args: [],
+      doc,
+      describe: (_a, d) => describeResNet(spec, d),
+      data: spec.form === 'imagenet' ? IMAGENET : CIFAR,
+    },
+  ];
+}
+
+const widthMult = (a: Args, model: string) => num(a, 'width_mult', model, 1);
+
+const registry = new Map<string, Entry>([
   [
     'cnn',
     {
       builder: (a, d, q, r) => new SmallCnn({ ...d, width: num(a, 'width', 'cnn', 32) }, q, r),
       args: ['width'],
       doc: 'small CNN: 3 conv+BN layers, max pools, global average pool, linear (default)',
+      describe: (a, d) => describeSmallCnn(num(a, 'width', 'cnn', 32), d),
+      data: { inChannels: 1, numClasses: 10, imageSize: 28 },
+    },
+  ],
+  resnetEntry('resnet18', 'ResNet-18, ImageNet form (7x7 stem, max pool, basic blocks 64..512)'),
+  resnetEntry('resnet34', 'ResNet-34, ImageNet form (basic blocks [3,4,6,3])'),
+  resnetEntry('resnet50', 'ResNet-50, ImageNet form (bottlenecks [3,4,6,3], stride on the 3x3)'),
+  resnetEntry('resnet20', 'ResNet-20, CIFAR form (3x3 stem, 16/32/64 channels, 1x1 projection shortcuts)'),
+  resnetEntry('resnet32', 'ResNet-32, CIFAR form'),
+  resnetEntry('resnet56', 'ResNet-56, CIFAR form'),
+  [
+    'mobilenet_v1',
+    {
+      builder: (a, d, q, r) => new MobileNetV1(d, widthMult(a, 'mobilenet_v1'), q, r),
+      args: ['width_mult'],
+      doc: 'MobileNetV1 (13 depthwise-separable blocks)',
+      describe: (a, d) => describeMobileNetV1(d, widthMult(a, 'mobilenet_v1')),
+      data: IMAGENET,
+    },
+  ],
+  [
+    'mobilenet_v2',
+    {
+      builder: (a, d, q, r) => new MobileNetV2(d, widthMult(a, 'mobilenet_v2'), q, r),
+      args: ['width_mult'],
+      doc: 'MobileNetV2 (torchvision layout, inverted residuals, linear bottlenecks)',
+      describe: (a, d) => describeMobileNetV2(d, widthMult(a, 'mobilenet_v2')),
+      data: IMAGENET,
     },
   ],
 ]);
@@ -47,11 +125,25 @@ export function modelDoc(name: string): string {
   return registry.get(name)?.doc ?? '';
 }
 
-export function buildModel(name: string, args: Record<string, unknown>, data: DataShape, quant: QuantConfig, rng: Rng): Module {
+function entry(name: string, args: Args): Entry {
   const e = registry.get(name);
   if (!e) throw new F8Error('BAD_CONFIG', `model '${name}' is not known; available: ${modelNames().join(', ')}`);
   for (const k of Object.keys(args)) {
     if (!e.args.includes(k)) throw new F8Error('BAD_CONFIG', `model ${name}: unknown argument '${k}'; allowed: ${e.args.join(', ') || 'none'}`);
   }
-  return e.builder(args, data, quant, rng);
+  return e;
+}
+
+export function buildModel(name: string, args: Args, data: DataShape, quant: QuantConfig, rng: Rng): Module {
+  return entry(name, args).builder(args, data, quant, rng);
+}
+
+/** The layers of a network with output shapes, parameters and MACs; needs no GPU. */
+export function describeModel(name: string, args: Args, data: DataShape): LayerInfo[] {
+  return entry(name, args).describe(args, data);
+}
+
+/** The data shape a network is usually trained on (ImageNet, CIFAR-10 or MNIST). */
+export function defaultDataShape(name: string): DataShape {
+  return { ...entry(name, {}).data };
 }

@@ -16,7 +16,7 @@
  * reaches `out` unchanged, so the layers that read `out` share E's alpha too. With one alpha,
  * s_in(E) / s_in(N) = 2^(fl_E - fl_N) exactly, which the integer export turns into the shift of
  * §5. After a projection block the chain restarts (the next block's first layer owns its alpha);
- * it also restarts where the signedness changes (MobileNetV2 below width 0.5: features.1 adds
+ * it also restarts where the signedness changes (MobileNetV2 at width 0.25: features.1 adds
  * its unsigned input to a signed projection), where the ratio stays a scale, not a shift.
  *
  * ReLU. The block output is the sum before the ReLU; the ReLU belongs to whoever reads it: a
@@ -31,23 +31,31 @@
  */
 import type { Tensor } from '../tensor.js';
 import { F8Error } from '../runtime/errors.js';
-import { relu, scaleByTensor } from '../ops/elementwise.js';
+import { relu, scaleByTensor, powAffine } from '../ops/elementwise.js';
+import { mulChannel } from '../ops/reduce.js';
 import type { QLayer } from './qlayers.js';
 
 /**
  * The identity operand of a residual add, in the units of `next` (the layer that reads the
  * block output): x, rectified when `entry` reads it unsigned, times s_in(entry) / s_in(next) in
- * fixed mode (differentiable through both alphas). It is not clipped or quantised: the integer
- * export adds the int32 block input, as the F8Net reference does. Call it after
- * `entry.forward(x)`, so that s_in(entry) uses the length `entry` used for this batch; s_in(next)
- * is the snapshot the body's last conv also divides by (`next` has not run yet).
+ * fixed mode, differentiable through both alphas (per channel with per-channel input lengths;
+ * an identity keeps its channels). It is not clipped or quantised: the integer export adds the
+ * int32 block input, as the F8Net reference does. Call it after `entry.forward(x)`, so that
+ * s_in(entry) uses the length `entry` used for this batch; s_in(next) is the snapshot the body's
+ * last conv also divides by (`next` has not run yet).
  *
  * @example identityShortcut(x, block.conv1, nextBlock.conv1)
  */
 export function identityShortcut(x: Tensor, entry: QLayer, next: QLayer): Tensor {
   const xr = entry.inputSigned ? x : relu(x);
   if (!entry.quant.enabled) return xr;
-  return scaleByTensor(scaleByTensor(xr, entry.fixScaling()), next.fixScaling(), true);
+  return scaleBy(scaleBy(xr, entry.fixScaling(), false), next.fixScaling(), true);
+}
+
+/** x * s or x / s for a per-layer scaling [1] or a per-channel one [C] (input lengths per channel). */
+function scaleBy(x: Tensor, s: Tensor, invert: boolean): Tensor {
+  if (s.size === 1) return scaleByTensor(x, s, invert);
+  return mulChannel(x, invert ? powAffine(s, 1, -1) : s, 1);
 }
 
 /** Makes `layer` use the clipping level of `master` (of its owner, when `master` has one). */
