@@ -17,6 +17,7 @@ import { registerTrainCommands } from './train-commands.js';
 import { registerInfoCommand } from './info-command.js';
 import { registerFraclenCommands } from './fraclen-commands.js';
 import { registerModelCommands } from './model-commands.js';
+import { registerImportCommand } from './import-command.js';
 
 function version(): string {
   let d = dirname(fileURLToPath(import.meta.url));
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
   registerTrainCommands(program);
   registerFraclenCommands(program);
   registerModelCommands(program);
+  registerImportCommand(program);
   return program;
 }
 

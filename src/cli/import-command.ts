@@ -1,0 +1,61 @@
+/**
+ * `f8net import`: float weights from a safetensors or ONNX file (torchvision or f8net names) into
+ * a float-stage checkpoint that the fixed-point stage starts from (fp_pretrained_file).
+ *
+ * @example
+ *   f8net import --from resnet18.safetensors --model resnet18 --out runs/resnet18-float.safetensors
+ */
+import type { Command } from 'commander';
+import { F8Error } from '../runtime/errors.js';
+import { importCheckpoint } from '../io/import-weights.js';
+import { withEngine } from './main.js';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new F8Error('BAD_INPUT', `--${name} ${v}: expected a positive integer`);
+    return n;
+  };
+}
+
+function json(v: string): Record<string, unknown> {
+  let x: unknown;
+  try {
+    x = JSON.parse(v);
+  } catch (e) {
+    throw new F8Error('BAD_INPUT', `--model-args ${v}: not valid JSON (${(e as Error).message})`);
+  }
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) throw new F8Error('BAD_INPUT', `--model-args ${v}: expected a JSON object, e.g. '{"width": 16}'`);
+  return x as Record<string, unknown>;
+}
+
+export function registerImportCommand(program: Command): void {
+  program
+    .command('import')
+    .description('turn float weights (safetensors, or an ONNX file\'s initializers; torchvision or f8net names) into a float-stage checkpoint')
+    .requiredOption('--from <file>', 'weights: .safetensors or .onnx')
+    .requiredOption('--model <name>', "network of the registry ('f8net model list')")
+    .requiredOption('--out <checkpoint>', 'the f8net checkpoint to write (.safetensors)')
+    .option('--model-args <json>', 'arguments of the network, e.g. \'{"width": 16}\'', json)
+    .option('--num-classes <k>', 'classes of the classifier (default: rows of the file\'s only matrix)', positiveInt('num-classes'))
+    .option('--in-channels <n>', "channels of the input image (default: the network's usual data: 3, or 1 for cnn)", positiveInt('in-channels'))
+    .option('-s, --set <key=value>', 'another key of the stored config (repeatable), e.g. --set dataset=cifar10', collect, [])
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { from: string; model: string; out: string; modelArgs?: Record<string, unknown>; numClasses?: number; inChannels?: number; set: string[]; json?: boolean }, cmd: Command) => {
+      await withEngine(cmd, async () => {
+        const { report, config } = await importCheckpoint({ from: o.from, model: o.model, modelArgs: o.modelArgs, numClasses: o.numClasses, inChannels: o.inChannels, out: o.out, sets: o.set });
+        if (o.json) {
+          process.stdout.write(`${JSON.stringify({ out: o.out, model: config.model, model_args: config.model_args, num_classes: config.num_classes, ...report })}\n`);
+          return;
+        }
+        const conv = Object.entries(report.converted).map(([k, n]) => `${n} ${k}`);
+        process.stdout.write(
+          `${o.from} (${report.format}): ${report.loaded} tensors into ${config.model}, ${report.renamed.length} renamed, ${report.ignored.length} ignored` +
+            `${conv.length ? `, converted to f32: ${conv.join(', ')}` : ''}; ${report.kept.length} F8Net entries keep their initial values\n` +
+            `wrote ${o.out} (float stage); start the fixed-point stage with --set floating_model=false --set fp_pretrained_file=${o.out}\n`,
+        );
+      });
+    });
+}
