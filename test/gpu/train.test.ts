@@ -16,6 +16,11 @@ import { syntheticDataset } from '../../src/data/sources.js';
 import { resolveConfig } from '../../src/train/config.js';
 import { train } from '../../src/train/trainer.js';
 
+/** A config on the synthetic toy set (4 classes, 12x12) with a width-4 CNN, plus `over`. */
+function synthConfig(over: Record<string, unknown>) {
+  return resolveConfig({ dataset: 'synthetic', model_args: { width: 4 }, image_size: 12, num_classes: 4, ...over });
+}
+
 gpuDescribe('training', () => {
   it('a tiny model fits a fixed batch, and the pool stays flat over 200 steps', async () => {
     const e = Engine.get();
@@ -48,11 +53,7 @@ gpuDescribe('training', () => {
 
   it('trains from a config end to end: logs, checkpoints, curves, and the accuracy rises', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'f8net-train-'));
-    const cfg = resolveConfig({
-      dataset: 'synthetic',
-      model_args: { width: 4 },
-      image_size: 12,
-      num_classes: 4,
+    const cfg = synthConfig({
       max_train_samples: 256,
       max_test_samples: 64,
       batch_size: 32,
@@ -75,10 +76,6 @@ gpuDescribe('resume', () => {
   it('a run stopped after epoch 1 and resumed equals an uninterrupted run, bit for bit', async () => {
     const { readSafetensors, typedData } = await import('../../src/io/safetensors.js');
     const base = {
-      dataset: 'synthetic',
-      model_args: { width: 4 },
-      image_size: 12,
-      num_classes: 4,
       max_train_samples: 192,
       max_test_samples: 32,
       batch_size: 32,
@@ -89,9 +86,9 @@ gpuDescribe('resume', () => {
     };
     const a = mkdtempSync(join(tmpdir(), 'f8net-resume-a-'));
     const b = mkdtempSync(join(tmpdir(), 'f8net-resume-b-'));
-    await train(resolveConfig({ ...base, log_dir: a }), { quiet: true });
-    await train(resolveConfig({ ...base, log_dir: b }), { quiet: true, stopAfter: 1 });
-    await train(resolveConfig({ ...base, log_dir: b, resume: join(b, 'last.safetensors') }), { quiet: true });
+    await train(synthConfig({ ...base, log_dir: a }), { quiet: true });
+    await train(synthConfig({ ...base, log_dir: b }), { quiet: true, stopAfter: 1 });
+    await train(synthConfig({ ...base, log_dir: b, resume: join(b, 'last.safetensors') }), { quiet: true });
     const ta = readSafetensors(join(a, 'last.safetensors')).tensors;
     const tb = readSafetensors(join(b, 'last.safetensors')).tensors;
     expect([...tb.keys()].sort()).toEqual([...ta.keys()].sort());
@@ -106,11 +103,7 @@ gpuDescribe('resume', () => {
 gpuDescribe('NaN loss', () => {
   it('stops with a message naming the epoch, the step and the learning rate', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'f8net-nan-'));
-    const cfg = resolveConfig({
-      dataset: 'synthetic',
-      model_args: { width: 4 },
-      image_size: 12,
-      num_classes: 4,
+    const cfg = synthConfig({
       max_train_samples: 256,
       max_test_samples: 32,
       batch_size: 32,
@@ -164,11 +157,7 @@ gpuDescribe('image-folder training', () => {
 gpuDescribe('fixed-point training with per-channel formats', () => {
   it('trains the small CNN with per-channel weight and input lengths', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'f8net-pc-'));
-    const cfg = resolveConfig({
-      dataset: 'synthetic',
-      model_args: { width: 4 },
-      image_size: 12,
-      num_classes: 4,
+    const cfg = synthConfig({
       max_train_samples: 256,
       max_test_samples: 64,
       batch_size: 32,
