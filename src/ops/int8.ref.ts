@@ -1,0 +1,130 @@
+/**
+ * CPU references of ./int8.ts: the integer-only inference ops of the exported model
+ * (F8NET.md §5) as plain integer loops over unpacked NCHW codes. The GPU kernels are tested
+ * against these bit for bit.
+ *
+ * Arithmetic (the definition both sides follow):
+ * - products int8 x int8 or uint8 x int8, summed in i32 with two's complement wrap-around
+ *   (exact while |sum| < 2^31, i.e. always for fewer than 66 000 products per output);
+ * - the bias is added with saturation to [-(2^31 - 1), 2^31 - 1] (clampInt32 of the exact sum);
+ * - epilogue: optional ReLU max(acc, 0), then, to re-quantise, the round-half-even shift by n
+ *   (n < 0: saturating left shift) and the clamp to [-127, 127] or [0, 255]: `requantize` of
+ *   src/quant/int-requant.ts; without re-quantisation the raw i32 accumulator is the output.
+ * - residual add: `alignAdd` of src/quant/int-requant.ts, then the same epilogue.
+ *
+ * @example
+ *   const y = refInt8Conv2d(x, [1, 3, 8, 8], w, [4, 3, 3, 3], bias, { padding: 1, relu: true, requant: { shift: 7, signed: false } });
+ */
+import { geometry, outSize, type Conv2dOptionsLike } from './conv2d.ref.js';
+import { requantize, alignAdd, clampInt32 } from '../quant/int-requant.js';
+
+/** Re-quantisation to the next layer's 8-bit input: shift n (one, or one per channel) and signedness. */
+export interface RefRequant {
+  shift: number | Int32Array;
+  signed: boolean;
+}
+
+/** The epilogue: ReLU on the accumulator, and re-quantisation (absent: raw i32 output). */
+export interface RefEpilogue {
+  relu?: boolean;
+  requant?: RefRequant;
+}
+
+/** Applies the epilogue to accumulators acc laid out [outer, channels, inner]. */
+export function refEpilogue(acc: Int32Array, channels: number, inner: number, e: RefEpilogue): Int32Array {
+  if (!e.requant) return e.relu ? acc.map((v) => (v < 0 ? 0 : v)) : acc;
+  return requantize(acc, e.requant.shift, { signed: e.requant.signed, relu: !!e.relu, channelAxis: { channels, inner } });
+}
+
+/**
+ * Integer conv2d on codes x [N, C, H, W] (int8 or uint8 values) with int8 weights
+ * w [O, C/groups, KH, KW] and i32 bias [O]: acc = wrap-sum of x * w, sat-add the bias, epilogue.
+ * Returns [N, O, OH, OW] codes (re-quantised) or raw accumulators.
+ */
+export function refInt8Conv2d(
+  x: ArrayLike<number>,
+  xShape: readonly number[],
+  w: ArrayLike<number>,
+  wShape: readonly number[],
+  bias: ArrayLike<number> | null,
+  opts: Conv2dOptionsLike & RefEpilogue = {},
+): Int32Array {
+  const [N, C, H, W] = xShape;
+  const [O, CG, KH, KW] = wShape;
+  const g = geometry(opts);
+  const [OH, OW] = outSize(H, W, KH, KW, g);
+  const OG = O / g.groups;
+  const acc = new Int32Array(N * O * OH * OW);
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++) {
+      const c0 = Math.floor(o / OG) * CG;
+      for (let oh = 0; oh < OH; oh++)
+        for (let ow = 0; ow < OW; ow++) {
+          let s = 0;
+          for (let c = 0; c < CG; c++)
+            for (let kh = 0; kh < KH; kh++) {
+              const ih = oh * g.stride[0] - g.padding[0] + kh * g.dilation[0];
+              if (ih < 0 || ih >= H) continue;
+              for (let kw = 0; kw < KW; kw++) {
+                const iw = ow * g.stride[1] - g.padding[1] + kw * g.dilation[1];
+                if (iw < 0 || iw >= W) continue;
+                s = (s + x[((n * C + c0 + c) * H + ih) * W + iw] * w[((o * CG + c) * KH + kh) * KW + kw]) | 0;
+              }
+            }
+          acc[((n * O + o) * OH + oh) * OW + ow] = clampInt32(s + (bias ? bias[o] : 0));
+        }
+    }
+  return refEpilogue(acc, O, OH * OW, opts);
+}
+
+/** Integer linear layer: x [N, K] codes, w [O, K] int8, bias [O] i32 -> [N, O]. */
+export function refInt8Linear(x: ArrayLike<number>, xShape: readonly number[], w: ArrayLike<number>, wShape: readonly number[], bias: ArrayLike<number> | null, opts: RefEpilogue = {}): Int32Array {
+  const [N, K] = xShape;
+  const [O] = wShape;
+  return refInt8Conv2d(x, [N, K, 1, 1], w, [O, K, 1, 1], bias, opts);
+}
+
+/**
+ * Residual add (§5): a at fractional length flA plus b at flB, aligned to fl = max(flA, flB)
+ * by a left shift, clamped to +-(2^31 - 1); then the epilogue. Operands and result [N, C, ...].
+ */
+export function refInt8ResidualAdd(a: ArrayLike<number>, flA: number, b: ArrayLike<number>, flB: number, shape: readonly number[], opts: RefEpilogue = {}): Int32Array {
+  const { value } = alignAdd(Int32Array.from(a), flA, Int32Array.from(b), flB);
+  const inner = shape.slice(2).reduce((p, d) => p * d, 1);
+  return refEpilogue(value, shape[1], inner, opts);
+}
+
+/** Max pooling on codes [N, C, H, W] (floor output size, clipped windows, padding <= kernel/2). */
+export function refInt8MaxPool2d(x: ArrayLike<number>, shape: readonly number[], kernel: [number, number], stride: [number, number], padding: [number, number]): Int32Array {
+  const [N, C, H, W] = shape;
+  const OH = Math.floor((H + 2 * padding[0] - kernel[0]) / stride[0]) + 1;
+  const OW = Math.floor((W + 2 * padding[1] - kernel[1]) / stride[1]) + 1;
+  const y = new Int32Array(N * C * OH * OW);
+  for (let q = 0; q < N * C; q++)
+    for (let oh = 0; oh < OH; oh++)
+      for (let ow = 0; ow < OW; ow++) {
+        const hs = oh * stride[0] - padding[0];
+        const ws = ow * stride[1] - padding[1];
+        let m = -Infinity;
+        for (let ih = Math.max(hs, 0); ih < Math.min(hs + kernel[0], H); ih++)
+          for (let iw = Math.max(ws, 0); iw < Math.min(ws + kernel[1], W); iw++) m = Math.max(m, x[(q * H + ih) * W + iw]);
+        y[(q * OH + oh) * OW + ow] = m;
+      }
+  return y;
+}
+
+/**
+ * Global sum pool: x [N, C, H, W] codes -> [N, C] sums (wrapping i32), then the epilogue. The
+ * global average pool of §5 is this sum, its 2^s / k^2 folded into the previous layer.
+ */
+export function refInt8SumPool(x: ArrayLike<number>, shape: readonly number[], opts: RefEpilogue = {}): Int32Array {
+  const [N, C, H, W] = shape;
+  const S = H * W;
+  const acc = new Int32Array(N * C);
+  for (let q = 0; q < N * C; q++) {
+    let s = 0;
+    for (let k = 0; k < S; k++) s = (s + x[q * S + k]) | 0;
+    acc[q] = s;
+  }
+  return refEpilogue(acc, C, 1, opts);
+}

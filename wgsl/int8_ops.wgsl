@@ -1,0 +1,155 @@
+// Integer-only element and pooling ops of the exported model (F8NET.md §5) on packed 8-bit
+// activations, with the epilogue of include/int8_pack.wgsl. CPU reference: src/ops/int8.ref.ts.
+//
+// Layouts: packed activations [N, C4, S] words (C4 = ceil(C / 4), S = H * W or 1; channels in
+// blocks of 4 along the channel axis, zero-padded; include/int8_pack.wgsl); raw i32 tensors are
+// plain [N, C, S]. Every kernel runs one thread per word (4 channels of one position), 1-D
+// launch of p.count threads folded past 65535 workgroups (Engine.grid1d, WG 64).
+//
+// pack      i32 codes [N, C, S] -> packed words (the low byte of each code; zero padding).
+// unpack    packed words -> i32 [N, C, S], signed or unsigned codes.
+// residual  a * 2^ma + b * 2^mb exact, clamped to -+(2^31 - 1) (the operand with the smaller
+//           fractional length shifted left to the larger), then the epilogue. Operands: kind 0 i32
+//           [N, C, S], 1 packed signed, 2 packed unsigned.
+// maxpool   max over the clipped window, codes unchanged (PyTorch floor rule, padding <= k/2).
+// sumpool   sum over S (global pool), then the epilogue (raw i32 [N, C] or packed [N, C4]).
+#include "common"
+#include "int8_pack"
+
+struct Params {
+  N: u32, C: u32, C4: u32, S: u32, count: u32,
+  H: u32, W: u32, OH: u32, OW: u32, kh: u32, kw: u32, sh: u32, sw: u32, ph: i32, pw: i32,
+  a_kind: u32, b_kind: u32, ma: u32, mb: u32, signed: u32,
+  // epilogue
+  relu: u32, per_channel: u32, shift0: i32, lo: i32, hi: i32, packed: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> opa: array<u32>;
+@group(0) @binding(2) var<storage, read> opb: array<u32>;
+@group(0) @binding(3) var<storage, read> shift: array<i32>;
+@group(0) @binding(4) var<storage, read_write> y: array<u32>;
+
+// Word index i of [N, C4, S] -> (n, first channel c0, s).
+fn word_pos(i: u32) -> vec3<u32> {
+  return vec3<u32>(i / (p.S * p.C4), ((i / p.S) % p.C4) * 4u, i % p.S);
+}
+
+fn channels_valid(c0: u32) -> vec4<bool> {
+  return vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.C);
+}
+
+// Epilogue shifts of channels c0 .. c0+3 (an unread stand-in buffer is bound when per_channel = 0).
+fn shift4(c0: u32) -> vec4<i32> {
+  var n: vec4<i32>;
+  for (var l = 0u; l < 4u; l++) { n[l] = select(p.shift0, shift[min(c0 + l, arrayLength(&shift) - 1u)], p.per_channel == 1u); }
+  return n;
+}
+
+// Writes 4 channels: one packed word (invalid channels 0) or up to 4 raw i32 values.
+fn store4(i: u32, pos: vec3<u32>, v: vec4<i32>) {
+  let valid = channels_valid(pos.y);
+  if (p.packed == 1u) {
+    y[i] = i8_pack(select(vec4<i32>(0), v, valid));
+  } else {
+    for (var l = 0u; l < 4u; l++) {
+      if (valid[l]) { y[(pos.x * p.C + pos.y + l) * p.S + pos.z] = bitcast<u32>(v[l]); }
+    }
+  }
+}
+
+fn epilogue4(v: vec4<i32>, c0: u32) -> vec4<i32> {
+  return i8_requant4(v, p.relu == 1u, shift4(c0), p.lo, p.hi);
+}
+
+@compute @workgroup_size(64) fn pack(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, 64u);
+  if (i >= p.count) { return; }
+  let pos = word_pos(i);
+  let valid = channels_valid(pos.y);
+  var v: vec4<i32>;
+  for (var l = 0u; l < 4u; l++) {
+    v[l] = select(0, bitcast<i32>(opa[min((pos.x * p.C + pos.y + l) * p.S + pos.z, arrayLength(&opa) - 1u)]), valid[l]);
+  }
+  y[i] = i8_pack(v);
+}
+
+@compute @workgroup_size(64) fn unpack(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, 64u);
+  if (i >= p.count) { return; }
+  let pos = word_pos(i);
+  let valid = channels_valid(pos.y);
+  let v = i8_unpack_as(opa[i], p.signed == 1u);
+  for (var l = 0u; l < 4u; l++) {
+    if (valid[l]) { y[(pos.x * p.C + pos.y + l) * p.S + pos.z] = bitcast<u32>(v[l]); }
+  }
+}
+
+fn operand_a(i: u32, pos: vec3<u32>) -> vec4<i32> {
+  if (p.a_kind != 0u) { return i8_unpack_as(opa[i], p.a_kind == 1u); }
+  let valid = channels_valid(pos.y);
+  var v: vec4<i32>;
+  for (var l = 0u; l < 4u; l++) {
+    v[l] = select(0, bitcast<i32>(opa[min((pos.x * p.C + pos.y + l) * p.S + pos.z, arrayLength(&opa) - 1u)]), valid[l]);
+  }
+  return v;
+}
+
+fn operand_b(i: u32, pos: vec3<u32>) -> vec4<i32> {
+  if (p.b_kind != 0u) { return i8_unpack_as(opb[i], p.b_kind == 1u); }
+  let valid = channels_valid(pos.y);
+  var v: vec4<i32>;
+  for (var l = 0u; l < 4u; l++) {
+    v[l] = select(0, bitcast<i32>(opb[min((pos.x * p.C + pos.y + l) * p.S + pos.z, arrayLength(&opb) - 1u)]), valid[l]);
+  }
+  return v;
+}
+
+@compute @workgroup_size(64) fn residual(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, 64u);
+  if (i >= p.count) { return; }
+  let pos = word_pos(i);
+  let av = operand_a(i, pos);
+  let bv = operand_b(i, pos);
+  var v: vec4<i32>;
+  for (var l = 0u; l < 4u; l++) { v[l] = i8_add_sat(av[l], p.ma, bv[l], p.mb); }
+  store4(i, pos, epilogue4(v, pos.y));
+}
+
+@compute @workgroup_size(64) fn maxpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, 64u);
+  if (i >= p.count) { return; }
+  let ow = i % p.OW;
+  let oh = (i / p.OW) % p.OH;
+  let plane = i / (p.OW * p.OH);
+  let hs = i32(oh * p.sh) - p.ph;
+  let ws = i32(ow * p.sw) - p.pw;
+  let h0 = u32(max(hs, 0));
+  let h1 = u32(min(hs + i32(p.kh), i32(p.H)));
+  let w0 = u32(max(ws, 0));
+  let w1 = u32(min(ws + i32(p.kw), i32(p.W)));
+  let signed = p.signed == 1u;
+  var m = vec4<i32>(-2147483647);
+  for (var ih = h0; ih < h1; ih++) {
+    for (var iw = w0; iw < w1; iw++) { m = max(m, i8_unpack_as(opa[(plane * p.H + ih) * p.W + iw], signed)); }
+  }
+  y[i] = i8_pack(m);
+}
+
+@compute @workgroup_size(64) fn sumpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, 64u);
+  if (i >= p.count) { return; }
+  let signed = p.signed == 1u;
+  var s = vec4<i32>(0);
+  for (var k = 0u; k < p.S; k++) { s += i8_unpack_as(opa[i * p.S + k], signed); }
+  // Output [N, C] (S = 1): word i of [N, C4] is (n, c0) = (i / C4, 4 * (i % C4)).
+  let pos = vec3<u32>(i / p.C4, (i % p.C4) * 4u, 0u);
+  let v = epilogue4(s, pos.y);
+  let valid = channels_valid(pos.y);
+  if (p.packed == 1u) {
+    y[i] = i8_pack(select(vec4<i32>(0), v, valid));
+  } else {
+    for (var l = 0u; l < 4u; l++) {
+      if (valid[l]) { y[pos.x * p.C + pos.y + l] = bitcast<u32>(v[l]); }
+    }
+  }
+}
