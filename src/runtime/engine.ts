@@ -71,7 +71,9 @@ export class Engine {
   private staging = new Map<number, GPUBuffer[]>();
   private scopes: Set<Disposable>[] = [];
   /** Dispatches per command buffer; more amortises submission, fewer overlaps CPU and GPU. */
-  batchSize = 64;
+  batchSize = process.env.F8NET_VALIDATE === '1' ? 1 : 64;
+  /** Kernels recorded in the open batch, to name them when the batch fails validation. */
+  private batchKernels = new Set<string>();
   dispatchCount = 0;
   submitCount = 0;
   private static current: Engine | null = null;
@@ -248,6 +250,7 @@ export class Engine {
     this.pass.setPipeline(k.pipeline);
     this.pass.setBindGroup(0, bg);
     this.pass.dispatchWorkgroups(x, y, z);
+    this.batchKernels.add(k.name);
     this.dispatchCount++;
     if (++this.batched >= this.batchSize) this.flush();
   }
@@ -273,7 +276,21 @@ export class Engine {
     this.endPass();
     if (!this.encoder) return;
     if (this.ringUsed > 0) this.device.queue.writeBuffer(this.ring, 0, this.ringData, 0, this.ringUsed);
+    // Usage conflicts are only found when the encoder finishes, where Dawn cannot name the
+    // dispatch: the error names the kernels of the batch (F8NET_VALIDATE=1 makes batches of one).
+    const names = [...this.batchKernels];
+    this.batchKernels.clear();
+    this.device.pushErrorScope('validation');
     this.device.queue.submit([this.encoder.finish()]);
+    this.device.popErrorScope().then(
+      (err) => {
+        if (!err || this.pendingError?.code === 'WGSL_COMPILE') return;
+        const shown = names.length > 8 ? `${names.slice(0, 8).join(', ')} and ${names.length - 8} more` : names.join(', ');
+        const msg = err.message.split('\n').filter(Boolean).join(' | ');
+        this.pendingError ??= new F8Error('GPU_VALIDATION', `${msg} (in a batch of: ${shown}${names.length > 1 ? '; F8NET_VALIDATE=1 names the one op' : ''})`);
+      },
+      () => undefined,
+    );
     this.encoder = null;
     this.ringUsed = 0;
     this.batched = 0;

@@ -68,6 +68,16 @@ gpuDescribe('runtime', () => {
     expect(() => e.kernel('no_such_family.wgsl', 'main')).toThrow(/wgsl\/no_such_family\.wgsl: kernel file not found/);
   });
 
+  it('reports a GPU validation error with the name of the op that caused it', async () => {
+    const e = Engine.get();
+    const t = full([64], 1);
+    // The same buffer bound read-only and writable in one dispatch breaks WebGPU's usage rules.
+    e.dispatch(e.kernel('elementwise.wgsl', 'axpby', { WG: 256 }), { x: t, y: t, out: t }, { n4: 16, a: 1, b: 1 }, [1]);
+    await expect(e.sync()).rejects.toThrow(/usage .* \(in a batch of: .*elementwise\.axpby/);
+    // The engine stays usable afterwards.
+    expect([...(await full([3], 2).read())]).toEqual([2, 2, 2]);
+  });
+
   it('dumps the final WGSL when F8NET_DUMP_WGSL is set', () => {
     const out = mkdtempSync(join(tmpdir(), 'f8net-dump-'));
     process.env.F8NET_DUMP_WGSL = out;
