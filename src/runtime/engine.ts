@@ -41,7 +41,6 @@ export class Kernel {
     readonly bindings: BindingDecl[],
     readonly params: ParamField[] | null,
     readonly paramsBinding: number,
-    readonly workgroupSize: number,
   ) {}
 }
 
@@ -128,7 +127,6 @@ export class Engine {
   /**
    * The compiled kernel for entry point `entry` of `wgsl/<file>` with `defines`. Pipelines are
    * cached per (file, entry, defines); shapes travel as uniforms, so one pipeline serves all.
-   * `defines.WG` (if given) is the workgroup size used by grid1d.
    */
   kernel(file: string, entry: string, defines: Defines = {}): Kernel {
     const key = `${file}#${entry}#${JSON.stringify(defines)}`;
@@ -182,9 +180,7 @@ export class Engine {
       },
       () => undefined,
     );
-    const at = code.lastIndexOf('@workgroup_size', code.search(new RegExp(`fn\\s+${entry}\\s*\\(`)));
-    const wgm = at >= 0 ? /@workgroup_size\(\s*(\d+)/.exec(code.slice(at)) : null;
-    k = new Kernel(name, pipeline, bindings, params, paramsBinding, wgm ? Number(wgm[1]) : 64);
+    k = new Kernel(name, pipeline, bindings, params, paramsBinding);
     this.kernels.set(key, k);
     return k;
   }
