@@ -9,5 +9,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     poolOptions: { forks: { singleFork: true } },
+    // The JSON report lets .ci/run print a plain 'N passed, N failed' line.
+    reporters: ['default', ['json', { outputFile: 'test-results.json' }]],
   },
 });
