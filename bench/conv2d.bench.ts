@@ -21,6 +21,7 @@ import { Engine } from '../src/runtime/engine.js';
 import { Tensor } from '../src/tensor.js';
 import { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape, type Conv2dOptions } from '../src/ops/conv2d.js';
 import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight } from '../src/ops/conv2d.ref.js';
+import { uniform as rand } from './data.js';
 
 const e = await Engine.open();
 
@@ -47,15 +48,6 @@ async function tfSync(): Promise<void> {
 }
 
 // ---- data helpers -------------------------------------------------------------------------------
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2147483648 - 1;
-  }
-  return out;
-}
 /** Permutes a row-major 4-D array: out[perm-ordered index] (out dims = shape[perm[i]]). */
 function permute(a: Float32Array, shape: number[], perm: number[]): Float32Array {
   const os = perm.map((p) => shape[p]);

@@ -17,19 +17,13 @@ import { Tensor } from '../src/tensor.js';
 import { fakeQuantPlan } from '../src/ops/fakequant.js';
 import { fraclenFromMetric, gridSearchFraclen } from '../src/ops/fraclen.js';
 import { quantize, fraclenFromTensor } from '../src/quant/fixed.js';
+import { gaussian as randn } from './data.js';
 
 const N = Number(process.argv[2] ?? 1 << 24);
 const NF = Number(process.argv[3] ?? 1 << 22);
 const e = await Engine.open();
 console.log(`adapter: ${JSON.stringify(e.gpu.describe())}`);
 
-function randn(n: number, seed: number, sigma: number): Float32Array {
-  let s = seed >>> 0;
-  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = sigma * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return out;
-}
 
 const xs = randn(N, 1, 0.5);
 const x = Tensor.from(xs, [N]);

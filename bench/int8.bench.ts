@@ -29,21 +29,13 @@ import { Tensor } from '../src/tensor.js';
 import { conv2dForward, conv2dOutputShape, type Conv2dOptions } from '../src/ops/conv2d.js';
 import { int8Activation, int8Weights, int8Conv2d, readInt8, int8Tuning, type Int8Act } from '../src/ops/int8.js';
 import { refInt8Conv2d } from '../src/ops/int8.ref.js';
+import { integers as ints } from './data.js';
 
 const e = await Engine.open();
 const TIME = Number(process.env.BENCH_TIME ?? 1500);
 const ITERS = Number(process.env.BENCH_ITERS ?? 5);
 const TILES = (process.env.BENCH_TILES ?? '').split(',').filter(Boolean).map((s) => s.split('x').map(Number) as [number, number]);
 
-function ints(n: number, seed: number, lo: number, hi: number): Int32Array {
-  let s = seed >>> 0;
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = lo + (s % (hi - lo + 1));
-  }
-  return out;
-}
 const prod = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
 /** CPU ns of every thread but the main one (NaN where /proc is missing). */

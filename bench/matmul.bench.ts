@@ -20,6 +20,7 @@ import { Tensor } from '../src/tensor.js';
 import { matmul, matmulTiles } from '../src/ops/matmul.js';
 import { refMatmul } from '../src/ops/matmul.ref.js';
 import { tfjsOnEngine, tfjsSync } from './tfjs-peer.js';
+import { uniform as rnd, maxAbsDiff as maxErr } from './data.js';
 
 const rounds = Number(process.argv[2] ?? 2);
 const time = Number(process.argv[3] ?? 1500);
@@ -29,21 +30,7 @@ const tf = await tfjsOnEngine(e);
 const info = e.gpu.adapter.info;
 console.log(`adapter: ${info.description || info.device || info.vendor} (${e.gpu.backend}); tiles ${JSON.stringify(matmulTiles)}`);
 
-function rnd(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2147483648 - 1;
-  }
-  return out;
-}
 
-function maxErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < ref.length; i++) m = Math.max(m, Math.abs(got[i] - ref[i]));
-  return m;
-}
 
 interface Shape {
   name: string;

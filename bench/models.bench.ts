@@ -33,6 +33,7 @@ import { Rng } from '../src/data/rng.js';
 import { softmaxCrossEntropy } from '../src/ops/loss.js';
 import { buildModel } from '../models/index.js';
 import { tfjsOnEngine, tfjsSync, type Tf } from './tfjs-peer.js';
+import { gaussian as randn } from './data.js';
 
 const ITERS = Number(process.env.BENCH_ITERS ?? 3);
 const MBV2_BATCH = Number(process.env.MBV2_BATCH ?? 8);
@@ -41,13 +42,6 @@ const MBV2_SIZE = Number(process.env.MBV2_SIZE ?? 224);
 const e = await Engine.open();
 console.log(`adapter: ${JSON.stringify(e.gpu.describe())}`);
 
-function randn(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return out;
-}
 
 interface Case {
   model: string;

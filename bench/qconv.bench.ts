@@ -40,6 +40,7 @@ import { mulChannel } from '../src/ops/reduce.js';
 import { fakeQuant, fixScalingGpu } from '../src/ops/fakequant.js';
 import { fraclenFromMetric, updateRunningFraclen } from '../src/ops/fraclen.js';
 import { foldBn } from '../src/ops/fold.js';
+import { gaussian as randn } from './data.js';
 
 const TIME = Number(process.env.BENCH_TIME ?? 4000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
@@ -48,13 +49,6 @@ const OP_REPS = Number(process.env.BENCH_OP_REPS ?? 7);
 const e = await Engine.open();
 console.log(`adapter: ${JSON.stringify(e.gpu.describe())}`);
 
-function randn(n: number, seed: number, sigma = 1): Float32Array {
-  let s = seed >>> 0;
-  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = sigma * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return out;
-}
 
 const sgd = (m: Module) => new SGD(m.parameters(), { lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 4e-5 });
 

@@ -38,7 +38,7 @@ export function outSize(h: number, w: number, kh: number, kw: number, g: Conv2dG
  * Visits every (output, weight, input) triple of the convolution: f(yIndex, wIndex, xIndex).
  * The three directions below are this one loop nest with a different accumulation.
  */
-function forEachTap(xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptionsLike, f: (yi: number, wi: number, xi: number) => void): void {
+export function forEachTap(xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptionsLike, f: (yi: number, wi: number, xi: number) => void): void {
   const [N, C, H, W] = xShape;
   const [O, CG, KH, KW] = wShape;
   const g = geometry(opts);

@@ -15,7 +15,7 @@
  * @example
  *   const y = refInt8Conv2d(x, [1, 3, 8, 8], w, [4, 3, 3, 3], bias, { padding: 1, relu: true, requant: { shift: 7, signed: false } });
  */
-import { geometry, outSize, type Conv2dOptionsLike } from './conv2d.ref.js';
+import { geometry, outSize, forEachTap, type Conv2dOptionsLike } from './conv2d.ref.js';
 import { requantize, alignAdd, clampInt32 } from '../quant/int-requant.js';
 
 /** Re-quantisation to the next layer's 8-bit input: shift n (one, or one per channel) and signedness. */
@@ -49,31 +49,15 @@ export function refInt8Conv2d(
   bias: ArrayLike<number> | null,
   opts: Conv2dOptionsLike & RefEpilogue = {},
 ): Int32Array {
-  const [N, C, H, W] = xShape;
-  const [O, CG, KH, KW] = wShape;
-  const g = geometry(opts);
-  const [OH, OW] = outSize(H, W, KH, KW, g);
-  const OG = O / g.groups;
+  const [N, , H, W] = xShape;
+  const [O, , KH, KW] = wShape;
+  const [OH, OW] = outSize(H, W, KH, KW, geometry(opts));
   const acc = new Int32Array(N * O * OH * OW);
-  for (let n = 0; n < N; n++)
-    for (let o = 0; o < O; o++) {
-      const c0 = Math.floor(o / OG) * CG;
-      for (let oh = 0; oh < OH; oh++)
-        for (let ow = 0; ow < OW; ow++) {
-          let s = 0;
-          for (let c = 0; c < CG; c++)
-            for (let kh = 0; kh < KH; kh++) {
-              const ih = oh * g.stride[0] - g.padding[0] + kh * g.dilation[0];
-              if (ih < 0 || ih >= H) continue;
-              for (let kw = 0; kw < KW; kw++) {
-                const iw = ow * g.stride[1] - g.padding[1] + kw * g.dilation[1];
-                if (iw < 0 || iw >= W) continue;
-                s = (s + x[((n * C + c0 + c) * H + ih) * W + iw] * w[((o * CG + c) * KH + kh) * KW + kw]) | 0;
-              }
-            }
-          acc[((n * O + o) * OH + oh) * OW + ow] = clampInt32(s + (bias ? bias[o] : 0));
-        }
-    }
+  // The products of one output arrive in a fixed order; the sum wraps modulo 2^32 like the GPU's.
+  forEachTap(xShape, wShape, opts, (yi, wi, xi) => {
+    acc[yi] = (acc[yi] + x[xi] * w[wi]) | 0;
+  });
+  for (let i = 0; i < acc.length; i++) acc[i] = clampInt32(acc[i] + (bias ? bias[Math.floor(i / (OH * OW)) % O] : 0));
   return refEpilogue(acc, O, OH * OW, opts);
 }
 

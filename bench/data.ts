@@ -1,0 +1,36 @@
+/**
+ * Seeded benchmark data, from the project's own generator (src/data/rng.ts), so every bench
+ * draws its inputs the same way.
+ */
+import { Rng } from '../src/data/rng.js';
+
+/** n values uniform in [lo, hi). */
+export function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const r = new Rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r.nextFloat();
+  return out;
+}
+
+/** n values from N(0, sigma^2). */
+export function gaussian(n: number, seed: number, sigma = 1): Float32Array {
+  const r = new Rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = sigma * r.normal();
+  return out;
+}
+
+/** n integers uniform in [lo, hi]. */
+export function integers(n: number, seed: number, lo: number, hi: number): Int32Array {
+  const r = new Rng(seed);
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + r.nextInt(hi - lo + 1);
+  return out;
+}
+
+/** Largest absolute difference. */
+export function maxAbsDiff(got: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < ref.length; i++) m = Math.max(m, Math.abs(got[i] - ref[i]));
+  return m;
+}
