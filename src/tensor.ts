@@ -24,6 +24,20 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+/**
+ * How a tensor of `shape` splits into channels along `axis` (negative counts from the end):
+ * element i is in channel ((i / inner) | 0) % C, as ChannelLayout of the CPU reference.
+ * @example channelLayout([2, 3, 4, 4], 1, 'op') -> { outer: 2, C: 3, inner: 16 }
+ */
+export function channelLayout(shape: readonly number[], axis: number, what: string): { outer: number; C: number; inner: number } {
+  const a = axis < 0 ? axis + shape.length : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= shape.length) {
+    throw new F8Error('SHAPE_MISMATCH', `${what}: axis ${axis} is out of range for x [${shape.join(', ')}]`);
+  }
+  const prod = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
+  return { outer: prod(shape.slice(0, a)), C: shape[a], inner: prod(shape.slice(a + 1)) };
+}
+
 export function byteSize(dtype: DType, n: number): number {
   return dtype === 'i8x4' ? Math.ceil(n / 4) * 4 : n * 4;
 }

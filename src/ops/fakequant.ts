@@ -20,7 +20,7 @@
  */
 import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, channelLayout } from '../tensor.js';
 import { sum } from './reduce.js';
 import { record, needsGrad } from '../autograd/tape.js';
 import type { Defines } from '../runtime/wgsl-source.js';
@@ -42,20 +42,6 @@ export function checkFormat(wl: number, signed: boolean, what: string): { lo: nu
   if (!Number.isInteger(wl) || wl < 2 || wl > 8) throw new F8Error('BAD_CONFIG', `${what}: word length ${wl}: expected an integer in [2, 8]`);
   const hi = signed ? 2 ** (wl - 1) - 1 : 2 ** wl - 1;
   return { lo: signed ? -hi : 0, hi, flmax: wl - (signed ? 1 : 0) };
-}
-
-/**
- * How a tensor of `shape` splits into channels along `axis` (negative counts from the end):
- * element i is in channel ((i / inner) | 0) % C, as ChannelLayout of the CPU reference.
- * @example channelLayout([2, 3, 4, 4], 1, 'op') -> { outer: 2, C: 3, inner: 16 }
- */
-export function channelLayout(shape: readonly number[], axis: number, what: string): { outer: number; C: number; inner: number } {
-  const a = axis < 0 ? axis + shape.length : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= shape.length) {
-    throw new F8Error('SHAPE_MISMATCH', `${what}: axis ${axis} is not an axis of shape [${shape.join(', ')}]`);
-  }
-  const prod = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
-  return { outer: prod(shape.slice(0, a)), C: shape[a], inner: prod(shape.slice(a + 1)) };
 }
 
 /** Kernel defines and parameters of a fake-quant launch (also used by the benchmark). */

@@ -16,7 +16,8 @@ import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
 import { FRACLEN_C, type Metric } from '../quant/fraclen.js';
-import { checkFormat, channelLayout } from './fakequant.js';
+import { checkFormat } from './fakequant.js';
+import { channelLayout } from '../tensor.js';
 
 export { fixScalingGpu } from './fakequant.js';
 

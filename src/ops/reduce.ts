@@ -14,7 +14,7 @@
  */
 import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, channelLayout } from '../tensor.js';
 import { record, noGrad, needsGrad } from '../autograd/tape.js';
 import { full } from './elementwise.js';
 
@@ -44,14 +44,8 @@ function checkF32(op: string, name: string, t: Tensor): void {
 
 function channelDims(op: string, x: Tensor, axis: number): ChannelDims {
   checkF32(op, 'x', x);
-  const r = x.shape.length;
-  const ax = axis < 0 ? axis + r : axis;
-  if (!Number.isInteger(ax) || ax < 0 || ax >= r) throw new F8Error('SHAPE_MISMATCH', `${op}: axis ${axis} is out of range for x ${fmt(x.shape)}`);
-  let outer = 1;
-  let inner = 1;
-  for (let i = 0; i < ax; i++) outer *= x.shape[i];
-  for (let i = ax + 1; i < r; i++) inner *= x.shape[i];
-  return { outer, C: x.shape[ax], inner, M: outer * inner, axis: ax };
+  const { outer, C, inner } = channelLayout(x.shape, axis, op);
+  return { outer, C, inner, M: outer * inner, axis: axis < 0 ? axis + x.shape.length : axis };
 }
 
 function checkChannelVector(op: string, name: string, v: Tensor, x: Tensor, d: ChannelDims): void {

@@ -11,7 +11,7 @@
 import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
-import { channelLayout } from './fakequant.js';
+import { channelLayout } from '../tensor.js';
 
 const WG = 256;
 const I32_MIN = -2147483648;
