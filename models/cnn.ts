@@ -11,12 +11,14 @@
  * @example
  *   const m = new SmallCnn({ inChannels: 1, numClasses: 10, imageSize: 28, width: 32 }, floatQuant(), new Rng(1));
  */
+import { globalPoolFor } from '../src/nn/qpool.js';
 import { Module } from '../src/nn/module.js';
 import { QConv2d, QLinear, type QuantConfig } from '../src/nn/qlayers.js';
-import { maxPool2d, globalAvgPool } from '../src/ops/pool.js';
+import { maxPool2d } from '../src/ops/pool.js';
 import { relu } from '../src/ops/elementwise.js';
 import type { Tensor } from '../src/tensor.js';
 import type { Rng } from '../src/data/rng.js';
+import type { IntExportable, IntGraphBuilder } from '../src/export/builder.js';
 
 export interface SmallCnnArgs {
   inChannels: number;
@@ -26,7 +28,7 @@ export interface SmallCnnArgs {
   width?: number;
 }
 
-export class SmallCnn extends Module {
+export class SmallCnn extends Module implements IntExportable {
   readonly conv1: QConv2d;
   readonly conv2: QConv2d;
   readonly conv3: QConv2d;
@@ -48,7 +50,14 @@ export class SmallCnn extends Module {
   forward(x: Tensor): Tensor {
     let y = maxPool2d(this.conv1.forward(x), { kernel: 2 });
     y = maxPool2d(this.conv2.forward(y), { kernel: 2 });
-    y = globalAvgPool(relu(this.conv3.forward(y)));
-    return this.fc.forward(y);
+    return this.fc.forward(globalPoolFor(relu(this.conv3.forward(y)), this.fc));
+  }
+
+  /** The integer form (src/export/builder.ts), step for step as forward(). */
+  exportInt(b: IntGraphBuilder): void {
+    let y = b.maxPool(b.layer(this.conv1, b.input(this.conv1)), { kernel: 2 });
+    y = b.maxPool(b.layer(this.conv2, b.codesFor(y, this.conv2)), { kernel: 2 });
+    y = b.layer(this.conv3, b.codesFor(y, this.conv3));
+    b.output(b.layer(this.fc, b.globalPool(y, this.fc)));
   }
 }

@@ -19,12 +19,13 @@
  * @example
  *   const m = new MobileNetV1({ inChannels: 3, numClasses: 1000, imageSize: 224 }, 0.5, floatQuant(), new Rng(1));
  */
+import { globalPoolFor } from '../src/nn/qpool.js';
 import { Module, Sequential } from '../src/nn/module.js';
 import { QConv2d, QLinear, type QuantConfig } from '../src/nn/qlayers.js';
-import { globalAvgPool } from '../src/ops/pool.js';
 import { relu } from '../src/ops/elementwise.js';
 import type { Tensor } from '../src/tensor.js';
 import type { Rng } from '../src/data/rng.js';
+import type { IntExportable, IntGraphBuilder } from '../src/export/builder.js';
 import { ShapeWalker, makeDivisible, type ConvDef, type LayerInfo, type LinearDef } from './shapes.js';
 import type { DataShape } from './index.js';
 
@@ -99,7 +100,7 @@ class Separable extends Module {
   }
 }
 
-export class MobileNetV1 extends Module {
+export class MobileNetV1 extends Module implements IntExportable {
   readonly features: Sequential;
   readonly stem: QConv2d;
   readonly blocks: Separable[];
@@ -119,6 +120,12 @@ export class MobileNetV1 extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.classifier.forward(globalAvgPool(relu(this.features.forward(x))));
+    return this.classifier.forward(globalPoolFor(relu(this.features.forward(x)), this.classifier));
+  }
+
+  exportInt(b: IntGraphBuilder): void {
+    let y = b.layer(this.stem, b.input(this.stem));
+    for (const blk of this.blocks) y = b.layer(blk.pw, b.codesFor(b.layer(blk.dw, b.codesFor(y, blk.dw)), blk.pw));
+    b.output(b.layer(this.classifier, b.globalPool(y, this.classifier)));
   }
 }

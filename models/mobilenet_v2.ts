@@ -25,13 +25,14 @@
  * @example
  *   const m = new MobileNetV2({ inChannels: 3, numClasses: 1000, imageSize: 224 }, 1.0, fixedQuant(), new Rng(1));
  */
+import { globalPoolFor } from '../src/nn/qpool.js';
 import { Module, Sequential } from '../src/nn/module.js';
 import { QConv2d, QLinear, type QLayer, type QuantConfig } from '../src/nn/qlayers.js';
 import { identityShortcut, wireBlocks, type ResidualBlock } from '../src/nn/residual.js';
-import { globalAvgPool } from '../src/ops/pool.js';
 import { add, relu } from '../src/ops/elementwise.js';
 import type { Tensor } from '../src/tensor.js';
 import type { Rng } from '../src/data/rng.js';
+import type { IntExportable, IntGraphBuilder, Val } from '../src/export/builder.js';
 import { ShapeWalker, makeDivisible, type ConvDef, type LayerInfo, type LinearDef } from './shapes.js';
 import type { DataShape } from './index.js';
 
@@ -142,9 +143,16 @@ export class InvertedResidual extends Module implements ResidualBlock {
     const y = this.conv.forward(x);
     return this.identity ? add(y, identityShortcut(x, this.layers[0], this.next!)) : y;
   }
+
+  /** The integer form: x is the raw block input (int32). */
+  exportInt(b: IntGraphBuilder, x: Val): Val {
+    let y = x;
+    for (const c of this.layers) y = b.layer(c, b.codesFor(y, c));
+    return this.identity ? b.add(b.operand(y), b.identity(x, this.layers[0], this.next!)) : y;
+  }
 }
 
-export class MobileNetV2 extends Module {
+export class MobileNetV2 extends Module implements IntExportable {
   readonly features: Sequential;
   readonly stem: QConv2d;
   readonly blocks: InvertedResidual[];
@@ -168,6 +176,13 @@ export class MobileNetV2 extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.classifier.forward(globalAvgPool(relu(this.features.forward(x))));
+    return this.classifier.forward(globalPoolFor(relu(this.features.forward(x)), this.classifier));
+  }
+
+  exportInt(b: IntGraphBuilder): void {
+    let y = b.layer(this.stem, b.input(this.stem));
+    for (const blk of this.blocks) y = blk.exportInt(b, y);
+    y = b.layer(this.last, b.codesFor(y, this.last));
+    b.output(b.layer(this.classifier, b.globalPool(y, this.classifier)));
   }
 }

@@ -26,15 +26,17 @@
  * @example
  *   const m = new ResNet(RESNETS.resnet20, { inChannels: 3, numClasses: 10, imageSize: 32 }, floatQuant(), new Rng(1));
  */
+import { globalPoolFor } from '../src/nn/qpool.js';
 import { Module, Sequential } from '../src/nn/module.js';
 import { QConv2d, QLinear, type QLayer, type QuantConfig } from '../src/nn/qlayers.js';
 import { identityShortcut, wireBlocks, type ResidualBlock } from '../src/nn/residual.js';
-import { maxPool2d, globalAvgPool } from '../src/ops/pool.js';
+import { maxPool2d } from '../src/ops/pool.js';
 import { add, relu } from '../src/ops/elementwise.js';
 import type { Tensor } from '../src/tensor.js';
 import type { Rng } from '../src/data/rng.js';
 import { ShapeWalker, type ConvDef, type LayerInfo, type LinearDef } from './shapes.js';
 import type { DataShape } from './index.js';
+import type { IntExportable, IntGraphBuilder, Val } from '../src/export/builder.js';
 
 export interface ResNetSpec {
   form: 'imagenet' | 'cifar';
@@ -156,6 +158,14 @@ export class ResNetBlock extends Module implements ResidualBlock {
     const s = this.downsample ? this.downsample.forward(x) : identityShortcut(x, this.convs[0], this.next!);
     return add(y, s);
   }
+
+  /** The integer form: x is the raw block input (int32, in the units of this block's readers). */
+  exportInt(b: IntGraphBuilder, x: Val): Val {
+    let y = x;
+    for (const c of this.convs) y = b.layer(c, b.codesFor(y, c));
+    const s = this.downsample ? b.operand(b.layer(this.downsample, b.codesFor(x, this.downsample))) : b.identity(x, this.convs[0], this.next!);
+    return b.add(b.operand(y), s);
+  }
 }
 
 /** Every conv reads a ReLU output, except the network's first. */
@@ -163,7 +173,7 @@ function conv(name: string, d: ConvDef, quant: QuantConfig, rng: Rng, inputSigne
   return new QConv2d(name, d.inChannels, d.outChannels, d.kernel, { stride: d.stride, padding: d.padding, groups: d.groups, inputSigned, quant, rng });
 }
 
-export class ResNet extends Module {
+export class ResNet extends Module implements IntExportable {
   readonly conv1: QConv2d;
   readonly stages: Sequential[];
   readonly blocks: ResNetBlock[];
@@ -189,6 +199,13 @@ export class ResNet extends Module {
     // ReLU is left to the readers of the pooled tensor.
     if (this.maxPool) y = maxPool2d(y, { kernel: 3, stride: 2, padding: 1 });
     for (const s of this.stages) y = s.forward(y);
-    return this.fc.forward(globalAvgPool(relu(y)));
+    return this.fc.forward(globalPoolFor(relu(y), this.fc));
+  }
+
+  exportInt(b: IntGraphBuilder): void {
+    let y = b.layer(this.conv1, b.input(this.conv1));
+    if (this.maxPool) y = b.maxPool(y, { kernel: 3, stride: 2, padding: 1 });
+    for (const blk of this.blocks) y = blk.exportInt(b, y);
+    b.output(b.layer(this.fc, b.globalPool(y, this.fc)));
   }
 }

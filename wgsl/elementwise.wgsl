@@ -91,3 +91,12 @@ struct Params { n4: u32, a: f32, b: f32 }
   let d = p.a * p.b * pow(max(v, vec4<f32>(1e-30)), vec4<f32>(p.b - 1.0));
   out[i] = select(vec4<f32>(0.0), y[i] * d, v > vec4<f32>(0.0));
 }
+
+// out = 2^(xi - yi) for i32 inputs, exactly (ldexp): the ratio of two fix scalings that share one
+// clipping level, 2^fl_a * alpha / L over 2^fl_b * alpha / L. Four elements per lane (padded buffers).
+@compute @workgroup_size(${WG}) fn pow2_diff(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, ${WG}u);
+  if (i >= p.n4) { return; }
+  let j = 4u * i;
+  out[i] = vec4<f32>(ldexp(1.0, xi[j] - yi[j]), ldexp(1.0, xi[j + 1u] - yi[j + 1u]), ldexp(1.0, xi[j + 2u] - yi[j + 2u]), ldexp(1.0, xi[j + 3u] - yi[j + 3u]));
+}

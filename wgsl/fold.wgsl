@@ -8,7 +8,7 @@
 // Launch: one thread per output channel; the scalar gradients (s_in, s_next) are summed over
 // channels by a single thread in a second entry point, so the order is fixed (deterministic).
 
-struct Params { o: u32, eps: f32, sn_pc: u32 }
+struct Params { o: u32, eps: f32, sn_pc: u32, n_in: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> gamma: array<f32>;
 @group(0) @binding(2) var<storage, read> beta: array<f32>;
@@ -104,4 +104,24 @@ fn sn(o: u32) -> f32 {
   if (p.sn_pc == 0u) {
     g_s_next[0] = -c / s_next[0];
   }
+}
+
+// Bias on the accumulator grid (F8NET.md §5): bias_q[o] = round(bias[o] * 2^fl) / 2^fl, rounding
+// half to even, with fl = fl_in + fl_w[o] the accumulator's fractional length (fl_w one value, or
+// one per output channel when sn_pc = 1; fl_in one value, or n_in per-channel input lengths of which
+// the largest, the accumulator's finest grid, is taken), clamped at +-2^31. The fake-quant layer then adds the
+// integer model's int32 bias B = bias_q * 2^fl exactly. ldexp scales by powers of two exactly.
+@group(0) @binding(17) var<storage, read> bias_in: array<f32>;
+@group(0) @binding(18) var<storage, read> fl_in: array<i32>;
+@group(0) @binding(19) var<storage, read> fl_w: array<i32>;
+@group(0) @binding(20) var<storage, read_write> bias_q: array<f32>;
+
+@compute @workgroup_size(64) fn quantize_bias(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let o = gid.x;
+  if (o >= p.o) { return; }
+  var fin = fl_in[0];
+  for (var c = 1u; c < p.n_in; c++) { fin = max(fin, fl_in[c]); }
+  let fl = fin + fl_w[select(0u, o, p.sn_pc == 1u)];
+  let q = clamp(round(ldexp(bias_in[o], fl)), -2147483648.0, 2147483648.0);
+  bias_q[o] = ldexp(q, -fl);
 }

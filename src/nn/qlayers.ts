@@ -13,11 +13,11 @@ import { Tensor } from '../tensor.js';
 import { conv2d, type Conv2dOptions } from '../ops/conv2d.js';
 import { linear } from '../ops/matmul.js';
 import { batchNorm2d, batchStats, updateRunningStats } from '../ops/batchnorm.js';
-import { relu, full, scaleByTensor, powAffine, reshape, copy } from '../ops/elementwise.js';
+import { relu, full, scale, scaleByTensor, powAffine, reshape, copy } from '../ops/elementwise.js';
 import { mulChannel, channelVar } from '../ops/reduce.js';
 import { fakeQuant, fixScalingGpu } from '../ops/fakequant.js';
 import { fraclenFromMetric, gridSearchFraclen, updateRunningFraclen, evalFraclen } from '../ops/fraclen.js';
-import { foldBn, foldPlain } from '../ops/fold.js';
+import { foldBn, foldPlain, quantizeBias } from '../ops/fold.js';
 import { noGrad } from '../autograd/tape.js';
 import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
@@ -114,6 +114,12 @@ export abstract class QLayer extends Module {
   /** One input length per input channel (format_type per_channel), or one for the layer. */
   readonly perChannelInput: boolean;
 
+  /**
+   * Set by the integer export (src/export/convert.ts): called at each fixed-point forward with
+   * the quantised folded weight w_q and the folded bias b_f, the tensors the layer computes with.
+   */
+  onFold: ((wq: Tensor, bias: Tensor) => void) | null = null;
+
   constructor(
     readonly layerName: string,
     readonly inputSigned: boolean,
@@ -175,7 +181,7 @@ export abstract class QLayer extends Module {
    * Quantises the input (§3 step 1): computes the batch length (training) or takes the running
    * one (evaluation), records it, and returns the quantised input and its fix scaling.
    */
-  protected quantizeInput(x: Tensor): { xq: Tensor; sIn: Tensor } {
+  protected quantizeInput(x: Tensor): { xq: Tensor; sIn: Tensor; fl: Tensor } {
     const wl = this.inputWl;
     const signed = this.inputSigned;
     const shared = this.quant.inputFraclenSharing && this.master ? this.master : null;
@@ -197,7 +203,15 @@ export abstract class QLayer extends Module {
     const sIn = this.fixScaling(fl);
     let xin = x;
     if (this.readsNetworkInput) xin = this.perChannelInput ? mulChannel(x, powAffine(sIn, 1, -1), 1) : scaleByTensor(x, sIn, true);
-    return { xq: fakeQuant(xin, fl, { wl, signed, ...axis }), sIn };
+    return { xq: fakeQuant(xin, fl, { wl, signed, ...axis }), sIn, fl };
+  }
+
+  /**
+   * The folded bias on the accumulator grid fl_in + fl_w (§5), as the integer model adds it (with
+   * per-channel input lengths, the finest grid: the largest fl_in).
+   */
+  protected quantizedBias(b: Tensor, flIn: Tensor): Tensor {
+    return quantizeBias(b, flIn, this.weightFraclen);
   }
 
   /** s_in * x_q: the input in real units (per input channel with per-channel lengths). */
@@ -281,7 +295,7 @@ export class QConv2d extends QLayer {
    * statistics' update); fold BN and the scalings into w_f and b_f; quantise w_f; conv(x_q, w_q) + b_f.
    */
   private forwardFixed(x: Tensor): Tensor {
-    const { xq, sIn } = this.quantizeInput(x);
+    const { xq, sIn, fl } = this.quantizeInput(x);
     const kh = this.weight.shape[2];
     const kw = this.weight.shape[3];
     const w = this.rescaled(this.weight, (this.outChannels * kh * kw) / this.conv.groups);
@@ -306,7 +320,9 @@ export class QConv2d extends QLayer {
       fold = foldPlain(this.bias!, sFold, sNext);
     }
     const wq = this.quantizeWeight(mulChannel(ws, fold.k, 0));
-    return conv2d(xq, wq, fold.b, this.conv);
+    const bq = this.quantizedBias(fold.b, fl);
+    this.onFold?.(wq, bq);
+    return conv2d(xq, wq, bq, this.conv);
   }
 
   private forwardFloat(x: Tensor): Tensor {
@@ -330,6 +346,11 @@ export class QLinear extends QLayer {
   readonly weight: Tensor;
   readonly bias: Tensor;
   readonly weightFraclen: Tensor;
+  /**
+   * c = 2^s / k^2 when this layer reads a global pool in fixed-point mode (src/nn/qpool.ts sets
+   * it at each forward): the folded weight is multiplied by c, the pooled input is mean / c.
+   */
+  poolFactor = 1;
 
   constructor(
     name: string,
@@ -349,12 +370,15 @@ export class QLinear extends QLayer {
   forward(x: Tensor): Tensor {
     if (!this.quant.enabled) return linear(this.floatInput(x), this.weight, this.bias);
     // Linear layers do the same as convolutions without BN (§3).
-    const { xq, sIn } = this.quantizeInput(x);
-    const w = this.rescaled(this.weight, this.outFeatures);
+    const { xq, sIn, fl } = this.quantizeInput(x);
+    const w0 = this.rescaled(this.weight, this.outFeatures);
+    const w = this.poolFactor === 1 ? w0 : scale(w0, this.poolFactor);
     const { w: ws, sFold } = this.inputScaleIntoWeight(w, sIn, 1);
     const fold = foldPlain(this.bias, sFold, this.outputScaling());
     const wq = this.quantizeWeight(mulChannel(ws, fold.k, 0));
-    return linear(xq, wq, fold.b);
+    const bq = this.quantizedBias(fold.b, fl);
+    this.onFold?.(wq, bq);
+    return linear(xq, wq, bq);
   }
 }
 

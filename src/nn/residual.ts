@@ -31,7 +31,7 @@
  */
 import type { Tensor } from '../tensor.js';
 import { F8Error } from '../runtime/errors.js';
-import { relu, scaleByTensor, powAffine } from '../ops/elementwise.js';
+import { relu, scaleByTensor, powAffine, pow2Diff } from '../ops/elementwise.js';
 import { mulChannel } from '../ops/reduce.js';
 import type { QLayer } from './qlayers.js';
 
@@ -49,6 +49,11 @@ import type { QLayer } from './qlayers.js';
 export function identityShortcut(x: Tensor, entry: QLayer, next: QLayer): Tensor {
   const xr = entry.inputSigned ? x : relu(x);
   if (!entry.quant.enabled) return xr;
+  if (entry.alphaOwner === next.alphaOwner && !entry.perChannelInput && !next.perChannelInput) {
+    // One clipping level, word length and signedness: s_E / s_N = 2^(fl_E - fl_N), computed
+    // exactly (the integer model's shift); its derivative in alpha is 0 (alpha cancels).
+    return scaleByTensor(xr, pow2Diff(entry.currentInputFraclen(), next.currentInputFraclen()));
+  }
   return scaleBy(scaleBy(xr, entry.fixScaling(), false), next.fixScaling(), true);
 }
 

@@ -124,6 +124,21 @@ export function addInt(x: Tensor, y: Tensor): Tensor {
   return out;
 }
 
+/**
+ * 2^(a - b) elementwise for i32 tensors a, b of one size, exactly (f32 result, no tape): e.g. the
+ * ratio of two fix scalings with one clipping level. @example pow2Diff(flE, flN) // [4] for fl 6 and 4
+ */
+export function pow2Diff(a: Tensor, b: Tensor): Tensor {
+  if (a.dtype !== 'i32' || b.dtype !== 'i32' || a.size !== b.size) {
+    throw new F8Error('SHAPE_MISMATCH', `pow2Diff: two i32 tensors of one size expected, got ${a} and ${b}`);
+  }
+  const e = Engine.get();
+  const out = Tensor.empty(a.shape);
+  const n4 = Math.ceil(a.size / 4);
+  e.dispatch(e.kernel('elementwise.wgsl', 'pow2_diff', { WG }), { xi: a, yi: b, out }, { n4, a: 0, b: 0 }, e.grid1d(n4, WG));
+  return out;
+}
+
 /** A tensor of the given shape filled with `value` (no tape). */
 export function full(shape: readonly number[], value: number): Tensor {
   return launch('fill', Tensor.empty(shape), null, null, value);

@@ -1,4 +1,5 @@
 /** CPU reference of ./fold.ts (float64). */
+import { roundHalfEven } from '../quant/fixed-format.js';
 /** sNext: one value, or one per output channel. */
 export function refFoldBn(gamma: ArrayLike<number>, beta: ArrayLike<number>, mean: ArrayLike<number>, variance: ArrayLike<number>, sIn: number, sNext: number | ArrayLike<number>, eps: number): { k: number[]; b: number[] } {
   const k: number[] = [];
@@ -15,4 +16,13 @@ export function refFoldBn(gamma: ArrayLike<number>, beta: ArrayLike<number>, mea
 export function refFoldPlain(bias: ArrayLike<number>, sIn: number, sNext: number | ArrayLike<number>): { k: number[]; b: number[] } {
   const sn = (o: number) => (typeof sNext === 'number' ? sNext : sNext[o]);
   return { k: Array.from(bias, (_, o) => sIn / sn(o)), b: Array.from(bias, (v, o) => v / sn(o)) };
+}
+
+/** quantizeBias: round(b * 2^fl) / 2^fl half to even, fl = max(flIn) + flW[o] (one flW or one per channel), clamped at +-2^31. */
+export function refQuantizeBias(b: ArrayLike<number>, flIn: number | number[], flW: ArrayLike<number>): number[] {
+  const fin = typeof flIn === 'number' ? flIn : Math.max(...flIn);
+  return Array.from(b, (v, o) => {
+    const fl = fin + (flW.length === 1 ? flW[0] : flW[o]);
+    return Math.min(2 ** 31, Math.max(-(2 ** 31), roundHalfEven(Math.fround(v) * 2 ** fl))) / 2 ** fl;
+  });
 }

@@ -34,7 +34,7 @@ export function foldBn(gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tens
   const e = Engine.get();
   const k = Tensor.empty([o]);
   const b = Tensor.empty([o]);
-  const P = { o, eps, sn_pc: sNext.size > 1 ? 1 : 0 };
+  const P = { o, eps, sn_pc: sNext.size > 1 ? 1 : 0, n_in: 1 };
   e.dispatch(e.kernel('fold.wgsl', 'fold_bn'), { gamma, beta, mean, variance, s_in: sIn, s_next: sNext, k_out: k, b_out: b }, P, groups(o));
   const inputs = [gamma, beta, mean, variance, sIn, sNext];
   const bwd = (gk: Tensor, gb: Tensor): Tensor[] => {
@@ -61,7 +61,7 @@ export function foldPlain(bias: Tensor, sIn: Tensor, sNext: Tensor): { k: Tensor
   const e = Engine.get();
   const k = Tensor.empty([o]);
   const b = Tensor.empty([o]);
-  const P = { o, eps: 0, sn_pc: sNext.size > 1 ? 1 : 0 };
+  const P = { o, eps: 0, sn_pc: sNext.size > 1 ? 1 : 0, n_in: 1 };
   e.dispatch(e.kernel('fold.wgsl', 'fold_plain'), { beta: bias, s_in: sIn, s_next: sNext, k_out: k, b_out: b }, P, groups(o));
   const inputs = [bias, sIn, sNext];
   const bwd = (gk: Tensor, gb: Tensor): Tensor[] => {
@@ -76,4 +76,23 @@ export function foldPlain(bias: Tensor, sIn: Tensor, sNext: Tensor): { k: Tensor
   record(k, 'foldPlain.k', inputs, (g) => bwd(g, zeros([o])));
   record(b, 'foldPlain.b', inputs, (g) => bwd(zeros([o]), g));
   return { k, b };
+}
+
+/**
+ * The folded bias on the integer model's accumulator grid (§5): round(b * 2^fl) / 2^fl, half to
+ * even, fl = fl_in + fl_w (fl_in i32 [1], or per input channel, of which the largest is taken: the
+ * accumulator's finest grid; fl_w i32 [1] or [O]), clamped at +-2^31. So the fake-quant
+ * layer adds exactly the int32 bias B = roundHalfEven(b_f * 2^(fl_in + fl_w)) of the export.
+ * Gradient: straight through (the rounding step is below the accumulator's resolution).
+ * @example quantizeBias(fold.b, flIn, layer.weightFraclen)
+ */
+export function quantizeBias(b: Tensor, flIn: Tensor, flW: Tensor): Tensor {
+  const o = b.size;
+  if (flIn.dtype !== 'i32' || flW.dtype !== 'i32' || (flW.size !== 1 && flW.size !== o)) {
+    throw new F8Error('SHAPE_MISMATCH', `quantizeBias: fl_in must be i32 and fl_w i32 [1] or [${o}], got ${flIn} and ${flW}`);
+  }
+  const e = Engine.get();
+  const y = Tensor.empty([o]);
+  e.dispatch(e.kernel('fold.wgsl', 'quantize_bias'), { bias_in: b, fl_in: flIn, fl_w: flW, bias_q: y }, { o, eps: 0, sn_pc: flW.size > 1 ? 1 : 0, n_in: flIn.size }, groups(o));
+  return record(y, 'quantizeBias', [b], (g) => [g]);
 }

@@ -85,4 +85,12 @@ gpuDescribe('learned scales', () => {
     expectClose(await powAffine(Tensor.from(v, [7]), 3, -0.5).read(), v.map((t) => (3 * t) ** -0.5), 1e-6, 1e-5, 'pow');
     await gradCheck((a) => powAffine(a, 3, -0.5), [{ data: v, shape: [7] }], { eps: 1e-3, atol: 5e-3, rtol: 5e-3 });
   });
+  it('pow2Diff is 2^(a - b) exactly, for negative, zero and large differences and sizes not a multiple of 4', async () => {
+    const { pow2Diff } = await import('../../src/ops/elementwise.js');
+    const a = Int32Array.of(6, 0, -3, 20, 7, 1, 0);
+    const b = Int32Array.of(4, 0, 5, -10, 7, 9, 30);
+    const got = await pow2Diff(Tensor.from(a, [7], 'i32'), Tensor.from(b, [7], 'i32')).read();
+    expect(Array.from(got)).toEqual(Array.from(a, (v, i) => 2 ** (v - b[i])));
+  });
 });
+

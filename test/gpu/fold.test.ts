@@ -1,8 +1,8 @@
-import { it } from 'vitest';
+import { it, expect } from 'vitest';
 import { gpuDescribe, rand, expectClose, gradCheck } from '../helpers.js';
 import { Tensor } from '../../src/tensor.js';
-import { foldBn, foldPlain } from '../../src/ops/fold.js';
-import { refFoldBn, refFoldPlain } from '../../src/ops/fold.ref.js';
+import { foldBn, foldPlain, quantizeBias } from '../../src/ops/fold.js';
+import { refFoldBn, refFoldPlain, refQuantizeBias } from '../../src/ops/fold.ref.js';
 import { add, affine } from '../../src/ops/elementwise.js';
 
 gpuDescribe('conv-BN folding', () => {
@@ -70,5 +70,20 @@ gpuDescribe('conv-BN folding with per-channel output scalings', () => {
       [ins[1], ins[4], sn].map((d) => ({ data: d, shape: [d.length] })),
       { eps: 1e-3, atol: 5e-3, rtol: 5e-3 },
     );
+  });
+  it('quantizeBias puts the bias on the accumulator grid exactly (ties to even, negatives, per-channel fl_w)', async () => {
+    // Ties at the grid's half steps, negative ties, values far below and far above the grid.
+    const b = Float32Array.from([0.5 / 16, 1.5 / 16, -0.5 / 16, -1.5 / 16, 2.5 / 16, -2.5 / 16, 1e-9, -3.3, 123.456, ...rand(58, 9, -4, 4)]);
+    const i32 = (...v: number[]) => Tensor.from(Int32Array.from(v), [v.length]);
+    for (const [flIn, flW] of [[[1], [3]], [[0], [4]], [[5], Array.from({ length: b.length }, (_, o) => o % 8)], [[2, 6, 3], [1]]] as const) {
+      const y = await quantizeBias(Tensor.from(b, [b.length]), i32(...flIn), i32(...flW)).read();
+      const ref = refQuantizeBias(b, [...flIn], flW);
+      for (let i = 0; i < b.length; i++) if (y[i] !== Math.fround(ref[i])) throw new Error(`quantizeBias[${i}] (fl ${flIn.join('/')}+${flW.length > 1 ? flW[i] : flW[0]}): ${y[i]} vs ${ref[i]}`);
+    }
+    // The ties above, at fl 4: 0.5 -> 0, 1.5 -> 2, -0.5 -> 0, -1.5 -> -2, 2.5 -> 2, -2.5 -> -2 (in 1/16).
+    expect(Array.from(refQuantizeBias(b.slice(0, 6), 1, [3]), (v) => v * 16 + 0)).toEqual([0, 2, 0, -2, 2, -2]);
+  });
+  it('quantizeBias passes the gradient straight through', async () => {
+    await gradCheck((x) => quantizeBias(x, Tensor.from(Int32Array.of(20), [1]), Tensor.from(Int32Array.of(0), [1])), [{ data: rand(6, 10), shape: [6] }]);
   });
 });

@@ -1,0 +1,190 @@
+/**
+ * The CPU integer runner: plain integer loops over an IntGraph (./graph.ts), the definition that
+ * the GPU runner and the int-op-only ONNX file are tested against bit for bit. Built on the CPU
+ * references of the int8 ops (src/ops/int8.ref.ts) and the integer arithmetic of
+ * src/quant/int-requant.ts.
+ *
+ * @example
+ *   const codes = quantizeImages(g, pixels, n);      // Int32Array [n, C, H, W] 8-bit codes
+ *   const logits = runIntCpu(g, codes, n);           // Int32Array [n, classes] at g.output.fl
+ */
+import { F8Error } from '../runtime/errors.js';
+import { refInt8MaxPool2d } from '../ops/int8.ref.js';
+import { requantize, clampInt32 } from '../quant/int-requant.js';
+import { roundHalfEven } from '../quant/fixed-format.js';
+import { refNormalizeImages } from '../ops/image.ref.js';
+import { dtypeRange, valueMap, type IntEpilogue, type IntGraph, type IntValueInfo } from './graph.js';
+
+const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+
+/**
+ * The epilogue of ./graph.ts on values [n, C, ...inner]: ReLU, shift (one or per channel), clamp.
+ * @example applyEpilogue(Int32Array.of(-5, 1000), 2, 1, { relu: true, shift: [3], out: 'uint8' }) // [0, 125]
+ */
+export function applyEpilogue(v: Int32Array, channels: number, inner: number, e: IntEpilogue): Int32Array {
+  const n = e.shift.length === 1 ? e.shift[0] : Int32Array.from(e.shift);
+  return requantize(v, n, { signed: e.out !== 'uint8', wl: e.out === 'int32' ? 32 : 8, relu: e.relu, channelAxis: { channels, inner } });
+}
+
+/**
+ * Network input codes from 8-bit pixels [n, C, H, W] (the input spec of ./graph.ts): the f32
+ * normalisation of training, then clamp(roundHalfEven(x * scale[c])).
+ */
+export function quantizeImages(g: IntGraph, pixels: Uint8Array, n: number): Int32Array {
+  const [C, H, W] = g.input.shape;
+  if (pixels.length !== n * C * H * W) throw new F8Error('SHAPE_MISMATCH', `quantizeImages: ${pixels.length} pixels for ${n} images of [${C}, ${H}, ${W}]`);
+  const x = refNormalizeImages(pixels, [n, C, H, W], g.input.mean, g.input.std);
+  return quantizeNormalized(g, x, n);
+}
+
+/** Input codes from already normalised images x [n, C, H, W]. */
+export function quantizeNormalized(g: IntGraph, x: Float32Array, n: number): Int32Array {
+  const [C, H, W] = g.input.shape;
+  const [lo, hi] = dtypeRange(g.input.dtype);
+  const out = new Int32Array(n * C * H * W);
+  for (let i = 0; i < out.length; i++) {
+    const c = Math.floor(i / (H * W)) % C;
+    const s = g.input.scale.length === 1 ? g.input.scale[0] : g.input.scale[c];
+    const q = roundHalfEven(x[i] * s);
+    out[i] = q < lo ? lo : q > hi ? hi : q;
+  }
+  return out;
+}
+
+/**
+ * Integer conv2d accumulators (before the epilogue), the loop of refInt8Conv2d written for speed:
+ * x codes [n, C, H, W], w [O, C/groups, KH, KW], bias [O] or null. The exact sum is wrapped to
+ * int32 once at the end (equal to wrapping at every step: every partial sum is below 2^53), then
+ * the bias is added with saturation, as in src/ops/int8.ref.ts.
+ */
+export function convAccumulate(
+  x: Int32Array,
+  xShape: readonly number[],
+  w: ArrayLike<number>,
+  wShape: readonly number[],
+  bias: ArrayLike<number> | null,
+  g: { stride: [number, number]; padding: [number, number]; dilation: [number, number]; groups: number },
+): Int32Array {
+  const [n, C, H, W] = xShape;
+  const [O, CG, KH, KW] = wShape;
+  const OH = Math.floor((H + 2 * g.padding[0] - g.dilation[0] * (KH - 1) - 1) / g.stride[0]) + 1;
+  const OW = Math.floor((W + 2 * g.padding[1] - g.dilation[1] * (KW - 1) - 1) / g.stride[1]) + 1;
+  const OG = O / g.groups;
+  const out = new Int32Array(n * O * OH * OW);
+  const wi = Int32Array.from(w);
+  for (let b = 0; b < n; b++)
+    for (let o = 0; o < O; o++) {
+      const c0 = Math.floor(o / OG) * CG;
+      const bo = bias ? bias[o] : 0;
+      for (let oh = 0; oh < OH; oh++)
+        for (let ow = 0; ow < OW; ow++) {
+          let acc = 0;
+          for (let cg = 0; cg < CG; cg++) {
+            const xBase = (b * C + c0 + cg) * H;
+            const wBase = (o * CG + cg) * KH;
+            for (let kh = 0; kh < KH; kh++) {
+              const ih = oh * g.stride[0] - g.padding[0] + kh * g.dilation[0];
+              if (ih < 0 || ih >= H) continue;
+              const xRow = (xBase + ih) * W;
+              const wRow = (wBase + kh) * KW;
+              for (let kw = 0; kw < KW; kw++) {
+                const iw = ow * g.stride[1] - g.padding[1] + kw * g.dilation[1];
+                if (iw >= 0 && iw < W) acc += x[xRow + iw] * wi[wRow + kw];
+              }
+            }
+          }
+          out[((b * O + o) * OH + oh) * OW + ow] = clampInt32((acc | 0) + bo);
+        }
+    }
+  return out;
+}
+
+/** The per-image shape of a value, checked to exist. */
+function info(values: Map<string, IntValueInfo>, name: string, node: string): IntValueInfo {
+  const v = values.get(name);
+  if (!v) throw new F8Error('BAD_INPUT', `integer model: node ${node} reads unknown value ${name}`);
+  return v;
+}
+
+/**
+ * Runs the graph on input codes [n, ...input.shape] (Int32Array of 8-bit codes). Returns every
+ * value when `all` is set (for tests and debugging), else the logits [n, classes].
+ */
+export function runIntCpu(g: IntGraph, codes: Int32Array, n: number): Int32Array;
+export function runIntCpu(g: IntGraph, codes: Int32Array, n: number, all: true): Map<string, Int32Array>;
+export function runIntCpu(g: IntGraph, codes: Int32Array, n: number, all = false): Int32Array | Map<string, Int32Array> {
+  const values = valueMap(g);
+  if (codes.length !== n * size(g.input.shape)) {
+    throw new F8Error('SHAPE_MISMATCH', `integer model: ${codes.length} input codes for ${n} images of [${g.input.shape.join(', ')}]`);
+  }
+  const env = new Map<string, Int32Array>([[g.input.name, codes]]);
+  const get = (name: string, node: string): Int32Array => {
+    const v = env.get(name);
+    if (!v) throw new F8Error('BAD_INPUT', `integer model: node ${node} reads ${name} before it is computed`);
+    return v;
+  };
+  for (const node of g.nodes) {
+    const out = info(values, node.output, node.name);
+    let y: Int32Array;
+    switch (node.op) {
+      case 'conv':
+      case 'linear': {
+        const xi = info(values, node.input, node.name);
+        const w = g.tensors[node.weight];
+        const b = node.bias ? g.tensors[node.bias].data : null;
+        const xShape = node.op === 'conv' ? [n, ...xi.shape] : [n, size(xi.shape), 1, 1];
+        const wShape = node.op === 'conv' ? w.shape : [w.shape[0], w.shape[1], 1, 1];
+        const one: [number, number] = [1, 1];
+        const geo = node.op === 'conv' ? { stride: node.stride, padding: node.padding, dilation: node.dilation, groups: node.groups } : { stride: one, padding: [0, 0] as [number, number], dilation: one, groups: 1 };
+        const acc = convAccumulate(get(node.input, node.name), xShape, w.data, wShape, b, geo);
+        y = applyEpilogue(acc, wShape[0], size(out.shape.slice(1)), node.epilogue);
+        break;
+      }
+      case 'maxpool': {
+        const xi = info(values, node.input, node.name);
+        y = refInt8MaxPool2d(get(node.input, node.name), [n, ...xi.shape], node.kernel, node.stride, node.padding);
+        break;
+      }
+      case 'sumpool': {
+        const xi = info(values, node.input, node.name);
+        const [C, H, W] = xi.shape;
+        const x = get(node.input, node.name);
+        const acc = new Int32Array(n * C);
+        for (let q = 0; q < n * C; q++) {
+          let s = 0;
+          for (let k = 0; k < H * W; k++) s = (s + x[q * H * W + k]) | 0;
+          acc[q] = s;
+        }
+        y = applyEpilogue(acc, C, 1, node.epilogue);
+        break;
+      }
+      case 'add': {
+        const r = (v: Int32Array, on: boolean): Int32Array => (on ? v.map((t) => (t < 0 ? 0 : t)) : v);
+        const a = r(get(node.inputs[0], node.name), node.relu[0]);
+        const b = r(get(node.inputs[1], node.name), node.relu[1]);
+        if (b.length !== a.length) throw new F8Error('SHAPE_MISMATCH', `integer model: node ${node.name} adds ${a.length / n} and ${b.length / n} values per image`);
+        const [sa, sb] = [2 ** node.shifts[0], 2 ** node.shifts[1]];
+        // Exact below 2^53; beyond, far outside int32, it clamps with the right sign.
+        const value = Int32Array.from(a, (t, i) => clampInt32(t * sa + b[i] * sb));
+        y = applyEpilogue(value, out.shape[0], size(out.shape.slice(1)), node.epilogue);
+        break;
+      }
+      case 'requant': {
+        y = applyEpilogue(get(node.input, node.name), out.shape[0], size(out.shape.slice(1)), node.epilogue);
+        break;
+      }
+    }
+    if (y.length !== n * size(out.shape)) {
+      throw new F8Error('SHAPE_MISMATCH', `integer model: node ${node.name} produced ${y.length / n} values per image, its output ${out.name} declares [${out.shape.join(', ')}]`);
+    }
+    env.set(node.output, y);
+  }
+  if (all) return env;
+  return get(g.output.name, 'output');
+}
+
+/** Logits as reals: v / 2^fl. */
+export function logitsToFloat(g: IntGraph, logits: Int32Array): Float64Array {
+  const s = 2 ** -g.output.fl;
+  return Float64Array.from(logits, (v) => v * s);
+}
