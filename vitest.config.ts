@@ -9,6 +9,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     poolOptions: { forks: { singleFork: true } },
+    // Commands run by tests keep the default kernels: no search, no read of the user's tuning cache.
+    env: { F8NET_TUNE: '0' },
     // The JSON report lets .ci/run print a plain 'N passed, N failed' line.
     reporters: ['default', ['json', { outputFile: 'test-results.json' }]],
   },
