@@ -6,20 +6,29 @@
 // plain [N, C, S]. Every kernel runs one thread per word (4 channels of one position), 1-D
 // launch of p.count threads folded past 65535 workgroups (Engine.grid1d, WG 64).
 //
+// Operands (opa, opb) are of a kind: 0 raw i32 [N, C, S], 1 packed signed, 2 packed unsigned.
+//
 // pack      i32 codes [N, C, S] -> packed words (the low byte of each code; zero padding).
 // unpack    packed words -> i32 [N, C, S], signed or unsigned codes.
-// residual  a * 2^ma + b * 2^mb exact, clamped to -+(2^31 - 1) (the operand with the smaller
-//           fractional length shifted left to the larger), then the epilogue. Operands: kind 0 i32
-//           [N, C, S], 1 packed signed, 2 packed unsigned.
-// maxpool   max over the clipped window, codes unchanged (PyTorch floor rule, padding <= k/2).
-// sumpool   sum over S (global pool), then the epilogue (raw i32 [N, C] or packed [N, C4]).
+// flatten   packed [N, C4, S] -> packed [N, K4] with K = C * S, element k = c * S + s (the
+//           row-major flattening a linear layer reads); one thread per output word.
+// residual  r(a) * 2^ma * 2^ml + r(b) * 2^mb * 2^ml exact, clamped to -+(2^31 - 1), then the
+//           epilogue; r = max(., 0) where relu_a / relu_b. min(ma, mb) = 0 (the op moves the
+//           common part of the two left shifts to ml: clamping before a left shift by ml and
+//           saturating it gives the clamp of the exact product, as 2^ml >= 1 keeps the sign
+//           and the out-of-range side).
+// requant   the epilogue alone on operand a.
+// maxpool   max over the clipped window, values unchanged (PyTorch floor rule, padding <= k/2):
+//           packed codes -> packed codes, or i32 -> i32 (a_kind).
+// sumpool   sum over S (global pool, wrapping i32) of packed codes or i32 (a_kind), then the
+//           epilogue (raw i32 [N, C] or packed [N, C4]).
 #include "common"
 #include "int8_pack"
 
 struct Params {
   N: u32, C: u32, C4: u32, S: u32, count: u32,
   H: u32, W: u32, OH: u32, OW: u32, kh: u32, kw: u32, sh: u32, sw: u32, ph: i32, pw: i32,
-  a_kind: u32, b_kind: u32, ma: u32, mb: u32, signed: u32,
+  a_kind: u32, b_kind: u32, ma: u32, mb: u32, ml: u32, relu_a: u32, relu_b: u32, signed: u32, K: u32, K4: u32,
   // epilogue
   relu: u32, per_channel: u32, shift0: i32, lo: i32, hi: i32, packed: u32,
 }
@@ -84,14 +93,19 @@ fn epilogue4(v: vec4<i32>, c0: u32) -> vec4<i32> {
   }
 }
 
-fn operand_a(i: u32, pos: vec3<u32>) -> vec4<i32> {
-  if (p.a_kind != 0u) { return i8_unpack_as(opa[i], p.a_kind == 1u); }
+// Four raw i32 channels c0 .. c0+3 of (n, s) = (pos.x, pos.z) from [N, C, S]; 0 past C.
+fn raw_a(pos: vec3<u32>) -> vec4<i32> {
   let valid = channels_valid(pos.y);
   var v: vec4<i32>;
   for (var l = 0u; l < 4u; l++) {
     v[l] = select(0, bitcast<i32>(opa[min((pos.x * p.C + pos.y + l) * p.S + pos.z, arrayLength(&opa) - 1u)]), valid[l]);
   }
   return v;
+}
+
+fn operand_a(i: u32, pos: vec3<u32>) -> vec4<i32> {
+  if (p.a_kind != 0u) { return i8_unpack_as(opa[i], p.a_kind == 1u); }
+  return raw_a(pos);
 }
 
 fn operand_b(i: u32, pos: vec3<u32>) -> vec4<i32> {
@@ -108,11 +122,36 @@ fn operand_b(i: u32, pos: vec3<u32>) -> vec4<i32> {
   let i = linear_index(gid, nwg, 64u);
   if (i >= p.count) { return; }
   let pos = word_pos(i);
-  let av = operand_a(i, pos);
-  let bv = operand_b(i, pos);
+  let a0 = operand_a(i, pos);
+  let b0 = operand_b(i, pos);
+  let av = select(a0, max(a0, vec4<i32>(0)), p.relu_a == 1u);
+  let bv = select(b0, max(b0, vec4<i32>(0)), p.relu_b == 1u);
   var v: vec4<i32>;
-  for (var l = 0u; l < 4u; l++) { v[l] = i8_add_sat(av[l], p.ma, bv[l], p.mb); }
+  for (var l = 0u; l < 4u; l++) { v[l] = fx_shift_rhe(i8_add_sat(av[l], p.ma, bv[l], p.mb), -i32(p.ml)); }
   store4(i, pos, epilogue4(v, pos.y));
+}
+
+@compute @workgroup_size(64) fn requant(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, 64u);
+  if (i >= p.count) { return; }
+  let pos = word_pos(i);
+  store4(i, pos, epilogue4(operand_a(i, pos), pos.y));
+}
+
+@compute @workgroup_size(64) fn flatten(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, 64u);
+  if (i >= p.count) { return; }
+  let n = i / p.K4;
+  let k0 = (i % p.K4) * 4u;
+  var word = 0u;
+  for (var l = 0u; l < 4u; l++) {
+    let k = k0 + l;
+    let c = k / p.S;
+    let src = opa[min((n * p.C4 + c / 4u) * p.S + k % p.S, arrayLength(&opa) - 1u)];
+    let byte = select(0u, (src >> (8u * (c % 4u))) & 0xffu, k < p.K);
+    word |= byte << (8u * l);
+  }
+  y[i] = word;
 }
 
 @compute @workgroup_size(64) fn maxpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -128,21 +167,42 @@ fn operand_b(i: u32, pos: vec3<u32>) -> vec4<i32> {
   let w0 = u32(max(ws, 0));
   let w1 = u32(min(ws + i32(p.kw), i32(p.W)));
   let signed = p.signed == 1u;
-  var m = vec4<i32>(-2147483647);
-  for (var ih = h0; ih < h1; ih++) {
-    for (var iw = w0; iw < w1; iw++) { m = max(m, i8_unpack_as(opa[(plane * p.H + ih) * p.W + iw], signed)); }
+  // The window is never empty (padding <= k/2), so the start value never survives.
+  var m = vec4<i32>(bitcast<i32>(0x80000000u));
+  if (p.a_kind != 0u) {
+    for (var ih = h0; ih < h1; ih++) {
+      for (var iw = w0; iw < w1; iw++) { m = max(m, i8_unpack_as(opa[(plane * p.H + ih) * p.W + iw], signed)); }
+    }
+    y[i] = i8_pack(m);
+    return;
   }
-  y[i] = i8_pack(m);
+  // i32 [N, C, H, W] -> [N, C, OH, OW]: this thread's 4 channels of plane (n, channel block).
+  let n = plane / p.C4;
+  let c0 = (plane % p.C4) * 4u;
+  let valid = channels_valid(c0);
+  for (var l = 0u; l < 4u; l++) {
+    if (!valid[l]) { continue; }
+    let base = (n * p.C + c0 + l) * p.H;
+    for (var ih = h0; ih < h1; ih++) {
+      for (var iw = w0; iw < w1; iw++) { m[l] = max(m[l], bitcast<i32>(opa[(base + ih) * p.W + iw])); }
+    }
+    y[((n * p.C + c0 + l) * p.OH + oh) * p.OW + ow] = bitcast<u32>(m[l]);
+  }
 }
 
 @compute @workgroup_size(64) fn sumpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg, 64u);
   if (i >= p.count) { return; }
   let signed = p.signed == 1u;
-  var s = vec4<i32>(0);
-  for (var k = 0u; k < p.S; k++) { s += i8_unpack_as(opa[i * p.S + k], signed); }
   // Output [N, C] (S = 1): word i of [N, C4] is (n, c0) = (i / C4, 4 * (i % C4)).
   let pos = vec3<u32>(i / p.C4, (i % p.C4) * 4u, 0u);
+  var s = vec4<i32>(0);
+  if (p.a_kind != 0u) {
+    for (var k = 0u; k < p.S; k++) { s += i8_unpack_as(opa[i * p.S + k], signed); }
+  } else {
+    // i32 [N, C, S]; i32 addition wraps (the reference's wrapping sum).
+    for (var k = 0u; k < p.S; k++) { s += raw_a(vec3<u32>(pos.x, pos.y, k)); }
+  }
   let v = epilogue4(s, pos.y);
   let valid = channels_valid(pos.y);
   if (p.packed == 1u) {

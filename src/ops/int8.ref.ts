@@ -9,8 +9,10 @@
  * - the bias is added with saturation to [-(2^31 - 1), 2^31 - 1] (clampInt32 of the exact sum);
  * - epilogue: optional ReLU max(acc, 0), then, to re-quantise, the round-half-even shift by n
  *   (n < 0: saturating left shift) and the clamp to [-127, 127] or [0, 255]: `requantize` of
- *   src/quant/int-requant.ts; without re-quantisation the raw i32 accumulator is the output.
- * - residual add: `alignAdd` of src/quant/int-requant.ts, then the same epilogue.
+ *   src/quant/int-requant.ts; without re-quantisation the output is i32, shifted the same way
+ *   where a raw `shift` is given, clamped to [-(2^31 - 1), 2^31 - 1].
+ * - add: clampInt32(r(a) * 2^sa + r(b) * 2^sb) exact (r = optional ReLU of each operand), then
+ *   the same epilogue; the residual add of §5 is `alignAdd` of src/quant/int-requant.ts.
  *
  * @example
  *   const y = refInt8Conv2d(x, [1, 3, 8, 8], w, [4, 3, 3, 3], bias, { padding: 1, relu: true, requant: { shift: 7, signed: false } });
@@ -24,16 +26,19 @@ export interface RefRequant {
   signed: boolean;
 }
 
-/** The epilogue: ReLU on the accumulator, and re-quantisation (absent: raw i32 output). */
+/** The epilogue: ReLU on the accumulator, and re-quantisation (absent: raw i32 output, shifted by `shift` if given). */
 export interface RefEpilogue {
   relu?: boolean;
   requant?: RefRequant;
+  /** Without requant: the shift of the raw i32 output (one, or one per channel). */
+  shift?: number | Int32Array;
 }
 
 /** Applies the epilogue to accumulators acc laid out [outer, channels, inner]. */
 export function refEpilogue(acc: Int32Array, channels: number, inner: number, e: RefEpilogue): Int32Array {
-  if (!e.requant) return e.relu ? acc.map((v) => (v < 0 ? 0 : v)) : acc;
-  return requantize(acc, e.requant.shift, { signed: e.requant.signed, relu: !!e.relu, channelAxis: { channels, inner } });
+  const channelAxis = { channels, inner };
+  if (e.requant) return requantize(acc, e.requant.shift, { signed: e.requant.signed, relu: !!e.relu, channelAxis });
+  return requantize(acc, e.shift ?? 0, { signed: true, wl: 32, relu: !!e.relu, channelAxis });
 }
 
 /**
@@ -78,7 +83,34 @@ export function refInt8ResidualAdd(a: ArrayLike<number>, flA: number, b: ArrayLi
   return refEpilogue(value, shape[1], inner, opts);
 }
 
-/** Max pooling on codes [N, C, H, W] (floor output size, clipped windows, padding <= kernel/2). */
+/** Options of refInt8Add (as Int8AddOptions of ./int8.ts). */
+export interface RefAddOptions extends RefEpilogue {
+  shifts?: readonly [number, number];
+  operandRelu?: readonly [boolean, boolean];
+}
+
+/**
+ * The add of the integer model: clampInt32(r(a) * 2^shifts[0] + r(b) * 2^shifts[1]) exact,
+ * r = max(., 0) where operandRelu; then the epilogue. Operands and result [N, C, ...].
+ */
+export function refInt8Add(a: ArrayLike<number>, b: ArrayLike<number>, shape: readonly number[], opts: RefAddOptions = {}): Int32Array {
+  const [sa, sb] = (opts.shifts ?? [0, 0]).map((s) => 2 ** s);
+  const [ra, rb] = opts.operandRelu ?? [false, false];
+  const r = (v: number, on: boolean): number => (on && v < 0 ? 0 : v);
+  // Exact below 2^53; past it the sum is far outside int32 and clamps with the right sign
+  // (a zero operand times an infinite 2^s is 0, not NaN).
+  const term = (v: number, s: number): number => (v === 0 ? 0 : v * s);
+  const value = Int32Array.from({ length: a.length }, (_, i) => clampInt32(term(r(a[i], ra), sa) + term(r(b[i], rb), sb)));
+  const inner = shape.slice(2).reduce((p, d) => p * d, 1);
+  return refEpilogue(value, shape[1], inner, opts);
+}
+
+/** The epilogue alone on i32 values x [N, C, ...] (the requant node of src/export/graph.ts). */
+export function refInt8Requant(x: Int32Array, shape: readonly number[], opts: RefEpilogue): Int32Array {
+  return refEpilogue(x, shape[1], shape.slice(2).reduce((p, d) => p * d, 1), opts);
+}
+
+/** Max pooling on codes or i32 values [N, C, H, W] (floor output size, clipped windows, padding <= kernel/2). */
 export function refInt8MaxPool2d(x: ArrayLike<number>, shape: readonly number[], kernel: [number, number], stride: [number, number], padding: [number, number]): Int32Array {
   const [N, C, H, W] = shape;
   const OH = Math.floor((H + 2 * padding[0] - kernel[0]) / stride[0]) + 1;

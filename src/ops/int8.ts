@@ -16,9 +16,15 @@
  * Every op ends in one epilogue: optional ReLU max(acc, 0); with `requant`, the round-half-even
  * shift by n (one per layer or per output channel; n < 0 is a saturating left shift) and the clamp
  * to [-127, 127] (signed) or [0, 255] (unsigned), output packed for the next layer; without it
- * the raw i32 accumulators [N, O, OH, OW] (logits, residual operands).
+ * raw i32 [N, O, OH, OW] (logits, residual operands), shifted by `shift` if given, clamped to
+ * +-(2^31 - 1).
  * Accumulation wraps modulo 2^32 (exact below 2^31: fewer than 66 000 products per output);
  * the bias and the residual add saturate to +-(2^31 - 1).
+ *
+ * The integer model's nodes (src/export/graph.ts, run by src/export/run-gpu.ts) map one to one:
+ * int8Conv2d, int8Linear (after int8Flatten of a [C, H, W] input), int8MaxPool2d and int8SumPool
+ * (packed codes or i32 in), int8Add (operand ReLU and left shifts) and int8Requant (the epilogue
+ * alone).
  *
  * The dot product uses dot4I8Packed where the adapter has it (Engine.get().gpu.hasDot4I8) and
  * is a hardware one, unpacked multiply-adds otherwise (int8Tuning.dot4, int8UsesDot4); either
@@ -65,8 +71,13 @@ export interface Int8Requant {
 export interface Int8Epilogue {
   /** max(acc, 0) after the bias, before the shift. */
   relu?: boolean;
-  /** Absent: the op returns raw i32 accumulators. */
+  /** Absent: the op returns raw i32 values. */
   requant?: Int8Requant;
+  /**
+   * Without requant only: shift of the raw i32 output (one, or one per channel), rounding half
+   * to even (n > 0) or saturating to +-(2^31 - 1) (n < 0); the output stays i32.
+   */
+  shift?: number | Int32Array | Tensor;
 }
 
 export interface Int8Options extends Int8Epilogue {
@@ -232,18 +243,20 @@ function checkAct(a: Int8Act, op: string, what: string, rank?: number): void {
 /** The epilogue's uniforms and shift buffer; `temps` collects tensors to dispose after the dispatch. */
 function epilogueParams(op: string, ep: Int8Epilogue, channels: number, temps: Tensor[]): { params: Record<string, number>; shift: Tensor | null } {
   const r = ep.requant;
+  if (r && ep.shift !== undefined) throw new F8Error('BAD_CONFIG', `${op}: give the shift in requant (codes out) or in shift (raw i32 out), not both`);
+  const n = r ? r.shift : ep.shift;
   let shift: Tensor | null = null;
   let shift0 = 0;
-  if (r) {
-    if (typeof r.shift === 'number') {
-      if (!Number.isInteger(r.shift)) throw new F8Error('BAD_CONFIG', `${op}: shift ${r.shift} is not an integer`);
-      shift0 = r.shift;
-    } else if (r.shift instanceof Tensor) {
-      if (r.shift.dtype !== 'i32' || r.shift.size !== channels) throw new F8Error('SHAPE_MISMATCH', `${op}: per-channel shift ${r.shift} must be i32 [${channels}]`);
-      shift = r.shift;
+  if (n !== undefined) {
+    if (typeof n === 'number') {
+      if (!Number.isInteger(n)) throw new F8Error('BAD_CONFIG', `${op}: shift ${n} is not an integer`);
+      shift0 = n;
+    } else if (n instanceof Tensor) {
+      if (n.dtype !== 'i32' || n.size !== channels) throw new F8Error('SHAPE_MISMATCH', `${op}: per-channel shift ${n} must be i32 [${channels}]`);
+      shift = n;
     } else {
-      if (r.shift.length !== channels) throw new F8Error('SHAPE_MISMATCH', `${op}: ${r.shift.length} shifts for ${channels} channels`);
-      shift = Tensor.from(r.shift, [channels], 'i32');
+      if (n.length !== channels) throw new F8Error('SHAPE_MISMATCH', `${op}: ${n.length} shifts for ${channels} channels`);
+      shift = Tensor.from(n, [channels], 'i32');
       temps.push(shift);
     }
   }
@@ -258,7 +271,7 @@ function fill(fields: string, v: Record<string, number>): Record<string, number>
   return out;
 }
 const CONV_FIELDS = 'N C4 H W O O4 OH OW KH KW sh sw ph pw dh dw cg cg4 og nob owt tiles tr tc count xor_x fix has_bias relu per_channel shift0 lo hi packed';
-const OPS_FIELDS = 'N C C4 S count H W OH OW kh kw sh sw ph pw a_kind b_kind ma mb signed relu per_channel shift0 lo hi packed';
+const OPS_FIELDS = 'N C C4 S count H W OH OW kh kw sh sw ph pw a_kind b_kind ma mb ml relu_a relu_b signed K K4 relu per_channel shift0 lo hi packed';
 
 /** A conv2d.wgsl-style pipeline of int8_conv.wgsl; defines an entry does not read are pinned. */
 function convKernel(e: Engine, entry: 'conv' | 'dwconv', d: Record<string, number | boolean>): Kernel {
@@ -266,7 +279,7 @@ function convKernel(e: Engine, entry: 'conv' | 'dwconv', d: Record<string, numbe
   return e.kernel('int8_conv.wgsl', entry, { ...pinned, ...d });
 }
 
-function opsKernel(e: Engine, entry: 'pack' | 'unpack' | 'residual' | 'maxpool' | 'sumpool'): Kernel {
+function opsKernel(e: Engine, entry: 'pack' | 'unpack' | 'flatten' | 'residual' | 'requant' | 'maxpool' | 'sumpool'): Kernel {
   return e.kernel('int8_ops.wgsl', entry, { DOT4: 0 });
 }
 
@@ -369,7 +382,7 @@ export function int8Linear(x: Int8Act, w: Int8Weights, bias: Tensor | null, opts
   const [O, K2, KH, KW] = w.shape;
   if (KH !== 1 || KW !== 1 || K2 !== K || w.groups !== 1) throw new F8Error('SHAPE_MISMATCH', `int8Linear: weights ${fmt(w.shape)} (groups ${w.groups}) do not fit input ${fmt(x.shape)}: pack them as int8Weights(w, [O, ${K}])`);
   const temps: Tensor[] = [];
-  const y = convCore('int8Linear', x, [N, K, 1, 1], w, bias, { relu: opts.relu, requant: opts.requant, dot4: opts.dot4 }, temps);
+  const y = convCore('int8Linear', x, [N, K, 1, 1], w, bias, { relu: opts.relu, requant: opts.requant, shift: opts.shift, dot4: opts.dot4 }, temps);
   for (const t of temps) t.dispose();
   if (opts.requant) return { data: y.reshape(packedShape([N, O])), shape: [N, O], signed: opts.requant.signed };
   return y.reshape([N, O]);
@@ -377,16 +390,72 @@ export function int8Linear(x: Int8Act, w: Int8Weights, bias: Tensor | null, opts
 
 // ---- element and pooling ops -------------------------------------------------------------------
 
-/** An operand of int8ResidualAdd: packed codes, or raw i32 [N, C, ...]. */
+/** An operand of int8Add / int8ResidualAdd: packed codes, or raw i32 [N, C, ...]. */
 export type Int8Operand = Int8Act | Tensor;
 
 function operandInfo(op: string, v: Int8Operand, what: string): { data: Tensor; shape: readonly number[]; kind: number } {
   if (v instanceof Tensor) {
-    if (v.dtype !== 'i32') throw new F8Error('UNSUPPORTED', `${op}: ${what} ${v} must be i32 accumulators or a packed Int8Act`);
+    if (v.dtype !== 'i32') throw new F8Error('UNSUPPORTED', `${op}: ${what} ${v} must be i32 values or a packed Int8Act`);
     return { data: v, shape: v.shape, kind: 0 };
   }
   checkAct(v, op, what);
   return { data: v.data, shape: v.shape, kind: v.signed ? 1 : 2 };
+}
+
+/** The output of an element op: packed codes with requant, else i32 of `shape`. */
+function elementOut(y: Tensor, shape: number[], opts: Int8Epilogue): Int8Act | Tensor {
+  return opts.requant ? { data: y, shape, signed: opts.requant.signed } : y;
+}
+
+/** Options of int8Add: the alignment of the operands, then the epilogue. */
+export interface Int8AddOptions extends Int8Epilogue {
+  /** Left shifts (>= 0) of a and b before the sum. Default [0, 0]. */
+  shifts?: readonly [number, number];
+  /** max(., 0) of each operand before its shift (the identity path of a block read unsigned). */
+  operandRelu?: readonly [boolean, boolean];
+}
+
+/**
+ * The add of the integer model (src/export/graph.ts): clampInt32(r(a) * 2^shifts[0] +
+ * r(b) * 2^shifts[1]) computed exactly, r = max(., 0) where operandRelu; then the epilogue.
+ * Operands are packed codes or raw i32 [N, C, ...] of one shape. Returns i32 [N, C, ...] or, with
+ * requant, packed codes.
+ * @example int8Add(convOut, blockIn, { shifts: [0, 7], operandRelu: [false, true], relu: true, requant: { shift: 7, signed: false } })
+ */
+export function int8Add(a: Int8Operand, b: Int8Operand, opts: WithRequant<Int8AddOptions>): Int8Act;
+export function int8Add(a: Int8Operand, b: Int8Operand, opts?: Int8AddOptions & { requant?: undefined }): Tensor;
+export function int8Add(a: Int8Operand, b: Int8Operand, opts?: Int8AddOptions): Int8Act | Tensor;
+export function int8Add(a: Int8Operand, b: Int8Operand, opts: Int8AddOptions = {}): Int8Act | Tensor {
+  return addCore('int8Add', a, b, opts);
+}
+
+function addCore(op: string, a: Int8Operand, b: Int8Operand, opts: Int8AddOptions): Int8Act | Tensor {
+  const A = operandInfo(op, a, 'a');
+  const B = operandInfo(op, b, 'b');
+  if (A.shape.length < 2 || A.shape.length !== B.shape.length || A.shape.some((d, i) => d !== B.shape[i])) throw new F8Error('SHAPE_MISMATCH', `${op}: operands ${fmt(A.shape)} and ${fmt(B.shape)} must have one shape [N, C, ...]`);
+  const [sa, sb] = opts.shifts ?? [0, 0];
+  if (!Number.isInteger(sa) || !Number.isInteger(sb) || sa < 0 || sb < 0) throw new F8Error('BAD_CONFIG', `${op}: shifts [${sa}, ${sb}] must be integers >= 0`);
+  const [ra, rb] = opts.operandRelu ?? [false, false];
+  const shape = [...A.shape];
+  const [N, C] = shape;
+  const S = prod(shape.slice(2));
+  const C4 = Math.ceil(C / 4);
+  const e = Engine.get();
+  const temps: Tensor[] = [];
+  const { params: ep, shift } = epilogueParams(op, opts, C, temps);
+  const y = opts.requant ? Tensor.empty(packedShape(shape), 'i8x4') : Tensor.empty(shape, 'i32');
+  const count = N * C4 * S;
+  // The kernel's exact 64-bit sum needs one unshifted operand: the common part of the shifts
+  // is applied after the clamp (wgsl/int8_ops.wgsl, residual). Shifts past 64 saturate alike.
+  const ml = Math.min(sa, sb);
+  e.dispatch(
+    opsKernel(e, 'residual'),
+    { opa: A.data, opb: B.data, shift: shift ?? A.data, y },
+    fill(OPS_FIELDS, { N, C, C4, S, count, a_kind: A.kind, b_kind: B.kind, ma: Math.min(sa - ml, 64), mb: Math.min(sb - ml, 64), ml: Math.min(ml, 64), relu_a: ra ? 1 : 0, relu_b: rb ? 1 : 0, ...ep }),
+    e.grid1d(count, 64),
+  );
+  for (const t of temps) t.dispose();
+  return elementOut(y, shape, opts);
 }
 
 /**
@@ -400,40 +469,50 @@ export function int8ResidualAdd(a: Int8Operand, flA: number, b: Int8Operand, flB
 export function int8ResidualAdd(a: Int8Operand, flA: number, b: Int8Operand, flB: number, opts?: Int8Epilogue & { requant?: undefined }): Tensor;
 export function int8ResidualAdd(a: Int8Operand, flA: number, b: Int8Operand, flB: number, opts?: Int8Epilogue): Int8Act | Tensor;
 export function int8ResidualAdd(a: Int8Operand, flA: number, b: Int8Operand, flB: number, opts: Int8Epilogue = {}): Int8Act | Tensor {
-  const op = 'int8ResidualAdd';
-  const A = operandInfo(op, a, 'a');
-  const B = operandInfo(op, b, 'b');
-  if (A.shape.length < 2 || A.shape.length !== B.shape.length || A.shape.some((d, i) => d !== B.shape[i])) throw new F8Error('SHAPE_MISMATCH', `${op}: operands ${fmt(A.shape)} and ${fmt(B.shape)} must have one shape [N, C, ...]`);
-  if (!Number.isInteger(flA) || !Number.isInteger(flB)) throw new F8Error('BAD_CONFIG', `${op}: fractional lengths ${flA}, ${flB} must be integers`);
-  const shape = [...A.shape];
+  if (!Number.isInteger(flA) || !Number.isInteger(flB)) throw new F8Error('BAD_CONFIG', `int8ResidualAdd: fractional lengths ${flA}, ${flB} must be integers`);
+  const fl = Math.max(flA, flB);
+  return addCore('int8ResidualAdd', a, b, { ...opts, shifts: [fl - flA, fl - flB] });
+}
+
+/**
+ * The epilogue alone (the requant node of src/export/graph.ts): i32 values (or packed codes)
+ * [N, C, ...] -> packed codes (requant) or i32 (optionally shifted by `shift`), ReLU first where
+ * asked. @example int8Requant(acc, { relu: true, requant: { shift: Int32Array.from(n), signed: false } })
+ */
+export function int8Requant(x: Int8Operand, opts: WithRequant<Int8Epilogue>): Int8Act;
+export function int8Requant(x: Int8Operand, opts: Int8Epilogue & { requant?: undefined }): Tensor;
+export function int8Requant(x: Int8Operand, opts: Int8Epilogue): Int8Act | Tensor;
+export function int8Requant(x: Int8Operand, opts: Int8Epilogue): Int8Act | Tensor {
+  const op = 'int8Requant';
+  const X = operandInfo(op, x, 'input');
+  if (X.shape.length < 2) throw new F8Error('SHAPE_MISMATCH', `${op}: input ${fmt(X.shape)} must be [N, C, ...]`);
+  const shape = [...X.shape];
   const [N, C] = shape;
   const S = prod(shape.slice(2));
   const C4 = Math.ceil(C / 4);
-  const fl = Math.max(flA, flB);
   const e = Engine.get();
   const temps: Tensor[] = [];
   const { params: ep, shift } = epilogueParams(op, opts, C, temps);
   const y = opts.requant ? Tensor.empty(packedShape(shape), 'i8x4') : Tensor.empty(shape, 'i32');
   const count = N * C4 * S;
-  e.dispatch(
-    opsKernel(e, 'residual'),
-    { opa: A.data, opb: B.data, shift: shift ?? A.data, y },
-    fill(OPS_FIELDS, { N, C, C4, S, count, a_kind: A.kind, b_kind: B.kind, ma: Math.min(fl - flA, 64), mb: Math.min(fl - flB, 64), ...ep }),
-    e.grid1d(count, 64),
-  );
+  e.dispatch(opsKernel(e, 'requant'), { opa: X.data, shift: shift ?? X.data, y }, fill(OPS_FIELDS, { N, C, C4, S, count, a_kind: X.kind, ...ep }), e.grid1d(count, 64));
   for (const t of temps) t.dispose();
-  return opts.requant ? { data: y, shape, signed: opts.requant.signed } : y;
+  return elementOut(y, shape, opts);
 }
 
 /**
- * Max pooling on packed codes [N, C, H, W] (values unchanged, signedness kept). PyTorch's floor
- * output size; padding at most half the kernel (padded positions never win).
+ * Max pooling on packed codes or i32 values [N, C, H, W] (values unchanged, signedness kept).
+ * PyTorch's floor output size; padding at most half the kernel (padded positions never win).
  * @example int8MaxPool2d(x, { kernel: 3, stride: 2, padding: 1 })
  */
-export function int8MaxPool2d(x: Int8Act, opts: Pool2dOptions): Int8Act {
+export function int8MaxPool2d(x: Int8Act, opts: Pool2dOptions): Int8Act;
+export function int8MaxPool2d(x: Tensor, opts: Pool2dOptions): Tensor;
+export function int8MaxPool2d(x: Int8Operand, opts: Pool2dOptions): Int8Operand;
+export function int8MaxPool2d(x: Int8Operand, opts: Pool2dOptions): Int8Operand {
   const op = 'int8MaxPool2d';
-  checkAct(x, op, 'input', 4);
-  const [N, C, H, W] = x.shape;
+  const X = operandInfo(op, x, 'input');
+  if (X.shape.length !== 4) throw new F8Error('SHAPE_MISMATCH', `${op}: input ${fmt(X.shape)} must be 4-D [N, C, H, W]`);
+  const [N, C, H, W] = X.shape;
   const pair = (v: number | readonly [number, number], what: string, min: number): [number, number] => {
     const r: [number, number] = typeof v === 'number' ? [v, v] : [v[0], v[1]];
     if (!r.every((d) => Number.isInteger(d) && d >= min)) throw new F8Error('BAD_CONFIG', `${op}: ${what} must be integers >= ${min}, got ${JSON.stringify(v)}`);
@@ -449,35 +528,58 @@ export function int8MaxPool2d(x: Int8Act, opts: Pool2dOptions): Int8Act {
   const C4 = Math.ceil(C / 4);
   const e = Engine.get();
   const shape = [N, C, OH, OW];
-  const y = Tensor.empty(packedShape(shape), 'i8x4');
+  const y = X.kind ? Tensor.empty(packedShape(shape), 'i8x4') : Tensor.empty(shape, 'i32');
   const count = N * C4 * OH * OW;
-  e.dispatch(opsKernel(e, 'maxpool'), { opa: x.data, y }, fill(OPS_FIELDS, { N, C, C4, H, W, OH, OW, kh, kw, sh, sw, ph, pw, count, signed: x.signed ? 1 : 0 }), e.grid1d(count, 64));
-  return { data: y, shape, signed: x.signed };
+  const params = { N, C, C4, H, W, OH, OW, kh, kw, sh, sw, ph, pw, count, a_kind: X.kind, signed: X.kind === 1 ? 1 : 0 };
+  e.dispatch(opsKernel(e, 'maxpool'), { opa: X.data, y }, fill(OPS_FIELDS, params), e.grid1d(count, 64));
+  return x instanceof Tensor ? y : { data: y, shape, signed: x.signed };
 }
 
 /**
- * Global sum pool: packed codes [N, C, H, W] -> sums over H x W, then the epilogue: raw i32
- * [N, C] (fl unchanged) or, with requant, packed codes [N, C] for int8Linear. The global average
- * pool of §5 is this sum with its 2^s / k^2 folded into the previous layer's weights.
+ * Global sum pool: packed codes or i32 values [N, C, H, W] -> wrapping i32 sums over H x W, then
+ * the epilogue: i32 [N, C] (fl unchanged, or shifted by `shift`) or, with requant, packed codes
+ * [N, C] for int8Linear. The global average pool of §5 is this sum with its 2^s / k^2 folded into
+ * the previous layer's weights.
  * @example int8SumPool(x, { requant: { shift: 2, signed: false } })
  */
-export function int8SumPool(x: Int8Act, opts: WithRequant<Int8Epilogue>): Int8Act;
-export function int8SumPool(x: Int8Act, opts?: Int8Epilogue & { requant?: undefined }): Tensor;
-export function int8SumPool(x: Int8Act, opts?: Int8Epilogue): Int8Act | Tensor;
-export function int8SumPool(x: Int8Act, opts: Int8Epilogue = {}): Int8Act | Tensor {
+export function int8SumPool(x: Int8Operand, opts: WithRequant<Int8Epilogue>): Int8Act;
+export function int8SumPool(x: Int8Operand, opts?: Int8Epilogue & { requant?: undefined }): Tensor;
+export function int8SumPool(x: Int8Operand, opts?: Int8Epilogue): Int8Act | Tensor;
+export function int8SumPool(x: Int8Operand, opts: Int8Epilogue = {}): Int8Act | Tensor {
   const op = 'int8SumPool';
-  checkAct(x, op, 'input');
-  const [N, C] = x.shape;
-  const S = prod(x.shape.slice(2));
+  const X = operandInfo(op, x, 'input');
+  if (X.shape.length < 2) throw new F8Error('SHAPE_MISMATCH', `${op}: input ${fmt(X.shape)} must be [N, C, ...]`);
+  const [N, C] = X.shape;
+  const S = prod(X.shape.slice(2));
   const C4 = Math.ceil(C / 4);
   const e = Engine.get();
   const temps: Tensor[] = [];
   const { params: ep, shift } = epilogueParams(op, opts, C, temps);
   const y = opts.requant ? Tensor.empty(packedShape([N, C]), 'i8x4') : Tensor.empty([N, C], 'i32');
   const count = N * C4;
-  e.dispatch(opsKernel(e, 'sumpool'), { opa: x.data, shift: shift ?? x.data, y }, fill(OPS_FIELDS, { N, C, C4, S, count, signed: x.signed ? 1 : 0, ...ep }), e.grid1d(count, 64));
+  e.dispatch(opsKernel(e, 'sumpool'), { opa: X.data, shift: shift ?? X.data, y }, fill(OPS_FIELDS, { N, C, C4, S, count, a_kind: X.kind, signed: X.kind === 1 ? 1 : 0, ...ep }), e.grid1d(count, 64));
   for (const t of temps) t.dispose();
-  return opts.requant ? { data: y, shape: [N, C], signed: opts.requant.signed } : y;
+  return elementOut(y, [N, C], opts);
+}
+
+/**
+ * Packed codes [N, C, ...rest] -> packed codes [N, C * prod(rest)] in row-major order (element
+ * c * S + s), the input a linear layer reads. Where rest is 1 the layouts coincide (a view).
+ * @example int8Linear(int8Flatten(x), fc, bias) // x [N, 16, 4, 4], fc int8Weights(w, [10, 256])
+ */
+export function int8Flatten(x: Int8Act): Int8Act {
+  const op = 'int8Flatten';
+  checkAct(x, op, 'input');
+  const [N, C] = x.shape;
+  const S = prod(x.shape.slice(2));
+  const K = C * S;
+  const K4 = Math.ceil(K / 4);
+  if (S === 1) return { data: x.data.reshape(packedShape([N, K])), shape: [N, K], signed: x.signed };
+  const e = Engine.get();
+  const y = Tensor.empty(packedShape([N, K]), 'i8x4');
+  const count = N * K4;
+  e.dispatch(opsKernel(e, 'flatten'), { opa: x.data, y }, fill(OPS_FIELDS, { N, C, C4: Math.ceil(C / 4), S, K, K4, count }), e.grid1d(count, 64));
+  return { data: y, shape: [N, K], signed: x.signed };
 }
 
 /**

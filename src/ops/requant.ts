@@ -21,7 +21,10 @@ export type RequantizeOpts = {
   signed: boolean;
   /** max(acc, 0) before the shift (ReLU on the accumulator). */
   relu?: boolean;
-  /** Target word length (8): clamp to [-(2^(wl-1) - 1), 2^(wl-1) - 1] or [0, 2^wl - 1]. */
+  /**
+   * Target word length (8): clamp to [-(2^(wl-1) - 1), 2^(wl-1) - 1] or [0, 2^wl - 1]; 32 (signed
+   * only) keeps int32 values, clamped to +-(2^31 - 1) (the int32 epilogue of src/export/graph.ts).
+   */
   wl?: number;
   /** Channel axis when n is per channel (NCHW: 1). */
   axis?: number;
@@ -55,11 +58,14 @@ function launch(what: string, acc: Tensor, n: Tensor, lo: number, hi: number, re
  * Re-quantise int32 accumulators (§5): optional ReLU max(acc, 0), a shift by n with round half
  * to even (right for n > 0, saturating left for n < 0), then clamp to [-127, 127] (signed) or
  * [0, 255] (unsigned) for wl 8. `n` is i32 [1], or [C] per channel along `opts.axis`.
+ * @example requantize(acc, n, { signed: true, wl: 32, axis: 1 }) // i32 out: x / 2^n, saturating
  * @example requantize(Tensor.from(Int32Array.of(1000, -1000), [2]), Tensor.from(Int32Array.of(3), [1]), { signed: true }) // [125, -125]
  */
 export function requantize(acc: Tensor, n: Tensor, opts: RequantizeOpts): Tensor {
   const wl = opts.wl ?? 8;
-  if (!Number.isInteger(wl) || wl < 2 || wl > 31) throw new F8Error('BAD_CONFIG', `requantize: word length ${wl}: expected an integer in [2, 31]`);
+  if (!Number.isInteger(wl) || wl < 2 || wl > 32 || (wl === 32 && !opts.signed)) {
+    throw new F8Error('BAD_CONFIG', `requantize: word length ${wl}${opts.signed ? '' : ' unsigned'}: expected an integer in [2, 31], or 32 when signed`);
+  }
   const hi = opts.signed ? 2 ** (wl - 1) - 1 : 2 ** wl - 1;
   return launch('requantize', acc, n, opts.signed ? -hi : 0, Math.min(hi, I32_MAX), !!opts.relu, opts.axis);
 }

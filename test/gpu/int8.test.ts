@@ -3,10 +3,12 @@ import { gpuDescribe, rand, expectExact } from '../helpers.js';
 import { Engine } from '../../src/runtime/engine.js';
 import { Tensor } from '../../src/tensor.js';
 import {
-  int8Activation, int8Weights, int8Conv2d, int8Linear, int8ResidualAdd, int8MaxPool2d, int8SumPool, int8Pack, int8Unpack,
-  readInt8, packInt8, unpackInt8, int8Tuning, type Int8Act, type Int8Requant,
+  int8Activation, int8Weights, int8Conv2d, int8Linear, int8ResidualAdd, int8Add, int8Requant, int8Flatten, int8MaxPool2d, int8SumPool,
+  int8Pack, int8Unpack, readInt8, packInt8, unpackInt8, int8Tuning, type Int8Act, type Int8Requant,
 } from '../../src/ops/int8.js';
-import { refInt8Conv2d, refInt8Linear, refInt8ResidualAdd, refInt8MaxPool2d, refInt8SumPool, type RefRequant } from '../../src/ops/int8.ref.js';
+import {
+  refInt8Conv2d, refInt8Linear, refInt8ResidualAdd, refInt8Add, refInt8Requant, refInt8MaxPool2d, refInt8SumPool, type RefRequant, type RefEpilogue,
+} from '../../src/ops/int8.ref.js';
 import type { Conv2dOptions } from '../../src/ops/conv2d.js';
 
 const I32_MAX = 2147483647;
@@ -239,6 +241,153 @@ gpuDescribe('int8 pooling', () => {
       for (const requant of [{ shift: 4, signed: false }, { shift: Int32Array.of(0, 1, 6, 7, -1, 12), signed: true }]) {
         expectExact(await result(int8SumPool(x, { relu: true, requant })), refInt8SumPool(v, shape, { relu: true, requant }), `requant signed=${signed}`);
       }
+    }
+  });
+});
+
+/** i32 values with the int32 extremes, powers of two and exact ties for small shifts mixed in. */
+function wide(n: number, seed: number): Int32Array {
+  const r = rand(n, seed, -1, 1);
+  const special = [I32_MAX, -I32_MAX, -(2 ** 31), 0, 1, -1, 2, -2, 3, -3, 6, -6, 12, -12, 2 ** 30, -(2 ** 30), 5, -5];
+  return Int32Array.from(r, (u, i) => (i % 3 === 0 ? special[(i / 3) % special.length] : Math.round(u * 2 ** (4 + (i % 27)))));
+}
+
+gpuDescribe('int8 epilogue with i32 output and shifts', () => {
+  it('conv, depthwise and linear: raw i32 out shifted per layer (+/-) and per channel, saturating', async () => {
+    const perCh = (O: number): Int32Array => Int32Array.from({ length: O }, (_, i) => [1, -2, 0, 3, -31, 2, 33, -1, 5][i % 9]);
+    for (const [name, xShape, wShape, opts] of [
+      ['3x3', [2, 5, 5, 6], [9, 5, 3, 3], { padding: 1 }],
+      ['depthwise', [1, 6, 5, 7], [6, 1, 3, 3], { padding: 1, groups: 6 }],
+    ] as [string, number[], number[], Conv2dOptions][]) {
+      const [O] = wShape;
+      const xs = codes(prod(xShape), 61, false);
+      const ws = codes(prod(wShape), 62, true);
+      const bs = ints(O, 63, -I32_MAX, I32_MAX);
+      const x = int8Activation(xs, xShape, false);
+      const w = int8Weights(ws, wShape, opts.groups ?? 1);
+      const b = Tensor.from(bs, [O], 'i32');
+      for (const shift of [1, 4, -1, -12, perCh(O)]) {
+        for (const relu of [false, true]) {
+          const ref = refInt8Conv2d(xs, xShape, ws, wShape, bs, { ...opts, relu, shift });
+          if (typeof shift === 'number' && shift < 0) expect(ref.some((v) => Math.abs(v) === I32_MAX)).toBe(true);
+          for (const dot4 of w.depthwise ? [false] : paths()) {
+            expectExact(await result(int8Conv2d(x, w, b, { ...opts, relu, shift, dot4 })), ref, `${name} shift ${shift} relu=${relu} dot4=${dot4}`);
+          }
+        }
+      }
+    }
+    const xs = codes(3 * 21, 64, true);
+    const ws = codes(7 * 21, 65, true);
+    const x = int8Activation(xs, [3, 21], true);
+    const w = int8Weights(ws, [7, 21]);
+    for (const shift of [3, -20, perCh(7)]) {
+      for (const dot4 of paths()) {
+        expectExact(await result(int8Linear(x, w, null, { shift, dot4 })), refInt8Linear(xs, [3, 21], ws, [7, 21], null, { shift }), `linear shift ${shift} dot4=${dot4}`);
+      }
+    }
+    expect(() => int8Linear(x, w, null, { shift: 1, requant: { shift: 1, signed: true } })).toThrow(/not both/);
+  });
+});
+
+gpuDescribe('int8Add (graph add: operand ReLU and explicit shifts)', () => {
+  it('i32 and code operands, ReLU on either, shifts on either or both (common part after the clamp), epilogues', async () => {
+    const shape = [2, 7, 3, 3];
+    const n = prod(shape);
+    const big = wide(n, 71);
+    const mid = ints(n, 72, -(2 ** 20), 2 ** 20);
+    const su = codes(n, 73, false);
+    const ss = codes(n, 74, true);
+    const i32 = (v: Int32Array) => Tensor.from(v, shape, 'i32');
+    const operands: [string, Int32Array, Int8Act | Tensor][] = [
+      ['i32 wide', big, i32(big)],
+      ['i32 mid', mid, i32(mid)],
+      ['unsigned codes', su, int8Activation(su, shape, false)],
+      ['signed codes', ss, int8Activation(ss, shape, true)],
+    ];
+    const variants: { shifts: [number, number]; operandRelu: [boolean, boolean] }[] = [
+      { shifts: [0, 0], operandRelu: [false, false] },
+      { shifts: [0, 3], operandRelu: [true, false] },
+      { shifts: [5, 0], operandRelu: [false, true] },
+      { shifts: [2, 7], operandRelu: [true, true] },
+      { shifts: [24, 24], operandRelu: [false, false] },
+      { shifts: [31, 40], operandRelu: [false, true] },
+      { shifts: [70, 1], operandRelu: [true, false] },
+    ];
+    const epilogues: RefEpilogue[] = [{}, { relu: true, shift: 3 }, { shift: Int32Array.of(1, -1, 0, 2, -30, 4, 31) }, { relu: true, requant: { shift: 6, signed: false } }, { requant: { shift: Int32Array.of(0, 2, 1, 9, 4, -1, 3), signed: true } }];
+    for (const [an, av, a] of [operands[0], operands[2], operands[3]]) {
+      for (const [bn, bv, b] of [operands[0], operands[1], operands[3]]) {
+        for (const v of variants) {
+          for (const ep of epilogues) {
+            const ref = refInt8Add(av, bv, shape, { ...v, ...ep });
+            const got = int8Add(a, b, { ...v, ...ep } as Parameters<typeof int8Add>[2]);
+            expectExact(await result(got), ref, `${an} + ${bn} shifts ${v.shifts} relu ${v.operandRelu} ep ${JSON.stringify(ep)}`);
+          }
+        }
+      }
+    }
+    // Both operands shifted: exact where clamping each shifted operand first would not be (2^30 * 16 - 2^31 * 8 = 0).
+    const ea = Int32Array.of(2 ** 30, -(2 ** 30), 1, -1, 2 ** 27, 0);
+    const eb = Int32Array.of(-(2 ** 31), 2 ** 30, -1, 1, -(2 ** 28), -1);
+    const r = refInt8Add(ea, eb, [1, 6], { shifts: [4, 3] });
+    expect([...r]).toEqual([0, -I32_MAX, 8, -8, 0, -8]);
+    expectExact(await result(int8Add(Tensor.from(ea, [1, 6], 'i32'), Tensor.from(eb, [1, 6], 'i32'), { shifts: [4, 3] })), r, 'both shifted, cancelling');
+    expect(() => int8Add(operands[0][2], operands[1][2], { shifts: [-1, 0] })).toThrow(/shifts \[-1, 0\]/);
+  });
+});
+
+gpuDescribe('int8Requant, int8Flatten, pooling on i32', () => {
+  it('requant: i32 (and codes) -> codes or i32, per layer and per channel, ties and saturation', async () => {
+    for (const shape of [[2, 6, 5], [3, 5, 2, 3], [4, 9]]) {
+      const C = shape[1];
+      const v = wide(prod(shape), 81 + C);
+      const x = Tensor.from(v, shape, 'i32');
+      const perCh = Int32Array.from({ length: C }, (_, i) => [2, -3, 1, 31, 0, 12, -40, 3, 32][i % 9]);
+      for (const ep of [{ shift: 1 }, { shift: -2, relu: true }, { shift: perCh }, { relu: true, requant: { shift: 3, signed: false } }, { requant: { shift: perCh, signed: true } }] as RefEpilogue[]) {
+        expectExact(await result(int8Requant(x, ep as Parameters<typeof int8Requant>[1])), refInt8Requant(v, shape, ep), `[${shape}] ${JSON.stringify(ep)}`);
+      }
+      const c = codes(prod(shape), 85, false);
+      const ep = { requant: { shift: 1, signed: true } };
+      expectExact(await result(int8Requant(int8Activation(c, shape, false), ep)), refInt8Requant(c, shape, ep), `[${shape}] codes in`);
+    }
+  });
+
+  it('flatten [N, C, H, W] packed codes to [N, C*H*W] (C = 7, H*W = 5) and a linear layer on it', async () => {
+    const shape = [3, 7, 1, 5];
+    const v = codes(prod(shape), 91, true);
+    const f = int8Flatten(int8Activation(v, shape, true));
+    expect(f.shape).toEqual([3, 35]);
+    expectExact(await readInt8(f), v, 'flatten keeps NCHW order');
+    const ws = codes(6 * 35, 92, true);
+    for (const dot4 of paths()) {
+      expectExact(await result(int8Linear(f, int8Weights(ws, [6, 35]), null, { dot4 })), refInt8Linear(v, [3, 35], ws, [6, 35], null), `linear on flattened dot4=${dot4}`);
+    }
+    const one = int8Flatten(int8Activation(v.subarray(0, 21), [3, 7, 1, 1], true));
+    expectExact(await readInt8(one), v.subarray(0, 21), 'flatten of 1x1 (a view)');
+  });
+
+  it('max pool on i32 values (extremes, C = 7): clipped windows, i32 out', async () => {
+    const shape = [2, 7, 7, 6];
+    const v = wide(prod(shape), 95);
+    const x = Tensor.from(v, shape, 'i32');
+    for (const [k, s, p] of [[3, 2, 1], [2, 2, 0], [3, 1, 1], [2, 2, 1]]) {
+      const y = int8MaxPool2d(x, { kernel: k, stride: s, padding: p });
+      expect(y.dtype).toBe('i32');
+      expectExact(await result(y), refInt8MaxPool2d(v, shape, [k, k], [s, s], [p, p]), `i32 k${k} s${s} p${p}`);
+    }
+  });
+
+  it('sum pool on i32 values: wrapping sums (one lands on -2^31 and clamps), raw, shifted and re-quantised', async () => {
+    const shape = [2, 5, 3, 3];
+    const v = wide(prod(shape), 97);
+    // Channel 0 of image 0 sums to exactly -2^31 (wrapping); channel 1 wraps past +2^31.
+    v.set([-(2 ** 30), -(2 ** 30), 0, 0, 0, 0, 0, 0, 0], 0);
+    v.set([I32_MAX, I32_MAX, 5, 0, 0, 0, 0, 0, 0], 9);
+    const x = Tensor.from(v, shape, 'i32');
+    const raw = refInt8SumPool(v, shape);
+    expect(raw[0]).toBe(-I32_MAX);
+    expect(raw[1]).toBe(3);
+    for (const ep of [{}, { shift: 3, relu: true }, { shift: Int32Array.of(1, -4, 0, 2, 31) }, { requant: { shift: 20, signed: false } }, { relu: true, requant: { shift: Int32Array.of(24, 20, 2, 29, 0), signed: true } }] as RefEpilogue[]) {
+      expectExact(await result(int8SumPool(x, ep as Parameters<typeof int8SumPool>[1])), refInt8SumPool(v, shape, ep), `i32 sum ${JSON.stringify(ep)}`);
     }
   });
 });

@@ -94,6 +94,22 @@ gpuDescribe('requantize', () => {
     }
   });
 
+  it('word length 32 (int32 out, clamped to +-(2^31 - 1)): per layer and per channel, left shifts saturate', async () => {
+    const xs = Int32Array.from(interesting());
+    for (const s of [0, 1, 5, 31, 32, -1, -7, -31]) for (const relu of [false, true]) {
+      const got = await requantize(Tensor.from(xs, [xs.length], 'i32'), Tensor.from(Int32Array.of(s), [1], 'i32'), { signed: true, wl: 32, relu }).read();
+      const ref = refRequantize(xs, s, { signed: true, wl: 32, relu });
+      expect(ref.includes(I32_MIN)).toBe(false);
+      expectExact(got, ref, `wl 32 n=${s} relu=${relu}`);
+    }
+    const shape = [3, 5, 7];
+    const acc = Int32Array.from(rand(105, 7, -1, 1), (v, i) => (i % 10 === 0 ? I32_MIN : Math.round(v * 2 ** (10 + (i % 21)))));
+    const n = Int32Array.of(-3, 0, 2, 31, -1);
+    const got = await requantize(Tensor.from(acc, shape, 'i32'), Tensor.from(n, [5], 'i32'), { signed: true, wl: 32, axis: 1 }).read();
+    expectExact(got, refRequantize(acc, n, { signed: true, wl: 32, channelAxis: layoutOf(shape, 1) }), 'wl 32 per channel');
+    expect(() => requantize(Tensor.from(acc, shape, 'i32'), Tensor.from(n, [5], 'i32'), { signed: false, wl: 32, axis: 1 })).toThrow(/32 when signed/);
+  });
+
   it('rejects shapes and dtypes with messages naming them', () => {
     const acc = Tensor.from(new Int32Array(6), [2, 3], 'i32');
     expect(() => requantize(acc, Tensor.from(Int32Array.of(1, 2), [2], 'i32'), { signed: true })).toThrow(/need opts.axis/);

@@ -1,0 +1,143 @@
+import { it, expect } from 'vitest';
+import { gpuDescribe, expectExact } from '../helpers.js';
+import { Engine } from '../../src/runtime/engine.js';
+import { IntGpuRunner, runIntGpu } from '../../src/export/run-gpu.js';
+import { runIntCpu } from '../../src/export/run-cpu.js';
+import { INT_MODEL_FORMAT, INT_MODEL_VERSION, type IntDType, type IntEpilogue, type IntGraph, type IntNode, type IntValueInfo } from '../../src/export/graph.js';
+import { sampleGraphs, randomCodes } from '../int-graphs.js';
+
+/** Both dot paths where the adapter has dot4I8Packed, the fallback alone otherwise. */
+const paths = (): boolean[] => (Engine.get().gpu.hasDot4I8 ? [true, false] : [false]);
+const ep = (out: IntDType, shift: number[] = [0], relu = false): IntEpilogue => ({ relu, shift, out });
+
+/** Small deterministic integers in [lo, hi]. */
+function ints(n: number, seed: number, lo: number, hi: number): number[] {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return lo + (s % (hi - lo + 1));
+  });
+}
+
+/**
+ * A hand-built graph for what the samples do not stress: a linear layer straight on the network
+ * input [5, 3, 3] (flattened, C and H*W odd), a max pool on signed codes, an add of two code
+ * operands both shifted (the common shift applied after the clamp) whose sum saturates, then a
+ * saturating left shift in its int32 epilogue, per-channel negative shifts on an int32 output,
+ * and a linear layer on a [C] of codes.
+ */
+function handGraph(): IntGraph {
+  const values: IntValueInfo[] = [{ name: 'x', dtype: 'int8', shape: [5, 3, 3], fl: 5 }];
+  const nodes: IntNode[] = [];
+  const tensors: IntGraph['tensors'] = {};
+  const v = (name: string, dtype: IntDType, shape: number[], fl = 0): string => {
+    values.push({ name, dtype, shape, fl });
+    return name;
+  };
+  const w = (name: string, shape: number[], seed: number): string => {
+    tensors[name] = { dtype: 'int8', shape, data: Int8Array.from(ints(shape.reduce((a, b) => a * b, 1), seed, -127, 127)) };
+    return name;
+  };
+  tensors.b1 = { dtype: 'int32', shape: [6], data: Int32Array.from(ints(6, 3, -4000, 4000)) };
+  nodes.push({ op: 'linear', name: 'fc0', input: 'x', output: v('h', 'int8', [6]), weight: w('w0', [6, 45], 1), bias: 'b1', epilogue: ep('int8', [9, 10, 8, 11, 9, 12], false) });
+  nodes.push({ op: 'maxpool', name: 'mp', input: 'x', output: v('m', 'int8', [5, 2, 2]), kernel: [2, 2], stride: [2, 2], padding: [1, 1] });
+  nodes.push({ op: 'linear', name: 'fc1', input: 'm', output: v('g', 'int32', [6]), weight: w('w1', [6, 20], 2), bias: null, epilogue: ep('int32', [-3, 2, 0, -30, 1, 5], true) });
+  nodes.push({ op: 'add', name: 'add', inputs: ['h', 'h'], output: v('s', 'uint8', [6]), relu: [true, false], shifts: [2, 3], epilogue: ep('uint8', [4], true) });
+  nodes.push({ op: 'add', name: 'add2', inputs: ['s', 'g'], output: v('t', 'int32', [6]), relu: [false, false], shifts: [25, 1], epilogue: ep('int32', [-1]) });
+  nodes.push({ op: 'requant', name: 'rq', input: 't', output: v('u', 'uint8', [6]), epilogue: ep('uint8', [23], false) });
+  nodes.push({ op: 'linear', name: 'fc2', input: 'u', output: v('y', 'int32', [3]), weight: w('w2', [3, 6], 3), bias: null, epilogue: ep('int32') });
+  return {
+    format: INT_MODEL_FORMAT,
+    version: INT_MODEL_VERSION,
+    producer: 'f8net test',
+    model: { name: 'hand', args: {}, dataset: 'synthetic', classes: 3, checkpoint: '-' },
+    input: { name: 'x', dtype: 'int8', shape: [5, 3, 3], fl: 5, scale: [40], mean: [0.5], std: [0.25] },
+    output: { name: 'y', fl: 0 },
+    values,
+    nodes,
+    tensors,
+    layers: [],
+  };
+}
+
+function graphs(): { name: string; graph: IntGraph }[] {
+  return [{ name: 'hand', graph: handGraph() }, ...sampleGraphs()];
+}
+
+async function checkAll(r: IntGpuRunner, g: IntGraph, codes: Int32Array, n: number, what: string): Promise<void> {
+  const ref = runIntCpu(g, codes, n, true);
+  const got = await r.runAll(codes, n);
+  expect([...got.keys()].sort()).toEqual([...ref.keys()].sort());
+  for (const [name, v] of ref) expectExact(got.get(name)!, v, `${what} value ${name}`);
+}
+
+gpuDescribe('IntGpuRunner', () => {
+  it('every graph, both dot paths: logits and every value equal runIntCpu; n = 1 and n = 7 in chunks of 3', async () => {
+    for (const { name, graph } of graphs()) {
+      for (const dot4 of paths()) {
+        const r = new IntGpuRunner(graph, { dot4, batch: 3 });
+        try {
+          for (const n of [1, 7]) {
+            const codes = randomCodes(graph, n, 100 + n);
+            expectExact(await r.run(codes, n), runIntCpu(graph, codes, n), `${name} dot4=${dot4} n=${n} logits`);
+          }
+          await checkAll(r, graph, randomCodes(graph, 4, 5), 4, `${name} dot4=${dot4}`);
+        } finally {
+          r.dispose();
+        }
+      }
+    }
+  });
+
+  it('the hand graph exercises what it claims (saturated sums and left shifts, unsaturated ones, varied codes)', () => {
+    const g = handGraph();
+    const all = runIntCpu(g, randomCodes(g, 7, 101), 7, true);
+    const t = all.get('t')!;
+    expect(t.some((v) => v === 2147483647)).toBe(true);
+    expect(t.some((v) => v > 0 && v < 2147483647)).toBe(true);
+    expect(new Set(all.get('u')).size).toBeGreaterThan(3);
+    expect(new Set(all.get('y')).size).toBeGreaterThan(5);
+  });
+
+  it('runIntGpu with default options; large n in default chunks frees every chunk', async () => {
+    const { graph } = sampleGraphs()[0];
+    const n = 70;
+    const codes = randomCodes(graph, n, 9);
+    expectExact(await runIntGpu(graph, codes, n), runIntCpu(graph, codes, n), 'default options n=70');
+    const pool = Engine.get().pool;
+    const before = pool.stats().inUseBytes;
+    const r = new IntGpuRunner(graph, { batch: 16 });
+    const weights = pool.stats().inUseBytes;
+    expect(weights).toBeGreaterThan(before);
+    await r.run(codes, n);
+    expect(pool.stats().inUseBytes).toBe(weights);
+    expect((await r.run(new Int32Array(0), 0)).length).toBe(0);
+    r.dispose();
+    expect(pool.stats().inUseBytes).toBe(before);
+    await expect(r.run(codes, n)).rejects.toThrow(/after dispose/);
+  });
+
+  it('rejects bad graphs and inputs with messages naming them', async () => {
+    const g = handGraph();
+    const r = new IntGpuRunner(g);
+    await expect(r.run(new Int32Array(10), 1)).rejects.toThrow(/10 input codes for 1 images of \[5, 3, 3\]/);
+    r.dispose();
+    const bad = handGraph();
+    (bad.nodes[1] as { output: string }).output = 'h2';
+    expect(() => new IntGpuRunner(bad)).toThrow(/unknown value h2/);
+    const wrongOut = handGraph();
+    wrongOut.nodes[0] = { ...(wrongOut.nodes[0] as IntNode & { op: 'linear' }), epilogue: ep('uint8', [7]) };
+    expect(() => new IntGpuRunner(wrongOut)).toThrow(/fc0 writes uint8 into h, declared int8/);
+    const shifts = handGraph();
+    shifts.nodes[0] = { ...(shifts.nodes[0] as IntNode & { op: 'linear' }), epilogue: ep('int8', [1, 2]) };
+    expect(() => new IntGpuRunner(shifts)).toThrow(/2 shifts for 6 channels/);
+    const rq = handGraph();
+    rq.nodes[5] = { ...(rq.nodes[5] as IntNode & { op: 'requant' }), input: 'm' };
+    expect(() => new IntGpuRunner(rq)).toThrow(/rq produces \[5, 2, 2\] per image, its output u declares \[6\]/);
+    const fc = handGraph();
+    fc.nodes[6] = { ...(fc.nodes[6] as IntNode & { op: 'linear' }), input: 't' };
+    expect(() => new IntGpuRunner(fc)).toThrow(/fc2 \(linear\) reads int32 t/);
+    expect(() => new IntGpuRunner(g, { batch: 0 })).toThrow(/batch 0/);
+    if (!Engine.get().gpu.hasDot4I8) expect(() => new IntGpuRunner(g, { dot4: true })).toThrow(/dot4 forced/);
+  });
+});
