@@ -13,15 +13,16 @@ import { ensureTuning, type TuneReport } from '../runtime/tuner.js';
 import { withEngine } from './main.js';
 
 /** Commands that may search on first use (the others only apply a cache that is there). */
-const SEARCHING_COMMANDS = new Set(['train', 'bench']);
+// bench tunes as its --tuning option says, so it does not search when it opens the GPU.
+const SEARCHING_COMMANDS = new Set(['train']);
 
 const warn = (r: TuneReport): void => {
   for (const w of r.warnings) process.stderr.write(`f8net: warning: ${w}\n`);
 };
 
 /**
- * Called by withEngine once the GPU is open: applies this adapter's cached tuning; for train
- * and bench, searches first when the cache is missing or unusable. F8NET_TUNE=0 turns tuning
+ * Called by withEngine once the GPU is open: applies this adapter's cached tuning; for train,
+ * searches first when the cache is missing or unusable (bench searches as its --tuning says). F8NET_TUNE=0 turns tuning
  * off (the kernels keep their defaults). `f8net tune` runs its own search.
  */
 export async function tuneOnOpen(cmd: Command, e: Engine): Promise<void> {

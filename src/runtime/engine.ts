@@ -50,6 +50,15 @@ export interface Disposable {
 }
 
 const RING_BYTES = 1 << 18;
+/** Timestamp queries per query set (two per timed pass); a fuller set is resolved and reused. */
+const TIMER_QUERIES = 512;
+
+interface GpuTimer {
+  /** Queries of the set written since its last resolve. */
+  used: number;
+  /** Resolved chunks waiting to be read: a buffer and how many queries it holds. */
+  chunks: { buf: GPUBuffer; count: number }[];
+}
 const UNIFORM_STRIDE = 256;
 const MAX_WG = 65535;
 
@@ -75,6 +84,10 @@ export class Engine {
   private batchKernels = new Set<string>();
   dispatchCount = 0;
   submitCount = 0;
+  /** GPU timing state while beginGpuTiming() is active (timestamp queries); null otherwise. */
+  private timer: GpuTimer | null = null;
+  /** The timestamp query set and the resolve buffers, created on the first beginGpuTiming(). */
+  private timerRes: { set: GPUQuerySet; spare: GPUBuffer[] } | null = null;
   private static current: Engine | null = null;
 
   private constructor(readonly gpu: Gpu) {
@@ -117,6 +130,11 @@ export class Engine {
       this.pool.trim();
       for (const list of this.staging.values()) for (const b of list) b.destroy();
       this.staging.clear();
+      if (this.timerRes) {
+        this.timerRes.set.destroy();
+        for (const b of this.timerRes.spare) b.destroy();
+        this.timerRes = null;
+      }
       this.gpu.release();
       if (Engine.current === this) Engine.current = null;
     }
@@ -237,7 +255,7 @@ export class Engine {
     if (!this.pass) {
       // Keep the open encoder: it may hold earlier passes and copies of this batch.
       this.encoder ??= this.device.createCommandEncoder();
-      this.pass = this.encoder.beginComputePass();
+      this.pass = this.timer ? this.encoder.beginComputePass(this.timestampedPass()) : this.encoder.beginComputePass();
     }
     const [x, y = 1, z = 1] = groups;
     if (x > MAX_WG || y > MAX_WG || z > MAX_WG) {
@@ -308,6 +326,79 @@ export class Engine {
       this.pendingError = null;
       throw e;
     }
+  }
+
+  // ---- GPU timing (timestamp queries) --------------------------------------------------------
+
+  /** Whether beginGpuTiming() can run here (the adapter has 'timestamp-query'). */
+  get canTimeGpu(): boolean {
+    return this.gpu.hasTimestamps;
+  }
+
+  /**
+   * Starts measuring GPU time: every compute pass recorded from now until endGpuTiming() writes
+   * a timestamp at its beginning and at its end (timestampWrites). Work recorded before the call
+   * is not measured (the open pass is ended, so the next dispatch opens a timed one).
+   * @example
+   *   e.beginGpuTiming(); conv2dForward(x, w, null); const { ns } = await e.endGpuTiming();
+   */
+  beginGpuTiming(): void {
+    if (!this.gpu.hasTimestamps) throw new F8Error('UNSUPPORTED', "GPU timing needs the adapter feature 'timestamp-query', which this adapter lacks; time with a full sync instead");
+    if (this.timer) throw new F8Error('BAD_INPUT', 'beginGpuTiming: GPU timing is already running; call endGpuTiming() first');
+    this.gpu.checkAlive();
+    this.endPass();
+    this.timerRes ??= { set: this.device.createQuerySet({ type: 'timestamp', count: TIMER_QUERIES, label: 'f8net.timer' }), spare: [] };
+    this.timer = { used: 0, chunks: [] };
+  }
+
+  /**
+   * Ends GPU timing and returns the summed duration of the timed compute passes (their
+   * beginning-to-end spans, so gaps between submissions are not counted) and how many passes
+   * there were. Waits until the timed work has run.
+   */
+  async endGpuTiming(): Promise<{ ns: number; passes: number }> {
+    const t = this.timer;
+    if (!t || !this.timerRes) throw new F8Error('BAD_INPUT', 'endGpuTiming: GPU timing is not running; call beginGpuTiming() first');
+    this.endPass();
+    if (t.used > 0) {
+      this.encoder ??= this.device.createCommandEncoder();
+      this.resolveTimestamps();
+    }
+    this.timer = null;
+    let ns = 0;
+    let passes = 0;
+    try {
+      for (const c of t.chunks) {
+        const v = new BigUint64Array(await this.readBytes(c.buf, c.count * 8));
+        for (let i = 0; i + 1 < c.count; i += 2) {
+          // A pass whose end precedes its beginning (a reset clock) counts as empty.
+          if (v[i + 1] > v[i]) ns += Number(v[i + 1] - v[i]);
+          passes++;
+        }
+      }
+    } finally {
+      this.timerRes?.spare.push(...t.chunks.map((c) => c.buf));
+    }
+    return { ns, passes };
+  }
+
+  /** timestampWrites for the pass about to begin; resolves the query set first when it is full. */
+  private timestampedPass(): GPUComputePassDescriptor {
+    const t = this.timer!;
+    if (t.used + 2 > TIMER_QUERIES) this.resolveTimestamps();
+    const w = { querySet: this.timerRes!.set, beginningOfPassWriteIndex: t.used, endOfPassWriteIndex: t.used + 1 };
+    t.used += 2;
+    return { timestampWrites: w };
+  }
+
+  /** Records the resolve of the used queries into a buffer of their own (the encoder must be open, no pass). */
+  private resolveTimestamps(): void {
+    const t = this.timer!;
+    const res = this.timerRes!;
+    const buf = res.spare.pop() ?? this.device.createBuffer({ size: TIMER_QUERIES * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, label: 'f8net.timer.resolve' });
+    this.encoder!.resolveQuerySet(res.set, 0, t.used, buf, 0);
+    t.chunks.push({ buf, count: t.used });
+    t.used = 0;
   }
 
   // ---- transfers ---------------------------------------------------------------------------
