@@ -425,6 +425,7 @@ async function searchFamily(e: Engine, f: Family, quick: boolean, warnings: stri
   const w = time ?? check;
   const rounds = quick ? 2 : 5;
   const candidates: TuneCandidate[] = [];
+  let rematch: number[] | null = null;
   try {
     for (const setting of f.candidates(e, quick)) {
       apply(f, setting);
@@ -460,6 +461,11 @@ async function searchFamily(e: Engine, f: Family, quick: boolean, warnings: stri
       const lead = Math.min(...live.map((c) => c.ms));
       if (round === 1) live = live.filter((c) => c.ms <= 4 * lead);
     }
+    // The rematch of the fastest against the default, while the timed problem is alive.
+    const lead = live.reduce<TuneCandidate | null>((a, b) => (a === null || b.ms < a.ms ? b : a), null);
+    if (lead && candidates[0].verified && lead !== candidates[0] && lead.ms <= MARGIN * candidates[0].ms) {
+      rematch = await headToHead(e, f, w, [candidates[0], lead], quick ? 1 : 3);
+    }
   } finally {
     check.dispose();
     time?.dispose();
@@ -477,10 +483,7 @@ async function searchFamily(e: Engine, f: Family, quick: boolean, warnings: stri
   let best = ok.reduce((a, b) => (b.ms < a.ms ? b : a));
   if (first.verified && first.ms >= 0 && best !== first) {
     let keep = best.ms <= MARGIN * first.ms;
-    if (keep) {
-      const rematch = await headToHead(e, f, w, [first, best], quick ? 1 : 3);
-      keep = rematch[1] <= MARGIN * rematch[0];
-    }
+    if (keep) keep = rematch !== null && rematch[1] <= MARGIN * rematch[0];
     if (!keep) best = first;
   }
   apply(f, best.setting);
