@@ -18,6 +18,9 @@ import { registerInfoCommand } from './info-command.js';
 import { registerFraclenCommands } from './fraclen-commands.js';
 import { registerModelCommands } from './model-commands.js';
 import { registerImportCommand } from './import-command.js';
+import { registerExportCommands } from './export-commands.js';
+import { registerBenchCommand } from './bench-command.js';
+import { registerTuneCommand, tuneOnOpen } from './tune-command.js';
 
 function version(): string {
   let d = dirname(fileURLToPath(import.meta.url));
@@ -41,6 +44,7 @@ export function gpuOptionsOf(cmd: Command): GpuOptions {
 export async function withEngine<T>(cmd: Command, fn: (e: Engine) => Promise<T>): Promise<T> {
   const e = await Engine.open(gpuOptionsOf(cmd));
   try {
+    await tuneOnOpen(cmd, e);
     return await fn(e);
   } finally {
     await e.close().catch(() => undefined);
@@ -59,6 +63,9 @@ export function buildProgram(): Command {
   registerFraclenCommands(program);
   registerModelCommands(program);
   registerImportCommand(program);
+  registerExportCommands(program);
+  registerBenchCommand(program);
+  registerTuneCommand(program);
   return program;
 }
 

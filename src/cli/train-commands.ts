@@ -1,11 +1,12 @@
 /** `f8net train` and `f8net eval`. */
 import { Command, Option } from 'commander';
-import { loadConfig, configHelp, resolveConfig, DATASETS, type TrainConfig } from '../train/config.js';
+import { loadConfig, configHelp, DATASETS } from '../train/config.js';
 import { train, evaluateWithConfusion, modelFromConfig } from '../train/trainer.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
 import { loadDataAsync } from '../data/sources.js';
 import { F8Error } from '../runtime/errors.js';
 import { withEngine } from './main.js';
+import { checkpointConfig, runEvalModes } from './export-commands.js';
+import { EVAL_MODES } from '../export/evaluate.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
@@ -53,27 +54,26 @@ export function registerTrainCommands(program: Command): void {
 
   program
     .command('eval')
-    .description('evaluate a checkpoint on its test split (top-1, top-5, confusion summary)')
+    .description('evaluate a checkpoint on its test split (top-1, top-5, confusion summary); --mode runs its integer forms too')
     .requiredOption('--checkpoint <file>', 'checkpoint written by f8net train')
     .addOption(new Option('--dataset <name>', 'evaluate on another data set').choices([...DATASETS]))
     .option('--dataset-dir <dir>', 'folder of the data set files')
+    .option('--mode <modes>', `evaluate in these forms (comma-separated or repeated): ${EVAL_MODES.join(', ')}`, collect, [])
+    .option('--compare', 'with two or more modes: share of images whose predicted class agrees, largest logit difference')
+    .option('--limit <n>', 'with --mode: only the first n test images', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new F8Error('BAD_INPUT', `--limit ${v}: expected a positive integer`);
+      return n;
+    })
     .option('--json', 'print JSON')
-    .action(async (o: { checkpoint: string; dataset?: string; datasetDir?: string; json?: boolean }, cmd: Command) => {
-      const ck = loadCheckpoint(o.checkpoint);
-      let cfg: TrainConfig;
-      try {
-        const raw = { ...ck.meta.config };
-        if (o.dataset) raw.dataset = o.dataset;
-        if (o.datasetDir) raw.dataset_dir = o.datasetDir;
-        // Evaluation ignores how the run was started.
-        raw.resume = null;
-        raw.fp_pretrained_file = null;
-        raw.floating_model = ck.meta.stage === 'float';
-        cfg = resolveConfig(raw, [], `${o.checkpoint} (config)`);
-      } catch (e) {
-        if (e instanceof F8Error) throw new F8Error('BAD_INPUT', `${o.checkpoint}: stored config is not valid: ${e.message}`);
-        throw e;
+    .action(async (o: { checkpoint: string; dataset?: string; datasetDir?: string; json?: boolean; mode: string[]; compare?: boolean; limit?: number }, cmd: Command) => {
+      if (o.mode.length || o.compare) {
+        if (!o.mode.length) throw new F8Error('BAD_CONFIG', '--compare needs --mode with two or more modes');
+        const text = await withEngine(cmd, () => runEvalModes(o));
+        process.stdout.write(`${text}\n`);
+        return;
       }
+      const { ck, cfg } = checkpointConfig(o.checkpoint, o);
       await withEngine(cmd, async () => {
         const data = await loadDataAsync(cfg);
         const model = modelFromConfig(cfg, data);

@@ -1,0 +1,90 @@
+// Integer export of every network of the zoo (F8NET.md §5): the integer model computes exactly
+// what the fake-quant model computes in evaluation mode (same logits, bit for bit, since the
+// fake-quant layer adds the bias on the accumulator grid and the identity shortcut scales by an
+// exact power of two), the GPU runner equals the CPU definition, and the converter refuses what
+// has no integer form.
+import { it, expect } from 'vitest';
+import { gpuDescribe } from '../helpers.js';
+import { Engine } from '../../src/runtime/engine.js';
+import { Tensor } from '../../src/tensor.js';
+import { noGrad } from '../../src/autograd/tape.js';
+import { Rng } from '../../src/data/rng.js';
+import { buildModel } from '../../models/index.js';
+import { fixedQuant, floatQuant, type QuantConfig } from '../../src/nn/qlayers.js';
+import type { Module } from '../../src/nn/module.js';
+import { exportModel } from '../../src/export/convert.js';
+import { validateGraph } from '../../src/export/validate.js';
+import { quantizeNormalized, runIntCpu } from '../../src/export/run-cpu.js';
+import { runIntGpu } from '../../src/export/run-gpu.js';
+import { poolFold } from '../../src/nn/qpool.js';
+
+const NETS: { name: string; args: Record<string, number>; C: number; S: number }[] = [
+  { name: 'cnn', args: { width: 8 }, C: 1, S: 14 }, // 14 -> 7 -> 3: pool over 9 (s = 3, c = 8/9)
+  { name: 'resnet20', args: {}, C: 3, S: 12 }, // pool over 9, identity and projection shortcuts
+  { name: 'resnet18', args: {}, C: 3, S: 32 }, // stem max pool on int32 (two readers)
+  { name: 'resnet50', args: {}, C: 3, S: 32 }, // bottlenecks
+  { name: 'mobilenet_v1', args: { width_mult: 0.25 }, C: 3, S: 32 }, // depthwise
+  { name: 'mobilenet_v2', args: { width_mult: 0.5 }, C: 3, S: 32 }, // linear bottlenecks, signed identities
+];
+
+/** A fixed-point model with batch statistics and running lengths from a few training-mode passes. */
+function warmModel(net: (typeof NETS)[number], quant: QuantConfig, x: Float32Array, n: number): Module {
+  const e = Engine.get();
+  const m = buildModel(net.name, net.args, { inChannels: net.C, numClasses: 10, imageSize: net.S }, quant, new Rng(3));
+  m.train();
+  for (let i = 0; i < 6; i++) e.tidy(() => noGrad(() => void m.forward(Tensor.from(x, [n, net.C, net.S, net.S]))));
+  m.eval();
+  return m;
+}
+
+gpuDescribe('integer export of the zoo', () => {
+  for (const net of NETS) {
+    it(`${net.name}: integer logits equal the fake-quant logits; GPU equals CPU`, async () => {
+      const e = Engine.get();
+      const n = 3;
+      const rng = new Rng(5);
+      const x = Float32Array.from({ length: n * net.C * net.S * net.S }, () => rng.normal());
+      const m = warmModel(net, fixedQuant(), x, n);
+      const fake = (await e.tidyAsync(() => noGrad(() => m.forward(Tensor.from(x, [n, net.C, net.S, net.S]))).read())) as Float32Array;
+      const g = await exportModel(m, { name: net.name, args: net.args, dataset: 'random', classes: 10, checkpoint: '-' }, { shape: [net.C, net.S, net.S], mean: [0], std: [1] });
+      m.dispose();
+      validateGraph(g, net.name);
+      // Every multiplication is int8 x int8: conv/linear weights are int8 tensors, inputs 8-bit codes.
+      const values = new Map(g.values.map((v) => [v.name, v]));
+      for (const node of g.nodes) if (node.op === 'conv' || node.op === 'linear') expect(values.get(node.input)!.dtype).not.toBe('int32');
+      const codes = quantizeNormalized(g, x, n);
+      const cpu = runIntCpu(g, codes, n);
+      const scaled = Array.from(fake, (v) => v * 2 ** g.output.fl);
+      expect(Array.from(cpu)).toEqual(scaled);
+      const gpu = await runIntGpu(g, codes, n);
+      expect(Array.from(gpu)).toEqual(Array.from(cpu));
+    });
+  }
+
+  it('the pool fold: s = round(log2(k^2)), c = 2^s / k^2', () => {
+    expect(poolFold(49)).toEqual({ s: 6, c: 64 / 49 });
+    expect(poolFold(64)).toEqual({ s: 6, c: 1 });
+    expect(poolFold(9)).toEqual({ s: 3, c: 8 / 9 });
+    expect(poolFold(1)).toEqual({ s: 0, c: 1 });
+  });
+
+  it('refuses a float-stage model, per-channel input lengths, and an identity across clipping levels', async () => {
+    const rng = new Rng(1);
+    const tiny = { name: 'cnn', args: { width: 4 }, C: 1, S: 8 };
+    const x = Float32Array.from({ length: 2 * 64 }, () => rng.normal());
+    const info = { name: 'cnn', args: {}, dataset: 'random', classes: 10, checkpoint: 'ck.safetensors' };
+    const data = { shape: [1, 8, 8] as [number, number, number], mean: [0], std: [1] };
+    const fl = warmModel(tiny, floatQuant(), x, 2);
+    await expect(exportModel(fl, info, data)).rejects.toThrow(/ck.safetensors holds a float-stage model/);
+    fl.dispose();
+    const pc = warmModel(tiny, fixedQuant({ inputFormatType: 'per_channel' }), x, 2);
+    await expect(exportModel(pc, info, data)).rejects.toThrow(/per-channel input lengths/);
+    pc.dispose();
+    // MobileNetV2 at width 0.25: features.1 adds its unsigned input to a signed projection.
+    const mb = { name: 'mobilenet_v2', args: { width_mult: 0.25 }, C: 3, S: 32 };
+    const xm = Float32Array.from({ length: 2 * 3 * 32 * 32 }, () => rng.normal());
+    const m2 = warmModel(mb, fixedQuant(), xm, 2);
+    await expect(exportModel(m2, { ...info, name: 'mobilenet_v2' }, { ...data, shape: [3, 32, 32] })).rejects.toThrow(/joins two clipping levels/);
+    m2.dispose();
+  });
+});
