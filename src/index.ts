@@ -33,3 +33,16 @@ export { train, evaluate, evaluateWithConfusion, modelFromConfig } from './train
 export { saveCheckpoint, loadCheckpoint } from './train/checkpoint.js';
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export { buildModel, modelNames } from '../models/index.js';
+export * from './ops/int8.js';
+export * from './export/graph.js';
+export { exportModel, argmaxRows } from './export/convert.js';
+export { IntGraphBuilder, type IntExportable } from './export/builder.js';
+export { runIntCpu, quantizeImages, quantizeNormalized, applyEpilogue, logitsToFloat } from './export/run-cpu.js';
+export { IntGpuRunner, runIntGpu } from './export/run-gpu.js';
+export { readIntModel, writeIntModel, parseIntModel, serializeIntModel } from './export/format.js';
+export { validateGraph } from './export/validate.js';
+export { toIntegizeOnnx, toIntOnlyOnnx, ONNX_META } from './export/onnx-export.js';
+export { runOnnx, onnxInputKind, closeOnnxSessions } from './export/onnx-run.js';
+export { evaluateModes, compareModes, EVAL_MODES, type EvalMode } from './export/evaluate.js';
+export { ensureTuning, resetTuning, tuningCacheDir, type TuneReport } from './runtime/tuner.js';
+export { runBench, type BenchOptions, type BenchResult } from './bench/suite.js';
