@@ -18,8 +18,11 @@ import { quantizeNormalized, runIntCpu } from '../../src/export/run-cpu.js';
 import { runIntGpu } from '../../src/export/run-gpu.js';
 import { poolFold } from '../../src/nn/qpool.js';
 
-const NETS: { name: string; args: Record<string, number>; C: number; S: number }[] = [
+const NETS: { name: string; args: Record<string, number>; C: number; S: number; quant?: Partial<QuantConfig> }[] = [
   { name: 'cnn', args: { width: 8 }, C: 1, S: 14 }, // 14 -> 7 -> 3: pool over 9 (s = 3, c = 8/9)
+  // Per-output-channel weight lengths: per-channel shifts, int32 outputs aligned by left shifts.
+  { name: 'cnn', args: { width: 8 }, C: 1, S: 14, quant: { formatType: 'per_channel', inputFormatType: 'per_layer' } },
+  { name: 'resnet20', args: {}, C: 3, S: 12, quant: { formatType: 'per_channel', inputFormatType: 'per_layer' } },
   { name: 'resnet20', args: {}, C: 3, S: 12 }, // pool over 9, identity and projection shortcuts
   { name: 'resnet18', args: {}, C: 3, S: 32 }, // stem max pool on int32 (two readers)
   { name: 'resnet50', args: {}, C: 3, S: 32 }, // bottlenecks
@@ -39,12 +42,12 @@ function warmModel(net: (typeof NETS)[number], quant: QuantConfig, x: Float32Arr
 
 gpuDescribe('integer export of the zoo', () => {
   for (const net of NETS) {
-    it(`${net.name}: integer logits equal the fake-quant logits; GPU equals CPU`, async () => {
+    it(`${net.name}${net.quant ? ' (per-channel weight lengths)' : ''}: integer logits equal the fake-quant logits; GPU equals CPU`, async () => {
       const e = Engine.get();
       const n = 3;
       const rng = new Rng(5);
       const x = Float32Array.from({ length: n * net.C * net.S * net.S }, () => rng.normal());
-      const m = warmModel(net, fixedQuant(), x, n);
+      const m = warmModel(net, fixedQuant(net.quant), x, n);
       const fake = (await e.tidyAsync(() => noGrad(() => m.forward(Tensor.from(x, [n, net.C, net.S, net.S]))).read())) as Float32Array;
       const g = await exportModel(m, { name: net.name, args: net.args, dataset: 'random', classes: 10, checkpoint: '-' }, { shape: [net.C, net.S, net.S], mean: [0], std: [1] });
       m.dispose();
