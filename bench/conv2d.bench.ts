@@ -22,61 +22,19 @@ import { Tensor } from '../src/tensor.js';
 import { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape, type Conv2dOptions } from '../src/ops/conv2d.js';
 import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight } from '../src/ops/conv2d.ref.js';
 import { uniform as rand } from './data.js';
+import { tfjsOnEngine, tfjsSync } from './tfjs-peer.js';
+import { closeCheck, permute4 as permute, NCHW_TO_NHWC, NHWC_TO_NCHW, OIHW_TO_HWIO, HWIO_TO_OIHW } from '../src/bench/check.js';
 
 const e = await Engine.open();
-
-// ---- tfjs on our device ---------------------------------------------------------------------------
-// base.js registers 'webgpu' only when navigator.gpu exists at import; we then replace its
-// factory by one that wraps our GPUDevice, so both libraries run on one adapter and one queue.
-const gpuInstance = (e.gpu as unknown as { instance: GPU }).instance;
-(globalThis as unknown as { navigator: { gpu: GPU } }).navigator = { gpu: gpuInstance };
-const tf = await import('@tensorflow/tfjs-core');
-const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
-tf.removeBackend('webgpu');
-tf.registerBackend('webgpu', async () => new WebGPUBackend(e.device, e.gpu.adapter.info), 10);
-await tf.setBackend('webgpu');
+// tfjs on our device (src/bench/tfjs-peer.ts): one adapter and one queue for both libraries.
+const tf = await tfjsOnEngine(e);
 type TfTensor = ReturnType<typeof tf.tensor>;
 
-/** Submits tfjs's pending commands and waits for the queue (tfjs batches up to 15 dispatches). */
-async function tfSync(): Promise<void> {
-  const b = tf.backend() as unknown as { commandEncoder: unknown; endComputePassEncoder(): void; submitQueue(): void };
-  if (b.commandEncoder) {
-    b.endComputePassEncoder();
-    b.submitQueue();
-  }
-  await e.device.queue.onSubmittedWorkDone();
-}
-
-// ---- data helpers -------------------------------------------------------------------------------
-/** Permutes a row-major 4-D array: out[perm-ordered index] (out dims = shape[perm[i]]). */
-function permute(a: Float32Array, shape: number[], perm: number[]): Float32Array {
-  const os = perm.map((p) => shape[p]);
-  const st = [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1];
-  const out = new Float32Array(a.length);
-  let k = 0;
-  for (let i = 0; i < os[0]; i++)
-    for (let j = 0; j < os[1]; j++)
-      for (let l = 0; l < os[2]; l++)
-        for (let m = 0; m < os[3]; m++) out[k++] = a[i * st[perm[0]] + j * st[perm[1]] + l * st[perm[2]] + m * st[perm[3]]];
-  return out;
-}
-const NCHW_TO_NHWC = [0, 2, 3, 1];
-const NHWC_TO_NCHW = [0, 3, 1, 2];
-const OIHW_TO_HWIO = [2, 3, 1, 0];
-const HWIO_TO_OIHW = [3, 2, 0, 1];
-
-function maxRelErr(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) scale = Math.max(scale, Math.abs(ref[i]));
-  let err = 0;
-  for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(got[i] - ref[i]));
-  return err / Math.max(scale, 1e-30);
-}
 /** Whether `got` matches the reference to 1e-4 of its largest magnitude; says so when not. */
 function check(what: string, got: ArrayLike<number>, ref: ArrayLike<number>): boolean {
-  const r = maxRelErr(got, ref);
-  if (r < 1e-4) return true;
-  console.error(`${what}: WRONG RESULT, max error ${r.toExponential(2)} of the largest |value| against the CPU reference; not timed`);
+  const c = closeCheck(got, ref, 1e-4);
+  if (c.maxError < c.tolerance) return true;
+  console.error(`${what}: WRONG RESULT, max error ${((1e-4 * c.maxError) / c.tolerance).toExponential(2)} of the largest |value| against the CPU reference; not timed`);
   return false;
 }
 
@@ -202,7 +160,7 @@ for (const c of cases) {
           await e.sync();
           r.dispose();
         } else {
-          await tfSync();
+          await tfjsSync(tf, e);
           tf.dispose(r as TfTensor);
         }
       });

@@ -4,27 +4,14 @@
  */
 import { Rng } from '../src/data/rng.js';
 
-/** n values uniform in [lo, hi). */
-export function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const r = new Rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r.nextFloat();
-  return out;
-}
+/** n values uniform in [lo, hi) and n integers uniform in [lo, hi]: the suite's (src/bench/check.ts). */
+export { uniform, integers } from '../src/bench/check.js';
 
 /** n values from N(0, sigma^2). */
 export function gaussian(n: number, seed: number, sigma = 1): Float32Array {
   const r = new Rng(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = sigma * r.normal();
-  return out;
-}
-
-/** n integers uniform in [lo, hi]. */
-export function integers(n: number, seed: number, lo: number, hi: number): Int32Array {
-  const r = new Rng(seed);
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + r.nextInt(hi - lo + 1);
   return out;
 }
 

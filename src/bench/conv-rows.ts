@@ -13,13 +13,14 @@ import { Engine } from '../runtime/engine.js';
 import { Tensor } from '../tensor.js';
 import { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape, type Conv2dOptions } from '../ops/conv2d.js';
 import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight } from '../ops/conv2d.ref.js';
-import { int8Activation, int8Weights, int8Conv2d, readInt8 } from '../ops/int8.js';
+import { int8Conv2d } from '../ops/int8.js';
 import { refInt8Conv2d } from '../ops/int8.ref.js';
 import type { ZooConv } from './shapes.js';
 import type { RowSpec, RowInstance, PeerInstance, Check } from './types.js';
-import { closeCheck, exactCheck, prod, uniform, integers, permute4, NCHW_TO_NHWC, NHWC_TO_NCHW, OIHW_TO_HWIO, HWIO_TO_OIHW } from './check.js';
+import { closeCheck, exactCheck, prod, uniform, permute4, NCHW_TO_NHWC, NHWC_TO_NCHW, OIHW_TO_HWIO, HWIO_TO_OIHW } from './check.js';
 import { tfjsSync, type Tf } from './tfjs-peer.js';
-import { onnxModel, ortPeer, ortFeed, type Ort } from './ort-peer.js';
+import { ortOneOp, ortFeed, ortScalar, type Ort } from './ort-peer.js';
+import { int8Row, int8Operands, type Int8Operands } from './instances.js';
 
 /** Multiply-adds the CPU reference may spend on one check. */
 export const VERIFY_MACS = 60e6;
@@ -167,13 +168,8 @@ async function tfjsConv(tf: Tf, c: ZooConv, g: Geo, pass: Pass, xd: Float32Array
 
 async function ortConv(ort: Ort, c: ZooConv, g: Geo, xd: Float32Array, wd: Float32Array, compare: (v: ArrayLike<number>) => Check): Promise<PeerInstance> {
   const p = c.padding;
-  const model = onnxModel({
-    nodes: [{ op: 'Conv', inputs: ['x', 'w'], outputs: ['y'], attrs: { kernel_shape: c.w.slice(2), strides: [c.stride, c.stride], pads: [p, p, p, p], group: c.groups } }],
-    inputs: [{ name: 'x', dtype: 'float32', dims: c.x }],
-    outputs: [{ name: 'y', dtype: 'float32', dims: g.y }],
-    inits: [{ name: 'w', dtype: 'float32', dims: c.w, data: wd }],
-  });
-  return ortPeer(ort, model, { x: ortFeed('float32', xd, c.x) }, 'Conv', compare);
+  const attrs = { kernel_shape: c.w.slice(2), strides: [c.stride, c.stride], pads: [p, p, p, p], group: c.groups };
+  return ortOneOp(ort, { op: 'Conv', inputs: ['x', 'w'], attrs }, ortFeed('float32', xd, c.x), g.y, 'Conv', compare, [{ name: 'w', dtype: 'float32', dims: c.w, data: wd }]);
 }
 
 /** The int8 inference convolution of the exported model on one zoo shape. */
@@ -192,35 +188,19 @@ export function int8ConvRow(c: ZooConv): RowSpec {
     peak: 'int8',
     unit: 'GOP/s',
     setup: async () => {
-      const e = Engine.get();
-      const xs = integers(prod(c.x), 1, 0, 255);
-      const ws = integers(prod(c.w), 2, -127, 127);
-      const bs = integers(O, 3, -20000, 20000);
-      const x = int8Activation(xs, c.x, false);
-      const w = int8Weights(ws, c.w, c.groups);
-      const b = Tensor.from(bs, [O], 'i32');
-      for (const t of [x.data, w.data, w.sums, b]) e.keep(t);
+      const ops = int8Operands(c.x, c.w, c.groups);
       const requant = { shift: SHIFT, signed: false };
-      const run = () => int8Conv2d(x, w, b, { ...g.opts, relu: true, requant });
+      const run = () => int8Conv2d(ops.x, ops.w, ops.b, { ...g.opts, relu: true, requant });
       const xv = [g.nv, ...c.x.slice(1)];
-      const ref = () => refInt8Conv2d(xs.subarray(0, prod(xv)), xv, ws, c.w, bs, { ...g.opts, relu: true, requant });
+      const ref = () => refInt8Conv2d(ops.xs.subarray(0, prod(xv)), xv, ops.ws, c.w, ops.bs, { ...g.opts, relu: true, requant });
       const compare = (got: ArrayLike<number>): Check => {
         const r = (memo.ref ??= ref());
         return exactCheck(Array.prototype.slice.call(got, 0, r.length) as number[], r, note(g.nv, N));
       };
-      return {
-        step: () => e.tidy(() => void run().data),
-        async verify() {
-          const y = run();
-          const got = await readInt8(y);
-          y.data.dispose();
-          return compare(got);
-        },
-        ort: async (ort) => ortQLinearConv(ort, c.x, c.w, g.y, g.opts, xs, ws, bs, compare),
-        dispose() {
-          for (const t of [x.data, w.data, w.sums, b]) t.dispose();
-        },
-      };
+      return int8Row(run, compare, {
+        ort: async (ort) => ortQLinearConv(ort, c.x, c.w, g.y, g.opts, ops, compare),
+        dispose: () => ops.dispose(),
+      });
     },
   };
 }
@@ -235,40 +215,25 @@ export async function ortQLinearConv(
   wShape: readonly number[],
   yShape: readonly number[],
   opts: Conv2dOptions,
-  xs: Int32Array,
-  ws: Int32Array,
-  bs: Int32Array,
+  ops: Pick<Int8Operands, 'xs' | 'ws' | 'bs'>,
   compare: (v: ArrayLike<number>) => Check,
 ): Promise<PeerInstance> {
   const p = typeof opts.padding === 'number' ? opts.padding : 0;
   const s = typeof opts.stride === 'number' ? opts.stride : 1;
-  const scalar = (name: string, dtype: 'float32' | 'uint8' | 'int8', v: number) => ({
-    name,
-    dtype,
-    dims: [],
-    data: dtype === 'float32' ? Float32Array.of(v) : dtype === 'uint8' ? Uint8Array.of(v) : Int8Array.of(v),
-  });
-  const model = onnxModel({
-    nodes: [
-      {
-        op: 'QLinearConv',
-        inputs: ['x', 'xs', 'xz', 'w', 'ws', 'wz', 'ys', 'yz', 'b'],
-        outputs: ['y'],
-        attrs: { kernel_shape: wShape.slice(2) as number[], strides: [s, s], pads: [p, p, p, p], group: opts.groups ?? 1 },
-      },
-    ],
-    inputs: [{ name: 'x', dtype: 'uint8', dims: [...xShape] }],
-    outputs: [{ name: 'y', dtype: 'uint8', dims: [...yShape] }],
-    inits: [
-      scalar('xs', 'float32', 1),
-      scalar('xz', 'uint8', 0),
-      { name: 'w', dtype: 'int8', dims: [...wShape], data: Int8Array.from(ws) },
-      scalar('ws', 'float32', 1),
-      scalar('wz', 'int8', 0),
-      scalar('ys', 'float32', 2 ** SHIFT),
-      scalar('yz', 'uint8', 0),
-      { name: 'b', dtype: 'int32', dims: [wShape[0]], data: bs },
-    ],
-  });
-  return ortPeer(ort, model, { x: ortFeed('uint8', Uint8Array.from(xs), [...xShape]) }, 'QLinearConv u8s8', compare);
+  const node = {
+    op: 'QLinearConv',
+    inputs: ['x', 'xs', 'xz', 'w', 'ws', 'wz', 'ys', 'yz', 'b'],
+    attrs: { kernel_shape: wShape.slice(2) as number[], strides: [s, s], pads: [p, p, p, p], group: opts.groups ?? 1 },
+  };
+  const inits = [
+    ortScalar('xs', 'float32', 1),
+    ortScalar('xz', 'uint8', 0),
+    { name: 'w', dtype: 'int8' as const, dims: [...wShape], data: Int8Array.from(ops.ws) },
+    ortScalar('ws', 'float32', 1),
+    ortScalar('wz', 'int8', 0),
+    ortScalar('ys', 'float32', 2 ** SHIFT),
+    ortScalar('yz', 'uint8', 0),
+    { name: 'b', dtype: 'int32' as const, dims: [wShape[0]], data: ops.bs },
+  ];
+  return ortOneOp(ort, node, ortFeed('uint8', Uint8Array.from(ops.xs), [...xShape]), [...yShape], 'QLinearConv u8s8', compare, inits);
 }

@@ -39,6 +39,7 @@ import { runIntCpu, quantizeImages } from '../export/run-cpu.js';
 import { toIntOnlyOnnx } from '../export/onnx-export.js';
 import { runOnnx } from '../export/onnx-run.js';
 import type { RowSpec, Check, PeerInstance } from './types.js';
+import type { PeakKind } from './roofline.js';
 import { closeCheck, exactCheck, worst, prod, uniform } from './check.js';
 
 const SGD_OPTS = { lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 4e-5 };
@@ -69,71 +70,66 @@ const macs = (n: Net): number => describeModel(n.model, n.args, n.data).reduce((
 const imageShape = (n: Net): number[] => [n.batch, n.data.inChannels, n.data.imageSize, n.data.imageSize];
 const labelsOf = (n: Net): Int32Array => Int32Array.from({ length: n.batch }, (_, i) => (i * 7) % n.data.numClasses);
 
+/** A whole-model row: `flop` per step of n.batch images, figures in images/s. */
+function modelRow(n: Net, id: string, family: string, shape: string, flop: number, peak: PeakKind, setup: RowSpec['setup']): RowSpec {
+  return { id, family, shape, flop, bytes: 0, peak, unit: 'images/s', images: n.batch, setup };
+}
+
 function build(n: Net, fixed: boolean): Module {
   return buildModel(n.model, n.args, n.data, fixed ? fixedQuant() : floatQuant(), new Rng(1));
 }
 
 function trainRow(n: Net, fixed: boolean): RowSpec {
   const mode = fixed ? 'fixed' : 'float';
-  return {
-    id: `model.train.${mode}/${n.model}`,
-    family: `training step (${mode})`,
-    shape: n.label,
-    flop: 6 * macs(n) * n.batch,
-    bytes: 0,
-    peak: 'f32',
-    unit: 'images/s',
-    images: n.batch,
-    setup: async () => {
-      const e = Engine.get();
-      const m = build(n, fixed);
-      const opt = new SGD(m.parameters(), SGD_OPTS);
-      const x = e.keep(Tensor.from(uniform(prod(imageShape(n)), 21, -2, 2), imageShape(n)));
-      const labels = labelsOf(n);
-      const y = e.keep(Tensor.from(labels, [n.batch], 'i32'));
-      return {
-        step: () => {
-          e.tidy(() => {
-            backward(softmaxCrossEntropy(m.forward(x), y));
-            opt.step();
-          });
-          opt.zeroGrad();
-        },
-        async verify(): Promise<Check> {
-          // One step split into its parts: loss and gradients, then the optimizer.
-          const ps = m.parameters();
-          const before: Float32Array[] = [];
-          for (const p of ps) before.push((await p.read()) as Float32Array);
-          const { logits, loss } = e.tidy(() => {
-            const lg = m.forward(x);
-            const l = softmaxCrossEntropy(lg, y);
-            backward(l);
-            return { logits: lg, loss: l };
-          });
-          const lv = (await logits.read()) as Float32Array;
-          const lossGpu = await loss.item();
-          logits.dispose();
-          loss.dispose();
-          const grads: (Float32Array | null)[] = [];
-          for (const p of ps) grads.push(p.grad ? ((await p.grad.read()) as Float32Array) : null);
-          e.tidy(() => opt.step());
-          opt.zeroGrad();
-          const ref = new RefSGD(SGD_OPTS);
-          const expect = before.map((b) => b.slice());
-          ref.step(expect, grads, SGD_OPTS.lr);
-          const checks: Check[] = [closeCheck([lossGpu], [refSoftmaxCrossEntropy(lv, labels, n.batch, n.data.numClasses)], 1e-5)];
-          for (let i = 0; i < ps.length; i++) if (grads[i]) checks.push(closeCheck((await ps[i].read()) as Float32Array, expect[i], 1e-6));
-          return { ...worst(...checks), note: 'loss and SGD update' };
-        },
-        dispose() {
-          m.dispose();
-          opt.dispose();
-          x.dispose();
-          y.dispose();
-        },
-      };
-    },
-  };
+  return modelRow(n, `model.train.${mode}/${n.model}`, `training step (${mode})`, n.label, 6 * macs(n) * n.batch, 'f32', async () => {
+    const e = Engine.get();
+    const m = build(n, fixed);
+    const opt = new SGD(m.parameters(), SGD_OPTS);
+    const x = e.keep(Tensor.from(uniform(prod(imageShape(n)), 21, -2, 2), imageShape(n)));
+    const labels = labelsOf(n);
+    const y = e.keep(Tensor.from(labels, [n.batch], 'i32'));
+    return {
+      step: () => {
+        e.tidy(() => {
+          backward(softmaxCrossEntropy(m.forward(x), y));
+          opt.step();
+        });
+        opt.zeroGrad();
+      },
+      async verify(): Promise<Check> {
+        // One step split into its parts: loss and gradients, then the optimizer.
+        const ps = m.parameters();
+        const before: Float32Array[] = [];
+        for (const p of ps) before.push((await p.read()) as Float32Array);
+        const { logits, loss } = e.tidy(() => {
+          const lg = m.forward(x);
+          const l = softmaxCrossEntropy(lg, y);
+          backward(l);
+          return { logits: lg, loss: l };
+        });
+        const lv = (await logits.read()) as Float32Array;
+        const lossGpu = await loss.item();
+        logits.dispose();
+        loss.dispose();
+        const grads: (Float32Array | null)[] = [];
+        for (const p of ps) grads.push(p.grad ? ((await p.grad.read()) as Float32Array) : null);
+        e.tidy(() => opt.step());
+        opt.zeroGrad();
+        const ref = new RefSGD(SGD_OPTS);
+        const expect = before.map((b) => b.slice());
+        ref.step(expect, grads, SGD_OPTS.lr);
+        const checks: Check[] = [closeCheck([lossGpu], [refSoftmaxCrossEntropy(lv, labels, n.batch, n.data.numClasses)], 1e-5)];
+        for (let i = 0; i < ps.length; i++) if (grads[i]) checks.push(closeCheck((await ps[i].read()) as Float32Array, expect[i], 1e-6));
+        return { ...worst(...checks), note: 'loss and SGD update' };
+      },
+      dispose() {
+        m.dispose();
+        opt.dispose();
+        x.dispose();
+        y.dispose();
+      },
+    };
+  });
 }
 
 /** CPU forward of a float ResNet in evaluation mode from the op references (see the header). */
@@ -167,95 +163,75 @@ async function refResNetFloat(m: ResNet, x: Float32Array, shape: number[]): Prom
 }
 
 function floatInferRow(n: Net): RowSpec {
-  return {
-    id: `model.infer.float/${n.model}`,
-    family: 'inference (float)',
-    shape: `${n.label}, upload + forward + read-back`,
-    flop: 2 * macs(n) * n.batch,
-    bytes: 0,
-    peak: 'f32',
-    unit: 'images/s',
-    images: n.batch,
-    setup: async () => {
-      const e = Engine.get();
-      const m = build(n, false) as ResNet;
-      // Running statistics away from the initial 0 / 1, so the check sees BN do something.
-      e.tidy(() => void m.forward(Tensor.from(uniform(prod(imageShape(n)), 22, -2, 2), imageShape(n))));
-      m.eval();
-      const xd = uniform(prod(imageShape(n)), 23, -2, 2);
-      const forward = async (): Promise<Float32Array> =>
-        e.tidyAsync(async () => (await noGrad(() => m.forward(Tensor.from(xd, imageShape(n)))).read()) as Float32Array);
-      return {
-        step: forward,
-        async verify() {
-          const got = await forward();
-          const one = [1, ...imageShape(n).slice(1)];
-          const ref = await refResNetFloat(m, xd.subarray(0, prod(one)), one);
-          return closeCheck(got.subarray(0, ref.length), ref, 1e-4, `image 1 of ${n.batch}`);
-        },
-        dispose: () => m.dispose(),
-      };
-    },
-  };
+  return modelRow(n, `model.infer.float/${n.model}`, 'inference (float)', `${n.label}, upload + forward + read-back`, 2 * macs(n) * n.batch, 'f32', async () => {
+    const e = Engine.get();
+    const m = build(n, false) as ResNet;
+    // Running statistics away from the initial 0 / 1, so the check sees BN do something.
+    e.tidy(() => void m.forward(Tensor.from(uniform(prod(imageShape(n)), 22, -2, 2), imageShape(n))));
+    m.eval();
+    const xd = uniform(prod(imageShape(n)), 23, -2, 2);
+    const forward = async (): Promise<Float32Array> =>
+      e.tidyAsync(async () => (await noGrad(() => m.forward(Tensor.from(xd, imageShape(n)))).read()) as Float32Array);
+    return {
+      step: forward,
+      async verify() {
+        const got = await forward();
+        const one = [1, ...imageShape(n).slice(1)];
+        const ref = await refResNetFloat(m, xd.subarray(0, prod(one)), one);
+        return closeCheck(got.subarray(0, ref.length), ref, 1e-4, `image 1 of ${n.batch}`);
+      },
+      dispose: () => m.dispose(),
+    };
+  });
 }
 
 function intInferRow(n: Net): RowSpec {
-  return {
-    id: `model.infer.int/${n.model}`,
-    family: 'inference (integer)',
-    shape: `${n.label}, codes upload + IntGpuRunner + read-back`,
-    flop: 2 * macs(n) * n.batch,
-    bytes: 0,
-    peak: 'int8',
-    unit: 'images/s',
-    images: n.batch,
-    setup: async () => {
-      const e = Engine.get();
-      const m = build(n, true);
-      // Two training steps set batch statistics and fractional lengths; then the export.
-      const x = Tensor.from(uniform(prod(imageShape(n)), 24, -2, 2), imageShape(n));
-      const y = Tensor.from(labelsOf(n), [n.batch], 'i32');
-      for (let i = 0; i < 2; i++) e.tidy(() => backward(softmaxCrossEntropy(m.forward(x), y)));
-      for (const p of m.parameters()) {
-        p.grad?.dispose();
-        p.grad = null;
-      }
-      x.dispose();
-      y.dispose();
-      const [C, S] = [n.data.inChannels, n.data.imageSize];
-      const g = await exportModel(
-        m,
-        { name: n.model, args: n.args, dataset: 'synthetic', classes: n.data.numClasses, checkpoint: '(bench)' },
-        { shape: [C, S, S], mean: Array(C).fill(0.5), std: Array(C).fill(0.25) },
-      );
-      m.dispose();
-      const pixels = Uint8Array.from(uniform(n.batch * C * S * S, 25, 0, 256), (v) => Math.floor(v));
-      const codes = quantizeImages(g, pixels, n.batch);
-      const runner = new IntGpuRunner(g, { batch: n.batch });
-      const ref = runIntCpu(g, codes, n.batch);
-      return {
-        step: () => runner.run(codes, n.batch),
-        async verify() {
-          return exactCheck(await runner.run(codes, n.batch), ref);
-        },
-        ort: async (): Promise<PeerInstance> => {
-          const onnx = toIntOnlyOnnx(g);
-          const shape = imageShape(n);
-          return {
-            what: 'int_op_only ONNX',
-            async step() {
-              await runOnnx(onnx, codes, shape);
-            },
-            async verify() {
-              return exactCheck((await runOnnx(onnx, codes, shape)).logits, ref);
-            },
-            dispose() {},
-          };
-        },
-        dispose: () => runner.dispose(),
-      };
-    },
-  };
+  return modelRow(n, `model.infer.int/${n.model}`, 'inference (integer)', `${n.label}, codes upload + IntGpuRunner + read-back`, 2 * macs(n) * n.batch, 'int8', async () => {
+    const e = Engine.get();
+    const m = build(n, true);
+    // Two training steps set batch statistics and fractional lengths; then the export.
+    const x = Tensor.from(uniform(prod(imageShape(n)), 24, -2, 2), imageShape(n));
+    const y = Tensor.from(labelsOf(n), [n.batch], 'i32');
+    for (let i = 0; i < 2; i++) e.tidy(() => backward(softmaxCrossEntropy(m.forward(x), y)));
+    for (const p of m.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+    x.dispose();
+    y.dispose();
+    const [C, S] = [n.data.inChannels, n.data.imageSize];
+    const g = await exportModel(
+      m,
+      { name: n.model, args: n.args, dataset: 'synthetic', classes: n.data.numClasses, checkpoint: '(bench)' },
+      { shape: [C, S, S], mean: Array(C).fill(0.5), std: Array(C).fill(0.25) },
+    );
+    m.dispose();
+    const pixels = Uint8Array.from(uniform(n.batch * C * S * S, 25, 0, 256), (v) => Math.floor(v));
+    const codes = quantizeImages(g, pixels, n.batch);
+    const runner = new IntGpuRunner(g, { batch: n.batch });
+    const ref = runIntCpu(g, codes, n.batch);
+    return {
+      step: () => runner.run(codes, n.batch),
+      async verify() {
+        return exactCheck(await runner.run(codes, n.batch), ref);
+      },
+      ort: async (): Promise<PeerInstance> => {
+        const onnx = toIntOnlyOnnx(g);
+        const shape = imageShape(n);
+        return {
+          what: 'int_op_only ONNX',
+          async step() {
+            await runOnnx(onnx, codes, shape);
+          },
+          async verify() {
+            return exactCheck((await runOnnx(onnx, codes, shape)).logits, ref);
+          },
+          dispose() {},
+        };
+      },
+      dispose: () => runner.dispose(),
+    };
+  });
 }
 
 export function modelRows(quick: boolean): RowSpec[] {

@@ -19,7 +19,7 @@ import { fraclenFromMetric } from '../ops/fraclen.js';
 import { requantize } from '../ops/requant.js';
 import { maxPool2d, globalAvgPool, poolOutputShape } from '../ops/pool.js';
 import { refMaxPool2d, refGlobalAvgPool } from '../ops/pool.ref.js';
-import { int8Activation, int8Weights, int8Linear, int8MaxPool2d, int8SumPool, readInt8 } from '../ops/int8.js';
+import { int8Activation, int8Linear, int8MaxPool2d, int8SumPool, type Int8Act } from '../ops/int8.js';
 import { refInt8Linear, refInt8MaxPool2d, refInt8SumPool } from '../ops/int8.ref.js';
 import { quantize, fraclenFromTensor, requantize as refRequantize } from '../quant/fixed.js';
 import { SGD } from '../optim/sgd.js';
@@ -28,51 +28,15 @@ import { floatQuant } from '../nn/qlayers.js';
 import { Rng } from '../data/rng.js';
 import { buildModel, describeModel, defaultDataShape } from '../../models/index.js';
 import { zooPicks, zooLayer } from './shapes.js';
-import type { RowSpec, RowInstance, PeerInstance, Check } from './types.js';
+import type { RowSpec, RowInstance, Check } from './types.js';
 import { closeCheck, exactCheck, worst, prod, uniform, integers, permute4, NCHW_TO_NHWC, NHWC_TO_NCHW } from './check.js';
-import { tfjsSync, type Tf } from './tfjs-peer.js';
-import { onnxModel, ortPeer, ortFeed } from './ort-peer.js';
+import { onnxModel, ortPeer, ortFeed, ortOneOp, ortScalar } from './ort-peer.js';
 import { ortQLinearConv } from './conv-rows.js';
+import { tensorRow, int8Row, int8Operands, tfjsPeer } from './instances.js';
 
-type TfT = ReturnType<Tf['tensor']>;
-
-/** A tfjs peer: `make` builds the inputs and the op, `toOurs` maps its output to our layout. */
-async function tfjsPeer(tf: Tf, what: string, inputs: TfT[], op: () => TfT | TfT[], compare: (v: Float32Array[]) => Check): Promise<PeerInstance> {
-  const e = Engine.get();
-  const list = (r: TfT | TfT[]) => (Array.isArray(r) ? r : [r]);
-  return {
-    what,
-    async step() {
-      const r = list(op());
-      await tfjsSync(tf, e);
-      tf.dispose(r);
-    },
-    async verify() {
-      const r = list(op());
-      const v = await Promise.all(r.map(async (t) => (await t.data()) as Float32Array));
-      tf.dispose(r);
-      return compare(v);
-    },
-    dispose() {
-      tf.dispose(inputs);
-    },
-  };
-}
-
-/** A row whose step makes one tensor (or several), checked by `check` on what was read back. */
-function tensorRow(make: () => Tensor[], check: (got: (Float32Array | Int32Array | Uint32Array | Int8Array)[]) => Check, rest: Omit<RowInstance, 'step' | 'verify'>): RowInstance {
-  const e = Engine.get();
-  return {
-    step: () => e.tidy(() => void make()),
-    async verify() {
-      const ys = e.tidy(() => make());
-      const got = [];
-      for (const y of ys) got.push(await y.read());
-      for (const y of ys) y.dispose();
-      return check(got);
-    },
-    ...rest,
-  };
+/** A memory-bound row: no arithmetic counted, `bytes` against the copy bandwidth, in GB/s. */
+function memoryRow(id: string, family: string, shape: string, bytes: number, setup: () => Promise<RowInstance>): RowSpec {
+  return { id, family, shape, flop: 0, bytes, peak: 'none', unit: 'GB/s', setup };
 }
 
 const fmt = (s: readonly number[]) => `[${s.join(',')}]`;
@@ -128,15 +92,10 @@ export function matmulRows(quick: boolean): RowSpec[] {
               const tb = tf.tensor2d(B, bShape as [number, number]);
               return tfjsPeer(tf, 'tf.matMul', [ta, tb], () => tf.matMul(ta, tb, tA, tB), ([y]) => compare(y));
             },
-            ort: async (ort) => {
-              const model = onnxModel({
-                nodes: [{ op: 'Gemm', inputs: ['a', 'b'], outputs: ['y'], attrs: { transA: tA ? 1 : 0, transB: tB ? 1 : 0 } }],
-                inputs: [{ name: 'a', dtype: 'float32', dims: aShape }],
-                outputs: [{ name: 'y', dtype: 'float32', dims: [M, Nn] }],
-                inits: [{ name: 'b', dtype: 'float32', dims: bShape, data: B }],
-              });
-              return ortPeer(ort, model, { a: ortFeed('float32', A, aShape) }, 'Gemm', compare);
-            },
+            ort: async (ort) =>
+              ortOneOp(ort, { op: 'Gemm', inputs: ['x', 'b'], attrs: { transA: tA ? 1 : 0, transB: tB ? 1 : 0 } }, ortFeed('float32', A, aShape), [M, Nn], 'Gemm', compare, [
+                { name: 'b', dtype: 'float32', dims: bShape, data: B },
+              ]),
             dispose: () => {
               a.dispose();
               b.dispose();
@@ -159,30 +118,14 @@ export function int8LinearRows(quick: boolean): RowSpec[] {
     peak: 'int8',
     unit: 'GOP/s',
     setup: async () => {
-      const e = Engine.get();
-      const xs = integers(f.N * f.K, 1, 0, 255);
-      const ws = integers(f.O * f.K, 2, -127, 127);
-      const bs = integers(f.O, 3, -20000, 20000);
-      const x = int8Activation(xs, [f.N, f.K], false);
-      const w = int8Weights(ws, [f.O, f.K]);
-      const b = Tensor.from(bs, [f.O], 'i32');
-      for (const t of [x.data, w.data, w.sums, b]) e.keep(t);
+      const ops = int8Operands([f.N, f.K], [f.O, f.K]);
       const requant = { shift: 10, signed: false };
-      const run = () => int8Linear(x, w, b, { relu: true, requant });
-      const compare = (got: ArrayLike<number>) => exactCheck(got, refInt8Linear(xs, [f.N, f.K], ws, [f.O, f.K], bs, { relu: true, requant }));
-      return {
-        step: () => e.tidy(() => void run().data),
-        async verify() {
-          const y = run();
-          const got = await readInt8(y);
-          y.data.dispose();
-          return compare(got);
-        },
-        ort: async (ort) => ortQLinearConv(ort, [f.N, f.K, 1, 1], [f.O, f.K, 1, 1], [f.N, f.O, 1, 1], {}, xs, ws, bs, compare),
-        dispose() {
-          for (const t of [x.data, w.data, w.sums, b]) t.dispose();
-        },
-      };
+      const run = () => int8Linear(ops.x, ops.w, ops.b, { relu: true, requant });
+      const compare = (got: ArrayLike<number>) => exactCheck(got, refInt8Linear(ops.xs, [f.N, f.K], ops.ws, [f.O, f.K], ops.bs, { relu: true, requant }));
+      return int8Row(run, compare, {
+        ort: async (ort) => ortQLinearConv(ort, [f.N, f.K, 1, 1], [f.O, f.K, 1, 1], [f.N, f.O, 1, 1], {}, ops, compare),
+        dispose: () => ops.dispose(),
+      });
     },
   }));
 }
@@ -210,15 +153,8 @@ export function activationRows(quick: boolean): RowSpec[] {
   for (const a of activations(quick)) {
     const n = prod(a.shape);
     const [N, C, H, W] = a.shape;
-    rows.push({
-      id: `bn.stats/${a.id}`,
-      family: 'batch-norm statistics',
-      shape: `${a.id} ${fmt(a.shape)} mean, var per channel`,
-      flop: 0,
-      bytes: 4 * n,
-      peak: 'none',
-      unit: 'GB/s',
-      setup: async () => {
+    rows.push(
+      memoryRow(`bn.stats/${a.id}`, 'batch-norm statistics', `${a.id} ${fmt(a.shape)} mean, var per channel`, 4 * n, async () => {
         const e = Engine.get();
         const xd = uniform(n, 4, -2, 3);
         const x = e.keep(Tensor.from(xd, a.shape));
@@ -241,18 +177,11 @@ export function activationRows(quick: boolean): RowSpec[] {
             dispose: () => x.dispose(),
           },
         );
-      },
-    });
+      }),
+    );
     // Fake-quant of a ReLU output: unsigned 8-bit, fl 6 (step 1/64, range [0, 255/64]).
-    rows.push({
-      id: `fakequant/${a.id}`,
-      family: 'fake-quant',
-      shape: `${a.id} ${fmt(a.shape)} u8 fl 6`,
-      flop: 0,
-      bytes: 8 * n,
-      peak: 'none',
-      unit: 'GB/s',
-      setup: async () => {
+    rows.push(
+      memoryRow(`fakequant/${a.id}`, 'fake-quant', `${a.id} ${fmt(a.shape)} u8 fl 6`, 8 * n, async () => {
         const e = Engine.get();
         const xd = uniform(n, 5, -0.5, 4.5);
         const x = e.keep(Tensor.from(xd, a.shape));
@@ -261,7 +190,6 @@ export function activationRows(quick: boolean): RowSpec[] {
         const compare = (got: ArrayLike<number>) => exactCheck(got, quantize(xd, 6, opts).value);
         return tensorRow(() => [fakeQuant(x, fl, opts)], ([y]) => compare(y), {
           ort: async (ort) => {
-            const scalar = (name: string, dtype: 'float32' | 'uint8', v: number) => ({ name, dtype, dims: [], data: dtype === 'float32' ? Float32Array.of(v) : Uint8Array.of(v) });
             const model = onnxModel({
               nodes: [
                 { op: 'QuantizeLinear', inputs: ['x', 's', 'z'], outputs: ['q'] },
@@ -269,7 +197,7 @@ export function activationRows(quick: boolean): RowSpec[] {
               ],
               inputs: [{ name: 'x', dtype: 'float32', dims: a.shape }],
               outputs: [{ name: 'y', dtype: 'float32', dims: a.shape }],
-              inits: [scalar('s', 'float32', 2 ** -6), scalar('z', 'uint8', 0)],
+              inits: [ortScalar('s', 'float32', 2 ** -6), ortScalar('z', 'uint8', 0)],
             });
             return ortPeer(ort, model, { x: ortFeed('float32', xd, a.shape) }, 'QuantizeLinear+DequantizeLinear u8', compare);
           },
@@ -278,33 +206,19 @@ export function activationRows(quick: boolean): RowSpec[] {
             fl.dispose();
           },
         });
-      },
-    });
-    rows.push({
-      id: `fraclen/${a.id}`,
-      family: 'fractional length',
-      shape: `${a.id} ${fmt(a.shape)} u8 from std`,
-      flop: 0,
-      bytes: 4 * n,
-      peak: 'none',
-      unit: 'GB/s',
-      setup: async () => {
+      }),
+    );
+    rows.push(
+      memoryRow(`fraclen/${a.id}`, 'fractional length', `${a.id} ${fmt(a.shape)} u8 from std`, 4 * n, async () => {
         const e = Engine.get();
         const xd = uniform(n, 6, 0, 2);
         const x = e.keep(Tensor.from(xd, a.shape));
         const opts = { wl: 8, signed: false, metric: 'std' as const };
         return tensorRow(() => [fraclenFromMetric(x, opts)], ([fl]) => exactCheck(fl, [fraclenFromTensor(xd, opts)]), { dispose: () => x.dispose() });
-      },
-    });
-    rows.push({
-      id: `requant/${a.id}`,
-      family: 're-quantisation',
-      shape: `${a.id} ${fmt(a.shape)} i32 -> u8 (ReLU, >>10)`,
-      flop: 0,
-      bytes: 8 * n,
-      peak: 'none',
-      unit: 'GB/s',
-      setup: async () => {
+      }),
+    );
+    rows.push(
+      memoryRow(`requant/${a.id}`, 're-quantisation', `${a.id} ${fmt(a.shape)} i32 -> u8 (ReLU, >>10)`, 8 * n, async () => {
         const e = Engine.get();
         const acc = integers(n, 7, -300000, 300000);
         const x = e.keep(Tensor.from(acc, a.shape, 'i32'));
@@ -316,13 +230,24 @@ export function activationRows(quick: boolean): RowSpec[] {
             sh.dispose();
           },
         });
-      },
-    });
+      }),
+    );
   }
   return rows;
 }
 
 // ---- pools -----------------------------------------------------------------------------------
+
+/** ONNX MaxPool attributes of the stem pool (3x3, stride 2, pad 1). */
+const MAXPOOL_ATTRS = { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] };
+
+/** Seeded unsigned codes in [0, 255] of `shape`, packed and kept on the GPU. */
+function keptCodes(shape: number[], seed: number): { codes: Int32Array; x: Int8Act } {
+  const codes = integers(prod(shape), seed, 0, 255);
+  const x = int8Activation(codes, shape, false);
+  Engine.get().keep(x.data);
+  return { codes, x };
+}
 
 export function poolRows(quick: boolean): RowSpec[] {
   const rows: RowSpec[] = [];
@@ -332,15 +257,8 @@ export function poolRows(quick: boolean): RowSpec[] {
   const popts = { kernel: 3, stride: 2, padding: 1 };
   const ys = poolOutputShape(xs, popts);
   const [N, C, H, W] = xs;
-  rows.push({
-    id: 'pool.max/resnet18.maxpool',
-    family: 'max pool',
-    shape: `resnet18.maxpool ${fmt(xs)} 3x3 s2 p1`,
-    flop: 0,
-    bytes: 4 * (prod(xs) + prod(ys)),
-    peak: 'none',
-    unit: 'GB/s',
-    setup: async () => {
+  rows.push(
+    memoryRow('pool.max/resnet18.maxpool', 'max pool', `resnet18.maxpool ${fmt(xs)} 3x3 s2 p1`, 4 * (prod(xs) + prod(ys)), async () => {
       const e = Engine.get();
       const xd = uniform(prod(xs), 8);
       const x = e.keep(Tensor.from(xd, xs));
@@ -350,52 +268,21 @@ export function poolRows(quick: boolean): RowSpec[] {
           const tx = tf.tensor4d(permute4(xd, xs, NCHW_TO_NHWC), [N, H, W, C]);
           return tfjsPeer(tf, 'tf.maxPool NHWC', [tx], () => tf.maxPool(tx, 3, 2, 1), ([y]) => exactCheck(permute4(y, [N, ys[2], ys[3], C], NHWC_TO_NCHW), ref));
         },
-        ort: async (ort) => {
-          const model = onnxModel({
-            nodes: [{ op: 'MaxPool', inputs: ['x'], outputs: ['y'], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } }],
-            inputs: [{ name: 'x', dtype: 'float32', dims: xs }],
-            outputs: [{ name: 'y', dtype: 'float32', dims: ys }],
-          });
-          return ortPeer(ort, model, { x: ortFeed('float32', xd, xs) }, 'MaxPool', (y) => exactCheck(y, ref));
-        },
+        ort: async (ort) => ortOneOp(ort, { op: 'MaxPool', attrs: MAXPOOL_ATTRS }, ortFeed('float32', xd, xs), ys, 'MaxPool', (y) => exactCheck(y, ref)),
         dispose: () => x.dispose(),
       });
-    },
-  });
-  rows.push({
-    id: 'int8.maxpool/resnet18.maxpool',
-    family: 'int8 max pool',
-    shape: `resnet18.maxpool ${fmt(xs)} u8 3x3 s2 p1`,
-    flop: 0,
-    bytes: prod(xs) + prod(ys),
-    peak: 'none',
-    unit: 'GB/s',
-    setup: async () => {
-      const e = Engine.get();
-      const codes = integers(prod(xs), 9, 0, 255);
-      const x = int8Activation(codes, xs, false);
-      e.keep(x.data);
+    }),
+  );
+  rows.push(
+    memoryRow('int8.maxpool/resnet18.maxpool', 'int8 max pool', `resnet18.maxpool ${fmt(xs)} u8 3x3 s2 p1`, prod(xs) + prod(ys), async () => {
+      const { codes, x } = keptCodes(xs, 9);
       const ref = refInt8MaxPool2d(codes, xs, [3, 3], [2, 2], [1, 1]);
-      return {
-        step: () => e.tidy(() => void int8MaxPool2d(x, popts).data),
-        async verify() {
-          const y = int8MaxPool2d(x, popts);
-          const got = await readInt8(y);
-          y.data.dispose();
-          return exactCheck(got, ref);
-        },
-        ort: async (ort) => {
-          const model = onnxModel({
-            nodes: [{ op: 'MaxPool', inputs: ['x'], outputs: ['y'], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } }],
-            inputs: [{ name: 'x', dtype: 'uint8', dims: xs }],
-            outputs: [{ name: 'y', dtype: 'uint8', dims: ys }],
-          });
-          return ortPeer(ort, model, { x: ortFeed('uint8', Uint8Array.from(codes), xs) }, 'MaxPool u8', (y) => exactCheck(y, ref));
-        },
+      return int8Row(() => int8MaxPool2d(x, popts), (got) => exactCheck(got, ref), {
+        ort: async (ort) => ortOneOp(ort, { op: 'MaxPool', attrs: MAXPOOL_ATTRS }, ortFeed('uint8', Uint8Array.from(codes), xs), ys, 'MaxPool u8', (y) => exactCheck(y, ref)),
         dispose: () => x.data.dispose(),
-      };
-    },
-  });
+      });
+    }),
+  );
   // Global average pools before the classifiers.
   const gaps = [zooLayer(quick, 'resnet20', (l) => l.kind === 'avgpool'), ...(quick ? [] : [zooLayer(quick, 'mobilenet_v2', (l) => l.kind === 'avgpool')])];
   const models = ['resnet20', 'mobilenet_v2'];
@@ -403,15 +290,8 @@ export function poolRows(quick: boolean): RowSpec[] {
     const shape = [gp.batch, ...gp.input];
     const [n, c, h, w] = shape;
     const id = `${models[i]}.${gp.layer.name}`;
-    rows.push({
-      id: `pool.global_avg/${id}`,
-      family: 'global average pool',
-      shape: `${id} ${fmt(shape)}`,
-      flop: 0,
-      bytes: 4 * (prod(shape) + n * c),
-      peak: 'none',
-      unit: 'GB/s',
-      setup: async () => {
+    rows.push(
+      memoryRow(`pool.global_avg/${id}`, 'global average pool', `${id} ${fmt(shape)}`, 4 * (prod(shape) + n * c), async () => {
         const e = Engine.get();
         const xd = uniform(prod(shape), 10);
         const x = e.keep(Tensor.from(xd, shape));
@@ -422,45 +302,19 @@ export function poolRows(quick: boolean): RowSpec[] {
             const tx = tf.tensor4d(permute4(xd, shape, NCHW_TO_NHWC), [n, h, w, c]);
             return tfjsPeer(tf, 'tf.mean NHWC', [tx], () => tf.mean(tx, [1, 2]), ([y]) => compare(y));
           },
-          ort: async (ort) => {
-            const model = onnxModel({
-              nodes: [{ op: 'GlobalAveragePool', inputs: ['x'], outputs: ['y'] }],
-              inputs: [{ name: 'x', dtype: 'float32', dims: shape }],
-              outputs: [{ name: 'y', dtype: 'float32', dims: [n, c, 1, 1] }],
-            });
-            return ortPeer(ort, model, { x: ortFeed('float32', xd, shape) }, 'GlobalAveragePool', compare);
-          },
+          ort: async (ort) => ortOneOp(ort, { op: 'GlobalAveragePool' }, ortFeed('float32', xd, shape), [n, c, 1, 1], 'GlobalAveragePool', compare),
           dispose: () => x.dispose(),
         });
-      },
-    });
-    rows.push({
-      id: `int8.sumpool/${id}`,
-      family: 'int8 sum pool',
-      shape: `${id} ${fmt(shape)} u8 -> u8 (>>6)`,
-      flop: 0,
-      bytes: prod(shape) + n * c,
-      peak: 'none',
-      unit: 'GB/s',
-      setup: async () => {
-        const e = Engine.get();
-        const codes = integers(prod(shape), 11, 0, 255);
-        const x = int8Activation(codes, shape, false);
-        e.keep(x.data);
+      }),
+    );
+    rows.push(
+      memoryRow(`int8.sumpool/${id}`, 'int8 sum pool', `${id} ${fmt(shape)} u8 -> u8 (>>6)`, prod(shape) + n * c, async () => {
+        const { codes, x } = keptCodes(shape, 11);
         const requant = { shift: 6, signed: false };
         const ref = refInt8SumPool(codes, shape, { requant });
-        return {
-          step: () => e.tidy(() => void int8SumPool(x, { requant }).data),
-          async verify() {
-            const y = int8SumPool(x, { requant });
-            const got = await readInt8(y);
-            y.data.dispose();
-            return exactCheck(got, ref);
-          },
-          dispose: () => x.data.dispose(),
-        };
-      },
-    });
+        return int8Row(() => int8SumPool(x, { requant }), (got) => exactCheck(got, ref), { dispose: () => x.data.dispose() });
+      }),
+    );
   });
   return rows;
 }
@@ -474,46 +328,37 @@ export function sgdRows(quick: boolean): RowSpec[] {
   const params = describeModel(model, args, data).reduce((s, l) => s + l.params, 0);
   const SGD_OPTS = { lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 4e-5 };
   return [
-    {
-      id: `sgd.step/${model}`,
-      family: 'optimizer step',
-      shape: `${model}${quick ? ' w8' : ''} parameters, SGD momentum 0.9 Nesterov, weight decay`,
-      flop: 0,
-      bytes: 20 * params,
-      peak: 'none',
-      unit: 'GB/s',
-      setup: async () => {
-        const e = Engine.get();
-        const m = buildModel(model, args, data, floatQuant(), new Rng(1));
-        const ps = m.parameters();
-        ps.forEach((p, i) => {
-          p.grad = e.keep(Tensor.from(uniform(p.size, 100 + i, -0.1, 0.1), p.shape));
-        });
-        const opt = new SGD(ps, SGD_OPTS);
-        return {
-          step: () => opt.step(),
-          async verify() {
-            // The optimizer's first step (momentum buffers created), against the CPU update.
-            const before: Float32Array[] = [];
-            const grads: Float32Array[] = [];
-            for (const p of ps) {
-              before.push((await p.read()) as Float32Array);
-              grads.push((await p.grad!.read()) as Float32Array);
-            }
-            opt.step();
-            const ref = new RefSGD(SGD_OPTS);
-            ref.step(before, grads, SGD_OPTS.lr);
-            const checks: Check[] = [];
-            for (let i = 0; i < ps.length; i++) checks.push(closeCheck((await ps[i].read()) as Float32Array, before[i], 1e-6));
-            return worst(...checks);
-          },
-          dispose() {
-            for (const p of ps) p.grad?.dispose();
-            m.dispose();
-            opt.dispose();
-          },
-        };
-      },
-    },
+    memoryRow(`sgd.step/${model}`, 'optimizer step', `${model}${quick ? ' w8' : ''} parameters, SGD momentum 0.9 Nesterov, weight decay`, 20 * params, async () => {
+      const e = Engine.get();
+      const m = buildModel(model, args, data, floatQuant(), new Rng(1));
+      const ps = m.parameters();
+      ps.forEach((p, i) => {
+        p.grad = e.keep(Tensor.from(uniform(p.size, 100 + i, -0.1, 0.1), p.shape));
+      });
+      const opt = new SGD(ps, SGD_OPTS);
+      return {
+        step: () => opt.step(),
+        async verify() {
+          // The optimizer's first step (momentum buffers created), against the CPU update.
+          const before: Float32Array[] = [];
+          const grads: Float32Array[] = [];
+          for (const p of ps) {
+            before.push((await p.read()) as Float32Array);
+            grads.push((await p.grad!.read()) as Float32Array);
+          }
+          opt.step();
+          const ref = new RefSGD(SGD_OPTS);
+          ref.step(before, grads, SGD_OPTS.lr);
+          const checks: Check[] = [];
+          for (let i = 0; i < ps.length; i++) checks.push(closeCheck((await ps[i].read()) as Float32Array, before[i], 1e-6));
+          return worst(...checks);
+        },
+        dispose() {
+          for (const p of ps) p.grad?.dispose();
+          m.dispose();
+          opt.dispose();
+        },
+      };
+    }),
   ];
 }

@@ -95,6 +95,33 @@ export interface OrtFeed {
 
 export const ortFeed = (dtype: OnnxDType, data: Data, dims: number[]): OrtFeed => ({ dtype, data, dims });
 
+/** A scalar constant (quantisation scales and zero points). */
+export function ortScalar(name: string, dtype: 'float32' | 'uint8' | 'int8', v: number): OnnxInit {
+  return { name, dtype, dims: [], data: dtype === 'float32' ? Float32Array.of(v) : dtype === 'uint8' ? Uint8Array.of(v) : Int8Array.of(v) };
+}
+
+/**
+ * A peer running one operator: the fed input `x` (and the constants `inits`, named in
+ * `node.inputs`, default ['x']) to the output `y` of x's dtype and `yDims`.
+ */
+export function ortOneOp(
+  ort: Ort,
+  node: { op: string; inputs?: string[]; attrs?: OnnxNode['attrs'] },
+  x: OrtFeed,
+  yDims: number[],
+  what: string,
+  check: (out: ArrayLike<number>) => Check,
+  inits: OnnxInit[] = [],
+): Promise<PeerInstance> {
+  const model = onnxModel({
+    nodes: [{ op: node.op, inputs: node.inputs ?? ['x'], outputs: ['y'], attrs: node.attrs }],
+    inputs: [{ name: 'x', dtype: x.dtype, dims: x.dims }],
+    outputs: [{ name: 'y', dtype: x.dtype, dims: yDims }],
+    inits,
+  });
+  return ortPeer(ort, model, { x }, what, check);
+}
+
 /**
  * A peer running `model` on `feeds`; `check` compares the first output with the reference.
  * `what` names the operator for the table.

@@ -37,7 +37,8 @@ export async function measurePeaks(e: Engine, opts: { quick: boolean; method: Ti
   const dot4 = int8UsesDot4(undefined, e);
   const loop: LoopOptions = opts.quick ? { time: 0, iterations: 3, warmup: 1 } : { time: 300, iterations: 7, warmup: 2 };
   const probes: Peaks['probes'] = [];
-  const defines = { WG, DOT4: dot4 };
+  // F32 picks the f32 FMA step of the peak kernel, otherwise the int8 path's (DOT4 or not).
+  const defines = { WG, DOT4: dot4, F32: true };
   // Copy: buffers larger than the CPU caches of a software adapter (quick: 4 MiB each).
   const n4 = opts.quick ? 1 << 18 : 1 << 21;
   const src = Tensor.from(new Float32Array(4 * n4).fill(1), [4 * n4]);
@@ -53,11 +54,11 @@ export async function measurePeaks(e: Engine, opts: { quick: boolean; method: Ti
     const threads = opts.quick ? 1 << 14 : 1 << 16;
     const iters = opts.quick ? 64 : 256;
     const ap = { n4: threads, iters, m: 3, c: 0.001 };
-    const kFma = e.kernel('roofline.wgsl', 'fma_peak', defines);
+    const kFma = e.kernel('roofline.wgsl', 'peak', defines);
     const fma = await measure(e, () => e.dispatch(kFma, { dst }, { ...ap, m: 0.999 }, e.grid1d(threads, WG)), loop, opts.method);
     const flop = 64 * threads * iters;
     probes.push({ name: 'f32 fma', work: flop, unit: 'flop', bestMs: fma.time.minMs });
-    const kInt = e.kernel('roofline.wgsl', dot4 ? 'dot4_peak' : 'imad_peak', defines);
+    const kInt = e.kernel('roofline.wgsl', 'peak', { ...defines, F32: false });
     const int = await measure(e, () => e.dispatch(kInt, { idst }, ap, e.grid1d(threads, WG)), loop, opts.method);
     probes.push({ name: dot4 ? 'dot4I8Packed' : 'i32 multiply-add', work: flop, unit: 'op', bestMs: int.time.minMs });
     return {

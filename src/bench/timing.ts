@@ -46,6 +46,30 @@ export function statsOf(samples: readonly number[]): Stats {
   return { medianMs: med, minMs: n ? s[0] : NaN, maxMs: n ? s[n - 1] : NaN, samples: n };
 }
 
+/** Whether tinybench is in its timed phase (not warm-up); kept by runLoop for the iteration. */
+interface LoopState {
+  timed: boolean;
+}
+
+/**
+ * tinybench with the loop's budget over the async iteration `make` returns (it may return an
+ * overridden duration); tinybench's statistics of its samples, undefined when it has none.
+ */
+async function runLoop(name: string, loop: LoopOptions, make: (state: LoopState) => () => Promise<unknown>): Promise<Stats | undefined> {
+  const state: LoopState = { timed: false };
+  const bench = new Bench({ time: loop.time, iterations: loop.iterations, warmupIterations: loop.warmup, warmupTime: 0, warmup: loop.warmup > 0, throws: true });
+  bench.add(name, make(state), {
+    beforeAll(mode) {
+      state.timed = mode === 'run';
+    },
+  });
+  await bench.run();
+  const res = bench.tasks[0].result as { error?: unknown; latency?: { p50: number; min: number; max: number; samplesCount: number } };
+  if (res.error) throw res.error;
+  const l = res.latency;
+  return l ? { medianMs: l.p50, minMs: l.min, maxMs: l.max, samples: l.samplesCount } : undefined;
+}
+
 /**
  * Runs the loop: `step` records work (it may also await, e.g. a model step with read-backs);
  * the loop syncs the engine after it. `method` 'timestamp' needs Engine.canTimeGpu.
@@ -53,41 +77,26 @@ export function statsOf(samples: readonly number[]): Stats {
 export async function measure(e: Engine, step: () => unknown, loop: LoopOptions, method: TimingMethod): Promise<Measurement> {
   const walls: number[] = [];
   const gpus: number[] = [];
-  let timed = false;
-  const bench = new Bench({ time: loop.time, iterations: loop.iterations, warmupIterations: loop.warmup, warmupTime: 0, warmup: loop.warmup > 0, throws: true });
-  bench.add(
-    'row',
-    async () => {
-      const t0 = performance.now();
-      if (method === 'timestamp') e.beginGpuTiming();
-      try {
-        await step();
-        await e.sync();
-      } catch (err) {
-        if (method === 'timestamp') await e.endGpuTiming().catch(() => undefined);
-        throw err;
-      }
-      const wall = performance.now() - t0;
-      if (timed) walls.push(wall);
-      if (method !== 'timestamp') return undefined;
-      const { ns } = await e.endGpuTiming();
-      if (timed) gpus.push(ns / 1e6);
-      return { overriddenDuration: ns / 1e6, overriddenIterationCost: wall };
-    },
-    {
-      beforeAll(mode) {
-        timed = mode === 'run';
-      },
-    },
-  );
-  await bench.run();
-  const task = bench.tasks[0];
-  const res = task.result as { state?: string; error?: unknown; latency?: { p50: number; min: number; max: number; samplesCount: number } };
-  if (res.error) throw res.error;
+  const lat = await runLoop('row', loop, (state) => async () => {
+    const t0 = performance.now();
+    if (method === 'timestamp') e.beginGpuTiming();
+    try {
+      await step();
+      await e.sync();
+    } catch (err) {
+      if (method === 'timestamp') await e.endGpuTiming().catch(() => undefined);
+      throw err;
+    }
+    const wall = performance.now() - t0;
+    if (state.timed) walls.push(wall);
+    if (method !== 'timestamp') return undefined;
+    const { ns } = await e.endGpuTiming();
+    if (state.timed) gpus.push(ns / 1e6);
+    return { overriddenDuration: ns / 1e6, overriddenIterationCost: wall };
+  });
   const wall = statsOf(walls);
   // tinybench's statistics of the samples it was given (GPU time or wall clock).
-  const l = res.latency;
-  const time = l ? { medianMs: l.p50, minMs: l.min, maxMs: l.max, samples: l.samplesCount } : statsOf(method === 'timestamp' ? gpus : walls);
+  const time = lat ?? statsOf(method === 'timestamp' ? gpus : walls);
   // Dawn quantises timestamps (tens of microseconds here): a pass shorter than a step can read
   // 0 ns, and such a row is timed by the wall clock instead.
   if (method === 'timestamp' && !(time.minMs > 0)) return { method: 'wall', time: wall, wall, note: 'GPU time below the timestamp resolution' };
@@ -97,24 +106,10 @@ export async function measure(e: Engine, step: () => unknown, loop: LoopOptions,
 /** The same loop for a peer library that waits for its own work: wall clock only. */
 export async function measureWall(step: () => Promise<void>, loop: LoopOptions): Promise<Stats> {
   const walls: number[] = [];
-  let timed = false;
-  const bench = new Bench({ time: loop.time, iterations: loop.iterations, warmupIterations: loop.warmup, warmupTime: 0, warmup: loop.warmup > 0, throws: true });
-  bench.add(
-    'peer',
-    async () => {
-      const t0 = performance.now();
-      await step();
-      if (timed) walls.push(performance.now() - t0);
-    },
-    {
-      beforeAll(mode) {
-        timed = mode === 'run';
-      },
-    },
-  );
-  await bench.run();
-  const res = bench.tasks[0].result as { error?: unknown; latency?: { p50: number; min: number; max: number; samplesCount: number } };
-  if (res.error) throw res.error;
-  const l = res.latency;
-  return l ? { medianMs: l.p50, minMs: l.min, maxMs: l.max, samples: l.samplesCount } : statsOf(walls);
+  const lat = await runLoop('peer', loop, (state) => async () => {
+    const t0 = performance.now();
+    await step();
+    if (state.timed) walls.push(performance.now() - t0);
+  });
+  return lat ?? statsOf(walls);
 }

@@ -17,7 +17,7 @@
 import onnxProto from 'onnx-proto';
 import { F8Error } from '../runtime/errors.js';
 import { INT32_MAX } from '../quant/int-requant.js';
-import { dtypeRange, nodeInputs, valueMap, type IntDType, type IntEpilogue, type IntGraph, type IntValueInfo } from './graph.js';
+import { dtypeRange, nodeInputs, valueMap, type ConvNode, type IntNode, type IntDType, type IntEpilogue, type IntGraph, type IntValueInfo } from './graph.js';
 
 const { onnx } = onnxProto;
 type NodeProto = onnxProto.onnx.INodeProto;
@@ -197,6 +197,16 @@ function poolAttrs(kernel: [number, number], stride: [number, number], padding: 
   return [ints('kernel_shape', kernel), ints('strides', stride), ints('pads', [padding[0], padding[1], padding[0], padding[1]])];
 }
 
+/** The nodes of g in order, each with its output's info, the output's ONNX name and the node's name. */
+function* nodeOutputs(g: IntGraph, values: Map<string, IntValueInfo>, tname: (v: string) => string): Generator<{ node: IntNode; out: IntValueInfo; y: string; nm: string }> {
+  for (const node of g.nodes) yield { node, out: values.get(node.output)!, y: tname(node.output), nm: node.name };
+}
+
+/** A conv node's attributes (Conv and ConvInteger): the pool attributes, dilations and group. */
+function convAttrs(node: ConvNode, wShape: readonly number[]): AttributeProto[] {
+  return [...poolAttrs([wShape[2], wShape[3]], node.stride, node.padding), ints('dilations', node.dilation), int('group', node.groups)];
+}
+
 // ---------------------------------------------------------------------------------------------
 // integize: float32 tensors holding integers.
 
@@ -230,23 +240,13 @@ export function toIntegizeOnnx(g: IntGraph): Uint8Array {
     b.op('Clip', [v, b.scalar('float', clo), b.scalar('float', chi)], `${node}/clamp`, out);
   };
 
-  for (const node of g.nodes) {
-    const out = values.get(node.output)!;
-    const y = tname(node.output);
-    const nm = node.name;
+  for (const { node, out, y, nm } of nodeOutputs(g, values, tname)) {
     switch (node.op) {
       case 'conv': {
         const w = g.tensors[node.weight];
         const inputs = [tname(node.input), b.tensor(`${nm}/weight`, 'float', w.shape, w.data)];
         if (node.bias) inputs.push(b.tensor(`${nm}/bias`, 'float', [w.shape[0]], g.tensors[node.bias].data));
-        const [p0, p1] = node.padding;
-        const acc = b.op('Conv', inputs, `${nm}/conv`, `${nm}/acc`, [
-          ints('kernel_shape', w.shape.slice(2)),
-          ints('strides', node.stride),
-          ints('pads', [p0, p1, p0, p1]),
-          ints('dilations', node.dilation),
-          int('group', node.groups),
-        ]);
+        const acc = b.op('Conv', inputs, `${nm}/conv`, `${nm}/acc`, convAttrs(node, w.shape));
         epilogue(acc, node.epilogue, out.shape[0], out.shape.length, nm, y);
         break;
       }
@@ -379,22 +379,12 @@ export function toIntOnlyOnnx(g: IntGraph): Uint8Array {
     return { v: clamp(s, 'int64', -INT32_MAX, INT32_MAX, nm, 'bias_sat'), dt: 'int64' };
   };
 
-  for (const node of g.nodes) {
-    const out = values.get(node.output)!;
-    const y = tname(node.output);
-    const nm = node.name;
+  for (const { node, out, y, nm } of nodeOutputs(g, values, tname)) {
     switch (node.op) {
       case 'conv': {
         const w = g.tensors[node.weight];
         const x = asU8(node.input);
-        const [p0, p1] = node.padding;
-        const acc = b.op('ConvInteger', [x.x, b.tensor(`${nm}/weight_u8`, 'uint8', w.shape, Array.from(w.data, (v) => v + 128)), x.zp, b.scalar('uint8', 128)], `${nm}/conv`, `${nm}/acc`, [
-          ints('kernel_shape', w.shape.slice(2)),
-          ints('strides', node.stride),
-          ints('pads', [p0, p1, p0, p1]),
-          ints('dilations', node.dilation),
-          int('group', node.groups),
-        ]);
+        const acc = b.op('ConvInteger', [x.x, b.tensor(`${nm}/weight_u8`, 'uint8', w.shape, Array.from(w.data, (v) => v + 128)), x.zp, b.scalar('uint8', 128)], `${nm}/conv`, `${nm}/acc`, convAttrs(node, w.shape));
         const r = addBias(acc, node.bias, size(w.shape.slice(1)) * MAX_ABS[values.get(node.input)!.dtype] * 127, 3, nm);
         epilogue(r.v, r.dt, node.epilogue, out.shape[0], 3, nm, y, out.dtype);
         break;

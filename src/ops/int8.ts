@@ -436,7 +436,20 @@ function addCore(op: string, a: Int8Operand, b: Int8Operand, opts: Int8AddOption
   const [sa, sb] = opts.shifts ?? [0, 0];
   if (!Number.isInteger(sa) || !Number.isInteger(sb) || sa < 0 || sb < 0) throw new F8Error('BAD_CONFIG', `${op}: shifts [${sa}, ${sb}] must be integers >= 0`);
   const [ra, rb] = opts.operandRelu ?? [false, false];
-  const shape = [...A.shape];
+  // The kernel's exact 64-bit sum needs one unshifted operand: the common part of the shifts
+  // is applied after the clamp (wgsl/int8_ops.wgsl, residual). Shifts past 64 saturate alike.
+  const ml = Math.min(sa, sb);
+  const params = { a_kind: A.kind, b_kind: B.kind, ma: Math.min(sa - ml, 64), mb: Math.min(sb - ml, 64), ml: Math.min(ml, 64), relu_a: ra ? 1 : 0, relu_b: rb ? 1 : 0 };
+  return elementOp(op, 'residual', A.shape, opts, { opa: A.data, opb: B.data }, params);
+}
+
+/**
+ * An element op of int8_ops.wgsl (residual, requant) over [N, C, ...] = shape, one thread per
+ * 4 channels of one position, with the epilogue of opts (its parameters and shift buffer added to
+ * `params` and `bindings`; the shift binding falls back to opa). Returns i32 or packed codes.
+ */
+function elementOp(op: string, entry: 'residual' | 'requant', xShape: readonly number[], opts: Int8Epilogue, bindings: { opa: Tensor; opb?: Tensor }, params: Record<string, number>): Int8Act | Tensor {
+  const shape = [...xShape];
   const [N, C] = shape;
   const S = prod(shape.slice(2));
   const C4 = Math.ceil(C / 4);
@@ -445,15 +458,7 @@ function addCore(op: string, a: Int8Operand, b: Int8Operand, opts: Int8AddOption
   const { params: ep, shift } = epilogueParams(op, opts, C, temps);
   const y = opts.requant ? Tensor.empty(packedShape(shape), 'i8x4') : Tensor.empty(shape, 'i32');
   const count = N * C4 * S;
-  // The kernel's exact 64-bit sum needs one unshifted operand: the common part of the shifts
-  // is applied after the clamp (wgsl/int8_ops.wgsl, residual). Shifts past 64 saturate alike.
-  const ml = Math.min(sa, sb);
-  e.dispatch(
-    opsKernel(e, 'residual'),
-    { opa: A.data, opb: B.data, shift: shift ?? A.data, y },
-    fill(OPS_FIELDS, { N, C, C4, S, count, a_kind: A.kind, b_kind: B.kind, ma: Math.min(sa - ml, 64), mb: Math.min(sb - ml, 64), ml: Math.min(ml, 64), relu_a: ra ? 1 : 0, relu_b: rb ? 1 : 0, ...ep }),
-    e.grid1d(count, 64),
-  );
+  e.dispatch(opsKernel(e, entry), { ...bindings, shift: shift ?? bindings.opa, y }, fill(OPS_FIELDS, { N, C, C4, S, count, ...params, ...ep }), e.grid1d(count, 64));
   for (const t of temps) t.dispose();
   return elementOut(y, shape, opts);
 }
@@ -486,18 +491,7 @@ export function int8Requant(x: Int8Operand, opts: Int8Epilogue): Int8Act | Tenso
   const op = 'int8Requant';
   const X = operandInfo(op, x, 'input');
   if (X.shape.length < 2) throw new F8Error('SHAPE_MISMATCH', `${op}: input ${fmt(X.shape)} must be [N, C, ...]`);
-  const shape = [...X.shape];
-  const [N, C] = shape;
-  const S = prod(shape.slice(2));
-  const C4 = Math.ceil(C / 4);
-  const e = Engine.get();
-  const temps: Tensor[] = [];
-  const { params: ep, shift } = epilogueParams(op, opts, C, temps);
-  const y = opts.requant ? Tensor.empty(packedShape(shape), 'i8x4') : Tensor.empty(shape, 'i32');
-  const count = N * C4 * S;
-  e.dispatch(opsKernel(e, 'requant'), { opa: X.data, shift: shift ?? X.data, y }, fill(OPS_FIELDS, { N, C, C4, S, count, a_kind: X.kind, ...ep }), e.grid1d(count, 64));
-  for (const t of temps) t.dispose();
-  return elementOut(y, shape, opts);
+  return elementOp(op, 'requant', X.shape, opts, { opa: X.data }, { a_kind: X.kind });
 }
 
 /**
