@@ -292,7 +292,9 @@ export class QConv2d extends QLayer {
 
   /**
    * §3: quantise the input; in training, batch statistics of conv(s_in x_q, w) (and the running
-   * statistics' update); fold BN and the scalings into w_f and b_f; quantise w_f; conv(x_q, w_q) + b_f.
+   * statistics' update); fold BN and the scalings into w_f and b_f; quantise w_f; conv(x_q, w_q) + b_f,
+   * with b_f rounded to the accumulator grid 2^-(fl_in + fl_w): the int32 bias of §5, so that this
+   * layer computes exactly what the exported integer layer computes.
    */
   private forwardFixed(x: Tensor): Tensor {
     const { xq, sIn, fl } = this.quantizeInput(x);
