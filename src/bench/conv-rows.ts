@@ -173,14 +173,14 @@ async function ortConv(ort: Ort, c: ZooConv, g: Geo, xd: Float32Array, wd: Float
 }
 
 /** The int8 inference convolution of the exported model on one zoo shape. */
-export function int8ConvRow(c: ZooConv): RowSpec {
+export function int8ConvRow(c: ZooConv, dot4?: boolean): RowSpec {
   const g = geo(c);
-  const fam = c.depthwise ? 'int8 depthwise' : 'int8 conv';
+  const fam = c.depthwise ? 'int8 depthwise' : dot4 ? 'int8 conv (dot4I8Packed)' : 'int8 conv';
   const [N, , , ] = c.x;
   const [O] = c.w;
   const memo: { ref?: Int32Array } = {};
   return {
-    id: `${c.depthwise ? 'int8.dwconv' : 'int8.conv'}/${c.id}`,
+    id: `${c.depthwise ? 'int8.dwconv' : dot4 ? 'int8.conv.dot4' : 'int8.conv'}/${c.id}`,
     family: fam,
     shape: `${g.desc} u8 -> u8 (bias, ReLU, >>${SHIFT})`,
     flop: g.flop,
@@ -190,7 +190,7 @@ export function int8ConvRow(c: ZooConv): RowSpec {
     setup: async () => {
       const ops = int8Operands(c.x, c.w, c.groups);
       const requant = { shift: SHIFT, signed: false };
-      const run = () => int8Conv2d(ops.x, ops.w, ops.b, { ...g.opts, relu: true, requant });
+      const run = () => int8Conv2d(ops.x, ops.w, ops.b, { ...g.opts, relu: true, requant, dot4 });
       const xv = [g.nv, ...c.x.slice(1)];
       const ref = () => refInt8Conv2d(ops.xs.subarray(0, prod(xv)), xv, ops.ws, c.w, ops.bs, { ...g.opts, relu: true, requant });
       const compare = (got: ArrayLike<number>): Check => {

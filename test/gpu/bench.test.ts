@@ -41,7 +41,7 @@ gpuDescribe('f8net bench --quick', () => {
     const e = Engine.get();
     const lines: string[] = [];
     const res = await runBench(e, { quick: true, tuning: 'both', search: false, tuningCacheDir: dir, log: (l) => lines.push(l) });
-    const ids = allRows(true).map((r) => r.id);
+    const ids = allRows(true, e.gpu.hasDot4I8).map((r) => r.id);
     expect(res.rows.map((r) => r.id)).toEqual(ids);
     // Every family of the issue has rows.
     for (const fam of ['conv2d.fwd', 'conv2d.bwd_input', 'conv2d.bwd_weight', 'depthwise.', 'matmul.', 'bn.stats', 'fakequant', 'fraclen', 'int8.conv', 'int8.linear', 'requant', 'pool.max', 'pool.global_avg', 'int8.maxpool', 'int8.sumpool', 'sgd.step', 'model.train.float', 'model.train.fixed', 'model.infer.float', 'model.infer.int']) {
