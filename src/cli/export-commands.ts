@@ -170,6 +170,7 @@ export function registerExportCommands(program: Command): void {
     .option('--no-onnx', 'skip the two ONNX files')
     .option('--json', 'print a JSON summary')
     .action(async (o: { checkpoint: string; out: string; onnx: boolean; json?: boolean }, cmd: Command) => {
+      if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new F8Error('BAD_INPUT', `--out ${o.out}: exists and is not a folder; the integer model is a folder (model.json, weights.bin, two .onnx files)`);
       const { ck, cfg } = checkpointConfig(o.checkpoint);
       await withEngine(cmd, async () => {
         const data = await loadDataAsync(cfg);
@@ -221,6 +222,7 @@ export function registerExportCommands(program: Command): void {
       let names: string[];
       let n: number;
       if (isOnnx) {
+        if (!existsSync(o.model) || !statSync(o.model).isFile()) throw new F8Error('BAD_INPUT', `--model ${o.model}: no such ONNX file`);
         const spec = onnxInputSpec(o.model);
         const imgs = await loadPredictImages(o.images, spec.shape, o.limit);
         names = imgs.names;
