@@ -53,9 +53,8 @@ export function quantizeNormalized(g: IntGraph, x: Float32Array, n: number): Int
 
 /**
  * Integer conv2d accumulators (before the epilogue), the loop of refInt8Conv2d written for speed:
- * x codes [n, C, H, W], w [O, C/groups, KH, KW], bias [O] or null. The exact sum is wrapped to
- * int32 once at the end (equal to wrapping at every step: every partial sum is below 2^53), then
- * the bias is added with saturation, as in src/ops/int8.ref.ts.
+ * x codes [n, C, H, W], w [O, C/groups, KH, KW], bias [O] or null. Products are summed in int32
+ * with wrap-around, then the bias is added with saturation, as in src/ops/int8.ref.ts.
  */
 export function convAccumulate(
   x: Int32Array,
@@ -67,34 +66,43 @@ export function convAccumulate(
 ): Int32Array {
   const [n, C, H, W] = xShape;
   const [O, CG, KH, KW] = wShape;
-  const OH = Math.floor((H + 2 * g.padding[0] - g.dilation[0] * (KH - 1) - 1) / g.stride[0]) + 1;
-  const OW = Math.floor((W + 2 * g.padding[1] - g.dilation[1] * (KW - 1) - 1) / g.stride[1]) + 1;
+  const [sh, sw] = g.stride;
+  const [ph, pw] = g.padding;
+  const [dh, dw] = g.dilation;
+  const OH = Math.floor((H + 2 * ph - dh * (KH - 1) - 1) / sh) + 1;
+  const OW = Math.floor((W + 2 * pw - dw * (KW - 1) - 1) / sw) + 1;
   const OG = O / g.groups;
   const out = new Int32Array(n * O * OH * OW);
-  const wi = Int32Array.from(w);
+  // One output plane at a time; the innermost loop runs along an output row for one weight.
+  // Sums wrap modulo 2^32 at every step, which equals wrapping the exact sum once.
+  const acc = new Int32Array(OH * OW);
   for (let b = 0; b < n; b++)
     for (let o = 0; o < O; o++) {
+      acc.fill(0);
       const c0 = Math.floor(o / OG) * CG;
-      const bo = bias ? bias[o] : 0;
-      for (let oh = 0; oh < OH; oh++)
-        for (let ow = 0; ow < OW; ow++) {
-          let acc = 0;
-          for (let cg = 0; cg < CG; cg++) {
-            const xBase = (b * C + c0 + cg) * H;
-            const wBase = (o * CG + cg) * KH;
-            for (let kh = 0; kh < KH; kh++) {
-              const ih = oh * g.stride[0] - g.padding[0] + kh * g.dilation[0];
+      for (let cg = 0; cg < CG; cg++) {
+        const xPlane = (b * C + c0 + cg) * H * W;
+        for (let kh = 0; kh < KH; kh++)
+          for (let kw = 0; kw < KW; kw++) {
+            const wv = w[((o * CG + cg) * KH + kh) * KW + kw];
+            if (wv === 0) continue;
+            // Output columns whose input column iw = ow*sw - pw + kw*dw lies in [0, W).
+            const off = kw * dw - pw;
+            const owLo = Math.max(0, Math.ceil(-off / sw));
+            const owHi = Math.min(OW - 1, Math.floor((W - 1 - off) / sw));
+            for (let oh = 0; oh < OH; oh++) {
+              const ih = oh * sh - ph + kh * dh;
               if (ih < 0 || ih >= H) continue;
-              const xRow = (xBase + ih) * W;
-              const wRow = (wBase + kh) * KW;
-              for (let kw = 0; kw < KW; kw++) {
-                const iw = ow * g.stride[1] - g.padding[1] + kw * g.dilation[1];
-                if (iw >= 0 && iw < W) acc += x[xRow + iw] * wi[wRow + kw];
-              }
+              const xRow = xPlane + ih * W + off;
+              const aRow = oh * OW;
+              for (let ow = owLo; ow <= owHi; ow++) acc[aRow + ow] = (acc[aRow + ow] + wv * x[xRow + ow * sw]) | 0;
             }
           }
-          out[((b * O + o) * OH + oh) * OW + ow] = clampInt32((acc | 0) + bo);
-        }
+      }
+      const bo = bias ? bias[o] : 0;
+      const base = (b * O + o) * OH * OW;
+      // Then the bias, with saturation.
+      for (let i = 0; i < OH * OW; i++) out[base + i] = clampInt32(acc[i] + bo);
     }
   return out;
 }
