@@ -8,7 +8,7 @@
  * is reported as UNSUPPORTED.
  *
  * @example
- *   const { logits, fl } = await runOnnx('model.int.onnx', codes, [n, 3, 32, 32]);
+ *   const { logits, fl } = await runOnnx('int_op_only.onnx', codes, [n, 3, 32, 32]);
  *   await closeOnnxSessions();
  */
 import { F8Error } from '../runtime/errors.js';
