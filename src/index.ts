@@ -35,7 +35,7 @@ export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export { buildModel, modelNames } from '../models/index.js';
 export * from './ops/int8.js';
 export * from './export/graph.js';
-export { exportModel, argmaxRows } from './export/convert.js';
+export { exportModel } from './export/convert.js';
 export { IntGraphBuilder, type IntExportable } from './export/builder.js';
 export { runIntCpu, quantizeImages, quantizeNormalized, applyEpilogue, logitsToFloat } from './export/run-cpu.js';
 export { IntGpuRunner, runIntGpu } from './export/run-gpu.js';

@@ -17,7 +17,8 @@ import { F8Error } from '../runtime/errors.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { readOnnx } from '../io/onnx-reader.js';
 import type { Module } from '../nn/module.js';
-import { exportModel, argmaxRows } from '../export/convert.js';
+import { exportModel } from '../export/convert.js';
+import { refArgmax } from '../ops/loss.ref.js';
 import { writeIntModel, readIntModel } from '../export/format.js';
 import { toIntegizeOnnx, toIntOnlyOnnx, ONNX_META } from '../export/onnx-export.js';
 import { runOnnx, closeOnnxSessions, onnxInputKind } from '../export/onnx-run.js';
@@ -262,7 +263,7 @@ export function registerExportCommands(program: Command): void {
         }
       }
       const k = logits.length / n;
-      const preds = argmaxRows(logits, n);
+      const preds = refArgmax(logits, n, k);
       const out: string[] = [];
       for (let i = 0; i < n; i++) {
         const row = Array.from(logits.subarray(i * k, (i + 1) * k));

@@ -94,15 +94,3 @@ export async function exportModel(
 }
 
 const roundTo = (v: number): number => Number(v.toPrecision(8));
-
-/** Predicted class per image from integer logits [n, classes] (first maximum wins, as argmax). */
-export function argmaxRows(logits: ArrayLike<number>, n: number): Int32Array {
-  const k = logits.length / n;
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (logits[i * k + j] > logits[i * k + best]) best = j;
-    out[i] = best;
-  }
-  return out;
-}

@@ -17,7 +17,7 @@ import type { Module } from '../nn/module.js';
 import type { Dataset } from '../data/dataset.js';
 import { normalizeImages } from '../ops/image.js';
 import { refNormalizeImages } from '../ops/image.ref.js';
-import { argmaxRows } from './convert.js';
+import { refArgmax } from '../ops/loss.ref.js';
 import { quantizeImages, runIntCpu } from './run-cpu.js';
 import { IntGpuRunner } from './run-gpu.js';
 import { toIntegizeOnnx, toIntOnlyOnnx } from './onnx-export.js';
@@ -136,7 +136,7 @@ export async function evaluateModes(inp: ModeInputs, modes: EvalMode[]): Promise
       logits = await intLogits(mode, g, onnx, ds, count, batch);
     }
     const seconds = (performance.now() - t0) / 1000;
-    const preds = argmaxRows(logits, count);
+    const preds = refArgmax(logits, count, count ? logits.length / count : 0);
     let correct = 0;
     for (let i = 0; i < count; i++) if (preds[i] === ds.labels[i]) correct++;
     results.push({ mode, top1: count ? correct / count : 0, count, seconds, images_per_s: count / seconds, logits, preds });

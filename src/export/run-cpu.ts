@@ -9,21 +9,26 @@
  *   const logits = runIntCpu(g, codes, n);           // Int32Array [n, classes] at g.output.fl
  */
 import { F8Error } from '../runtime/errors.js';
-import { refInt8MaxPool2d } from '../ops/int8.ref.js';
-import { requantize, clampInt32 } from '../quant/int-requant.js';
+import { refInt8MaxPool2d, refInt8SumPool, refInt8Add, refInt8Requant, refEpilogue, type RefEpilogue } from '../ops/int8.ref.js';
+import { clampInt32 } from '../quant/int-requant.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
 import { refNormalizeImages } from '../ops/image.ref.js';
 import { dtypeRange, valueMap, type IntEpilogue, type IntGraph, type IntValueInfo } from './graph.js';
 
 const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
+/** The epilogue of a graph node (./graph.ts) as the op references take it (src/ops/int8.ref.ts). */
+export function refEpilogueOf(e: IntEpilogue): RefEpilogue {
+  const shift = e.shift.length === 1 ? e.shift[0] : Int32Array.from(e.shift);
+  return e.out === 'int32' ? { relu: e.relu, shift } : { relu: e.relu, requant: { shift, signed: e.out === 'int8' } };
+}
+
 /**
  * The epilogue of ./graph.ts on values [n, C, ...inner]: ReLU, shift (one or per channel), clamp.
  * @example applyEpilogue(Int32Array.of(-5, 1000), 2, 1, { relu: true, shift: [3], out: 'uint8' }) // [0, 125]
  */
 export function applyEpilogue(v: Int32Array, channels: number, inner: number, e: IntEpilogue): Int32Array {
-  const n = e.shift.length === 1 ? e.shift[0] : Int32Array.from(e.shift);
-  return requantize(v, n, { signed: e.out !== 'uint8', wl: e.out === 'int32' ? 32 : 8, relu: e.relu, channelAxis: { channels, inner } });
+  return refEpilogue(v, channels, inner, refEpilogueOf(e));
 }
 
 /**
@@ -155,30 +160,18 @@ export function runIntCpu(g: IntGraph, codes: Int32Array, n: number, all = false
       }
       case 'sumpool': {
         const xi = info(values, node.input, node.name);
-        const [C, H, W] = xi.shape;
-        const x = get(node.input, node.name);
-        const acc = new Int32Array(n * C);
-        for (let q = 0; q < n * C; q++) {
-          let s = 0;
-          for (let k = 0; k < H * W; k++) s = (s + x[q * H * W + k]) | 0;
-          acc[q] = s;
-        }
-        y = applyEpilogue(acc, C, 1, node.epilogue);
+        y = refInt8SumPool(get(node.input, node.name), [n, ...xi.shape], refEpilogueOf(node.epilogue));
         break;
       }
       case 'add': {
-        const r = (v: Int32Array, on: boolean): Int32Array => (on ? v.map((t) => (t < 0 ? 0 : t)) : v);
-        const a = r(get(node.inputs[0], node.name), node.relu[0]);
-        const b = r(get(node.inputs[1], node.name), node.relu[1]);
+        const a = get(node.inputs[0], node.name);
+        const b = get(node.inputs[1], node.name);
         if (b.length !== a.length) throw new F8Error('SHAPE_MISMATCH', `integer model: node ${node.name} adds ${a.length / n} and ${b.length / n} values per image`);
-        const [sa, sb] = [2 ** node.shifts[0], 2 ** node.shifts[1]];
-        // Exact below 2^53; beyond, far outside int32, it clamps with the right sign.
-        const value = Int32Array.from(a, (t, i) => clampInt32(t * sa + b[i] * sb));
-        y = applyEpilogue(value, out.shape[0], size(out.shape.slice(1)), node.epilogue);
+        y = refInt8Add(a, b, [n, ...out.shape], { ...refEpilogueOf(node.epilogue), shifts: node.shifts, operandRelu: node.relu });
         break;
       }
       case 'requant': {
-        y = applyEpilogue(get(node.input, node.name), out.shape[0], size(out.shape.slice(1)), node.epilogue);
+        y = refInt8Requant(get(node.input, node.name), [n, ...out.shape], refEpilogueOf(node.epilogue));
         break;
       }
     }
