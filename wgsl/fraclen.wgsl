@@ -95,6 +95,15 @@ fn cursor_next(cur: Cursor) -> Cursor {
   return Cursor(cur.idx + 1u, cur.k + 1u);
 }
 
+// The chunk of partial thread t (t = j*C + c): units [u0, u1) of channel c with u0 = j*L and
+// u1 = min(u0 + L, M).
+struct Chunk { c: u32, u0: u32, u1: u32 }
+
+fn chunk_of(t: u32) -> Chunk {
+  let u0 = (t / p.C) * p.L;
+  return Chunk(t % p.C, u0, min(u0 + p.L, p.M));
+}
+
 // ---- statistics ------------------------------------------------------------------------------
 
 struct Acc { n: f32, mean: f32, m2: f32, bad: f32 }
@@ -115,19 +124,17 @@ const BLOCK = 16u;
 @compute @workgroup_size(${WG}) fn stat_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = linear_index(gid, nwg, ${WG}u);
   if (t >= p.P * p.C) { return; }
-  let c = t % p.C;
-  let u0 = (t / p.C) * p.L;
-  let u1 = min(u0 + p.L, p.M);
+  let ch = chunk_of(t);
   var cnt = VT(0.0);
   var bad = VT(0.0);
   var s1 = VT(0.0);
-  var cur = cursor_at(c, u0);
+  var cur = cursor_at(ch.c, ch.u0);
   // mae, rms: the sum of |x| or x^2. std: the chunk's mean first (the chunk is re-read from cache),
   // all values shifted by the channel's first value K, so that means are small numbers whose
   // differences keep their bits when the data sit far from 0 (mean 100, std 0.01).
-  let K = VT(lane(x[cursor_at(c, 0u).idx], 0u));
-  for (var u = u0; u < u1;) {
-    let e = min(u + BLOCK, u1);
+  let K = VT(lane(x[cursor_at(ch.c, 0u).idx], 0u));
+  for (var u = ch.u0; u < ch.u1;) {
+    let e = min(u + BLOCK, ch.u1);
     var b = VT(0.0);
     for (; u < e; u++) {
       let v = x[cur.idx];
@@ -151,9 +158,9 @@ const BLOCK = 16u;
   // Corrected two-pass: M2 = sum (y - m)^2 - (sum (y - m))^2 / n around the chunk mean m of y = x - K.
   var sd = VT(0.0);
   var s2 = VT(0.0);
-  cur = cursor_at(c, u0);
-  for (var u = u0; u < u1;) {
-    let e = min(u + BLOCK, u1);
+  cur = cursor_at(ch.c, ch.u0);
+  for (var u = ch.u0; u < ch.u1;) {
+    let e = min(u + BLOCK, ch.u1);
     var b1 = VT(0.0);
     var b2 = VT(0.0);
     for (; u < e; u++) {
@@ -236,10 +243,8 @@ fn fq(v: VT, k: i32) -> VT {
 @compute @workgroup_size(${WG}) fn grid_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = linear_index(gid, nwg, ${WG}u);
   if (t >= p.P * p.C) { return; }
-  let c = t % p.C;
-  let u0 = (t / p.C) * p.L;
-  let u1 = min(u0 + p.L, p.M);
-  var cur = cursor_at(c, u0);
+  let ch = chunk_of(t);
+  var cur = cursor_at(ch.c, ch.u0);
   var err: array<VT, ${NK}>;
   var dif: array<VT, ${NK}>;
   for (var k = 0; k < ${NK}; k++) {
@@ -248,7 +253,7 @@ fn fq(v: VT, k: i32) -> VT {
   }
   var cnt = VT(0.0);
   var bad = VT(0.0);
-  for (var u = u0; u < u1; u++) {
+  for (var u = ch.u0; u < ch.u1; u++) {
     let v = x[cur.idx];
     let ok = unit_ok(cur.idx);
     bad += select(VT(0.0), VT(1.0), ok & non_finite(v));

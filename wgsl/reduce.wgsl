@@ -34,34 +34,76 @@ struct BcastParams { n4: u32, C: u32, inner: u32, a: f32 }
 @group(0) @binding(12) var<storage, read> cm: array<f32>;
 @group(0) @binding(13) var<storage, read_write> out4: array<vec4<f32>>;
 
+// Block t = id % cols of row id / cols of a reduction: elements [j0, j1) = [t*B, min((t+1)*B, n)).
+struct Chunk { j0: u32, j1: u32 }
+
+fn block_of(id: u32, cols: u32, B: u32, n: u32) -> Chunk {
+  let j0 = (id - (id / cols) * cols) * B;
+  return Chunk(j0, min(j0 + B, n));
+}
+
 // out[r, t] = s * sum(x[r, t*B .. min((t+1)*B, T)]), for rows r < rows and t < To.
 @compute @workgroup_size(${WG}) fn rowsum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let id = linear_index(gid, nwg, ${WG}u);
   if (id >= p.rows * p.To) { return; }
-  let r = id / p.To;
-  let t = id - r * p.To;
-  let base = r * p.T;
-  let j0 = t * p.B;
-  let j1 = min(j0 + p.B, p.T);
+  let base = (id / p.To) * p.T;
+  let k = block_of(id, p.To, p.B, p.T);
   var s0 = 0.0;
   var s1 = 0.0;
   var s2 = 0.0;
   var s3 = 0.0;
-  var j = j0;
-  for (; j + 4u <= j1; j += 4u) {
+  var j = k.j0;
+  for (; j + 4u <= k.j1; j += 4u) {
     s0 += x[base + j];
     s1 += x[base + j + 1u];
     s2 += x[base + j + 2u];
     s3 += x[base + j + 3u];
   }
-  for (; j < j1; j++) { s0 += x[base + j]; }
+  for (; j < k.j1; j++) { s0 += x[base + j]; }
   out[id] = ((s0 + s1) + (s2 + s3)) * p.s;
 }
 
-// Offset of element j of channel c, and the step rule to the next element.
+// Offset of element j of channel c.
 fn chan_offset(c: u32, j: u32) -> u32 {
   let o = j / q.inner;
   return (o * q.C + c) * q.inner + (j - o * q.inner);
+}
+
+// The chunk of chan_sum and chan_moments thread id: elements [t*L, min((t+1)*L, M)) of
+// channel id / T, t = id % T.
+fn chan_chunk(id: u32) -> Chunk {
+  return block_of(id, q.T, q.L, q.M);
+}
+
+// Sum over chunk k of channel id / T, in 16-element sub-sums folded into the total, of
+// x (MODE 0) or x * y (MODE 1) when sq is false, else of (x - mu)^2.
+fn chunk_sum(id: u32, k: Chunk, sq: bool, mu: f32) -> f32 {
+  var at = chan_offset(id / q.T, k.j0);
+  var i = k.j0 % q.inner;
+  let jump = (q.C - 1u) * q.inner;
+  var total = 0.0;
+  var part = 0.0;
+  for (var j = k.j0; j < k.j1; j++) {
+    if (sq) {
+      let d = x[at] - mu;
+      part += d * d;
+    } else {
+#if ${MODE}
+      part += x[at] * y[at];
+#else // plain sum
+      part += x[at];
+#endif // MODE
+    }
+    let flush = ((j - k.j0) & 15u) == 15u;
+    total += select(0.0, part, flush);
+    part = select(part, 0.0, flush);
+    i++;
+    at++;
+    let wrap = i == q.inner;
+    i = select(i, 0u, wrap);
+    at += select(0u, jump, wrap);
+  }
+  return total + part;
 }
 
 // out[c, t] = s * sum over the chunk j in [t*L, min((t+1)*L, M)) of channel c of
@@ -69,79 +111,18 @@ fn chan_offset(c: u32, j: u32) -> u32 {
 @compute @workgroup_size(${WG}) fn chan_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let id = linear_index(gid, nwg, ${WG}u);
   if (id >= q.C * q.T) { return; }
-  let c = id / q.T;
-  let t = id - c * q.T;
-  let j0 = t * q.L;
-  let j1 = min(j0 + q.L, q.M);
-  var at = chan_offset(c, j0);
-  var i = j0 % q.inner;
-  let jump = (q.C - 1u) * q.inner;
-  var total = 0.0;
-  var part = 0.0;
-  for (var j = j0; j < j1; j++) {
-#if ${MODE}
-    part += x[at] * y[at];
-#else // plain sum
-    part += x[at];
-#endif // MODE
-    // Fold every 16 terms into the total (two-level summation).
-    let flush = ((j - j0) & 15u) == 15u;
-    total += select(0.0, part, flush);
-    part = select(part, 0.0, flush);
-    i++;
-    at++;
-    let wrap = i == q.inner;
-    i = select(i, 0u, wrap);
-    at += select(0u, jump, wrap);
-  }
-  out[id] = (total + part) * q.s;
+  out[id] = chunk_sum(id, chan_chunk(id), false, 0.0) * q.s;
 }
 
 // Chunk moments: out[c, t] = mean of the chunk, m2_out[c, t] = sum of squared deviations from it.
+// Launched with MODE 0 only (the first pass sums x).
 @compute @workgroup_size(${WG}) fn chan_moments(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let id = linear_index(gid, nwg, ${WG}u);
   if (id >= q.C * q.T) { return; }
-  let c = id / q.T;
-  let t = id - c * q.T;
-  let j0 = t * q.L;
-  let j1 = min(j0 + q.L, q.M);
-  let start = chan_offset(c, j0);
-  let i0 = j0 % q.inner;
-  let jump = (q.C - 1u) * q.inner;
-  var at = start;
-  var i = i0;
-  var total = 0.0;
-  var part = 0.0;
-  for (var j = j0; j < j1; j++) {
-    part += x[at];
-    let flush = ((j - j0) & 15u) == 15u;
-    total += select(0.0, part, flush);
-    part = select(part, 0.0, flush);
-    i++;
-    at++;
-    let wrap = i == q.inner;
-    i = select(i, 0u, wrap);
-    at += select(0u, jump, wrap);
-  }
-  let mu = (total + part) / f32(j1 - j0);
-  at = start;
-  i = i0;
-  total = 0.0;
-  part = 0.0;
-  for (var j = j0; j < j1; j++) {
-    let d = x[at] - mu;
-    part += d * d;
-    let flush = ((j - j0) & 15u) == 15u;
-    total += select(0.0, part, flush);
-    part = select(part, 0.0, flush);
-    i++;
-    at++;
-    let wrap = i == q.inner;
-    i = select(i, 0u, wrap);
-    at += select(0u, jump, wrap);
-  }
+  let k = chan_chunk(id);
+  let mu = chunk_sum(id, k, false, 0.0) / f32(k.j1 - k.j0);
   out[id] = mu;
-  m2_out[id] = total + part;
+  m2_out[id] = chunk_sum(id, k, true, mu);
 }
 
 // Merges blocks of B partial moments (mean_in, m2_in: [C, T], partial t covering
@@ -150,13 +131,11 @@ fn chan_offset(c: u32, j: u32) -> u32 {
   let id = linear_index(gid, nwg, ${WG}u);
   if (id >= g.C * g.To) { return; }
   let c = id / g.To;
-  let t = id - c * g.To;
-  let k0 = t * g.B;
-  let k1 = min(k0 + g.B, g.T);
+  let b = block_of(id, g.To, g.B, g.T);
   var n = 0.0;
   var mu = 0.0;
   var m2 = 0.0;
-  for (var k = k0; k < k1; k++) {
+  for (var k = b.j0; k < b.j1; k++) {
     let nb = f32(min(g.span, g.M - k * g.span));
     let mb = mean_in[c * g.T + k];
     let d = mb - mu;

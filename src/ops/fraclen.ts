@@ -17,7 +17,7 @@ import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
 import { FRACLEN_C, type Metric } from '../quant/fraclen.js';
 import { checkFormat } from './fakequant.js';
-import { channelLayout } from '../tensor.js';
+import { checkF32, channelDims } from './reduce.js';
 
 export { fixScalingGpu } from './fakequant.js';
 
@@ -42,20 +42,20 @@ interface Geometry {
 }
 
 function geometry(x: Tensor, axis: number | undefined, what: string): Geometry {
-  if (x.dtype !== 'f32') throw new F8Error('UNSUPPORTED', `${what}: x must be f32, got ${x.dtype}`);
   const n = x.size;
   let C = 1;
   let innerU: number;
   let M: number;
   let vec4 = true;
   if (axis === undefined) {
+    checkF32(what, 'x', x);
     innerU = M = Math.ceil(n / 4);
   } else {
-    const l = channelLayout(x.shape, axis, what);
-    C = l.C;
-    vec4 = l.inner % 4 === 0;
-    innerU = vec4 ? l.inner / 4 : l.inner;
-    M = l.outer * innerU;
+    const d = channelDims(what, x, axis);
+    C = d.C;
+    vec4 = d.inner % 4 === 0;
+    innerU = vec4 ? d.inner / 4 : d.inner;
+    M = d.outer * innerU;
   }
   const L = Math.max(MIN_CHUNK, Math.ceil((M * C) / TARGET_THREADS));
   const P = Math.ceil(M / L);

@@ -25,7 +25,8 @@ const ROW_BLOCK = 256;
 const CHUNK = 256;
 const MERGE_BLOCK = 64;
 
-interface ChannelDims {
+/** x viewed as [outer, C, inner] along an axis (see the header). */
+export interface ChannelDims {
   outer: number;
   C: number;
   inner: number;
@@ -38,11 +39,13 @@ function fmt(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-function checkF32(op: string, name: string, t: Tensor): void {
+/** Throws UNSUPPORTED unless `t` (input `name` of `op`) is f32. */
+export function checkF32(op: string, name: string, t: Tensor): void {
   if (t.dtype !== 'f32') throw new F8Error('UNSUPPORTED', `${op}: ${name} must be f32, got ${t.dtype}`);
 }
 
-function channelDims(op: string, x: Tensor, axis: number): ChannelDims {
+/** The f32 check and channelLayout of x along `axis` (negative counts from the end). */
+export function channelDims(op: string, x: Tensor, axis: number): ChannelDims {
   checkF32(op, 'x', x);
   const { outer, C, inner } = channelLayout(x.shape, axis, op);
   return { outer, C, inner, M: outer * inner, axis: axis < 0 ? axis + x.shape.length : axis };
