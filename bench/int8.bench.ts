@@ -26,10 +26,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Bench } from 'tinybench';
 import { Engine } from '../src/runtime/engine.js';
 import { Tensor } from '../src/tensor.js';
-import { conv2dForward, conv2dOutputShape, type Conv2dOptions } from '../src/ops/conv2d.js';
+import { conv2dForward, conv2dOutputShape } from '../src/ops/conv2d.js';
 import { int8Activation, int8Weights, int8Conv2d, readInt8, int8Tuning, type Int8Act } from '../src/ops/int8.js';
 import { refInt8Conv2d } from '../src/ops/int8.ref.js';
 import { integers as ints } from './data.js';
+import type { ConvCase } from '../src/bench/check.js';
 
 const e = await Engine.open();
 const TIME = Number(process.env.BENCH_TIME ?? 1500);
@@ -56,13 +57,7 @@ function workerNs(): number {
   }
 }
 
-interface Case {
-  name: string;
-  x: number[];
-  w: number[];
-  opts: Conv2dOptions;
-}
-const cases: Case[] = [
+const cases: ConvCase[] = [
   { name: 'conv 3x3 64->64 32x32 b8', x: [8, 64, 32, 32], w: [64, 64, 3, 3], opts: { padding: 1 } },
   { name: 'ResNet-20 3x3 16->16 32x32 b8', x: [8, 16, 32, 32], w: [16, 16, 3, 3], opts: { padding: 1 } },
   { name: 'depthwise 3x3 96 56x56 b8', x: [8, 96, 56, 56], w: [96, 1, 3, 3], opts: { padding: 1, groups: 96 } },

@@ -72,7 +72,25 @@ function resnetEntry(name: keyof typeof RESNETS, doc: string): [string, Entry] {
   ];
 }
 
-const widthMult = (a: Args, model: string) => num(a, 'width_mult', model, 1);
+/** A MobileNet on ImageNet with its one argument, width_mult (default 1). */
+function mobilenetEntry(
+  name: string,
+  Net: new (data: DataShape, widthMult: number, quant: QuantConfig, rng: Rng) => Module,
+  describe: (data: DataShape, widthMult: number) => LayerInfo[],
+  doc: string,
+): [string, Entry] {
+  const widthMult = (a: Args) => num(a, 'width_mult', name, 1);
+  return [
+    name,
+    {
+      builder: (a, d, q, r) => new Net(d, widthMult(a), q, r),
+      args: ['width_mult'],
+      doc,
+      describe: (a, d) => describe(d, widthMult(a)),
+      data: IMAGENET,
+    },
+  ];
+}
 
 const registry = new Map<string, Entry>([
   [
@@ -91,26 +109,8 @@ const registry = new Map<string, Entry>([
   resnetEntry('resnet20', 'ResNet-20, CIFAR form (3x3 stem, 16/32/64 channels, 1x1 projection shortcuts)'),
   resnetEntry('resnet32', 'ResNet-32, CIFAR form'),
   resnetEntry('resnet56', 'ResNet-56, CIFAR form'),
-  [
-    'mobilenet_v1',
-    {
-      builder: (a, d, q, r) => new MobileNetV1(d, widthMult(a, 'mobilenet_v1'), q, r),
-      args: ['width_mult'],
-      doc: 'MobileNetV1 (13 depthwise-separable blocks)',
-      describe: (a, d) => describeMobileNetV1(d, widthMult(a, 'mobilenet_v1')),
-      data: IMAGENET,
-    },
-  ],
-  [
-    'mobilenet_v2',
-    {
-      builder: (a, d, q, r) => new MobileNetV2(d, widthMult(a, 'mobilenet_v2'), q, r),
-      args: ['width_mult'],
-      doc: 'MobileNetV2 (torchvision layout, inverted residuals, linear bottlenecks)',
-      describe: (a, d) => describeMobileNetV2(d, widthMult(a, 'mobilenet_v2')),
-      data: IMAGENET,
-    },
-  ],
+  mobilenetEntry('mobilenet_v1', MobileNetV1, describeMobileNetV1, 'MobileNetV1 (13 depthwise-separable blocks)'),
+  mobilenetEntry('mobilenet_v2', MobileNetV2, describeMobileNetV2, 'MobileNetV2 (torchvision layout, inverted residuals, linear bottlenecks)'),
 ]);
 
 export function modelNames(): string[] {

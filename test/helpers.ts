@@ -7,6 +7,7 @@ import { Engine } from '../src/runtime/engine.js';
 import { openGpu } from '../src/runtime/gpu.js';
 import { Tensor } from '../src/tensor.js';
 import { backward } from '../src/autograd/tape.js';
+import type { Conv2dOptions } from '../src/ops/conv2d.js';
 import '../src/ops/elementwise.js';
 
 let adapterChecked: boolean | null = null;
@@ -40,6 +41,8 @@ export function gpuDescribe(name: string, body: () => void): void {
     body();
   });
 }
+
+export type { ConvCase } from '../src/bench/check.js';
 
 /** Deterministic pseudo-random numbers for tests (mulberry32). */
 export function rand(n: number, seed = 1, lo = -1, hi = 1): Float32Array {

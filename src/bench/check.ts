@@ -1,4 +1,5 @@
 /** Comparisons of a row's result with its CPU reference, and small data helpers of the rows. */
+import type { Conv2dOptions } from '../ops/conv2d.js';
 import type { Check } from './types.js';
 import { Rng } from '../data/rng.js';
 
@@ -61,3 +62,11 @@ export const NCHW_TO_NHWC = [0, 2, 3, 1] as const;
 export const NHWC_TO_NCHW = [0, 3, 1, 2] as const;
 export const OIHW_TO_HWIO = [2, 3, 1, 0] as const;
 export const HWIO_TO_OIHW = [3, 2, 0, 1] as const;
+
+/** A named convolution layer: input and weight shapes (NCHW, OIHW) and options (tests and benches). */
+export interface ConvCase {
+  name: string;
+  x: number[];
+  w: number[];
+  opts: Conv2dOptions;
+}

@@ -1,25 +1,18 @@
 import { it, expect } from 'vitest';
-import { gpuDescribe, rand, expectClose, gradCheck } from '../helpers.js';
+import { gpuDescribe, rand, expectClose, gradCheck, type ConvCase } from '../helpers.js';
 import { Tensor } from '../../src/tensor.js';
 import { F8Error } from '../../src/runtime/errors.js';
-import { conv2d, conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dBackwardBias, conv2dOutputShape, conv2dTuning, type Conv2dOptions } from '../../src/ops/conv2d.js';
+import { conv2d, conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dBackwardBias, conv2dOutputShape, conv2dTuning } from '../../src/ops/conv2d.js';
 import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight, refConv2dBackwardBias } from '../../src/ops/conv2d.ref.js';
 
 /** atol for a sum of `terms` products of values in [-1, 1] computed in f32. */
 const atolFor = (terms: number): number => 1e-4 * Math.max(1, Math.sqrt(terms) / 4);
 
-interface Case {
-  name: string;
-  x: number[];
-  w: number[];
-  opts: Conv2dOptions;
-}
-
 // Sizes are chosen to miss the tiles (8..32 output channels x 1..8 pixels, 8..32 input channels
 // for the weight gradient) and to hit each path: unit-stride window sliding, strided/dilated
 // loads, stride phases of the backward pass (some reached by no tap), negative transposed
 // padding (padding > dilation * (K - 1)), groups, depthwise multipliers.
-const cases: Case[] = [
+const cases: ConvCase[] = [
   { name: 'odd sizes 3x3 pad 1', x: [2, 5, 7, 9], w: [6, 5, 3, 3], opts: { padding: 1 } },
   { name: 'batch 1, 1x1 kernel', x: [1, 7, 5, 6], w: [9, 7, 1, 1], opts: {} },
   { name: 'stride 2 pad 1', x: [2, 4, 9, 11], w: [5, 4, 3, 3], opts: { stride: 2, padding: 1 } },
@@ -41,7 +34,7 @@ const cases: Case[] = [
 ];
 
 gpuDescribe('conv2d', () => {
-  async function checkCase(c: Case): Promise<void> {
+  async function checkCase(c: ConvCase): Promise<void> {
     const yShape = conv2dOutputShape(c.x, c.w, c.opts);
     const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
     const [N, , OH, OW] = yShape;

@@ -112,38 +112,42 @@ function torchvisionNameOf(ours: string, all: Set<string>): string | null {
 }
 
 describe('torchvision name maps', () => {
-  const check = (tv: string[], ours: string[], rules: typeof RESNET_RULES) => {
+  /** Maps torchvision's names onto exactly ours (only num_batches_tracked dropped), then checks some of them one by one. */
+  const check = ({ tv, ours }: { tv: string[]; ours: string[] }, rules: typeof RESNET_RULES, some: Record<string, string> = {}) => {
     const m = mapNames(tv, rules);
     expect([...m.values()].filter((v) => v !== null).sort()).toEqual([...ours].sort());
     expect([...m].filter(([, v]) => v === null).every(([k]) => k.endsWith('.num_batches_tracked'))).toBe(true);
-    return m;
+    for (const [k, v] of Object.entries(some)) expect(m.get(k), k).toBe(v);
   };
   it('ResNet-18 and ResNet-50: conv + bn pairs, downsample, fc', () => {
-    const m = check(...Object.values(resnetNames([2, 2, 2, 2], false)) as [string[], string[]], RESNET_RULES);
-    expect(m.get('bn1.weight')).toBe('conv1.gamma');
-    expect(m.get('layer2.0.bn2.running_var')).toBe('layer2.0.conv2.running_var');
-    expect(m.get('layer3.0.downsample.0.weight')).toBe('layer3.0.downsample.weight');
-    expect(m.get('layer3.0.downsample.1.bias')).toBe('layer3.0.downsample.beta');
-    expect(m.get('fc.weight')).toBe('fc.weight');
-    check(...Object.values(resnetNames([3, 4, 6, 3], true)) as [string[], string[]], RESNET_RULES);
+    check(resnetNames([2, 2, 2, 2], false), RESNET_RULES, {
+      'bn1.weight': 'conv1.gamma',
+      'layer2.0.bn2.running_var': 'layer2.0.conv2.running_var',
+      'layer3.0.downsample.0.weight': 'layer3.0.downsample.weight',
+      'layer3.0.downsample.1.bias': 'layer3.0.downsample.beta',
+      'fc.weight': 'fc.weight',
+    });
+    check(resnetNames([3, 4, 6, 3], true), RESNET_RULES);
   });
   it('MobileNetV2: ConvBNReLU, the projection (conv.k + conv.k+1), classifier.1', () => {
-    const m = check(...Object.values(mobilenetV2Names()) as [string[], string[]], MOBILENET_V2_RULES);
-    expect(m.get('features.0.1.weight')).toBe('features.0.gamma');
-    expect(m.get('features.1.conv.0.0.weight')).toBe('features.1.conv.0.weight');
-    expect(m.get('features.1.conv.1.weight')).toBe('features.1.conv.1.weight');
-    expect(m.get('features.1.conv.2.weight')).toBe('features.1.conv.1.gamma');
-    expect(m.get('features.2.conv.2.weight')).toBe('features.2.conv.2.weight');
-    expect(m.get('features.2.conv.3.running_mean')).toBe('features.2.conv.2.running_mean');
-    expect(m.get('features.18.1.bias')).toBe('features.18.beta');
-    expect(m.get('classifier.1.weight')).toBe('classifier.weight');
+    check(mobilenetV2Names(), MOBILENET_V2_RULES, {
+      'features.0.1.weight': 'features.0.gamma',
+      'features.1.conv.0.0.weight': 'features.1.conv.0.weight',
+      'features.1.conv.1.weight': 'features.1.conv.1.weight',
+      'features.1.conv.2.weight': 'features.1.conv.1.gamma',
+      'features.2.conv.2.weight': 'features.2.conv.2.weight',
+      'features.2.conv.3.running_mean': 'features.2.conv.2.running_mean',
+      'features.18.1.bias': 'features.18.beta',
+      'classifier.1.weight': 'classifier.weight',
+    });
   });
   it('MobileNetV1 (the common PyTorch layout): model.N.0/1 and .3/4, fc', () => {
-    const m = check(...Object.values(mobilenetV1Names()) as [string[], string[]], MOBILENET_V1_RULES);
-    expect(m.get('model.0.1.weight')).toBe('features.0.gamma');
-    expect(m.get('model.3.1.running_var')).toBe('features.3.dw.running_var');
-    expect(m.get('model.13.3.weight')).toBe('features.13.pw.weight');
-    expect(m.get('fc.bias')).toBe('classifier.bias');
+    check(mobilenetV1Names(), MOBILENET_V1_RULES, {
+      'model.0.1.weight': 'features.0.gamma',
+      'model.3.1.running_var': 'features.3.dw.running_var',
+      'model.13.3.weight': 'features.13.pw.weight',
+      'fc.bias': 'classifier.bias',
+    });
   });
   it('our own names map onto themselves under every family; module. prefixes go; collisions are errors', () => {
     for (const [{ ours }, rules] of [[resnetNames([3, 4, 6, 3], true), RESNET_RULES], [mobilenetV2Names(), MOBILENET_V2_RULES], [mobilenetV1Names(), MOBILENET_V1_RULES]] as const) {

@@ -22,19 +22,19 @@ function interesting(): number[] {
 
 const SHIFTS = [...Array.from({ length: 67 }, (_, i) => i - 33), 64, 100, -64, -100, I32_MAX, I32_MIN];
 
+/** Every interesting value paired with every shift: values x[i] and shifts n[i]. */
+function everyValueAtEveryShift(): { x: number[]; n: number[] } {
+  const xs = interesting();
+  return { x: SHIFTS.flatMap(() => xs), n: SHIFTS.flatMap((s) => xs.map(() => s)) };
+}
+
 function layoutOf(shape: number[], axis: number): ChannelLayout {
   return { channels: shape[axis], inner: shape.slice(axis + 1).reduce((a, b) => a * b, 1) };
 }
 
 gpuDescribe('shiftRoundHalfEven', () => {
   it('every interesting value at every shift (one shift per element): ties, negatives, n = 0, left saturation, n >= 32', async () => {
-    const xs = interesting();
-    const x: number[] = [];
-    const n: number[] = [];
-    for (const s of SHIFTS) for (const v of xs) {
-      x.push(v);
-      n.push(s);
-    }
+    const { x, n } = everyValueAtEveryShift();
     const got = await shiftRoundHalfEven(Tensor.from(Int32Array.from(x), [x.length], 'i32'), Tensor.from(Int32Array.from(n), [n.length], 'i32')).read();
     expectExact(got, x.map((v, i) => refShift(v, n[i])), 'per-element shifts');
     expect(x.length % 4).not.toBe(0);
@@ -42,13 +42,7 @@ gpuDescribe('shiftRoundHalfEven', () => {
 
   it('the scalar WGSL helper fx_shift_rhe agrees too', async () => {
     const e = Engine.get();
-    const xs = interesting();
-    const x: number[] = [];
-    const n: number[] = [];
-    for (const s of SHIFTS) for (const v of xs) {
-      x.push(v);
-      n.push(s);
-    }
+    const { x, n } = everyValueAtEveryShift();
     const out = Tensor.empty([x.length], 'i32');
     const n4 = Math.ceil(x.length / 4);
     const k = e.kernel('requant.wgsl', 'requant', { WG: 256, PER_LAYER: false, SAME_C: false, SCALAR_SHIFT: true });

@@ -21,6 +21,12 @@ function synthConfig(over: Record<string, unknown>) {
   return resolveConfig({ dataset: 'synthetic', model_args: { width: 4 }, image_size: 12, num_classes: 4, ...over });
 }
 
+/** synthConfig with 256 training images in batches of 32, logging to a fresh temp folder `dir`, plus `over`. */
+function synthRun(tag: string, over: Record<string, unknown>) {
+  const dir = mkdtempSync(join(tmpdir(), `f8net-${tag}-`));
+  return { dir, cfg: synthConfig({ max_train_samples: 256, batch_size: 32, log_dir: dir, ...over }) };
+}
+
 gpuDescribe('training', () => {
   it('a tiny model fits a fixed batch, and the pool stays flat over 200 steps', async () => {
     const e = Engine.get();
@@ -52,16 +58,7 @@ gpuDescribe('training', () => {
   });
 
   it('trains from a config end to end: logs, checkpoints, curves, and the accuracy rises', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'f8net-train-'));
-    const cfg = synthConfig({
-      max_train_samples: 256,
-      max_test_samples: 64,
-      batch_size: 32,
-      num_epochs: 2,
-      lr: 0.1,
-      log_dir: dir,
-      log_interval: 4,
-    });
+    const { dir, cfg } = synthRun('train', { max_test_samples: 64, num_epochs: 2, lr: 0.1, log_interval: 4 });
     const r = await train(cfg, { quiet: true });
     expect(r.epochs.length).toBe(2);
     expect(r.final.top1).toBeGreaterThan(0.75); // chance is 0.25
@@ -102,17 +99,7 @@ gpuDescribe('resume', () => {
 
 gpuDescribe('NaN loss', () => {
   it('stops with a message naming the epoch, the step and the learning rate', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'f8net-nan-'));
-    const cfg = synthConfig({
-      max_train_samples: 256,
-      max_test_samples: 32,
-      batch_size: 32,
-      num_epochs: 1,
-      lr: 1e30,
-      lr_scheduler: 'constant',
-      log_interval: 2,
-      log_dir: dir,
-    });
+    const { dir, cfg } = synthRun('nan', { max_test_samples: 32, num_epochs: 1, lr: 1e30, lr_scheduler: 'constant', log_interval: 2 });
     await expect(train(cfg, { quiet: true })).rejects.toThrow(/loss became (NaN|Infinity|-Infinity) in epoch 1 by step \d+ \(lr 1\.00e\+30\)/);
     // Nothing half-written: no checkpoint was produced by the failed epoch.
     expect(existsSync(join(dir, 'last.safetensors'))).toBe(false);
@@ -156,17 +143,7 @@ gpuDescribe('image-folder training', () => {
 
 gpuDescribe('fixed-point training with per-channel formats', () => {
   it('trains the small CNN with per-channel weight and input lengths', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'f8net-pc-'));
-    const cfg = synthConfig({
-      max_train_samples: 256,
-      max_test_samples: 64,
-      batch_size: 32,
-      num_epochs: 3,
-      lr: 0.1,
-      floating_model: false,
-      format_type: 'per_channel',
-      log_dir: dir,
-    });
+    const { cfg } = synthRun('pc', { max_test_samples: 64, num_epochs: 3, lr: 0.1, floating_model: false, format_type: 'per_channel' });
     const r = await train(cfg, { quiet: true });
     expect(r.final.top1).toBeGreaterThan(0.5); // chance is 0.25
     const conv2 = r.formats!.find((l) => l.name === 'conv2')!;
