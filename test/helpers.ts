@@ -7,7 +7,6 @@ import { Engine } from '../src/runtime/engine.js';
 import { openGpu } from '../src/runtime/gpu.js';
 import { Tensor } from '../src/tensor.js';
 import { backward } from '../src/autograd/tape.js';
-import type { Conv2dOptions } from '../src/ops/conv2d.js';
 import '../src/ops/elementwise.js';
 
 let adapterChecked: boolean | null = null;
