@@ -29,6 +29,7 @@
 enable subgroups;
 #endif // SUBGROUPS
 #include "common"
+#include "conv_tile"
 
 struct Params {
   N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, KH: u32, KW: u32,
@@ -94,19 +95,14 @@ fn load_x(xrow: i32, iw: i32, rowok: bool) -> f32 {
   @builtin(subgroup_invocation_id) sid: u32,
 #endif // SUBGROUPS
 ) {
-  let tix = (wid.x + wid.y * nwg.x) * ${WG}u + lid.x;
-  let t = min(tix, p.tiles - 1u);
-  let owb = t % p.owt;
-  let rr = t / p.owt;
-  let oh = rr % p.OH;
-  let n = rr / p.OH;
-  let g = wid.z / p.nob;
-  let ob = wid.z % p.nob;
-  let ow0 = owb * ${PW}u;
+  let tl = conv_tile(lid, wid, nwg);
+  let n = tl.n;
+  let g = tl.g;
+  let ob = tl.ob;
+  let ow0 = tl.ow0;
   var acc: array<f32, ${ACC}>;
   var xr: array<f32, ${PW}>;
-  let iw0 = i32(ow0 * p.sw) - p.pw;
-  let ih0 = i32(oh * p.sh) - p.ph;
+  let iw0 = tl.iw0;
   let sw = i32(p.sw);
   let dw = i32(p.dw);
 #if ${SUBGROUPS}
@@ -118,7 +114,7 @@ fn load_x(xrow: i32, iw: i32, rowok: bool) -> f32 {
   for (var c = 0u; c < p.cg; c++) {
     let xc = i32((n * p.C + g * p.cg + c) * p.H * p.W);
     for (var kh = 0u; kh < p.KH; kh++) {
-      let ih = ih0 + i32(kh * p.dh);
+      let ih = tl.ih0 + i32(kh * p.dh);
       let rowok = ih >= 0 && ih < i32(p.H);
       let xrow = xc + ih * i32(p.W);
 #if ${SHIFT}
@@ -149,18 +145,60 @@ fn load_x(xrow: i32, iw: i32, rowok: bool) -> f32 {
       }
     }
   }
-  if (tix >= p.tiles) { return; }
+  if (tl.tix >= p.tiles) { return; }
   for (var j = 0u; j < ${OCB}u; j++) {
     let o = ob * ${OCB}u + j;
     if (o >= p.og) { break; }
     let oo = g * p.og + o;
     // Without a bias the op binds some other buffer here and has_bias = 0.
     let b = select(0.0, bias[min(oo, arrayLength(&bias) - 1u)], p.has_bias == 1u);
-    let base = ((n * p.O + oo) * p.YH + p.yoh0 + oh * p.ysh) * p.YW + p.yow0;
+    let base = ((n * p.O + oo) * p.YH + p.yoh0 + tl.oh * p.ysh) * p.YW + p.yow0;
     for (var q = 0u; q < ${PW}u; q++) {
       if (ow0 + q < p.OW) { y[base + (ow0 + q) * p.ysw] = acc[j * ${PW}u + q] + b; }
     }
   }
+}
+
+// The thread of a weight-gradient kernel (bww, bww_win): its 8-lane group gi runs over
+// groups * ocb_n * cb_n * inner (inner = the taps for bww, KH for bww_win; k = the index in
+// it), clamped past the end (valid = false: compute, store nothing), and owns output channels
+// o0 .. o0+OCL and input channels c0 .. c0+CB of group g.
+struct BwwThread { valid: bool, k: u32, g: u32, o0: u32, c0: u32 }
+
+fn bww_thread(lid: vec3<u32>, wid: vec3<u32>, nwg: vec3<u32>, inner: u32) -> BwwThread {
+  let lane = lid.x & 7u;
+  let gidx = (wid.x + wid.y * nwg.x) * (${WG}u / 8u) + lid.x / 8u;
+  let ngroups = p.O / p.og;
+  let total = ngroups * p.ocb_n * p.cb_n * inner;
+  var th: BwwThread;
+  th.valid = gidx < total;
+  let gi = min(gidx, total - 1u);
+  th.k = gi % inner;
+  let cbk = (gi / inner) % p.cb_n;
+  let obk = (gi / (inner * p.cb_n)) % p.ocb_n;
+  th.g = gi / (inner * p.cb_n * p.ocb_n);
+  th.o0 = (obk * 8u + lane) * ${OCL}u;
+  th.c0 = cbk * ${CB}u;
+  return th;
+}
+
+// Row r = (n, oh) of a weight-gradient kernel at tap row kh: the gy row offsets of output
+// channels o0 .. o0+OCL (clamped into group g), the offset xb of x row ih (clamped into the
+// image) of the group's first channel, and whether ih lies inside the image.
+struct BwwRow { gyb: array<u32, ${OCL}>, xb: u32, rowok: bool }
+
+fn bww_row(r: u32, kh: u32, g: u32, o0: u32) -> BwwRow {
+  let n = r / p.OH;
+  let oh = r % p.OH;
+  let ih = i32(oh * p.sh) - p.ph + i32(kh * p.dh);
+  let ihc = u32(clamp(ih, 0, i32(p.H) - 1));
+  var row: BwwRow;
+  row.rowok = ih >= 0 && ih < i32(p.H);
+  for (var i = 0u; i < ${OCL}u; i++) {
+    row.gyb[i] = ((n * p.O + g * p.og + min(o0 + i, p.og - 1u)) * p.OH + oh) * p.OW;
+  }
+  row.xb = ((n * p.C + g * p.cg) * p.H + ihc) * p.W;
+  return row;
 }
 
 // Backward w.r.t. the weight: gw[o, c, kh, kw] = sum over (n, oh, ow) of
@@ -179,21 +217,14 @@ fn load_x(xrow: i32, iw: i32, rowok: bool) -> f32 {
   @builtin(subgroup_invocation_id) sid: u32,
 #endif // SUBGROUPS
 ) {
-  let lane = lid.x & 7u;
-  let gidx = (wid.x + wid.y * nwg.x) * (${WG}u / 8u) + lid.x / 8u;
   let taps = p.KH * p.KW;
-  let ngroups = p.O / p.og;
-  let total = ngroups * p.ocb_n * p.cb_n * taps;
-  let valid = gidx < total;
-  let gi = min(gidx, total - 1u);
-  let tap = gi % taps;
+  let th = bww_thread(lid, wid, nwg, taps);
+  let tap = th.k;
   let kh = tap / p.KW;
   let kw = tap % p.KW;
-  let cbk = (gi / taps) % p.cb_n;
-  let obk = (gi / (taps * p.cb_n)) % p.ocb_n;
-  let g = gi / (taps * p.cb_n * p.ocb_n);
-  let o0 = (obk * 8u + lane) * ${OCL}u;
-  let c0 = cbk * ${CB}u;
+  let g = th.g;
+  let o0 = th.o0;
+  let c0 = th.c0;
   var acc: array<f32, ${ACC}>;
   let rows = p.N * p.OH;
   let r0 = wid.z * p.rows_per_split;
@@ -205,22 +236,15 @@ fn load_x(xrow: i32, iw: i32, rowok: bool) -> f32 {
   let lane0 = sid & ~7u;
 #endif // SUBGROUPS
   for (var r = r0; r < r1; r++) {
-    let n = r / p.OH;
-    let oh = r % p.OH;
-    let ih = i32(oh * p.sh) - p.ph + i32(kh * p.dh);
-    let rowok = ih >= 0 && ih < i32(p.H);
-    let ihc = u32(clamp(ih, 0, i32(p.H) - 1));
-    var gyb: array<u32, ${OCL}>;
-    for (var i = 0u; i < ${OCL}u; i++) {
-      gyb[i] = ((n * p.O + g * p.og + min(o0 + i, p.og - 1u)) * p.OH + oh) * p.OW;
-    }
-    let xb = ((n * p.C + g * p.cg) * p.H + ihc) * p.W;
+    let row = bww_row(r, kh, g, o0);
+    let rowok = row.rowok;
+    let xb = row.xb;
     for (var ow = 0u; ow < p.OW; ow++) {
       let iw = i32(ow * p.sw) - p.pw + i32(kw * p.dw);
       let ok = rowok && iw >= 0 && iw < Wi;
       let iwc = u32(clamp(iw, 0, Wi - 1));
       var gv: array<f32, ${OCL}>;
-      for (var i = 0u; i < ${OCL}u; i++) { gv[i] = gy[gyb[i] + ow]; }
+      for (var i = 0u; i < ${OCL}u; i++) { gv[i] = gy[row.gyb[i] + ow]; }
       for (var h = 0u; h < ${CB}u / 8u; h++) {
 #if ${SUBGROUPS}
         let cl = min(c0 + h * 8u + (sid & 7u), p.cg - 1u);
@@ -237,7 +261,7 @@ fn load_x(xrow: i32, iw: i32, rowok: bool) -> f32 {
       }
     }
   }
-  if (!valid) { return; }
+  if (!th.valid) { return; }
   let count = p.O * p.cg * taps;
   let out0 = wid.z * count;
   for (var i = 0u; i < ${OCL}u; i++) {
@@ -263,18 +287,11 @@ fn load_x(xrow: i32, iw: i32, rowok: bool) -> f32 {
   @builtin(subgroup_invocation_id) sid: u32,
 #endif // SUBGROUPS
 ) {
-  let lane = lid.x & 7u;
-  let gidx = (wid.x + wid.y * nwg.x) * (${WG}u / 8u) + lid.x / 8u;
-  let ngroups = p.O / p.og;
-  let total = ngroups * p.ocb_n * p.cb_n * p.KH;
-  let valid = gidx < total;
-  let gi = min(gidx, total - 1u);
-  let kh = gi % p.KH;
-  let cbk = (gi / p.KH) % p.cb_n;
-  let obk = (gi / (p.KH * p.cb_n)) % p.ocb_n;
-  let g = gi / (p.KH * p.cb_n * p.ocb_n);
-  let o0 = (obk * 8u + lane) * ${OCL}u;
-  let c0 = cbk * ${CB}u;
+  let th = bww_thread(lid, wid, nwg, p.KH);
+  let kh = th.k;
+  let g = th.g;
+  let o0 = th.o0;
+  let c0 = th.c0;
   var acc: array<f32, ${ACC}>;
   var xw: array<f32, ${XWIN}>;
   let rows = p.N * p.OH;
@@ -287,16 +304,9 @@ fn load_x(xrow: i32, iw: i32, rowok: bool) -> f32 {
   let myc = sid & 7u;
 #endif // SUBGROUPS
   for (var r = r0; r < r1; r++) {
-    let n = r / p.OH;
-    let oh = r % p.OH;
-    let ih = i32(oh * p.sh) - p.ph + i32(kh * p.dh);
-    let rowok = ih >= 0 && ih < i32(p.H);
-    let ihc = u32(clamp(ih, 0, i32(p.H) - 1));
-    var gyb: array<u32, ${OCL}>;
-    for (var i = 0u; i < ${OCL}u; i++) {
-      gyb[i] = ((n * p.O + g * p.og + min(o0 + i, p.og - 1u)) * p.OH + oh) * p.OW;
-    }
-    let xb = ((n * p.C + g * p.cg) * p.H + ihc) * p.W;
+    let row = bww_row(r, kh, g, o0);
+    let rowok = row.rowok;
+    let xb = row.xb;
     // window slot k holds x at iw = ow - pw + k; fill slots 1..KWIN-1 for ow = -1.
     for (var k = 1u; k < ${KWIN}u; k++) {
       let iw = i32(k) - 1 - p.pw;
@@ -320,7 +330,7 @@ fn load_x(xrow: i32, iw: i32, rowok: bool) -> f32 {
       let ok = rowok && iw >= 0 && iw < Wi;
       let iwc = u32(clamp(iw, 0, Wi - 1));
       var gv: array<f32, ${OCL}>;
-      for (var i = 0u; i < ${OCL}u; i++) { gv[i] = gy[gyb[i] + ow]; }
+      for (var i = 0u; i < ${OCL}u; i++) { gv[i] = gy[row.gyb[i] + ow]; }
       for (var h = 0u; h < ${CB}u / 8u; h++) {
 #if ${SUBGROUPS}
         let xl = select(0.0, x[xb + min(c0 + h * 8u + myc, p.cg - 1u) * plane_x + iwc], ok);
@@ -340,7 +350,7 @@ fn load_x(xrow: i32, iw: i32, rowok: bool) -> f32 {
       }
     }
   }
-  if (!valid) { return; }
+  if (!th.valid) { return; }
   let taps = p.KH * p.KW;
   let count = p.O * p.cg * taps;
   let out0 = wid.z * count;

@@ -10,6 +10,7 @@
 // Sizes and padding are uniforms.
 // Launch of dw_fwd: one thread per (plane n*O + o, R-row band, P-column band), 1-D folded.
 #include "common"
+#include "dw_tile"
 
 struct DwParams {
   N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, ph: i32, pw: i32,
@@ -39,6 +40,21 @@ const P = ${P}u;
 const ROWS = (R - 1u) * SH + (KH - 1u) * DH + 1u;  // input rows an R-row band reads
 const SPAN = (P - 1u) * SW + (KW - 1u) * DW + 1u;  // input columns a P-column band reads
 
+// Input row ih of plane xp (offset of its first element) at the SPAN columns iw0 .., zero
+// outside the image. Called with constant loop indices, so the array stays in registers.
+fn load_row(xp: i32, ih: i32, iw0: i32) -> array<f32, SPAN> {
+  let Wi = i32(p.W);
+  let rowok = ih >= 0 && ih < i32(p.H);
+  let xrow = xp + ih * Wi;
+  var xs: array<f32, SPAN>;
+  for (var b = 0u; b < SPAN; b++) {
+    let iw = iw0 + i32(b);
+    let ok = rowok && iw >= 0 && iw < Wi;
+    xs[b] = select(0.0, x[u32(max(xrow + clamp(iw, 0, Wi - 1), 0))], ok);
+  }
+  return xs;
+}
+
 // y[n, co, oh, ow] = bias[co] + sum over j < mi, (kh, kw) of
 //   x[n, ci, oh*SH - ph + kh*DH, ow*SW - pw + kw*DW] * w[wc, bh + sgh*kh, bw + sgw*kw] with
 //   ci = (co / div) * mi + j, wc = w_by_in ? ci : co.
@@ -47,17 +63,11 @@ const SPAN = (P - 1u) * SW + (KW - 1u) * DW + 1u;  // input columns a P-column b
 @compute @workgroup_size(64) fn dw_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg, 64u);
   if (i >= p.count) { return; }
-  let bc = i % p.tc;
-  let br = (i / p.tc) % p.tr;
-  let plane = i / (p.tc * p.tr);
-  let co = plane % p.O;
-  let n = plane / p.O;
-  let oh0 = br * R;
-  let ow0 = bc * P;
+  let tl = dw_tile(i, p.O);
+  let co = tl.plane;
+  let n = tl.n;
+  let ow0 = tl.ow0;
   var acc: array<f32, R * P>;
-  let ih0 = i32(oh0 * SH) - p.ph;
-  let iw0 = i32(ow0 * SW) - p.pw;
-  let Wi = i32(p.W);
   for (var j = 0u; j < p.mi; j++) {
     let ci = (co / p.div) * p.mi + j;
     let wc = select(co, ci, p.w_by_in == 1u);
@@ -67,15 +77,7 @@ const SPAN = (P - 1u) * SW + (KW - 1u) * DW + 1u;  // input columns a P-column b
     }
     let xp = i32((n * p.C + ci) * p.H * p.W);
     for (var a = 0u; a < ROWS; a++) {
-      let ih = ih0 + i32(a);
-      let rowok = ih >= 0 && ih < i32(p.H);
-      let xrow = xp + ih * Wi;
-      var xs: array<f32, SPAN>;
-      for (var b = 0u; b < SPAN; b++) {
-        let iw = iw0 + i32(b);
-        let ok = rowok && iw >= 0 && iw < Wi;
-        xs[b] = select(0.0, x[u32(max(xrow + clamp(iw, 0, Wi - 1), 0))], ok);
-      }
+      let xs = load_row(xp, tl.ih0 + i32(a), tl.iw0);
       // Input row a feeds output row r through tap row kh when r*SH + kh*DH == a; all of
       // these are constants, so the loops unroll to exactly the pairs that exist.
       for (var r = 0u; r < R; r++) {
@@ -92,7 +94,7 @@ const SPAN = (P - 1u) * SW + (KW - 1u) * DW + 1u;  // input columns a P-column b
   // Without a bias the op binds some other buffer here and has_bias = 0.
   let b = select(0.0, bias[min(co, arrayLength(&bias) - 1u)], p.has_bias == 1u);
   for (var r = 0u; r < R; r++) {
-    let oh = oh0 + r;
+    let oh = tl.oh0 + r;
     if (oh >= p.OH) { break; }
     let base = ((n * p.O + co) * p.YH + p.yoh0 + oh * p.ysh) * p.YW + p.yow0;
     for (var q = 0u; q < P; q++) {
@@ -115,7 +117,6 @@ const SPAN = (P - 1u) * SW + (KW - 1u) * DW + 1u;  // input columns a P-column b
   let rows = p.N * p.OH;
   let r0 = s * p.rows_per_split;
   let r1 = min(r0 + p.rows_per_split, rows);
-  let Wi = i32(p.W);
   for (var r = r0; r < r1; r++) {
     let n = r / p.OH;
     let oh = r % p.OH;
@@ -126,15 +127,7 @@ const SPAN = (P - 1u) * SW + (KW - 1u) * DW + 1u;  // input columns a P-column b
       for (var q = 0u; q < P; q++) { g[q] = select(0.0, gy[gyrow + min(ow0 + q, p.OW - 1u)], ow0 + q < p.OW); }
       let iw0 = i32(ow0 * SW) - p.pw;
       for (var kh = 0u; kh < KH; kh++) {
-        let ih = i32(oh * SH) - p.ph + i32(kh * DH);
-        let rowok = ih >= 0 && ih < i32(p.H);
-        let xrow = xp + ih * Wi;
-        var xs: array<f32, SPAN>;
-        for (var b = 0u; b < SPAN; b++) {
-          let iw = iw0 + i32(b);
-          let ok = rowok && iw >= 0 && iw < Wi;
-          xs[b] = select(0.0, x[u32(max(xrow + clamp(iw, 0, Wi - 1), 0))], ok);
-        }
+        let xs = load_row(xp, i32(oh * SH) - p.ph + i32(kh * DH), iw0);
         for (var kw = 0u; kw < KW; kw++) {
           var a = 0.0;
           for (var q = 0u; q < P; q++) { a += g[q] * xs[q * SW + kw * DW]; }

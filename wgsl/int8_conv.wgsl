@@ -46,6 +46,8 @@ requires packed_4x8_integer_dot_product;
 #endif // DOT4
 #include "common"
 #include "int8_pack"
+#include "conv_tile"
+#include "dw_tile"
 
 struct Params {
   N: u32, C4: u32, H: u32, W: u32, O: u32, O4: u32, OH: u32, OW: u32, KH: u32, KW: u32,
@@ -131,18 +133,12 @@ fn load_x(xb: i32, iw: i32, rowok: bool, xs: u32) -> I8Vec {
   @builtin(subgroup_invocation_id) sid: u32,
 #endif // SUBGROUPS
 ) {
-  let tix = (wid.x + wid.y * nwg.x) * ${WG}u + lid.x;
-  let t = min(tix, p.tiles - 1u);
-  let owb = t % p.owt;
-  let rr = t / p.owt;
-  let oh = rr % p.OH;
-  let n = rr / p.OH;
-  let g = wid.z / p.nob;
-  let ob = wid.z % p.nob;
-  let ow0 = owb * ${PW}u;
+  let tl = conv_tile(lid, wid, nwg);
+  let n = tl.n;
+  let oh = tl.oh;
+  let g = tl.g;
+  let ob = tl.ob;
   var acc: array<array<array<i32, ${PW}>, 8>, ${OCB} / 8>;
-  let iw0 = i32(ow0 * p.sw) - p.pw;
-  let ih0 = i32(oh * p.sh) - p.ph;
   let c0 = g * p.cg;      // first input channel of the group
   let xsh = c0 % 4u;
   // Weight rows: lane l of an 8-lane group loads output channel ob*OCB + h*8 + l (clamped into
@@ -163,9 +159,9 @@ fn load_x(xb: i32, iw: i32, rowok: bool, xs: u32) -> I8Vec {
     let xc = i32((n * p.C4 + c0 / 4u + k) * p.H * p.W);
     var xs: array<array<I8Vec, CSPAN>, KH>;
     for (var kh = 0u; kh < KH; kh++) {
-      let ih = ih0 + i32(kh * p.dh);
+      let ih = tl.ih0 + i32(kh * p.dh);
       let rowok = ih >= 0 && ih < i32(p.H);
-      for (var c = 0u; c < CSPAN; c++) { xs[kh][c] = load_x(xc + ih * i32(p.W), iw0 + i32(c), rowok, xsh); }
+      for (var c = 0u; c < CSPAN; c++) { xs[kh][c] = load_x(xc + ih * i32(p.W), tl.iw0 + i32(c), rowok, xsh); }
     }
     let st = k * TS;
     for (var h = 0u; h < ${OCB}u / 8u; h++) {
@@ -198,7 +194,7 @@ fn load_x(xb: i32, iw: i32, rowok: bool, xs: u32) -> I8Vec {
       }
     }
   }
-  if (tix >= p.tiles) { return; }
+  if (tl.tix >= p.tiles) { return; }
   let nch = min(${OCB}u, p.og - ob * ${OCB}u);
   for (var o = 0u; o < nch; o += 4u) {
     let h = o / 8u;
@@ -207,7 +203,7 @@ fn load_x(xb: i32, iw: i32, rowok: bool, xs: u32) -> I8Vec {
     let e = epi_of(oo);
     let valid = vec4<u32>(o) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(nch);
     for (var q = 0u; q < ${PW}u; q++) {
-      let ow = ow0 + q;
+      let ow = tl.ow0 + q;
       let v = epilogue(e, vec4<i32>(acc[h][j0][q], acc[h][j0 + 1u][q], acc[h][j0 + 2u][q], acc[h][j0 + 3u][q]));
       if (ow < p.OW) {
         if (p.packed == 1u) {
@@ -228,29 +224,23 @@ fn load_x(xb: i32, iw: i32, rowok: bool, xs: u32) -> I8Vec {
 @compute @workgroup_size(64) fn dwconv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_index(gid, nwg, 64u);
   if (i >= p.count) { return; }
-  let bc = i % p.tc;
-  let br = (i / p.tc) % p.tr;
-  let plane = i / (p.tc * p.tr);
-  let cb = plane % p.O4;
-  let n = plane / p.O4;
-  let oh0 = br * R;
-  let ow0 = bc * P;
+  let tl = dw_tile(i, p.O4);
+  let cb = tl.plane;
+  let n = tl.n;
   var acc: array<vec4<i32>, R * P>;
   var wr: array<vec4<i32>, KH * KW>;
   for (var t = 0u; t < KH * KW; t++) { wr[t] = i8_unpack(w[cb * KH * KW + t]); }
   // Exact codes: xor_x = I8_OFFSET for signed codes (then zero-extended bytes are s + 128).
   let xoff = vec4<i32>(select(0, -128, p.xor_x != 0u));
-  let ih0 = i32(oh0 * SH) - p.ph;
-  let iw0 = i32(ow0 * SW) - p.pw;
   let Wi = i32(p.W);
   let xp = i32((n * p.C4 + cb) * p.H * p.W);
   for (var a = 0u; a < ROWS; a++) {
-    let ih = ih0 + i32(a);
+    let ih = tl.ih0 + i32(a);
     let rowok = ih >= 0 && ih < i32(p.H);
     let xrow = xp + ih * Wi;
     var xv: array<vec4<i32>, SPAN>;
     for (var b = 0u; b < SPAN; b++) {
-      let iw = iw0 + i32(b);
+      let iw = tl.iw0 + i32(b);
       let ok = rowok && iw >= 0 && iw < Wi;
       xv[b] = select(vec4<i32>(0), u8_unpack(x[u32(max(xrow + clamp(iw, 0, Wi - 1), 0))] ^ p.xor_x) + xoff, ok);
     }
@@ -270,9 +260,9 @@ fn load_x(xb: i32, iw: i32, rowok: bool, xs: u32) -> I8Vec {
   let valid = vec4<u32>(c0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.O);
   let e = epi_of(c0);
   for (var r = 0u; r < R; r++) {
-    let oh = oh0 + r;
+    let oh = tl.oh0 + r;
     for (var q = 0u; q < P; q++) {
-      let ow = ow0 + q;
+      let ow = tl.ow0 + q;
       let v = epilogue(e, acc[r * P + q]);
       if (oh < p.OH && ow < p.OW) {
         if (p.packed == 1u) {
