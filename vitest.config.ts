@@ -11,6 +11,8 @@ export default defineConfig({
     poolOptions: { forks: { singleFork: true } },
     // Commands run by tests keep the default kernels: no search, no read of the user's tuning cache.
     env: { F8NET_TUNE: '0' },
+    // The portable core gets Dawn, wgsl/ files and the data set readers from the Node platform.
+    setupFiles: ['src/node/register.ts'],
     // The JSON report lets .ci/run print a plain 'N passed, N failed' line.
     reporters: ['default', ['json', { outputFile: 'test-results.json' }]],
   },

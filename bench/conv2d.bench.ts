@@ -16,6 +16,7 @@
  * Napkin math for lavapipe (2 CPU cores): ~12 G lane-FMA/s measured peak, a storage-buffer
  * load ~5 FMAs (loads run lane by lane); the kernels are load-bound, see wgsl/conv2d.wgsl.
  */
+import '../src/node/register.js';
 import { Bench } from 'tinybench';
 import { Engine } from '../src/runtime/engine.js';
 import { Tensor } from '../src/tensor.js';

@@ -11,6 +11,7 @@
  * GB/s = bytes / time.
  * Every variant is checked against the CPU reference on a slice before it is timed.
  */
+import '../src/node/register.js';
 import { Bench } from 'tinybench';
 import { Engine } from '../src/runtime/engine.js';
 import { Tensor } from '../src/tensor.js';

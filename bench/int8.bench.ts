@@ -22,6 +22,7 @@
  * does 4x the multiply-adds per x load and per shuffled weight, and dot4I8Packed costs about one
  * f32 FMA's time: the ceiling is ~4x, the shuffles and the dot's unpacking take part of it.
  */
+import '../src/node/register.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Bench } from 'tinybench';
 import { Engine } from '../src/runtime/engine.js';

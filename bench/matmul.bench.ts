@@ -14,6 +14,7 @@
  * cores peaks near 2 cores x 16 fp32 FMA lanes x 2 x ~3 GHz ~= 190 GFLOP/s; the kernel is
  * bound by the gathers of B (one per TM=16 FMAs) and the uniform loads of A.
  */
+import '../src/node/register.js';
 import { Bench } from 'tinybench';
 import { Engine } from '../src/runtime/engine.js';
 import { Tensor } from '../src/tensor.js';

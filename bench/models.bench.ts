@@ -21,6 +21,7 @@
  * optimizer.minimize; BN running statistics and weight decay are left out (a few elementwise
  * kernels per layer, which only favours tfjs).
  */
+import '../src/node/register.js';
 import { Bench } from 'tinybench';
 import { register } from 'node:module';
 import { Engine } from '../src/runtime/engine.js';

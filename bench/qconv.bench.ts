@@ -22,6 +22,7 @@
  * both steps in isolation at the layer's shapes (median of BENCH_OP_REPS runs, each synced) and
  * counts dispatches per step (Engine.dispatchCount).
  */
+import '../src/node/register.js';
 import { Bench } from 'tinybench';
 import { Engine } from '../src/runtime/engine.js';
 import { Tensor } from '../src/tensor.js';

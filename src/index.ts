@@ -1,13 +1,16 @@
 /**
- * f8net's library API. The CLI is a thin shell over these exports.
+ * f8net's portable library API: no Node module behind any of it (test/cpu/portable-core.test.ts).
+ * The Node package entry, src/node/index.ts, adds the file, dataset, training and bench
+ * functions and opens WebGPU through Dawn. The CLI is a thin shell over both.
  *
  * @example
- *   import { Engine, loadConfig, train } from 'f8net';
+ *   import { Engine, loadConfig, train } from 'f8net';   // the Node entry
  *   await Engine.open();
  *   const r = await train(loadConfig(null, ['num_epochs=1']));
  */
 export { Engine, Kernel } from './runtime/engine.js';
-export { openGpu, Gpu, type GpuOptions, type AdapterDescription } from './runtime/gpu.js';
+export { openGpu, Gpu, setGpuProvider, type GpuProvider, type GpuOptions, type AdapterDescription } from './runtime/gpu.js';
+export { registerWgslSources, setWgslLoader, type WgslLoader } from './runtime/wgsl-source.js';
 export { F8Error, type ErrorCode } from './runtime/errors.js';
 export { Tensor, type DType } from './tensor.js';
 export { backward, noGrad, record, needsGrad } from './autograd/tape.js';
@@ -28,10 +31,6 @@ export * from './optim/schedule.js';
 export { Module, Sequential, type StateDict } from './nn/module.js';
 export * from './nn/qlayers.js';
 export * as quantRef from './quant/fixed.js';
-export { loadConfig, resolveConfig, type TrainConfig } from './train/config.js';
-export { train, evaluate, evaluateWithConfusion, modelFromConfig } from './train/trainer.js';
-export { saveCheckpoint, loadCheckpoint } from './train/checkpoint.js';
-export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export { buildModel, modelNames } from '../models/index.js';
 export * from './ops/int8.js';
 export * from './export/graph.js';
@@ -39,10 +38,11 @@ export { exportModel } from './export/convert.js';
 export { IntGraphBuilder, type IntExportable } from './export/builder.js';
 export { runIntCpu, quantizeImages, quantizeNormalized, applyEpilogue, logitsToFloat } from './export/run-cpu.js';
 export { IntGpuRunner, runIntGpu } from './export/run-gpu.js';
-export { readIntModel, writeIntModel, parseIntModel, serializeIntModel } from './export/format.js';
 export { validateGraph } from './export/validate.js';
 export { toIntegizeOnnx, toIntOnlyOnnx, ONNX_META } from './export/onnx-export.js';
-export { runOnnx, onnxInputKind, closeOnnxSessions } from './export/onnx-run.js';
-export { evaluateModes, compareModes, EVAL_MODES, type EvalMode } from './export/evaluate.js';
-export { ensureTuning, resetTuning, tuningCacheDir, type TuneReport } from './runtime/tuner.js';
-export { runBench, type BenchOptions, type BenchResult } from './bench/suite.js';
+export { resolveConfig, parseConfigText, type TrainConfig } from './train/config.js';
+export { parseIntModel, serializeIntModel } from './export/format.js';
+export { encodeSafetensors, decodeSafetensors } from './io/safetensors.js';
+export { resetTuning, tuneWithStore, type TuneReport, type TuningStore } from './runtime/tuner.js';
+export { setDatasetReaders, type DatasetReaders } from './data/sources.js';
+export { F8NET_VERSION } from './runtime/version.js';

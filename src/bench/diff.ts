@@ -8,7 +8,6 @@
  *   const d = diffResults(readBenchJson('a.json'), readBenchJson('b.json'));
  *   process.stdout.write(diffTable(d));
  */
-import { readFileSync } from 'node:fs';
 import { F8Error } from '../runtime/errors.js';
 import { BENCH_FORMAT, type BenchResult, type RowResult } from './suite.js';
 import { primaryOf } from './report.js';
@@ -30,14 +29,8 @@ export interface BenchDiff {
   geomean: number;
 }
 
-/** Reads and checks a result file written by `f8net bench --json`. */
-export function readBenchJson(file: string): BenchResult {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new F8Error('IO', `${file}: cannot read (${(e as Error).message.split('\n')[0]})`);
-  }
+/** Checks the text of a result file written by `f8net bench --json` (reading it: src/node/bench-files.ts). */
+export function parseBenchJson(text: string, file: string): BenchResult {
   let j: BenchResult;
   try {
     j = JSON.parse(text);

@@ -7,7 +7,7 @@
  *   writeJsonAtomic('bench.json', result);
  *   await writeRooflinePng(result, 'bench.png');
  */
-import { writeFileAtomic } from '../io/safetensors.js';
+import { writeFileAtomic } from '../node/files.js';
 import { svgToPng, PALETTE } from '../quant/svg-chart.js';
 import type { BenchResult, RowResult, Variant, Measured } from './suite.js';
 

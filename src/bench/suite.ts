@@ -10,10 +10,6 @@
  *   const r = await runBench(Engine.get(), { quick: true, filter: 'conv2d' });
  *   console.log(markdownTable(r));
  */
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import type { AdapterDescription } from '../runtime/gpu.js';
@@ -28,6 +24,8 @@ import type { RowSpec, RowInstance, Check, PeerInstance, Unit } from './types.js
 import { tfjsOnEngine } from './tfjs-peer.js';
 import { loadOrt } from './ort-peer.js';
 import type { PeakKind } from './roofline.js';
+import { F8NET_VERSION } from '../runtime/version.js';
+import { packageVersion } from '../node/versions.js';
 
 export type Peer = 'tfjs' | 'ort';
 export type TuningMode = 'default' | 'tuned' | 'both';
@@ -146,37 +144,6 @@ export function selectRows(rows: RowSpec[], filter?: string): RowSpec[] {
   return rows.filter((r) => re.test(r.id) || re.test(r.family));
 }
 
-function packageVersion(spec: string): string {
-  try {
-    const req = createRequire(import.meta.url);
-    let d = dirname(req.resolve(spec));
-    for (let i = 0; i < 6; i++, d = dirname(d)) {
-      try {
-        const p = JSON.parse(readFileSync(join(d, 'package.json'), 'utf8'));
-        if (p.name === spec) return p.version;
-      } catch {
-        /* keep looking upward */
-      }
-    }
-  } catch {
-    /* not installed */
-  }
-  return 'not installed';
-}
-
-function ownVersion(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++, d = dirname(d)) {
-    try {
-      const p = JSON.parse(readFileSync(join(d, 'package.json'), 'utf8'));
-      if (p.name === 'f8net') return p.version;
-    } catch {
-      /* keep looking upward */
-    }
-  }
-  return 'unknown';
-}
-
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0];
 const passes = (c: Check): boolean => c.maxError <= c.tolerance;
 
@@ -194,7 +161,7 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
   // Peers load first: a missing package fails before minutes of measurements.
   const tf = compare.includes('tfjs') ? await tfjsOnEngine(e) : null;
   const ort = compare.includes('ort') ? await loadOrt() : null;
-  const tuner = await import('../runtime/tuner.js');
+  const tuner = await import('../node/tuning-cache.js');
 
   log(`roofline probes (${method})`);
   tuner.resetTuning();
@@ -299,7 +266,7 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
     date: new Date().toISOString(),
     adapter: e.gpu.describe(),
     versions: {
-      f8net: ownVersion(),
+      f8net: F8NET_VERSION,
       webgpu: packageVersion('webgpu'),
       node: process.version,
       tinybench: packageVersion('tinybench'),

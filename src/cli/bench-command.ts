@@ -6,7 +6,8 @@ import { Option, type Command } from 'commander';
 import { withEngine } from './main.js';
 import { runBench, type Peer, type TuningMode } from '../bench/suite.js';
 import { markdownTable, writeJsonAtomic, writeRooflinePng } from '../bench/report.js';
-import { readBenchJson, diffResults, diffTable } from '../bench/diff.js';
+import { diffResults, diffTable } from '../bench/diff.js';
+import { readBenchJson } from '../node/bench-files.js';
 import { F8Error } from '../runtime/errors.js';
 
 interface BenchCliOptions {

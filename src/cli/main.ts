@@ -6,10 +6,8 @@
  *   f8net info --json
  *   f8net train --config models/configs/cnn_mnist_float.yml --set num_epochs=2
  */
+import '../node/register.js';
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { F8Error } from '../runtime/errors.js';
 import { Engine } from '../runtime/engine.js';
 import type { GpuOptions } from '../runtime/gpu.js';
@@ -21,18 +19,7 @@ import { registerImportCommand } from './import-command.js';
 import { registerExportCommands } from './export-commands.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerTuneCommand, tuneOnOpen } from './tune-command.js';
-
-function version(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++, d = dirname(d)) {
-    try {
-      return JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')).version;
-    } catch {
-      /* keep looking upward */
-    }
-  }
-  return 'unknown';
-}
+import { F8NET_VERSION } from '../runtime/version.js';
 
 /** The adapter options shared by every command that uses the GPU. */
 export function gpuOptionsOf(cmd: Command): GpuOptions {
@@ -54,7 +41,7 @@ export async function withEngine<T>(cmd: Command, fn: (e: Engine) => Promise<T>)
 export function buildProgram(): Command {
   const program = new Command('f8net')
     .description('Fixed-point 8-bit neural networks (F8Net) on any GPU through WebGPU')
-    .version(version())
+    .version(F8NET_VERSION)
     .addOption(new Option('--adapter <name>', 'use the adapter whose description contains <name>').env('F8NET_ADAPTER'))
     .addOption(new Option('--backend <name>', 'Dawn backend').choices(['vulkan', 'metal', 'd3d12', 'd3d11', 'opengl', 'opengles', 'null']).env('F8NET_BACKEND'))
     .showHelpAfterError('(run with --help for usage)');

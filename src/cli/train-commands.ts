@@ -1,6 +1,7 @@
 /** `f8net train` and `f8net eval`. */
 import { Command, Option } from 'commander';
-import { loadConfig, configHelp, DATASETS } from '../train/config.js';
+import { configHelp, DATASETS } from '../train/config.js';
+import { loadConfig } from '../node/config-file.js';
 import { train, evaluateWithConfusion, modelFromConfig } from '../train/trainer.js';
 import { loadDataAsync } from '../data/sources.js';
 import { F8Error } from '../runtime/errors.js';

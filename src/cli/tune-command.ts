@@ -9,7 +9,8 @@
  */
 import type { Command } from 'commander';
 import type { Engine } from '../runtime/engine.js';
-import { ensureTuning, type TuneReport } from '../runtime/tuner.js';
+import { type TuneReport } from '../runtime/tuner.js';
+import { ensureTuning } from '../node/tuning-cache.js';
 import { withEngine } from './main.js';
 
 /** Commands that may search on first use (the others only apply a cache that is there). */

@@ -7,23 +7,13 @@
  * @example
  *   const { train, test } = loadCifar10('data/cifar-10-batches-bin');
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
-import type { Dataset, DatasetSplits } from './dataset.js';
+import type { Dataset } from './dataset.js';
 
 export const CIFAR_PIXELS = 3 * 32 * 32;
 export const CIFAR_RECORD = 1 + CIFAR_PIXELS;
 export const CIFAR10_TRAIN_FILES = [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`);
 export const CIFAR10_TEST_FILE = 'test_batch.bin';
-
-function readFile(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new F8Error('IO', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)}), expected a CIFAR-10 binary batch`);
-  }
-}
 
 /** Checks one batch file's length and labels; returns its record count. */
 function checkBatch(buf: Uint8Array, path: string): number {
@@ -41,9 +31,8 @@ function checkBatch(buf: Uint8Array, path: string): number {
   return n;
 }
 
-/** Reads CIFAR-10 binary batch files (in the given order) into one 3x32x32 Dataset. */
-export function readCifarBatches(paths: string[], name: string): Dataset {
-  const bufs = paths.map(readFile);
+/** CIFAR-10 binary batches (in the given order; paths name them in errors) as one 3x32x32 Dataset. */
+export function cifarFromBatches(bufs: Uint8Array[], paths: string[], name: string): Dataset {
   const counts = bufs.map((b, i) => checkBatch(b, paths[i]));
   const length = counts.reduce((a, b) => a + b, 0);
   const images = new Uint8Array(length * CIFAR_PIXELS);
@@ -58,19 +47,3 @@ export function readCifarBatches(paths: string[], name: string): Dataset {
   return { name, numClasses: 10, channels: 3, height: 32, width: 32, length, images, labels };
 }
 
-/**
- * Loads CIFAR-10 from `dir`, or from `dir/cifar-10-batches-bin` (the folder the official
- * tarball unpacks to) when the batches are not directly in `dir`.
- */
-export function loadCifar10(dir: string, name = 'cifar10'): DatasetSplits {
-  const root = existsSync(join(dir, CIFAR10_TEST_FILE)) ? dir : join(dir, 'cifar-10-batches-bin');
-  for (const f of [...CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE]) {
-    if (!existsSync(join(root, f))) {
-      throw new F8Error('IO', `${dir}: no ${f}, expected CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin) there or in cifar-10-batches-bin/`);
-    }
-  }
-  return {
-    train: readCifarBatches(CIFAR10_TRAIN_FILES.map((f) => join(root, f)), `${name}/train`),
-    test: readCifarBatches([join(root, CIFAR10_TEST_FILE)], `${name}/test`),
-  };
-}

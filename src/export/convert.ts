@@ -12,6 +12,7 @@
  *   const g = await exportModel(model, { name: 'cnn', args: {}, dataset: 'mnist', classes: 10, checkpoint: 'best.safetensors' },
  *                               { shape: [1, 28, 28], mean: [0.1307], std: [0.3081] });
  */
+import { F8NET_VERSION } from '../runtime/version.js';
 import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
@@ -21,7 +22,7 @@ import { QLayer } from '../nn/qlayers.js';
 import { IntGraphBuilder, type IntExportable, type LayerCapture } from './builder.js';
 import type { IntGraph, IntLayerFormat } from './graph.js';
 
-export const PRODUCER = 'f8net 0.1.0';
+export const PRODUCER = `f8net ${F8NET_VERSION}`;
 
 function isExportable(m: Module): m is Module & IntExportable {
   return typeof (m as Partial<IntExportable>).exportInt === 'function';

@@ -14,16 +14,17 @@
  * temporary names in the directory, then renames weights.bin and model.json over the old ones;
  * the hash makes a reader refuse the pair if a crash fell between the two renames.
  *
+ * Reading and writing the two files is src/node/int-model-files.ts; this module works on bytes.
+ *
  * @example
- *   writeIntModel('runs/x/int', g);
+ *   writeIntModel('runs/x/int', g);                    // src/node/int-model-files.ts
  *   const g2 = readIntModel('runs/x/int');            // or 'runs/x/int/model.json'
  *   const { json, bin } = serializeIntModel(g);        // bytes only, no files
  *   const g3 = parseIntModel(json, bin, 'runs/x/int'); // names files in errors as runs/x/int/model.json
  */
-import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
+import { sha256Hex } from '../runtime/sha256.js';
+import { baseName as basename, joinPath as join } from '../runtime/paths.js';
 import { INT_MODEL_FORMAT, INT_MODEL_VERSION, type IntGraph, type IntNode, type IntTensor } from './graph.js';
 import { badName, validateGraph } from './validate.js';
 
@@ -116,7 +117,7 @@ function encode(g: IntGraph, where: string): { json: string; bin: Uint8Array } {
     if (t.dtype === 'int8') bin.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), offset);
     else t.data.forEach((v, i) => dv.setInt32(offset + 4 * i, v, true));
   }
-  const sha256 = createHash('sha256').update(bin).digest('hex');
+  const sha256 = sha256Hex(bin);
   const keep = (o: object, fields: readonly string[]): Obj => Object.fromEntries(fields.map((f) => [f, (o as Obj)[f]]));
   const doc: Obj = {
     format: g.format,
@@ -152,67 +153,6 @@ function encode(g: IntGraph, where: string): { json: string; bin: Uint8Array } {
 export function serializeIntModel(g: IntGraph): { json: string; bin: Uint8Array } {
   return encode(g, 'serializeIntModel');
 }
-
-function writeTemp(file: string, data: Uint8Array): void {
-  const fd = openSync(file, 'w');
-  try {
-    let off = 0;
-    while (off < data.byteLength) off += writeSync(fd, data, off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Writes g to the directory `dir` (created if needed): model.json and weights.bin, each to a
- * temporary name first and renamed into place, so an existing model is never half-written.
- * Validates before writing anything.
- * @example writeIntModel('runs/x/int', g)
- */
-export function writeIntModel(dir: string, g: IntGraph): void {
-  const { json, bin } = encode(g, `${join(dir, MODEL_JSON)} (not written)`);
-  const files = [
-    { file: join(dir, WEIGHTS_BIN), data: bin },
-    { file: join(dir, MODEL_JSON), data: Buffer.from(json, 'utf8') },
-  ].map((f) => ({ ...f, tmp: join(dir, `.${basename(f.file)}.${process.pid}.tmp`) }));
-  let current = dir;
-  try {
-    mkdirSync(dir, { recursive: true });
-    for (const f of files) {
-      current = f.tmp;
-      writeTemp(f.tmp, f.data);
-    }
-    // weights.bin first: until model.json is replaced, the old model.json's hash refuses the new weights.
-    for (const f of files) {
-      current = f.file;
-      renameSync(f.tmp, f.file);
-    }
-  } catch (e) {
-    for (const f of files) {
-      try {
-        unlinkSync(f.tmp);
-      } catch {
-        /* not created, or already renamed */
-      }
-    }
-    throw new F8Error('IO', `${current}: cannot write the integer model: ${(e as Error).message}`);
-  }
-  try {
-    // Make the renames durable; not every platform can open a directory.
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    /* best effort */
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading.
 
 interface TableEntry {
   name: string;
@@ -311,7 +251,7 @@ function parseDoc(json: string | Uint8Array, file: string, binSize: number, binF
 /** The IntGraph from a checked doc and weights.bin bytes; validated. */
 function buildGraph(p: ParsedDoc, bin: Uint8Array, file: string, binFile: string): IntGraph {
   if (bin.byteLength !== p.total) badInput(binFile, `has ${bin.byteLength} bytes, the tensor table of ${basename(file)} declares ${p.total}`);
-  const sha = createHash('sha256').update(bin).digest('hex');
+  const sha = sha256Hex(bin);
   if (sha !== p.sha256) badInput(binFile, `SHA-256 ${sha} differs from weights.sha256 in ${basename(file)} (damaged, or not the weights of this model.json)`);
   const tensors: Record<string, IntTensor> = {};
   for (const e of p.entries) {
@@ -366,42 +306,5 @@ export function parseIntModel(json: string | Uint8Array, bin: Uint8Array, where:
   return buildGraph(parseDoc(json, file, bin.byteLength, binFile), bin, file, binFile);
 }
 
-/** Size of a regular file, or a BAD_INPUT error naming what was expected. */
-function fileSize(file: string, what: string): number {
-  let st;
-  try {
-    st = statSync(file);
-  } catch {
-    badInput(file, `missing (${what})`);
-  }
-  if (!st.isFile()) badInput(file, `is not a regular file (${what})`);
-  return st.size;
-}
-
-/**
- * Reads an integer model from its directory (or the path of its model.json), checking sizes
- * before reading and the whole graph after.
- * @example const g = readIntModel('runs/x/int');
- */
-export function readIntModel(path: string): IntGraph {
-  let st;
-  try {
-    st = statSync(path);
-  } catch {
-    badInput(path, `no such integer model (expected a directory holding ${MODEL_JSON} and ${WEIGHTS_BIN}, as 'f8net export' writes)`);
-  }
-  const dir = st.isDirectory() ? path : dirname(path);
-  const file = st.isDirectory() ? join(path, MODEL_JSON) : path;
-  const binFile = join(dir, WEIGHTS_BIN);
-  const jsonSize = fileSize(file, `the graph of an integer model, written by 'f8net export'`);
-  if (jsonSize > MAX_JSON_BYTES) badInput(file, `${jsonSize} bytes exceed the ${MAX_JSON_BYTES}-byte limit of model.json`);
-  const binSize = fileSize(binFile, `the tensors of ${file}`);
-  const p = parseDoc(readFileSync(file), file, binSize, binFile);
-  let bin: Buffer;
-  try {
-    bin = readFileSync(binFile);
-  } catch (e) {
-    badInput(binFile, `cannot be read (${(e as Error).message})`);
-  }
-  return buildGraph(p, bin, file, binFile);
-}
+// For the file reader and writer of the Node platform (src/node/int-model-files.ts).
+export { encode as encodeIntModel, parseDoc as parseIntModelDoc, buildGraph as buildIntGraph, badInput as badIntModelInput, type ParsedDoc };

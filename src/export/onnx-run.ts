@@ -13,7 +13,8 @@
  */
 import { F8Error } from '../runtime/errors.js';
 import { clampInt32 } from '../quant/int-requant.js';
-import { decodeOnnx, readOnnx } from '../io/onnx-reader.js';
+import { decodeOnnx } from '../io/onnx-reader.js';
+import { readOnnx } from '../node/onnx-file.js';
 import { ONNX_META } from './onnx-export.js';
 
 type Ort = typeof import('onnxruntime-node');

@@ -15,8 +15,9 @@
 import { openSync, readSync, closeSync } from 'node:fs';
 import { extname } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
-import { readSafetensors, type StTensor } from './safetensors.js';
-import { readOnnx } from './onnx-reader.js';
+import { type StTensor } from './safetensors.js';
+import { readSafetensors } from '../node/safetensors-file.js';
+import { readOnnx } from '../node/onnx-file.js';
 import { mapNames, nameRulesFor, type NameRules } from './name-maps.js';
 import type { Module, StateDict, StateEntry } from '../nn/module.js';
 import { saveCheckpoint, CHECKPOINT_FORMAT } from '../train/checkpoint.js';

@@ -18,7 +18,6 @@
  *   writeFileAtomic('w.onnx', [encodeOnnxInitializers([{ name: 'fc.weight', dtype: 'F32', shape: [2, 3], data: w }])]);
  *   const { initializers } = readOnnx('w.onnx');
  */
-import { readFileSync, statSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import { F8Error } from '../runtime/errors.js';
 import type { StDType, StTensor } from './safetensors.js';
@@ -74,6 +73,7 @@ const FIELD_NAMES: Record<number, string> = { 4: 'float_data', 5: 'int32_data', 
 
 /** protobuf's own limit; bigger models keep weights as external data. */
 const MAX_FILE = 2 ** 31;
+export { MAX_FILE as MAX_ONNX_FILE };
 const MAX_RANK = 64;
 const MAX_ENTRIES = 100_000;
 const SLACK = 1 << 20;
@@ -407,21 +407,6 @@ function decodeTensor(
     } else put(varint(buf, c, d, bad));
   });
   return { name, dtype: st, shape, data };
-}
-
-/** Reads and validates an ONNX file's initializers (see decodeOnnx). */
-export function readOnnx(file: string): OnnxFile {
-  let buf: Buffer;
-  try {
-    const s = statSync(file);
-    if (!s.isFile()) throw new Error('not a regular file');
-    if (s.size >= MAX_FILE) throw new F8Error('BAD_INPUT', `${file}: ${s.size} bytes exceeds protobuf's 2 GiB limit (such models keep their weights as external data, which f8net does not read)`);
-    buf = readFileSync(file);
-  } catch (e) {
-    if (e instanceof F8Error) throw e;
-    throw new F8Error('IO', `${file}: cannot read: ${(e as Error).message}`);
-  }
-  return decodeOnnx(buf, file);
 }
 
 export interface OnnxWriteOptions {

@@ -5,15 +5,14 @@
  * Files are untrusted input. The reader checks the header length against the file, every
  * dtype, shape (non-negative safe integers whose byte product fits), that offsets lie inside
  * the data section, and that tensors neither overlap nor leave holes (the format's rule).
- * It allocates nothing beyond the file's own bytes. Writes go to a temporary file that is
- * renamed over the target, so a crash never leaves a half-written file.
+ * It allocates nothing beyond the file's own bytes. This module works on bytes; the files
+ * (readSafetensors, writeSafetensors: temporary file renamed over the target) are in
+ * src/node/safetensors-file.ts.
  *
  * @example
- *   writeSafetensors('m.safetensors', [{ name: 'w', dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }], { epoch: '3' });
- *   const { tensors, metadata } = readSafetensors('m.safetensors');
+ *   const bytes = encodeSafetensors([{ name: 'w', dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }], { epoch: '3' });
+ *   const { tensors, metadata } = decodeSafetensors(concat(bytes), 'm.safetensors');
  */
-import { readFileSync, openSync, writeSync, fsyncSync, closeSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
 
 export type StDType = 'F32' | 'F16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'U32' | 'BOOL' | 'BF16';
@@ -35,31 +34,6 @@ export interface StFile {
 /** Header larger than this is refused (the format's own reference limit is 100 MB). */
 const MAX_HEADER = 100_000_000;
 
-/** Writes `data` to `file` atomically: temporary file in the same folder, fsync, rename. */
-export function writeFileAtomic(file: string, chunks: Uint8Array[]): void {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  let fd: number | null = null;
-  try {
-    fd = openSync(tmp, 'w');
-    for (const c of chunks) {
-      let off = 0;
-      while (off < c.byteLength) off += writeSync(fd, c, off);
-    }
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = null;
-    renameSync(tmp, file);
-  } catch (e) {
-    if (fd !== null) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* nothing to clean */
-    }
-    throw new F8Error('IO', `${file}: cannot write: ${(e as Error).message}`);
-  }
-}
-
 /** Serialises tensors (in the given order) and string metadata into safetensors bytes. */
 export function encodeSafetensors(tensors: StTensor[], metadata: Record<string, string> = {}): Uint8Array[] {
   const header: Record<string, unknown> = {};
@@ -74,20 +48,16 @@ export function encodeSafetensors(tensors: StTensor[], metadata: Record<string, 
   }
   let json = JSON.stringify(header);
   // Pad the header with spaces so the data starts 8-byte aligned.
-  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
-  const hb = Buffer.from(json, 'utf8');
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(hb.byteLength));
+  json += ' '.repeat((8 - ((8 + new TextEncoder().encode(json).byteLength) % 8)) % 8);
+  const hb = new TextEncoder().encode(json);
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setBigUint64(0, BigInt(hb.byteLength), true);
   const chunks: Uint8Array[] = [len, hb];
   for (const t of tensors) {
     const n = t.shape.reduce((a, b) => a * b, 1) * ITEM[t.dtype];
     chunks.push(new Uint8Array(t.data.buffer, t.data.byteOffset, n));
   }
   return chunks;
-}
-
-export function writeSafetensors(file: string, tensors: StTensor[], metadata: Record<string, string> = {}): void {
-  writeFileAtomic(file, encodeSafetensors(tensors, metadata));
 }
 
 /** Parses safetensors bytes; `source` names the file in errors. */
@@ -103,7 +73,7 @@ export function decodeSafetensors(buf: Uint8Array, source: string): StFile {
   const h = Number(hlen);
   let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + 8, h).toString('utf8'));
+    header = JSON.parse(new TextDecoder('utf-8', { ignoreBOM: true }).decode(new Uint8Array(buf.buffer, buf.byteOffset + 8, h)));
   } catch (e) {
     bad(`header is not valid JSON (${(e as Error).message})`);
   }
@@ -154,18 +124,6 @@ export function decodeSafetensors(buf: Uint8Array, source: string): StFile {
   }
   if (pos !== dataLen) bad(`${dataLen - pos} trailing bytes after the last tensor`);
   return { tensors, metadata };
-}
-
-/** Reads and validates a safetensors file (see decodeSafetensors). */
-export function readSafetensors(file: string): StFile {
-  let buf: Buffer;
-  try {
-    if (!statSync(file).isFile()) throw new Error('not a regular file');
-    buf = readFileSync(file);
-  } catch (e) {
-    throw new F8Error('IO', `${file}: cannot read: ${(e as Error).message}`);
-  }
-  return decodeSafetensors(buf, file);
 }
 
 /** The values of a tensor as a typed array of its dtype (F32, I32, U32, I8, U8 only). */

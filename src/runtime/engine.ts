@@ -15,6 +15,7 @@
  *   console.log(await out.read());
  */
 import { F8Error } from './errors.js';
+import { envVar } from './env.js';
 import { Gpu, openGpu, type GpuOptions } from './gpu.js';
 import { BufferPool } from './pool.js';
 import {
@@ -79,7 +80,7 @@ export class Engine {
   private staging = new Map<number, GPUBuffer[]>();
   private scopes: Set<Disposable>[] = [];
   /** Dispatches per command buffer; more amortises submission, fewer overlaps CPU and GPU. */
-  batchSize = process.env.F8NET_VALIDATE === '1' ? 1 : 64;
+  batchSize = envVar('F8NET_VALIDATE') === '1' ? 1 : 64;
   /** Kernels recorded in the open batch, to name them when the batch fails validation. */
   private batchKernels = new Set<string>();
   dispatchCount = 0;

@@ -1,5 +1,7 @@
 /**
- * Finding a WebGPU adapter through Dawn (npm `webgpu`) and opening a device on it.
+ * Finding a WebGPU adapter and opening a device on it. Where the GPU object comes from is the
+ * platform's: a browser's navigator.gpu by default; in Node, src/node/dawn.ts registers Dawn
+ * (npm `webgpu`) through setGpuProvider.
  *
  * Dawn's instance object must stay referenced for as long as any device lives: once it is
  * garbage-collected Dawn crashes while processing events. `Gpu` holds it and `Gpu.release()`
@@ -10,14 +12,28 @@
  *   console.log(gpu.describe());
  *   gpu.release();
  */
-import { create, globals } from 'webgpu';
 import { F8Error } from './errors.js';
+import { envVar } from './env.js';
 
-let globalsInstalled = false;
-function installGlobals(): void {
-  if (globalsInstalled) return;
-  Object.assign(globalThis, globals);
-  globalsInstalled = true;
+/**
+ * Gives the platform's WebGPU entry point for a backend and adapter request (Dawn reads them as
+ * instance flags; a browser ignores them). It also installs the GPU* constants (GPUBufferUsage,
+ * ...) as globals where the platform lacks them.
+ */
+export type GpuProvider = (request: { backend?: string; adapter?: string }) => GPU;
+
+let provider: GpuProvider | null = null;
+
+/** Sets where openGpu gets its GPU object (Node: src/node/dawn.ts; browser: navigator.gpu, the default). */
+export function setGpuProvider(p: GpuProvider): void {
+  provider = p;
+}
+
+function platformGpu(request: { backend?: string; adapter?: string }): GPU {
+  if (provider) return provider(request);
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  throw new F8Error('NO_ADAPTER', 'no WebGPU on this platform: navigator.gpu is missing (in Node, import src/node/register.js, which opens Dawn)');
 }
 
 export interface GpuOptions {
@@ -121,8 +137,9 @@ function backendOf(info: GPUAdapterInfo, requested?: string): string {
   if (requested) return requested;
   const d = `${info.description} ${info.architecture}`.toLowerCase();
   if (/vulkan|llvmpipe|lavapipe|radv|anv|nvk/.test(d)) return 'vulkan';
-  if (process.platform === 'darwin') return 'metal';
-  if (process.platform === 'win32') return 'd3d12';
+  const platform = (globalThis as { process?: { platform?: string } }).process?.platform;
+  if (platform === 'darwin') return 'metal';
+  if (platform === 'win32') return 'd3d12';
   return 'vulkan';
 }
 
@@ -131,13 +148,9 @@ function backendOf(info: GPUAdapterInfo, requested?: string): string {
  * it with the optional features it has and the largest buffer limits it allows.
  */
 export async function openGpu(opts: GpuOptions = {}): Promise<Gpu> {
-  installGlobals();
-  const backend = opts.backend ?? process.env.F8NET_BACKEND ?? undefined;
-  const adapterName = opts.adapter ?? process.env.F8NET_ADAPTER ?? undefined;
-  const flags: string[] = [];
-  if (backend) flags.push(`backend=${backend}`);
-  if (adapterName) flags.push(`adapter=${adapterName}`);
-  const instance = create(flags);
+  const backend = opts.backend ?? envVar('F8NET_BACKEND') ?? undefined;
+  const adapterName = opts.adapter ?? envVar('F8NET_ADAPTER') ?? undefined;
+  const instance = platformGpu({ backend, adapter: adapterName });
   let adapter: GPUAdapter | null = null;
   try {
     adapter = await instance.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });

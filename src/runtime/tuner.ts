@@ -5,26 +5,19 @@
  * setting. The first time f8net runs on an adapter, a short search tries a few settings per
  * family: each is checked against the CPU reference on a small odd-sized problem (bit-exact for
  * the integer kernels), then timed on a representative layer of the model zoo; the fastest that
- * passed is kept. The choice is cached per adapter and driver in the user's cache folder
- * (tuningCacheDir()) with the f8net version and a hash of wgsl/, so a kernel change or an
- * upgrade makes it stale; a stale or corrupt file is ignored with a warning naming it and why.
+ * passed is kept. The choice is cached per adapter and driver (Node: a file in the user's cache
+ * folder, src/node/tuning-cache.ts; this module sees the cache only as text through a
+ * TuningStore) with the f8net version and a hash of wgsl/, so a kernel change or an upgrade
+ * makes it stale; a stale or corrupt cache is ignored with a warning naming it and why.
  *
  * @example
  *   const e = await Engine.open();
- *   const r = await ensureTuning(e);            // cache hit: applies it; else searches (~1 min on lavapipe)
+ *   const r = await ensureTuning(e);            // src/node/tuning-cache.ts: cache hit applies it; else searches (~1 min on lavapipe)
  *   for (const w of r.warnings) console.warn(w);
  *   await ensureTuning(e, { retune: true });     // searches again and rewrites the cache
  */
-import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
 import { Engine } from './engine.js';
 import { F8Error } from './errors.js';
-import { WGSL_DIR } from './wgsl-source.js';
-import { writeFileAtomic } from '../io/safetensors.js';
 import { Tensor } from '../tensor.js';
 import { Rng } from '../data/rng.js';
 import { conv2dForward, conv2dBackwardWeight, conv2dOutputShape, conv2dTuning, depthwiseTuning, type Conv2dOptions } from '../ops/conv2d.js';
@@ -62,7 +55,7 @@ export interface TuneOptions {
   quick?: boolean;
   /** false: never search; a missing or unusable cache leaves the defaults. */
   search?: boolean;
-  /** Folder of the cache files (default tuningCacheDir()). */
+  /** Folder of the cache files (Node; default tuningCacheDir()). */
   cacheDir?: string;
 }
 
@@ -81,69 +74,6 @@ const DEFAULTS = structuredClone(TARGETS);
 /** Restores every knob of the tuning objects to its default. */
 export function resetTuning(): void {
   for (const [k, t] of Object.entries(TARGETS)) Object.assign(t, structuredClone(DEFAULTS[k]));
-}
-
-// ---- cache location and identity ----------------------------------------------------------------
-
-/** $F8NET_CACHE_DIR, else $XDG_CACHE_HOME/f8net, else %LOCALAPPDATA%\f8net (Windows), else ~/.cache/f8net. */
-export function tuningCacheDir(): string {
-  const env = process.env;
-  if (env.F8NET_CACHE_DIR) return env.F8NET_CACHE_DIR;
-  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'f8net');
-  if (process.platform === 'win32' && env.LOCALAPPDATA) return join(env.LOCALAPPDATA, 'f8net');
-  return join(homedir(), '.cache', 'f8net');
-}
-
-let versionMemo: string | null = null;
-/** The version in f8net's package.json. */
-export function f8netVersion(): string {
-  if (versionMemo) return versionMemo;
-  let d = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++, d = dirname(d)) {
-    try {
-      const p = JSON.parse(readFileSync(join(d, 'package.json'), 'utf8'));
-      if (p.name === 'f8net') return (versionMemo = String(p.version));
-    } catch {
-      /* keep looking upward */
-    }
-  }
-  return (versionMemo = 'unknown');
-}
-
-/** sha256 (16 hex digits) of every file under `dir` (default wgsl/), names included: any kernel edit changes it. */
-export function wgslSourceHash(dir = WGSL_DIR): string {
-  const h = createHash('sha256');
-  const walk = (rel: string): void => {
-    for (const ent of readdirSync(join(dir, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const r = rel ? `${rel}/${ent.name}` : ent.name;
-      if (ent.isDirectory()) walk(r);
-      else h.update(`${r}\0`).update(readFileSync(join(dir, r))).update('\0');
-    }
-  };
-  walk('');
-  return h.digest('hex').slice(0, 16);
-}
-
-function dawnVersion(): string {
-  try {
-    return JSON.parse(readFileSync(createRequire(import.meta.url).resolve('webgpu/package.json'), 'utf8')).version;
-  } catch {
-    return '?';
-  }
-}
-
-/**
- * The adapter and driver a tuning belongs to: vendor/architecture/device/description (Dawn puts
- * the driver's name and version in the description), the backend and the Dawn build.
- */
-export function adapterKey(e: Engine): string {
-  const i = e.gpu.adapter.info;
-  return `${i.vendor}/${i.architecture}/${i.device}/${i.description} (${e.gpu.backend}, dawn webgpu@${dawnVersion()})`;
-}
-
-/** The cache file of an adapter key: one per adapter and driver. */
-export function tuningCacheFile(key: string, dir = tuningCacheDir()): string {
-  return join(dir, `tuning-${createHash('sha256').update(key).digest('hex').slice(0, 16)}.json`);
 }
 
 // ---- families -----------------------------------------------------------------------------------
@@ -546,17 +476,10 @@ function badFamilies(v: unknown): string | null {
 }
 
 /**
- * Reads and validates a cache file. `missing`: no file; `warning`: unusable (corrupt or stale),
- * the text names the file and why; else the cache.
+ * Validates the text of a cache (`file` names it in warnings): `warning` when it is unusable
+ * (corrupt or stale), the text naming the file and why; else the cache.
  */
-export function readTuningCache(file: string, want: CacheExpectation): { cache: TuningCache } | { warning: string } | { missing: true } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { missing: true };
-    return { warning: `${file}: tuning cache ignored (cannot read it: ${oneLine(err)})` };
-  }
+export function parseTuningCache(text: string, file: string, want: CacheExpectation): { cache: TuningCache } | { warning: string } {
   const corrupt = (why: string) => ({ warning: `${file}: tuning cache ignored (corrupt: ${why})` });
   const stale = (why: string) => ({ warning: `${file}: tuning cache ignored (stale: ${why})` });
   let d: unknown;
@@ -577,34 +500,34 @@ export function readTuningCache(file: string, want: CacheExpectation): { cache: 
   return { cache: d as unknown as TuningCache };
 }
 
-/** Writes a cache file atomically (temporary file in the same folder, then rename). */
-export function writeTuningCache(file: string, cache: TuningCache): void {
-  try {
-    mkdirSync(dirname(file), { recursive: true });
-  } catch (err) {
-    throw new F8Error('IO', `${dirname(file)}: cannot create the tuning cache folder: ${oneLine(err)}`);
-  }
-  writeFileAtomic(file, [new TextEncoder().encode(`${JSON.stringify(cache, null, 1)}\n`)]);
-}
-
 // ---- entry point --------------------------------------------------------------------------------
 
 /**
- * Loads this adapter's tuning from the cache and applies it; when the cache is missing, stale or
+ * Where a platform keeps one adapter's cache: `read` gives the text, `missing` when there is
+ * none, or `warning` when it cannot be read; `write` stores the text or throws.
+ */
+export interface TuningStore {
+  /** Names the cache in warnings (Node: the file). */
+  name: string;
+  want: CacheExpectation;
+  read(): { cache: TuningCache } | { warning: string } | { missing: true };
+  write(cache: TuningCache): void;
+}
+
+/**
+ * Loads this adapter's tuning from the store and applies it; when the cache is missing, stale or
  * corrupt (a warning names the file and why) or `retune` is set, searches (unless search is
  * false: the defaults stay), writes the cache and applies the choice. Every knob starts from
  * its default, so the result does not depend on earlier calls.
- * @example const r = await ensureTuning(Engine.get(), { search: false }); // cache or defaults, never a search
+ * @example const r = await tuneWithStore(Engine.get(), store, { search: false }); // cache or defaults, never a search
  */
-export async function ensureTuning(e: Engine, opts: TuneOptions = {}): Promise<TuneReport> {
+export async function tuneWithStore(e: Engine, store: TuningStore, opts: TuneOptions = {}): Promise<TuneReport> {
   const quick = !!opts.quick;
-  const key = adapterKey(e);
-  const file = tuningCacheFile(key, opts.cacheDir ?? tuningCacheDir());
-  const want: CacheExpectation = { adapterKey: key, f8netVersion: f8netVersion(), wgslHash: wgslSourceHash(), quick };
-  const report: TuneReport = { adapterKey: key, cacheFile: file, source: 'defaults', families: [], warnings: [] };
+  const { want, name: file } = store;
+  const report: TuneReport = { adapterKey: want.adapterKey, cacheFile: file, source: 'defaults', families: [], warnings: [] };
   resetTuning();
   if (!opts.retune) {
-    const r = readTuningCache(file, want);
+    const r = store.read();
     if ('cache' in r) {
       for (const fam of r.cache.families) {
         const f = FAMILIES.find((x) => x.name === fam.name);
@@ -640,7 +563,7 @@ export async function ensureTuning(e: Engine, opts: TuneOptions = {}): Promise<T
   }
   const cache: TuningCache = { format: TUNING_FORMAT, ...want, written: new Date().toISOString(), families: report.families };
   try {
-    writeTuningCache(file, cache);
+    store.write(cache);
   } catch (err) {
     report.warnings.push(`${oneLine(err)}; the tuning applies to this run only`);
   }

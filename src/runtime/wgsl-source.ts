@@ -8,39 +8,51 @@
  *
  * Every source line carries its origin through the preprocessor so that a compile error is
  * reported as `wgsl/conv2d.wgsl:42`, not as a line of the generated text.
- * Setting F8NET_DUMP_WGSL=<dir> writes each specialised kernel there.
+ *
+ * The text of the files comes through a loader, so that this module runs where there is no file
+ * system: in Node, src/node/wgsl-files.ts registers one that reads wgsl/ (and writes each
+ * specialised kernel to $F8NET_DUMP_WGSL); a bundle registers the sources it was built with
+ * (registerWgslSources, e.g. from an esbuild text loader).
  */
-import { readFileSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
-import { join, dirname, resolve, isAbsolute } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { F8Error } from './errors.js';
 
 export type Defines = Record<string, number | boolean | string>;
 
-/** wgsl/ of this package, found relative to this file in src/ and in dist/src/. */
-export const WGSL_DIR = (() => {
-  let d = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    try {
-      readFileSync(join(d, 'wgsl', 'include', 'common.wgsl'));
-      return join(d, 'wgsl');
-    } catch {
-      d = dirname(d);
-    }
-  }
-  throw new F8Error('IO', 'cannot find the wgsl/ folder of f8net next to its sources');
-})();
+/** Where kernel files come from. `read` returns null when there is no such file. */
+export interface WgslLoader {
+  read(rel: string): string | null;
+  /** Called with each specialised kernel (Node: writes it to $F8NET_DUMP_WGSL when set). */
+  dump?(file: string, defines: Defines, code: string): void;
+}
 
+let loader: WgslLoader | null = null;
+const bundled = new Map<string, string>();
 const fileCache = new Map<string, string>();
+
+/** Sets the loader of kernel files (paths relative to wgsl/, e.g. `conv2d.wgsl`, `include/common.wgsl`). */
+export function setWgslLoader(l: WgslLoader): void {
+  loader = l;
+  fileCache.clear();
+}
+
+/**
+ * Registers kernel sources built into a bundle, keyed by their path under wgsl/. They are found
+ * before the loader's files, so a bundle needs no loader at all.
+ * @example registerWgslSources({ 'conv2d.wgsl': conv2dText, 'include/common.wgsl': commonText });
+ */
+export function registerWgslSources(sources: Record<string, string>): void {
+  for (const [rel, text] of Object.entries(sources)) bundled.set(rel.replace(/^(\.\/)?(wgsl\/)?/, ''), text);
+  fileCache.clear();
+}
+
 function readWgsl(rel: string): string {
-  let text = fileCache.get(rel);
+  let text = fileCache.get(rel) ?? bundled.get(rel);
   if (text === undefined) {
-    try {
-      text = readFileSync(resolve(WGSL_DIR, rel), 'utf8');
-    } catch {
-      throw new F8Error('IO', `${displayPath(rel)}: kernel file not found`);
-    }
+    if (!loader) throw new F8Error('IO', `${displayPath(rel)}: no kernel sources: register them (registerWgslSources) or a loader (setWgslLoader; Node: import src/node/register.js)`);
+    const t = loader.read(rel);
+    if (t === null) throw new F8Error('IO', `${displayPath(rel)}: kernel file not found`);
+    text = t;
     fileCache.set(rel, text);
   }
   return text;
@@ -50,7 +62,7 @@ const MARK = '\u0001';
 
 /** How a kernel file is named in messages: wgsl/<file> for the package's own kernels. */
 export function displayPath(rel: string): string {
-  return isAbsolute(rel) ? rel : `wgsl/${rel}`;
+  return /^([\\/]|[A-Za-z]:[\\/])/.test(rel) ? rel : `wgsl/${rel}`;
 }
 
 /** Inlines #include lines and tags every line with `MARK file:line MARK` at its end. */
@@ -109,17 +121,7 @@ export function specialise(file: string, defines: Defines): SpecialisedSource {
     return line.slice(0, a).replace(/ $/, '') + line.slice(b + 1).replaceAll(new RegExp(`${MARK}[^${MARK}]*${MARK}`, 'g'), '');
   });
   const code = lines.join('\n');
-  const dump = process.env.F8NET_DUMP_WGSL;
-  if (dump) {
-    mkdirSync(dump, { recursive: true });
-    const tag = Object.entries(defines)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',');
-    const name = `${file.replace(/^.*[\\/]/, '').replace(/\.wgsl$/, '')}${tag ? `.${tag.replace(/[^\w=,.-]/g, '_')}` : ''}.wgsl`;
-    const tmp = join(dump, `.${name}.tmp`);
-    writeFileSync(tmp, code);
-    renameSync(tmp, join(dump, name));
-  }
+  loader?.dump?.(file, defines, code);
   return { code, origin };
 }
 

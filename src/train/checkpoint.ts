@@ -8,7 +8,8 @@
  *   await saveCheckpoint('runs/x/last.safetensors', { model, optimizer: opt, meta: { epoch: 3, step: 375, config } });
  *   const ck = loadCheckpoint('runs/x/last.safetensors');
  */
-import { readSafetensors, writeSafetensors, typedData, type StTensor, type StDType } from '../io/safetensors.js';
+import { typedData, type StTensor, type StDType } from '../io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../node/safetensors-file.js';
 import { F8Error } from '../runtime/errors.js';
 import type { Module, StateDict, StateEntry } from '../nn/module.js';
 import type { DType } from '../tensor.js';

@@ -6,7 +6,6 @@
  * @example
  *   const cfg = loadConfig('models/configs/cnn_mnist_float.yml', ['lr=0.05', 'num_epochs=2']);
  */
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { F8Error } from '../runtime/errors.js';
 
@@ -268,15 +267,11 @@ export function resolveConfig(raw: Record<string, unknown>, sets: string[] = [],
   return c;
 }
 
-/** Loads a YAML config file (or the built-in default when file is null) with overrides. */
-export function loadConfig(file: string | null, sets: string[] = []): TrainConfig {
-  if (!file) return resolveConfig({}, sets, 'built-in default');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new F8Error('IO', `${file}: cannot read config: ${(e as Error).message}`);
-  }
+/**
+ * A config from YAML text (`file` names it in errors) with overrides; reading the file is
+ * loadConfig in src/node/config-file.ts.
+ */
+export function parseConfigText(text: string, file: string, sets: string[] = []): TrainConfig {
   let raw: unknown;
   try {
     raw = parseYaml(text);

@@ -3,7 +3,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CIFAR_PIXELS, CIFAR_RECORD, loadCifar10, readCifarBatches } from '../../src/data/cifar.js';
+import { CIFAR_PIXELS, CIFAR_RECORD } from '../../src/data/cifar.js';
+import { loadCifar10, readCifarBatches } from '../../src/node/dataset-files.js';
 import { F8Error } from '../../src/runtime/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'f8net-cifar-'));

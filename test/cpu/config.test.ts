@@ -2,7 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, resolveConfig, nearestKey, configHelp, SCHEMA } from '../../src/train/config.js';
+import { resolveConfig, nearestKey, configHelp, SCHEMA } from '../../src/train/config.js';
+import { loadConfig } from '../../src/node/config-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'f8net-config-'));
 const file = (name: string, text: string) => {

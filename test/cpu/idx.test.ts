@@ -4,14 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  findFashionMnistDir,
-  IDX_MAGIC_IMAGES,
-  IDX_MAGIC_LABELS,
-  loadIdxDataset,
-  readIdx,
-  readMaybeGzip,
-} from '../../src/data/idx.js';
+import { IDX_MAGIC_IMAGES, IDX_MAGIC_LABELS } from '../../src/data/idx.js';
+import { findFashionMnistDir, loadIdxDataset, readIdx, readMaybeGzip } from '../../src/node/dataset-files.js';
 import { F8Error } from '../../src/runtime/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'f8net-idx-'));

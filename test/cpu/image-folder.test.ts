@@ -6,14 +6,8 @@ import { dirname, join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  centerCropInto,
-  imageFolderTransform,
-  loadImageFolder,
-  randomResizedCropBox,
-  resampleWindowInto,
-  type ImageFolderSplits,
-} from '../../src/data/image-folder.js';
+import { centerCropInto, imageFolderTransform, randomResizedCropBox, resampleWindowInto, type ImageFolderSplits } from '../../src/data/image-folder.js';
+import { loadImageFolder } from '../../src/node/image-folder.js';
 import { BatchLoader } from '../../src/data/loader.js';
 import { Rng } from '../../src/data/rng.js';
 import { inputShape, loadData, loadDataAsync } from '../../src/data/sources.js';

@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sampleGraphs, randomCodes } from '../int-graphs.js';
-import { parseIntModel, readIntModel, serializeIntModel, writeIntModel } from '../../src/export/format.js';
+import { parseIntModel, serializeIntModel } from '../../src/export/format.js';
+import { readIntModel, writeIntModel } from '../../src/node/int-model-files.js';
 import { validateGraph } from '../../src/export/validate.js';
 import { quantizeImages, runIntCpu } from '../../src/export/run-cpu.js';
 import { shiftRoundHalfEven } from '../../src/quant/int-requant.js';

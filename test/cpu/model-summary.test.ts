@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { summarizeModel, formatSummary } from '../../models/summary.js';
 import { makeDivisible } from '../../models/shapes.js';
 import { modelNames, modelArgs } from '../../models/index.js';
-import { loadConfig } from '../../src/train/config.js';
+import { loadConfig } from '../../src/node/config-file.js';
 
 describe('model summary', () => {
   it('parameter counts equal torchvision\'s (1000 classes, 3x224x224)', () => {

@@ -3,8 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
-import { decodeOnnx, readOnnx, encodeOnnxInitializers } from '../../src/io/onnx-reader.js';
-import { typedData, writeSafetensors } from '../../src/io/safetensors.js';
+import { decodeOnnx, encodeOnnxInitializers } from '../../src/io/onnx-reader.js';
+import { readOnnx } from '../../src/node/onnx-file.js';
+import { typedData } from '../../src/io/safetensors.js';
+import { writeSafetensors } from '../../src/node/safetensors-file.js';
 import { readWeights } from '../../src/io/import-weights.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'f8net-onnx-'));

@@ -2,7 +2,8 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, writeFileSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSafetensors, readSafetensors, decodeSafetensors, typedData } from '../../src/io/safetensors.js';
+import { decodeSafetensors, typedData } from '../../src/io/safetensors.js';
+import { writeSafetensors, readSafetensors } from '../../src/node/safetensors-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'f8net-st-'));
 

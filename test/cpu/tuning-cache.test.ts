@@ -2,20 +2,9 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, cpSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
-import {
-  readTuningCache,
-  writeTuningCache,
-  tuningCacheDir,
-  tuningCacheFile,
-  wgslSourceHash,
-  resetTuning,
-  defaultChoices,
-  FAMILIES,
-  TUNING_FORMAT,
-  type TuningCache,
-  type CacheExpectation,
-} from '../../src/runtime/tuner.js';
-import { WGSL_DIR } from '../../src/runtime/wgsl-source.js';
+import { resetTuning, defaultChoices, FAMILIES, TUNING_FORMAT, type TuningCache, type CacheExpectation } from '../../src/runtime/tuner.js';
+import { readTuningCache, writeTuningCache, tuningCacheDir, tuningCacheFile, wgslSourceHash } from '../../src/node/tuning-cache.js';
+import { WGSL_DIR } from '../../src/node/wgsl-files.js';
 import { matmulTiles } from '../../src/ops/matmul.js';
 import { conv2dTuning } from '../../src/ops/conv2d.js';
 import { int8Tuning } from '../../src/ops/int8.js';

@@ -11,7 +11,8 @@ import { Tensor } from '../../src/tensor.js';
 import { conv2dForward } from '../../src/ops/conv2d.js';
 import { runBench, allRows, selectRows, type BenchResult, type RowResult } from '../../src/bench/suite.js';
 import { markdownTable, writeJsonAtomic, writeRooflinePng } from '../../src/bench/report.js';
-import { readBenchJson, diffResults, diffTable } from '../../src/bench/diff.js';
+import { diffResults, diffTable } from '../../src/bench/diff.js';
+import { readBenchJson } from '../../src/node/bench-files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'f8net-bench-'));
 

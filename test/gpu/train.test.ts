@@ -71,7 +71,8 @@ gpuDescribe('training', () => {
 
 gpuDescribe('resume', () => {
   it('a run stopped after epoch 1 and resumed equals an uninterrupted run, bit for bit', async () => {
-    const { readSafetensors, typedData } = await import('../../src/io/safetensors.js');
+    const { readSafetensors } = await import('../../src/node/safetensors-file.js');
+    const { typedData } = await import('../../src/io/safetensors.js');
     const base = {
       max_train_samples: 192,
       max_test_samples: 32,

@@ -1,0 +1,22 @@
+/**
+ * f8net's package entry in Node: the portable API (src/index.ts) with WebGPU opened through
+ * Dawn, kernels read from wgsl/, and the functions that read and write files.
+ *
+ * @example
+ *   import { Engine, loadConfig, train } from 'f8net';
+ *   await Engine.open();
+ *   const r = await train(loadConfig(null, ['num_epochs=1']));
+ */
+import './register.js';
+
+export * from '../index.js';
+export { loadConfig } from './config-file.js';
+export { train, evaluate, evaluateWithConfusion, modelFromConfig } from '../train/trainer.js';
+export { saveCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
+export { readSafetensors, writeSafetensors } from './safetensors-file.js';
+export { readIntModel, writeIntModel } from './int-model-files.js';
+export { runOnnx, onnxInputKind, closeOnnxSessions } from '../export/onnx-run.js';
+export { evaluateModes, compareModes, EVAL_MODES, type EvalMode } from '../export/evaluate.js';
+export { ensureTuning, tuningCacheDir } from './tuning-cache.js';
+export { runBench, type BenchOptions, type BenchResult } from '../bench/suite.js';
+export { writeFileAtomic } from './files.js';
