@@ -112,3 +112,4 @@ function checkpointFrom(st: StFile, file: string): Checkpoint {
   }
   return { meta, model, optimizer, source: file };
 }
+
