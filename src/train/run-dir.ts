@@ -48,7 +48,10 @@ function mkdirOrFail(dir: string, what: string): void {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
-    throw new F8Error('IO', `${what} ${dir}: cannot create the folder: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    // A path that cannot be a folder is the user's input; a full or read-only disk is not.
+    const bad = ['ENOTDIR', 'EEXIST', 'ENAMETOOLONG', 'EINVAL', 'ELOOP'].includes(code);
+    throw new F8Error(bad ? 'BAD_CONFIG' : 'IO', `${what} ${dir}: cannot create the folder (${code}); expected a folder path${bad ? ' whose parents are folders' : ''}`);
   }
   checkDirPath(dir, what);
 }
