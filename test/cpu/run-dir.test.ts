@@ -116,6 +116,22 @@ describe('config and messages', () => {
   });
 });
 
+describe('command line consistency', () => {
+  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/entry.ts', ...args], { encoding: 'utf8' });
+  it('model arguments: --model-args takes the --set model_args form; --arg is its alias; usage errors exit 2', () => {
+    const a = cli(['model', 'summary', 'cnn', '--model-args', '{width: 4}', '--json']);
+    const b = cli(['model', 'summary', 'cnn', '--arg', 'width=4', '--json']);
+    expect(a.status, a.stderr).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+    expect(JSON.parse(a.stdout)).not.toEqual(JSON.parse(cli(['model', 'summary', 'cnn', '--json']).stdout));
+    const bad = cli(['model', 'summary', 'cnn', '--model-args', '[1, 2]']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim()).toBe("f8net: --model-args [1, 2]: expected a mapping, e.g. '{width: 16}'");
+    expect(cli(['train', '--no-such-flag']).status).toBe(2);
+    expect(cli(['--help']).status).toBe(0);
+  });
+});
+
 describe('progress', () => {
   const sink = () => {
     const out: string[] = [];

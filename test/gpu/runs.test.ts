@@ -115,6 +115,10 @@ gpuDescribe('runs from the command line', () => {
     const fx = f8net([...small(join(root, 'fx')), '--set', 'floating_model=false', '--quiet']);
     expect(fx.code, fx.err).toBe(0);
     expect(errLines(fx.err)[0]).toMatch(/^f8net train: warning: fixed-point stage from random weights/);
+    // eval may change the test subset it inherits (32 images in training).
+    const ev8 = f8net(['eval', '--checkpoint', join(root, 'fx', 'last.safetensors'), '--max-test-samples', '8', '--json']);
+    expect(ev8.code, ev8.err).toBe(0);
+    expect(JSON.parse(ev8.out).count).toBe(8);
     // export --out: the second export replaces the first whole (no ONNX files left beside it); a user folder is refused.
     const int = join(root, 'int');
     expect(f8net(['export', '--checkpoint', join(root, 'fx', 'last.safetensors'), '--out', int]).code).toBe(0);
