@@ -68,9 +68,13 @@ gpuDescribe('runs from the command line', () => {
     expect(meta.partial).toBeDefined();
     expect(meta.step % 128).toBeGreaterThan(0);
     expect(existsSync(join(b, LOCK_FILE))).toBe(false);
+    // What a kill -9 during a checkpoint write leaves: removed when the run starts.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(join(b, `.last.safetensors.${dead}.tmp`), 'partial');
     const res = f8net(['train', '--set', `resume=${ck}`]);
     expect(res.code, res.err).toBe(0);
-    expect(errLines(res.err)[0]).toBe(`f8net train: run folder ${b}`);
+    expect(errLines(res.err)[0]).toBe(`f8net train: run folder ${b} (removed 1 temporary file of dead processes)`);
+    expect(readdirSync(b).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     expect(res.err).toContain(`resumed from ${ck} at step ${meta.step}`);
     expect(res.out.trim().endsWith(`run folder ${b}`)).toBe(true);
     expectSameTensors(join(a, 'last.safetensors'), ck);
