@@ -54,6 +54,7 @@ export class RunProgress {
   private evalSeconds: number | null = null;
   private evalStart = 0;
   private globalStep: number;
+  private epoch = -1;
 
   constructor(private readonly o: ProgressOptions) {
     this.out = o.stream ?? process.stderr;
@@ -74,6 +75,9 @@ export class RunProgress {
 
   step(s: { epoch: number; step: number; stepsPerEpoch: number; globalStep: number; loss: number | null; lr: number; ips: number }): void {
     this.globalStep = s.globalStep;
+    // The loss shown is the epoch's mean so far: a new epoch starts without one.
+    if (s.epoch !== this.epoch) this.loss = null;
+    this.epoch = s.epoch;
     if (s.loss !== null) this.loss = s.loss;
     const text =
       `epoch ${s.epoch + 1}/${this.o.numEpochs} step ${s.step}/${s.stepsPerEpoch}` +
@@ -101,7 +105,7 @@ export class RunProgress {
     const now = performance.now();
     if (this.tty) {
       if (!force && now - this.lastDraw < REDRAW_MS) return;
-      const cols = (this.out as { columns?: number }).columns ?? 120;
+      const cols = (this.out as { columns?: number }).columns || 120; // 0 when the terminal has no size
       // Cut to the width: a wrapped line could not be redrawn in place.
       const line = text.length >= cols ? text.slice(0, Math.max(1, cols - 1)) : text;
       this.out.write(`${this.drawn ? '' : HIDE}\r\x1b[2K${line}`);

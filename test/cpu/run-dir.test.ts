@@ -149,6 +149,8 @@ describe('progress', () => {
     expect(a.out[4]).toMatch(/step 5\/10 \| loss 0.2000 /);
     expect(a.out[5]).toMatch(/step 6\/10 \| loss 0.2000 /); // the last loss read stays shown
     expect(a.out[10]).toMatch(/^epoch 1\/2 evaluating 50\/100/);
+    p.step({ ...step(1), epoch: 1, globalStep: 11 });
+    expect(a.out[11]).toMatch(/^epoch 2\/2 step 1\/10 \| loss - /); // not the last epoch's loss
     const b = sink();
     const q = new RunProgress({ numEpochs: 2, totalSteps: 20, startStep: 0, plainEverySeconds: 3600, stream: b.stream, tty: false });
     for (let k = 1; k <= 10; k++) q.step(step(k));
