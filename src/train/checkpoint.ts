@@ -95,6 +95,12 @@ function checkpointFrom(st: StFile, file: string): Checkpoint {
   if (!meta || (meta.stage !== 'float' && meta.stage !== 'fixed') || !Number.isInteger(meta.epoch) || typeof meta.config !== 'object') {
     throw new F8Error('BAD_INPUT', `${file}: checkpoint metadata lacks stage, epoch or config`);
   }
+  if (meta.partial !== undefined) {
+    const p = meta.partial;
+    if (!p || typeof p !== 'object' || !Number.isFinite(p.loss_sum) || !Number.isInteger(p.images) || p.images < 0 || !meta.loader || !Number.isInteger(meta.loader.batch) || meta.loader.batch < 1) {
+      throw new F8Error('BAD_INPUT', `${file}: checkpoint metadata 'partial' (a mid-epoch state) needs a finite loss_sum, a count of images and a loader state with batch >= 1`);
+    }
+  }
   const model: StateDict = new Map();
   const optimizer: Record<string, Float32Array> = {};
   for (const [name, t] of st.tensors) {

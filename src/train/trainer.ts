@@ -232,7 +232,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       if (loop.batch > 0) await saveCheckpoint(ckFile, { model: loop.model, optimizer: loop.optimizer, meta: meta() });
       log({ type: 'interrupted', epoch: loop.epoch, global_step: loop.globalStep });
       const resumeCommand = `f8net train --set resume=${shellQuote(ckFile)}`;
-      stream.write(`f8net train: stopped at epoch ${loop.epoch + (loop.batch > 0 ? 1 : 0)}, step ${loop.globalStep} of ${cfg.num_epochs * spe}; checkpoint ${ckFile}\n`);
+      stream.write(`f8net train: stopped ${loop.batch > 0 ? `in epoch ${loop.epoch + 1}` : `after epoch ${loop.epoch}`} at step ${loop.globalStep} of ${cfg.num_epochs * spe}; checkpoint ${ckFile}\n`);
       const final = r.lastEval ?? { top1: NaN, top5: null, loss: NaN, count: 0 };
       return { epochs: r.history, formats: null, final, best: loop.best, logDir, seconds: (performance.now() - t0) / 1000, interrupted: { epoch: loop.epoch, step: loop.globalStep, checkpoint: ckFile, resumeCommand } };
     }

@@ -108,6 +108,18 @@ describe('resume config', () => {
   });
 });
 
+describe('mid-epoch checkpoints', () => {
+  it('a partial state that makes no sense is refused naming the file', async () => {
+    const { loadCheckpoint } = await import('../../src/train/checkpoint.js');
+    const file = join(tmp('partial'), 'last.safetensors');
+    const meta = { stage: 'float', epoch: 1, step: 6, config: {}, loader: { rng: [1, 2, 3, 4], epoch: 1, batch: 2 }, partial: { loss_sum: 'NaN', images: 16 } };
+    writeSafetensors(file, [], { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION), meta: JSON.stringify(meta) });
+    expect(() => loadCheckpoint(file)).toThrow(`${file}: checkpoint metadata 'partial' (a mid-epoch state) needs a finite loss_sum`);
+    writeSafetensors(file, [], { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION), meta: JSON.stringify({ ...meta, partial: { loss_sum: 1.5, images: 16 } }) });
+    expect(loadCheckpoint(file).meta.partial).toEqual({ loss_sum: 1.5, images: 16 });
+  });
+});
+
 describe('config and messages', () => {
   it('input_mean with one number means grey; "1 epoch"', () => {
     expect(resolveConfig({}, ['input_mean=0.13', 'input_std=0.3']).input_mean).toEqual([0.13]);
