@@ -47,7 +47,7 @@ export function formatSeconds(s: number): string {
 export class RunProgress {
   private readonly out: NonNullable<ProgressOptions['stream']>;
   private readonly tty: boolean;
-  private readonly t0 = performance.now();
+  private tFirst: number | null = null;
   private lastDraw = -Infinity;
   private drawn = false;
   private loss: number | null = null;
@@ -64,9 +64,10 @@ export class RunProgress {
 
   /** Seconds left in the whole run: the remaining steps at this process's pace, plus the remaining evaluations. */
   eta(): number {
-    const done = this.globalStep - this.o.startStep;
-    if (done <= 0) return NaN;
-    const perStep = (performance.now() - this.t0) / 1000 / done;
+    // Paced from the end of the first step: that one also compiles the kernels.
+    const done = this.globalStep - this.o.startStep - 1;
+    if (done <= 0 || this.tFirst === null) return NaN;
+    const perStep = (performance.now() - this.tFirst) / 1000 / done;
     const left = this.o.totalSteps - this.globalStep;
     const spe = this.o.totalSteps / this.o.numEpochs;
     const evalsLeft = Math.ceil(left / spe);
@@ -75,6 +76,7 @@ export class RunProgress {
 
   step(s: { epoch: number; step: number; stepsPerEpoch: number; globalStep: number; loss: number | null; lr: number; ips: number }): void {
     this.globalStep = s.globalStep;
+    if (this.tFirst === null) this.tFirst = performance.now();
     // The loss shown is the epoch's mean so far: a new epoch starts without one.
     if (s.epoch !== this.epoch) this.loss = null;
     this.epoch = s.epoch;

@@ -132,8 +132,16 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   const ctrl = new AbortController();
   opts.signal?.addEventListener('abort', () => ctrl.abort());
   let signals = 0;
+  // Outside the steps (loading data, building the model, after the last checkpoint) there is nothing to save.
+  let phase: 'setup' | 'training' | 'done' = 'setup';
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
+    if (phase !== 'training') {
+      restoreTerminal();
+      const state = phase === 'done' ? 'the checkpoints are written' : cfg.resume ? `the checkpoint ${cfg.resume} is unchanged` : 'no step had run';
+      stream.write(`\nf8net train: ${sig}: exiting; ${state}\n`);
+      process.exit(130);
+    }
     if (signals > 1) {
       restoreTerminal();
       stream.write(`\nf8net train: second ${sig}: exiting now; the previous checkpoint is intact\n`);
@@ -200,6 +208,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     say(`f8net train: ${cfg.model} on ${data.train.name} (${data.train.length} train, ${data.test.length} test), ${loop.stage} stage, ${plural(cfg.num_epochs, 'epoch')} x ${plural(spe, 'step')}, ${engine.gpu.describe().description || engine.gpu.describe().vendor}`);
     const progress = new RunProgress({ numEpochs: cfg.num_epochs, totalSteps: cfg.num_epochs * spe, startStep: loop.globalStep, plainEverySeconds: cfg.progress_seconds, quiet: opts.quiet, stream });
     const l = loop;
+    phase = 'training';
     const r = await loop.run(
       {
         onStep: (s) => {
@@ -230,12 +239,14 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       const ckFile = join(logDir, 'last.safetensors');
       // Mid-epoch: the state at this step; at an epoch's end onEpoch has just written it.
       if (loop.batch > 0) await saveCheckpoint(ckFile, { model: loop.model, optimizer: loop.optimizer, meta: meta() });
+      phase = 'done';
       log({ type: 'interrupted', epoch: loop.epoch, global_step: loop.globalStep });
       const resumeCommand = `f8net train --set resume=${shellQuote(ckFile)}`;
       stream.write(`f8net train: stopped ${loop.batch > 0 ? `in epoch ${loop.epoch + 1}` : `after epoch ${loop.epoch}`} at step ${loop.globalStep} of ${cfg.num_epochs * spe}; checkpoint ${ckFile}\n`);
       const final = r.lastEval ?? { top1: NaN, top5: null, loss: NaN, count: 0 };
       return { epochs: r.history, formats: null, final, best: loop.best, logDir, seconds: (performance.now() - t0) / 1000, interrupted: { epoch: loop.epoch, step: loop.globalStep, checkpoint: ckFile, resumeCommand } };
     }
+    phase = 'done';
     // The last epoch's evaluation is the final one; evaluate only when no epoch ran here.
     const final = r.lastEval ?? (await evaluate(loop.model, data.test, data.mean, data.std, cfg.eval_batch_size));
     let formats: LayerFormat[] | null = null;
