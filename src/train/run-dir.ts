@@ -272,25 +272,37 @@ function writeText(file: string, text: string): void {
   writeFileAtomic(file, [new TextEncoder().encode(text)]);
 }
 
-/** Whether `file` starts like an f8net checkpoint (reads only its safetensors header). */
-export function isCheckpointFile(file: string): boolean {
+/** The `__metadata__` of an f8net checkpoint, read from its header only; null when `file` is not one. */
+export function checkpointHeader(file: string): { step: number | null; epoch: number | null } | null {
   let fd: number | null = null;
   try {
-    if (!statSync(file).isFile()) return false;
+    if (!statSync(file).isFile()) return null;
     fd = openSync(file, 'r');
     const len = Buffer.alloc(8);
-    if (readSync(fd, len, 0, 8, 0) !== 8) return false;
+    if (readSync(fd, len, 0, 8, 0) !== 8) return null;
     const n = Number(len.readBigUInt64LE(0));
-    if (n < 2 || n > 100_000_000) return false;
+    if (n < 2 || n > 100_000_000) return null;
     const head = Buffer.alloc(n);
-    if (readSync(fd, head, 0, n, 8) !== n) return false;
-    const h = JSON.parse(head.toString('utf8')) as { __metadata__?: { format?: unknown } };
-    return h.__metadata__?.format === CHECKPOINT_FORMAT;
+    if (readSync(fd, head, 0, n, 8) !== n) return null;
+    const md = (JSON.parse(head.toString('utf8')) as { __metadata__?: { format?: unknown; meta?: unknown } }).__metadata__;
+    if (md?.format !== CHECKPOINT_FORMAT) return null;
+    let meta: { step?: unknown; epoch?: unknown } = {};
+    try {
+      meta = JSON.parse(String(md.meta));
+    } catch {
+      /* a checkpoint with bad metadata: loadCheckpoint names the problem */
+    }
+    return { step: Number.isInteger(meta?.step) ? (meta.step as number) : null, epoch: Number.isInteger(meta?.epoch) ? (meta.epoch as number) : null };
   } catch {
-    return false;
+    return null;
   } finally {
     if (fd !== null) closeSync(fd);
   }
+}
+
+/** Whether `file` starts like an f8net checkpoint (reads only its safetensors header). */
+export function isCheckpointFile(file: string): boolean {
+  return checkpointHeader(file) !== null;
 }
 
 /**

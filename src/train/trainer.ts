@@ -11,7 +11,7 @@
  *   console.log(result.final.top1);
  */
 import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import { loadDataAsync, type LoadedData } from '../data/sources.js';
@@ -21,7 +21,7 @@ import { saveCheckpoint, loadCheckpoint, type Checkpoint } from './checkpoint.js
 import { writeTrainingPlot } from './plot.js';
 import { RunProgress, restoreTerminal } from './progress.js';
 import { TrainingLoop, evaluate, type EpochRecord, type EvalResult, type StepInfo } from './loop.js';
-import { claimRunDir, lockRunDir, releaseRunDir, removeStaleTemps, trimLogs } from './run-dir.js';
+import { checkpointHeader, claimRunDir, lockRunDir, releaseRunDir, removeStaleTemps, trimLogs } from './run-dir.js';
 
 export { quantFromConfig, modelFromConfig, weightDecayFilter, evaluate, evaluateWithConfusion, TrainingLoop } from './loop.js';
 export type { EvalResult, EpochRecord, ConfusionResult, StepInfo, LoopCallbacks } from './loop.js';
@@ -171,6 +171,12 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       logDir = cfg.log_dir ?? (storedConfig(resumeCk).log_dir as string);
       const l = lockRunDir(logDir);
       if (l.staleLock !== null) notes.push(`took over the stale lock of process ${l.staleLock}`);
+      // Resuming from an earlier checkpoint (best) would cut the later steps out of the run's logs and overwrite its last checkpoint.
+      const last = join(logDir, 'last.safetensors');
+      const later = checkpointHeader(last);
+      if (!cfg.exist_ok && later?.step != null && later.step > resumeCk.meta.step && resolve(last) !== resolve(cfg.resume)) {
+        throw new F8Error('BAD_CONFIG', `resume ${cfg.resume}: is at step ${resumeCk.meta.step}, but the run in ${logDir} went on to step ${later.step} (${last}); resuming here would discard those steps. Resume from ${last}, or add --set exist_ok=true to discard them`);
+      }
     } else {
       const asked = defaultLogDir(cfg);
       const c = claimRunDir(asked, { existOk: cfg.exist_ok });

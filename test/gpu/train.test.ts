@@ -110,6 +110,9 @@ gpuDescribe('resume mid-epoch', () => {
     // The library refuses a config that differs from the checkpoint's outside the safe keys.
     await expect(train(synthConfig({ ...base, lr: 0.2, log_dir: b, resume: ck }), { quiet: true })).rejects.toThrow(/differs from the checkpoint's in lr/);
     const { resumeConfig } = await import('../../src/train/trainer.js');
+    // best.safetensors (epoch 1, step 6) is behind last (step 8): resuming from it would discard steps.
+    const best = join(b, 'best.safetensors');
+    await expect(train(resumeConfig(best, [`resume=${best}`]), { quiet: true })).rejects.toThrow(`resume ${best}: is at step 6, but the run in ${b} went on to step 8`);
     await train(resumeConfig(ck, [`resume=${ck}`]), { quiet: true });
     const { readSafetensors, typedData } = await import('../../src/io/safetensors.js');
     const ta = readSafetensors(join(a, 'last.safetensors')).tensors;
