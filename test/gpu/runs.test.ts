@@ -15,8 +15,8 @@ function f8net(args: string[]): { code: number; out: string; err: string } {
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
-/** Runs the CLI; each time its standard error (so far) matches the next `when`, sends that signal. */
-function f8netInterrupted(args: string[], plan: [RegExp, NodeJS.Signals][]): Promise<{ code: number | null; out: string; err: string }> {
+/** Runs the CLI; each time its standard error (so far) matches the next `when`, sends that signal (or runs that function). */
+function f8netInterrupted(args: string[], plan: [RegExp, NodeJS.Signals | ((pid: number) => NodeJS.Signals)][]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [...CLI, ...args]);
     let out = '';
@@ -25,7 +25,10 @@ function f8netInterrupted(args: string[], plan: [RegExp, NodeJS.Signals][]): Pro
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => {
       err += d;
-      while (k < plan.length && plan[k][0].test(err)) p.kill(plan[k++][1]);
+      while (k < plan.length && plan[k][0].test(err)) {
+        const act = plan[k++][1];
+        p.kill(typeof act === 'function' ? act(p.pid!) : act);
+      }
     });
     p.on('close', (code) => resolve({ code, out, err }));
   });
@@ -96,6 +99,24 @@ gpuDescribe('runs from the command line', () => {
     const ck = loadCheckpoint(join(dir, 'last.safetensors'));
     expect(ck.meta.epoch).toBe(1);
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  });
+
+  it('two runs into one folder: the second is refused while the first holds the lock; SIGTERM stops the first like SIGINT', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'f8net-lock-')), 'run');
+    let second: ReturnType<typeof f8net> | null = null;
+    let first = 0;
+    const r = await f8netInterrupted(tiny(dir, 20), [
+      [/epoch 1\/20 step 2\//, (pid) => {
+        first = pid;
+        second = f8net([...tiny(dir, 1), '--set', 'random_seed=2', '--set', 'exist_ok=true']);
+        return 'SIGTERM';
+      }],
+    ]);
+    expect(second!.code).toBe(2);
+    expect(errLines(second!.err).join('\n').trim()).toMatch(new RegExp(`^f8net: log_dir ${dir}: in use by another run \\(process ${first} on .*\\.f8net\\.lock\\)`));
+    expect(r.code, r.err).toBe(130);
+    expect(r.err).toContain('SIGTERM: stopping after this step');
+    expect(loadCheckpoint(join(dir, 'last.safetensors')).meta.config.random_seed).toBe(3);
   });
 
   it('a second run into the same folder goes to -2 and says so first and last; /dev/null and random fixed-point starts get one line', () => {
