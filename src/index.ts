@@ -46,3 +46,8 @@ export { encodeSafetensors, decodeSafetensors } from './io/safetensors.js';
 export { resetTuning, tuneWithStore, type TuneReport, type TuningStore } from './runtime/tuner.js';
 export { setDatasetReaders, type DatasetReaders } from './data/sources.js';
 export { F8NET_VERSION } from './runtime/version.js';
+
+// runs: the portable training loop, resume, run folders, export folders.
+export { TrainingLoop, type StepInfo, type LoopCallbacks, type LoopRunOptions, type LoopRunResult } from './train/loop.js';
+export { resumeConfig, RESUME_SAFE_KEYS, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointMeta } from './train/checkpoint.js';

@@ -49,11 +49,8 @@ function reader(dataset: string): DatasetReaders {
   return readers;
 }
 
-/** [channels, height, width] of the network input: what training batches and the test split hold. */
-export function inputShape(data: LoadedData): [number, number, number] {
-  if (data.trainTransform) return [...data.trainTransform.outShape];
-  return [data.train.channels, data.train.height, data.train.width];
-}
+// In dataset.ts, so that the portable training loop need not import the file readers here.
+export { inputShape } from './dataset.js';
 
 const STATS: Record<string, [number[], number[]]> = {
   mnist: [[0.1307], [0.3081]],

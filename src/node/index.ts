@@ -20,3 +20,7 @@ export { evaluateModes, compareModes, EVAL_MODES, type EvalMode } from '../expor
 export { ensureTuning, tuningCacheDir } from './tuning-cache.js';
 export { runBench, type BenchOptions, type BenchResult } from '../bench/suite.js';
 export { writeFileAtomic } from './files.js';
+
+// runs: run folders (next free name, lock, stale temporaries) and export folders swapped in whole.
+export { claimRunDir, lockRunDir, releaseRunDir, checkCheckpointOut } from './run-dir.js';
+export { writeExportFolder } from './out-dir.js';
