@@ -109,7 +109,7 @@ export class Engine {
 
   /** The engine the ops use; throws if none is open. */
   static get(): Engine {
-    if (!Engine.current) throw new F8Error('NO_ADAPTER', 'no GPU engine is open: call Engine.open() (or f8net.init()) first');
+    if (!Engine.current) throw new F8Error('NO_ADAPTER', 'no GPU engine is open: call `await Engine.open()` first (Engine is exported by the f8net package)');
     return Engine.current;
   }
 

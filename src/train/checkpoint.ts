@@ -26,6 +26,8 @@ export interface CheckpointMeta {
   loader?: { rng: [number, number, number, number]; epoch: number; batch: number };
   metrics?: Record<string, number>;
   best?: number;
+  /** Class names of the data set (folder data sets), label k is classes[k]. */
+  classes?: string[];
 }
 
 export interface Checkpoint {

@@ -309,6 +309,7 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
         loader: loader.getState(),
         metrics: { top1: ev.top1, test_loss: ev.loss, train_loss: trainLoss },
         best: Math.max(best, ev.top1),
+        ...(data.classes ? { classes: data.classes } : {}),
       };
       await saveCheckpoint(join(logDir, 'last.safetensors'), { model, optimizer: opt, meta });
       if (ev.top1 > best) {

@@ -1,0 +1,109 @@
+/**
+ * From a training checkpoint to the models it describes: its resolved config, the network
+ * with its weights, the integer graph of a fixed-point checkpoint, and the exported files.
+ * `f8net eval`, `f8net export` and the recipe call these; the CLI only parses and prints.
+ *
+ * @example
+ *   import { Engine, exportCheckpoint } from 'f8net';
+ *   await Engine.open();
+ *   const { graph, files } = await exportCheckpoint('runs/cnn-mnist-fixed/best.safetensors', 'runs/cnn-mnist-int');
+ *   console.log(graph.nodes.length, files);
+ *   await Engine.get().close();
+ */
+import { basename, join } from 'node:path';
+import { resolveConfig, type TrainConfig } from '../train/config.js';
+import { modelFromConfig } from '../train/trainer.js';
+import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { loadDataAsync, inputShape, type LoadedData } from '../data/sources.js';
+import { F8Error } from '../runtime/errors.js';
+import { writeFileAtomic } from '../io/safetensors.js';
+import type { Module } from '../nn/module.js';
+import { exportModel } from './convert.js';
+import { writeIntModel } from './format.js';
+import { toIntegizeOnnx, toIntOnlyOnnx } from './onnx-export.js';
+import type { IntGraph } from './graph.js';
+
+/**
+ * A checkpoint with its resolved config (evaluation ignores how the run was started).
+ * `over` evaluates on another data set (or folder of one).
+ *
+ * @example
+ *   const { ck, cfg } = checkpointConfig('runs/cnn-mnist-fixed/best.safetensors');
+ *   console.log(ck.meta.stage, cfg.model);
+ */
+export function checkpointConfig(file: string, over: { dataset?: string; datasetDir?: string } = {}): { ck: Checkpoint; cfg: TrainConfig } {
+  const ck = loadCheckpoint(file);
+  try {
+    const raw = { ...ck.meta.config };
+    if (over.dataset) raw.dataset = over.dataset;
+    if (over.datasetDir) raw.dataset_dir = over.datasetDir;
+    raw.resume = null;
+    raw.fp_pretrained_file = null;
+    raw.floating_model = ck.meta.stage === 'float';
+    return { ck, cfg: resolveConfig(raw, [], `${file} (config)`) };
+  } catch (e) {
+    if (e instanceof F8Error) throw new F8Error('BAD_INPUT', `${file}: stored config is not valid: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * The network of a checkpoint with its weights, and with `withGraph` its integer graph
+ * (fixed-point checkpoints only). The caller disposes the model.
+ *
+ * @example
+ *   const { ck, cfg } = checkpointConfig(file);
+ *   const data = await loadDataAsync(cfg);
+ *   const { model, graph } = await checkpointModel(file, cfg, ck, data, true);
+ *   model.dispose();
+ */
+export async function checkpointModel(file: string, cfg: TrainConfig, ck: Checkpoint, data: LoadedData, withGraph: boolean): Promise<{ model: Module; graph: IntGraph | null }> {
+  const model = modelFromConfig(cfg, data);
+  try {
+    model.loadStateDict(ck.model, { source: file });
+    if (!withGraph) return { model, graph: null };
+    if (ck.meta.stage !== 'fixed') throw new F8Error('BAD_INPUT', `${file}: a ${ck.meta.stage}-stage checkpoint has no integer form; export or evaluate a fixed-point checkpoint (floating_model: false)`);
+    const [c, h, w] = inputShape(data);
+    // The data set's names, else those the checkpoint recorded (a folder set that moved away).
+    const names = data.classes ?? (Array.isArray(ck.meta.classes) ? ck.meta.classes : undefined);
+    const classNames = names && names.length === data.test.numClasses ? { classNames: [...names] } : {};
+    const graph = await exportModel(model, { name: cfg.model, args: { ...cfg.model_args }, dataset: cfg.dataset, classes: data.test.numClasses, checkpoint: basename(file), ...classNames }, { shape: [c, h, w], mean: data.mean, std: data.std });
+    return { model, graph };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/**
+ * Writes an integer graph to `out`: model.json + weights.bin and, unless `onnx` is false,
+ * integize.onnx and int_op_only.onnx (each file written under a temporary name and renamed).
+ * Returns the paths written.
+ */
+export function writeExport(out: string, g: IntGraph, opts: { onnx?: boolean } = {}): string[] {
+  writeIntModel(out, g);
+  const files = [join(out, 'model.json'), join(out, 'weights.bin')];
+  if (opts.onnx ?? true) {
+    writeFileAtomic(join(out, 'integize.onnx'), [toIntegizeOnnx(g)]);
+    writeFileAtomic(join(out, 'int_op_only.onnx'), [toIntOnlyOnnx(g)]);
+    files.push(join(out, 'integize.onnx'), join(out, 'int_op_only.onnx'));
+  }
+  return files;
+}
+
+export interface ExportResult {
+  graph: IntGraph;
+  files: string[];
+}
+
+/**
+ * `f8net export` as a function: a fixed-point checkpoint to the integer model folder `out`.
+ * Needs an open Engine (the fold runs on the GPU). `data` skips reloading the data set.
+ */
+export async function exportCheckpoint(file: string, out: string, opts: { onnx?: boolean; data?: LoadedData } = {}): Promise<ExportResult> {
+  const { ck, cfg } = checkpointConfig(file);
+  const data = opts.data ?? (await loadDataAsync(cfg));
+  const { model, graph } = await checkpointModel(file, cfg, ck, data, true);
+  model.dispose();
+  return { graph: graph!, files: writeExport(out, graph!, opts) };
+}
