@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * f8net's library API. The CLI is a thin shell over these exports.
  *
@@ -45,4 +46,13 @@ export { toIntegizeOnnx, toIntOnlyOnnx, ONNX_META } from './export/onnx-export.j
 export { runOnnx, onnxInputKind, closeOnnxSessions } from './export/onnx-run.js';
 export { evaluateModes, compareModes, EVAL_MODES, type EvalMode } from './export/evaluate.js';
 export { ensureTuning, resetTuning, tuningCacheDir, type TuneReport } from './runtime/tuner.js';
-export { runBench, type BenchOptions, type BenchResult } from './bench/suite.js';
+// runBench (src/bench/suite.ts) is the `f8net bench` command's: its peers' types come from dev
+// dependencies (tfjs, onnxruntime-node), which the published types must not name.
+
+// --- product: options-object model builder, the recipe, export and predict as functions ---
+export { type BuildModelOptions, type DataShape, describeModel } from '../models/index.js';
+export { Rng } from './data/rng.js';
+export { runRecipe, formatRecipe, type RecipeOptions, type RecipeResult } from './train/recipe.js';
+export { checkpointConfig, checkpointModel, exportCheckpoint, writeExport, type ExportResult } from './export/from-checkpoint.js';
+export { openPredictModel, predict, topK, type PredictModel, type Prediction } from './export/predict.js';
+export { decodeImages, type DecodedImages } from './data/decode-images.js';

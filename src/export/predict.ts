@@ -27,6 +27,9 @@ import { IntGpuRunner } from './run-gpu.js';
 import { refNormalizeImages } from '../ops/image.ref.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
 import type { IntGraph } from './graph.js';
+import { topK } from './topk.js';
+
+export { topK };
 
 /** An exported model ready to predict with. */
 export type PredictModel =
@@ -117,22 +120,6 @@ function openOnnx(file: string): PredictModel {
     /* an ONNX file on its own: class indices only */
   }
   return { kind: 'onnx', path: file, shape: shape as [number, number, number], scale: nums(ONNX_META.inputScale), mean: nums(ONNX_META.inputMean), std: nums(ONNX_META.inputStd), classNames };
-}
-
-/** Softmax of one row of logits, and its k most probable classes (ties: lower class first). */
-export function topK(logits: ArrayLike<number>, k: number, names: string[] | null = null): { class: number; name: string | null; prob: number }[] {
-  let m = -Infinity;
-  for (let i = 0; i < logits.length; i++) m = Math.max(m, logits[i]);
-  let z = 0;
-  const e = Array.from(logits, (v) => {
-    const x = Math.exp(v - m);
-    z += x;
-    return x;
-  });
-  return e
-    .map((x, c) => ({ class: c, name: names?.[c] ?? null, prob: x / z }))
-    .sort((a, b) => b.prob - a.prob || a.class - b.class)
-    .slice(0, Math.max(1, Math.min(k, logits.length)));
 }
 
 export interface Prediction {
