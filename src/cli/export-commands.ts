@@ -5,50 +5,32 @@
  */
 import { Command, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
-import { loadDataAsync } from '../data/sources.js';
 import { decodeImages } from '../data/decode-images.js';
 import { F8Error } from '../runtime/errors.js';
-import { checkpointConfig, checkpointModel, exportCheckpoint } from '../export/from-checkpoint.js';
+import { evaluateCheckpoint, exportCheckpoint } from '../export/from-checkpoint.js';
 import { openPredictModel, predict } from '../export/predict.js';
-import { closeOnnxSessions } from '../export/onnx-run.js';
-import { evaluateModes, compareModes, parseModes, type EvalMode } from '../export/evaluate.js';
 import { withEngine } from './main.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
-/**
- * `f8net eval --mode ...`: top-1 per mode, and with `compare` the agreement of each pair.
- * Returns the text (or JSON) to print.
- */
+/** `f8net eval --mode ...`: the text (or JSON) of evaluateCheckpoint's results. */
 export async function runEvalModes(o: { checkpoint: string; mode: string[]; compare?: boolean; limit?: number; json?: boolean; dataset?: string; datasetDir?: string }): Promise<string> {
-  const modes: EvalMode[] = parseModes(o.mode);
-  if (o.compare && modes.length < 2) throw new F8Error('BAD_CONFIG', '--compare needs two or more modes, e.g. --mode fake,int-cpu,int-gpu');
-  const { ck, cfg } = checkpointConfig(o.checkpoint, o);
-  const data = await loadDataAsync(cfg);
-  const needGraph = modes.some((m) => m !== 'fake');
-  const { model, graph } = await checkpointModel(o.checkpoint, cfg, ck, data, needGraph);
-  try {
-    const results = await evaluateModes({ model, graph: graph ?? undefined, ds: data.test, mean: data.mean, std: data.std, limit: o.limit, batch: cfg.eval_batch_size }, modes);
-    const cmp = o.compare ? compareModes(results) : [];
-    if (o.json) {
-      return JSON.stringify({
-        checkpoint: o.checkpoint,
-        dataset: data.test.name,
-        results: results.map(({ mode, top1, count, seconds, images_per_s }) => ({ mode, top1, count, seconds, images_per_s })),
-        ...(o.compare ? { compare: cmp } : {}),
-      });
-    }
-    const lines = [`${o.checkpoint} on ${data.test.name} (${results[0]?.count ?? 0} images)`, 'mode             top-1     images/s'];
-    for (const r of results) lines.push(`${r.mode.padEnd(15)} ${pct(r.top1).padStart(7)}  ${r.images_per_s.toFixed(1).padStart(10)}`);
-    if (o.compare) {
-      lines.push('', 'modes                          same class     differ   max |logit diff|');
-      for (const c of cmp) lines.push(`${`${c.a} vs ${c.b}`.padEnd(30)} ${pct(c.agreement).padStart(9)}  ${String(c.disagreements).padStart(9)}   ${c.maxLogitDiff.toExponential(3)}`);
-    }
-    return lines.join('\n');
-  } finally {
-    model.dispose();
-    await closeOnnxSessions();
+  const { dataset, results, compare: cmp } = await evaluateCheckpoint(o.checkpoint, o.mode, o);
+  if (o.json) {
+    return JSON.stringify({
+      checkpoint: o.checkpoint,
+      dataset,
+      results: results.map(({ mode, top1, count, seconds, images_per_s }) => ({ mode, top1, count, seconds, images_per_s })),
+      ...(o.compare ? { compare: cmp } : {}),
+    });
   }
+  const lines = [`${o.checkpoint} on ${dataset} (${results[0]?.count ?? 0} images)`, 'mode             top-1     images/s'];
+  for (const r of results) lines.push(`${r.mode.padEnd(15)} ${pct(r.top1).padStart(7)}  ${r.images_per_s.toFixed(1).padStart(10)}`);
+  if (o.compare) {
+    lines.push('', 'modes                          same class     differ   max |logit diff|');
+    for (const c of cmp) lines.push(`${`${c.a} vs ${c.b}`.padEnd(30)} ${pct(c.agreement).padStart(9)}  ${String(c.disagreements).padStart(9)}   ${c.maxLogitDiff.toExponential(3)}`);
+  }
+  return lines.join('\n');
 }
 
 export function registerExportCommands(program: Command): void {

@@ -21,6 +21,8 @@ import type { Module } from '../nn/module.js';
 import { exportModel } from './convert.js';
 import { writeIntModel } from './format.js';
 import { toIntegizeOnnx, toIntOnlyOnnx } from './onnx-export.js';
+import { evaluateModes, compareModes, parseModes, type EvalMode, type ModeResult, type ModeComparison } from './evaluate.js';
+import { closeOnnxSessions } from './onnx-run.js';
 import type { IntGraph } from './graph.js';
 
 /**
@@ -106,4 +108,38 @@ export async function exportCheckpoint(file: string, out: string, opts: { onnx?:
   const { model, graph } = await checkpointModel(file, cfg, ck, data, true);
   model.dispose();
   return { graph: graph!, files: writeExport(out, graph!, opts) };
+}
+
+export interface CheckpointEvaluation {
+  dataset: string;
+  results: ModeResult[];
+  /** Every pair of modes, when asked for. */
+  compare: ModeComparison[];
+}
+
+/**
+ * `f8net eval --mode ...` as a function: a checkpoint evaluated in each mode (fake-quant, its
+ * integer forms on CPU, GPU and ONNX), and with `compare` each pair's agreement.
+ *
+ * @example
+ *   const r = await evaluateCheckpoint('runs/x/best.safetensors', ['fake', 'int-gpu'], { compare: true, limit: 500 });
+ *   console.log(r.compare[0].agreement, r.compare[0].maxLogitDiff);
+ */
+export async function evaluateCheckpoint(
+  file: string,
+  modeSpec: string | string[],
+  opts: { compare?: boolean; limit?: number; dataset?: string; datasetDir?: string } = {},
+): Promise<CheckpointEvaluation> {
+  const modes: EvalMode[] = parseModes(modeSpec);
+  if (opts.compare && modes.length < 2) throw new F8Error('BAD_CONFIG', '--compare needs two or more modes, e.g. --mode fake,int-cpu,int-gpu');
+  const { ck, cfg } = checkpointConfig(file, opts);
+  const data = await loadDataAsync(cfg);
+  const { model, graph } = await checkpointModel(file, cfg, ck, data, modes.some((m) => m !== 'fake'));
+  try {
+    const results = await evaluateModes({ model, graph: graph ?? undefined, ds: data.test, mean: data.mean, std: data.std, limit: opts.limit, batch: cfg.eval_batch_size }, modes);
+    return { dataset: data.test.name, results, compare: opts.compare ? compareModes(results) : [] };
+  } finally {
+    model.dispose();
+    await closeOnnxSessions();
+  }
 }

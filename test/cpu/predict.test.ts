@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,16 @@ import { decodeImages } from '../../src/data/decode-images.js';
 import { runIntCpu, quantizeImages } from '../../src/export/run-cpu.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'f8net-predict-'));
+
+/** The command line from source, asynchronously (the test worker keeps answering). */
+async function f8net(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/entry.ts', ...args], { env: { ...process.env, F8NET_TUNE: '0' } });
+  let [out, err] = ['', ''];
+  p.stdout.on('data', (d) => (out += d));
+  p.stderr.on('data', (d) => (err += d));
+  const code = await new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+  return { code, out, err };
+}
 
 describe('predict as a library', () => {
   it('topK: softmax probabilities, most probable first, with class names', () => {
@@ -87,4 +98,33 @@ describe('predict as a library', () => {
     g.model.classNames = ['only', 'two'];
     expect(() => writeIntModel(join(tmp(), 'int'), g)).toThrow(/model\.classNames is .*expected 5 class names/);
   });
+
+  it('the command: top-k with probabilities and class names, what was changed, skipped files counted; a checkpoint as --model refused', async () => {
+    const d = tmp();
+    const g = sampleGraphs().find((x) => x.name === 'cnn')!.graph;
+    g.model.classNames = ['zero', 'one', 'two', 'three', 'four'];
+    const model = join(d, 'int');
+    writeIntModel(model, g);
+    const imgs = join(d, 'imgs');
+    mkdirSync(imgs);
+    await sharp({ create: { width: 20, height: 14, channels: 3, background: { r: 200, g: 10, b: 10 } } }).png().toFile(join(imgs, 'a.png'));
+    await sharp({ create: { width: 9, height: 9, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toFile(join(imgs, 'b.png'));
+    writeFileSync(join(imgs, 'c.jpg'), 'not a jpeg');
+    const stop = await f8net(['predict', '--model', model, '--images', imgs, '--runner', 'cpu']);
+    expect(stop.code).toBe(2);
+    expect(stop.err).toMatch(/^f8net: .*c\.jpg: not a readable image/);
+    const r = await f8net(['predict', '--model', model, '--images', imgs, '--runner', 'cpu', '--skip-bad-images', '--top-k', '2']);
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^a\.png: class \d "(zero|one|two|three|four)" \(\d+\.\d%\), then \d "\w+" \d+\.\d%  \[resized 20x14 to 9x9\]$/);
+    expect(lines[1]).toMatch(/^b\.png: class \d "\w+" \(\d+\.\d%\), then \d "\w+" \d+\.\d%$/);
+    expect(r.err).toMatch(/f8net: skipped .*c\.jpg: not a readable image/);
+    expect(r.err).toMatch(/f8net: 1 of 3 images skipped as unreadable\n$/);
+    const ck = join(d, 'best.safetensors');
+    writeSafetensors(ck, [{ name: 'model.w', dtype: 'F32', shape: [1], data: new Uint8Array(4) }], { format: CHECKPOINT_FORMAT, meta: '{}' });
+    const c = await f8net(['predict', '--model', ck, '--images', imgs]);
+    expect(c.code).toBe(2);
+    expect(c.err.trim()).toMatch(/^f8net: --model .*best\.safetensors: this is a training checkpoint; run 'f8net export --checkpoint .*best\.safetensors --out DIR' first/);
+  }, 60_000);
 });
