@@ -34,7 +34,12 @@ export interface DecodeOptions {
   maxPixels?: number;
 }
 
-/** Decodes `path` for a model reading [C, H, W] images. */
+/**
+ * Decodes `path` for a model reading [C, H, W] images.
+ *
+ * @example
+ *   const { pixels, names, notes, skipped } = await decodeImages('photos/', [3, 32, 32], { skipBad: true, limit: 100 });
+ */
 export async function decodeImages(path: string, shape: readonly [number, number, number], opts: DecodeOptions = {}): Promise<DecodedImages> {
   const [C, H, W] = shape;
   if (!existsSync(path)) throw new F8Error('BAD_INPUT', `--images ${path}: no such file or folder`);

@@ -101,6 +101,11 @@ export interface ExportResult {
 /**
  * `f8net export` as a function: a fixed-point checkpoint to the integer model folder `out`.
  * Needs an open Engine (the fold runs on the GPU). `data` skips reloading the data set.
+ *
+ * @example
+ *   await Engine.open();
+ *   const { graph, files } = await exportCheckpoint('runs/cnn-mnist-fixed/best.safetensors', 'runs/int', { onnx: false });
+ *   console.log(graph.nodes.length, files); // [..., 'runs/int/model.json', 'runs/int/weights.bin']
  */
 export async function exportCheckpoint(file: string, out: string, opts: { onnx?: boolean; data?: LoadedData } = {}): Promise<ExportResult> {
   const { ck, cfg } = checkpointConfig(file);

@@ -61,7 +61,12 @@ function looksLikeSafetensors(file: string): boolean {
 
 /**
  * Opens `path` for prediction: a folder written by `f8net export` (or its model.json), or its
- * integize.onnx / int_op_only.onnx.
+ * integize.onnx / int_op_only.onnx. A training checkpoint or run folder is refused with the
+ * export command to run.
+ *
+ * @example
+ *   const m = openPredictModel('runs/recipe-cnn-mnist/int');
+ *   console.log(m.kind, m.shape, m.classNames); // 'int' [1, 28, 28] null
  */
 export function openPredictModel(path: string): PredictModel {
   if (!existsSync(path)) throw new F8Error('BAD_INPUT', `--model ${path}: no such file or folder (expected a folder written by 'f8net export', or one of its .onnx files)`);
@@ -136,6 +141,12 @@ export interface Prediction {
  * Runs `m` on n images of decoded pixels ([n, C, H, W] uint8). The integer model runs on the GPU
  * (needs an open Engine) or with `runner: 'cpu'` on the CPU reference; ONNX files run in
  * onnxruntime-node.
+ *
+ * @example
+ *   const m = openPredictModel('runs/recipe-cnn-mnist/int');
+ *   const imgs = await decodeImages('digits/', m.shape, { skipBad: true });
+ *   const preds = await predict(m, imgs.pixels, imgs.names.length, { runner: 'cpu', topK: 3 });
+ *   preds.forEach((p, i) => console.log(imgs.names[i], p.class, p.top[0].prob));
  */
 export async function predict(m: PredictModel, pixels: Uint8Array, n: number, opts: { runner?: 'gpu' | 'cpu'; topK?: number } = {}): Promise<Prediction[]> {
   let logits: Int32Array;

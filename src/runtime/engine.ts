@@ -99,7 +99,15 @@ export class Engine {
     };
   }
 
-  /** Opens the GPU (see GpuOptions) and makes the engine current for the ops. */
+  /**
+   * Opens the GPU (see GpuOptions) and makes the engine current for the ops.
+   *
+   * @example
+   *   import { Engine, Tensor, add } from 'f8net';
+   *   const e = await Engine.open();            // or Engine.open({ backend: 'vulkan', adapter: 'nvidia' })
+   *   console.log(e.gpu.describe().description, await add(Tensor.from([1, 2], [2]), Tensor.from([3, 4], [2])).read());
+   *   await e.close();
+   */
   static async open(opts: GpuOptions = {}): Promise<Engine> {
     const gpu = await openGpu(opts);
     const e = new Engine(gpu);

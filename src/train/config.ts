@@ -268,7 +268,13 @@ export function resolveConfig(raw: Record<string, unknown>, sets: string[] = [],
   return c;
 }
 
-/** Loads a YAML config file (or the built-in default when file is null) with overrides. */
+/**
+ * Loads a YAML config file (or the built-in default when file is null) with overrides.
+ *
+ * @example
+ *   const cfg = loadConfig('models/configs/cnn_mnist_fixed.yml', ['num_epochs=1', 'lr=0.005']);
+ *   const dflt = loadConfig(null, ['max_train_samples=2000']);
+ */
 export function loadConfig(file: string | null, sets: string[] = []): TrainConfig {
   if (!file) return resolveConfig({}, sets, 'built-in default');
   let text: string;

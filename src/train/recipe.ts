@@ -64,7 +64,14 @@ export interface RecipeResult {
   seconds: number;
 }
 
-/** Runs the whole recipe; needs an open Engine. */
+/**
+ * Runs the whole recipe; needs an open Engine.
+ *
+ * @example
+ *   await Engine.open();
+ *   const r = await runRecipe({ sets: ['max_train_samples=2000'], floatEpochs: 2, fixedEpochs: 1, dir: 'runs/quick' });
+ *   console.log(formatRecipe(r));
+ */
 export async function runRecipe(opts: RecipeOptions = {}): Promise<RecipeResult> {
   const t0 = performance.now();
   const sets = opts.sets ?? [];
