@@ -53,6 +53,6 @@ export { ensureTuning, resetTuning, tuningCacheDir, type TuneReport } from './ru
 export { type BuildModelOptions, type DataShape, describeModel } from '../models/index.js';
 export { Rng } from './data/rng.js';
 export { runRecipe, formatRecipe, type RecipeOptions, type RecipeResult } from './train/recipe.js';
-export { checkpointConfig, checkpointModel, exportCheckpoint, evaluateCheckpoint, writeExport, type ExportResult, type CheckpointEvaluation } from './export/from-checkpoint.js';
+export { checkpointConfig, checkpointModel, exportCheckpoint, evaluateCheckpoint, writeExport, type ExportResult, type CheckpointEvaluation, type CheckpointModelOptions, type CheckpointModel } from './export/from-checkpoint.js';
 export { openPredictModel, predict, topK, type PredictModel, type Prediction } from './export/predict.js';
 export { decodeImages, type DecodedImages } from './data/decode-images.js';

@@ -19,7 +19,7 @@ export { loadDataAsync, loadData, inputShape, type LoadedData } from './data/sou
 export { decodeImages, type DecodedImages, type DecodeOptions } from './data/decode-images.js';
 export { readSafetensors, writeSafetensors } from './io/safetensors.js';
 export { readIntModel, writeIntModel } from './export/format.js';
-export { checkpointConfig, checkpointModel, exportCheckpoint, evaluateCheckpoint, writeExport, type ExportResult, type CheckpointEvaluation } from './export/from-checkpoint.js';
+export { checkpointConfig, checkpointModel, exportCheckpoint, evaluateCheckpoint, writeExport, type ExportResult, type CheckpointEvaluation, type CheckpointModelOptions, type CheckpointModel } from './export/from-checkpoint.js';
 export { openPredictModel, predict, type PredictModel, type Prediction } from './export/predict.js';
 export { evaluateModes, compareModes, EVAL_MODES, type EvalMode } from './export/evaluate.js';
 export { runOnnx, onnxInputKind, closeOnnxSessions } from './export/onnx-run.js';

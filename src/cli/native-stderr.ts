@@ -5,8 +5,9 @@
  * where no JavaScript hook reaches: process.stderr.write is not involved, and Node cannot dup2.
  *
  * So the command runs in a child process whose descriptor 2 is a pipe that this parent filters
- * line by line, while the child's JavaScript writes to process.stderr go to descriptor 3: the
- * parent's own stderr, so a terminal stays a terminal (progress bar, colours). Anything else
+ * line by line. When the parent's stderr is a terminal, the child's JavaScript writes to
+ * process.stderr go to descriptor 3 instead, that terminal, so it stays a terminal (progress
+ * bar, colours) and only native output passes the filter. Anything else
  * native code prints still comes through. `--verbose` (or F8NET_NATIVE_STDERR=1) runs in one
  * process with everything shown.
  *
@@ -14,9 +15,7 @@
  * not twice (once from the terminal, once forwarded); its exit status becomes the parent's.
  */
 import { spawn } from 'node:child_process';
-import { writeSync, fstatSync } from 'node:fs';
 import { isatty, WriteStream } from 'node:tty';
-import { Writable } from 'node:stream';
 
 const CHILD_ENV = 'F8NET_STDERR_CHILD';
 
@@ -28,37 +27,22 @@ export function runsInProcess(argv: string[], env: NodeJS.ProcessEnv = process.e
   return env[CHILD_ENV] === '1' || env.F8NET_NATIVE_STDERR === '1' || argv.includes('--verbose');
 }
 
-/** In the child: JavaScript's stderr becomes descriptor 3 (the parent's stderr), synchronously. */
+/**
+ * In the child, when the parent's stderr is a terminal: JavaScript's stderr becomes descriptor 3
+ * (that terminal), so progress bars still see a TTY. Otherwise everything goes through the
+ * filtered pipe, and nothing needs replacing.
+ */
 export function adoptParentStderr(): void {
-  if (process.env[CHILD_ENV] !== '1') return;
-  try {
-    fstatSync(3);
-  } catch {
-    return;
-  }
-  let stream: NodeJS.WriteStream;
-  if (isatty(3)) stream = new WriteStream(3);
-  else {
-    // Synchronous writes, so nothing is lost when the process exits at once (a second Ctrl-C).
-    const w = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        try {
-          writeSync(3, chunk);
-          cb();
-        } catch (e) {
-          cb(e as Error);
-        }
-      },
-    });
-    stream = Object.assign(w, { isTTY: false, fd: 3 }) as unknown as NodeJS.WriteStream;
-  }
+  if (process.env[CHILD_ENV] !== '1' || !isatty(3)) return;
+  const stream = new WriteStream(3);
   Object.defineProperty(process, 'stderr', { configurable: true, enumerable: true, get: () => stream });
 }
 
 /** In the parent: runs this same command in a child with its native stderr filtered; resolves to its exit code. */
 export function runFiltered(): Promise<number> {
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    stdio: ['inherit', 'inherit', 'pipe', 2],
+    // Descriptor 3 only for a terminal: a pipe or file needs no TTY kept.
+    stdio: process.stderr.isTTY ? ['inherit', 'inherit', 'pipe', 2] : ['inherit', 'inherit', 'pipe'],
     env: { ...process.env, [CHILD_ENV]: '1' },
     detached: true,
   });

@@ -49,28 +49,49 @@ export function checkpointConfig(file: string, over: { dataset?: string; dataset
   }
 }
 
+export interface CheckpointModelOptions {
+  /** Also build the integer graph (fixed-point checkpoints only; default false). */
+  withGraph?: boolean;
+  /** The data set, when already loaded (default: loaded from the checkpoint's config). */
+  data?: LoadedData;
+  /** Evaluate on another data set, or another folder of it. */
+  dataset?: string;
+  datasetDir?: string;
+}
+
+export interface CheckpointModel {
+  model: Module;
+  /** The integer graph, with `withGraph`. */
+  graph: IntGraph | null;
+  ck: Checkpoint;
+  cfg: TrainConfig;
+  data: LoadedData;
+}
+
 /**
- * The network of a checkpoint with its weights, and with `withGraph` its integer graph
- * (fixed-point checkpoints only). The caller disposes the model.
+ * The network of a checkpoint with its weights, and with `withGraph` its integer graph. Needs an
+ * open Engine; the caller disposes the model.
  *
  * @example
- *   const { ck, cfg } = checkpointConfig(file);
- *   const data = await loadDataAsync(cfg);
- *   const { model, graph } = await checkpointModel(file, cfg, ck, data, true);
+ *   await Engine.open();
+ *   const { model, graph, data } = await checkpointModel('runs/cnn-mnist-fixed/best.safetensors', { withGraph: true });
+ *   console.log(graph!.nodes.length, data.test.length);
  *   model.dispose();
  */
-export async function checkpointModel(file: string, cfg: TrainConfig, ck: Checkpoint, data: LoadedData, withGraph: boolean): Promise<{ model: Module; graph: IntGraph | null }> {
+export async function checkpointModel(file: string, opts: CheckpointModelOptions = {}): Promise<CheckpointModel> {
+  const { ck, cfg } = checkpointConfig(file, opts);
+  const data = opts.data ?? (await loadDataAsync(cfg));
   const model = modelFromConfig(cfg, data);
   try {
     model.loadStateDict(ck.model, { source: file });
-    if (!withGraph) return { model, graph: null };
+    if (!opts.withGraph) return { model, graph: null, ck, cfg, data };
     if (ck.meta.stage !== 'fixed') throw new F8Error('BAD_INPUT', `${file}: a ${ck.meta.stage}-stage checkpoint has no integer form; export or evaluate a fixed-point checkpoint (floating_model: false)`);
     const [c, h, w] = inputShape(data);
     // The data set's names, else those the checkpoint recorded (a folder set that moved away).
     const names = data.classes ?? (Array.isArray(ck.meta.classes) ? ck.meta.classes : undefined);
     const classNames = names && names.length === data.test.numClasses ? { classNames: [...names] } : {};
     const graph = await exportModel(model, { name: cfg.model, args: { ...cfg.model_args }, dataset: cfg.dataset, classes: data.test.numClasses, checkpoint: basename(file), ...classNames }, { shape: [c, h, w], mean: data.mean, std: data.std });
-    return { model, graph };
+    return { model, graph, ck, cfg, data };
   } catch (e) {
     model.dispose();
     throw e;
@@ -108,9 +129,7 @@ export interface ExportResult {
  *   console.log(graph.nodes.length, files); // [..., 'runs/int/model.json', 'runs/int/weights.bin']
  */
 export async function exportCheckpoint(file: string, out: string, opts: { onnx?: boolean; data?: LoadedData } = {}): Promise<ExportResult> {
-  const { ck, cfg } = checkpointConfig(file);
-  const data = opts.data ?? (await loadDataAsync(cfg));
-  const { model, graph } = await checkpointModel(file, cfg, ck, data, true);
+  const { model, graph } = await checkpointModel(file, { withGraph: true, data: opts.data });
   model.dispose();
   return { graph: graph!, files: writeExport(out, graph!, opts) };
 }
@@ -137,9 +156,7 @@ export async function evaluateCheckpoint(
 ): Promise<CheckpointEvaluation> {
   const modes: EvalMode[] = parseModes(modeSpec);
   if (opts.compare && modes.length < 2) throw new F8Error('BAD_CONFIG', '--compare needs two or more modes, e.g. --mode fake,int-cpu,int-gpu');
-  const { ck, cfg } = checkpointConfig(file, opts);
-  const data = await loadDataAsync(cfg);
-  const { model, graph } = await checkpointModel(file, cfg, ck, data, modes.some((m) => m !== 'fake'));
+  const { model, graph, cfg, data } = await checkpointModel(file, { ...opts, withGraph: modes.some((m) => m !== 'fake') });
   try {
     const results = await evaluateModes({ model, graph: graph ?? undefined, ds: data.test, mean: data.mean, std: data.std, limit: opts.limit, batch: cfg.eval_batch_size }, modes);
     return { dataset: data.test.name, results, compare: opts.compare ? compareModes(results) : [] };

@@ -21,7 +21,7 @@ import { loadConfig, type TrainConfig } from './config.js';
 import { train, type TrainResult } from './trainer.js';
 import { loadDataAsync, type LoadedData } from '../data/sources.js';
 import { F8Error } from '../runtime/errors.js';
-import { checkpointConfig, checkpointModel, writeExport } from '../export/from-checkpoint.js';
+import { checkpointModel, writeExport } from '../export/from-checkpoint.js';
 import { evaluateModes, compareModes, type EvalMode } from '../export/evaluate.js';
 
 /**
@@ -99,8 +99,7 @@ export async function runRecipe(opts: RecipeOptions = {}): Promise<RecipeResult>
   const fixedCk = join(q.logDir, 'best.safetensors');
 
   say(`f8net recipe: stage 3 of 3, integer export of ${fixedCk} and check against the fake-quant model`);
-  const { ck, cfg } = checkpointConfig(fixedCk);
-  const { model, graph } = await checkpointModel(fixedCk, cfg, ck, data, true);
+  const { model, graph, cfg } = await checkpointModel(fixedCk, { withGraph: true, data });
   let integer: RecipeResult['integer'];
   try {
     const intDir = join(dir, 'int');

@@ -69,4 +69,11 @@ it('npm pack gives a package whose types compile in a consumer project with skip
   const tsc = spawnSync(process.execPath, [join(shared, 'typescript', 'bin', 'tsc'), '-p', app], { encoding: 'utf8' });
   expect(tsc.stdout + tsc.stderr).toBe('');
   expect(tsc.status).toBe(0);
+  // And it runs: the three entries import, and the installed command works (no GPU needed).
+  const imp = spawnSync(process.execPath, ['--input-type=module', '-e', "const [a, b, c] = await Promise.all([import('f8net'), import('f8net/node'), import('f8net/int')]); console.log(typeof a.buildModel, typeof b.runRecipe, typeof c.runIntCpu);"], { cwd: app, encoding: 'utf8' });
+  expect(imp.stderr).toBe('');
+  expect(imp.stdout.trim()).toBe('function function function');
+  const cmd = spawnSync(process.execPath, [join(nm, 'f8net', 'bin', 'f8net.js'), 'model', 'summary', 'cnn', '--json'], { cwd: app, encoding: 'utf8' });
+  expect(cmd.status, cmd.stderr).toBe(0);
+  expect(JSON.parse(cmd.stdout).model).toBe('cnn');
 }, 120_000);
