@@ -15,7 +15,11 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 it('npm pack gives a package whose types compile in a consumer project with skipLibCheck: false', () => {
   const dir = mkdtempSync(join(tmpdir(), 'f8net-pack-'));
   // prepack builds dist/ first.
-  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const pack = spawnSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8' });
+  expect(pack.status, pack.stderr).toBe(0);
+  // The project's npm settings are ones npm knows (an .npmrc key for onnxruntime-node was not).
+  expect(pack.stderr).not.toMatch(/Unknown (project|user|env) config/);
+  const out = pack.stdout;
   const info = JSON.parse(out.slice(out.indexOf('[')))[0] as { filename: string; files: { path: string }[] };
   const paths = info.files.map((f) => f.path);
   expect(paths).toContain('LICENSE');
@@ -50,6 +54,9 @@ it('npm pack gives a package whose types compile in a consumer project with skip
   for (const d of Object.keys(pkg.dependencies)) walk(d);
   link('@types/node');
   expect(existsSync(join(nm, 'onnxruntime-node'))).toBe(false);
+  expect(pkg.peerDependenciesMeta?.['onnxruntime-node']?.optional).toBe(true);
+  expect(pkg.private).toBeUndefined();
+  for (const k of ['description', 'license', 'repository', 'keywords']) expect(pkg[k], k).toBeTruthy();
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module', private: true }));
   writeFileSync(
     join(app, 'tsconfig.json'),
