@@ -16,6 +16,7 @@
  *   console.log(r.float.top1, r.fixed.top1, r.integer.agreement);
  *   await Engine.get().close();
  */
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type TrainConfig } from './config.js';
 import { train, type TrainResult } from './trainer.js';
@@ -45,7 +46,10 @@ export interface RecipeOptions {
   /** Base learning rates of the two stages (defaults 0.1 and 0.01, the F8Net recipe's ratio). */
   floatLr?: number;
   fixedLr?: number;
-  /** Folder of the job: `float/`, `fixed/`, `int/` go under it (default runs/recipe-<model>-<dataset>). */
+  /**
+   * Folder of the job: `float/`, `fixed/`, `int/` go under it. It must be new or empty; the
+   * default, runs/recipe-<model>-<dataset>, takes the next free suffix (-2, -3, ...) instead.
+   */
   dir?: string;
   /** Integer runners checked against the fake-quant model (default int-cpu and int-gpu). */
   intModes?: Exclude<EvalMode, 'fake'>[];
@@ -62,6 +66,21 @@ export interface RecipeResult {
   /** The integer model against the fake-quant model, over the whole test split. */
   integer: { dir: string; files: string[]; images: number; sameClass: number; agreement: number; maxLogitDiff: number; modes: { mode: EvalMode; top1: number }[] };
   seconds: number;
+}
+
+/**
+ * The job's folder: never one that holds an earlier job. The default name gets the next free
+ * suffix (-2, -3, ...); a folder the caller names must be new or empty.
+ */
+function recipeDir(asked: string | undefined, dflt: string): string {
+  const used = (d: string) => existsSync(d) && (!statSync(d).isDirectory() || readdirSync(d).length > 0);
+  if (asked !== undefined) {
+    if (used(asked)) throw new F8Error('BAD_INPUT', `--out ${asked}: already holds files (an earlier job?); give a new or empty folder`);
+    return asked;
+  }
+  let d = dflt;
+  for (let k = 2; used(d); k++) d = `${dflt}-${k}`;
+  return d;
 }
 
 /**
@@ -82,7 +101,7 @@ export async function runRecipe(opts: RecipeOptions = {}): Promise<RecipeResult>
     }
   }
   const base = loadConfig(null, ['model_args={width: 16}', ...sets]);
-  const dir = opts.dir ?? join('runs', `recipe-${base.model}-${base.dataset}`);
+  const dir = recipeDir(opts.dir, join('runs', `recipe-${base.model}-${base.dataset}`));
   const stageCfg = (extra: string[]): TrainConfig => loadConfig(null, ['model_args={width: 16}', ...sets, ...extra]);
   const floatCfg = stageCfg(['floating_model=true', `num_epochs=${opts.floatEpochs ?? 6}`, `lr=${opts.floatLr ?? 0.1}`, `log_dir=${JSON.stringify(join(dir, 'float'))}`]);
   const data = opts.data ?? (await loadDataAsync(floatCfg));
@@ -90,7 +109,7 @@ export async function runRecipe(opts: RecipeOptions = {}): Promise<RecipeResult>
     if (!opts.quiet) process.stderr.write(`${s}\n`);
   };
 
-  say(`f8net recipe: stage 1 of 3, float ${floatCfg.model} on ${data.train.name}`);
+  say(`f8net recipe: writing to ${dir}; stage 1 of 3, float ${floatCfg.model} on ${data.train.name}`);
   const f = await train(floatCfg, { quiet: opts.quiet, data });
   const floatCk = join(f.logDir, 'best.safetensors');
   const fixedCfg = stageCfg(['floating_model=false', `fp_pretrained_file=${JSON.stringify(floatCk)}`, `num_epochs=${opts.fixedEpochs ?? 3}`, `lr=${opts.fixedLr ?? 0.01}`, `log_dir=${JSON.stringify(join(dir, 'fixed'))}`]);

@@ -1,6 +1,6 @@
 import { it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, existsSync } from 'node:fs';
+import { mkdtempSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gpuDescribe } from '../helpers.js';
@@ -27,8 +27,11 @@ gpuDescribe('the F8Net recipe (default job of f8net train)', () => {
     expect(text).toMatch(/same class on 32\/32 images, largest logit difference /);
   });
 
-  it('refuses a --set of a key it sets per stage, naming it', async () => {
+  it('refuses a --set of a key it sets per stage, naming it, and a folder that holds a job', async () => {
     await expect(runRecipe({ sets: [...tiny, 'num_epochs=3'], quiet: true })).rejects.toThrow(/--set num_epochs=3: the recipe sets num_epochs itself/);
+    const dir = mkdtempSync(join(tmpdir(), 'f8net-recipe-used-'));
+    writeFileSync(join(dir, 'something'), 'x');
+    await expect(runRecipe({ sets: tiny, dir, quiet: true })).rejects.toThrow(/--out .*: already holds files/);
   });
 
   it('is what `f8net train` runs without a config', () => {
