@@ -4,13 +4,13 @@
  * DataShape (channels, classes, image size).
  *
  * @example
- *   const m = buildModel('cnn', { width: 16 }, { inChannels: 1, numClasses: 10, imageSize: 28 }, floatQuant(), new Rng(0));
+ *   const m = buildModel('cnn', { args: { width: 16 }, data: { inChannels: 1, numClasses: 10, imageSize: 28 } });
  *   const rows = describeModel('resnet18', {}, { inChannels: 3, numClasses: 1000, imageSize: 224 });
  */
 import { F8Error } from '../src/runtime/errors.js';
 import type { Module } from '../src/nn/module.js';
-import type { QuantConfig } from '../src/nn/qlayers.js';
-import type { Rng } from '../src/data/rng.js';
+import { fixedQuant, floatQuant, type QuantConfig } from '../src/nn/qlayers.js';
+import { Rng } from '../src/data/rng.js';
 import { SmallCnn } from './cnn.js';
 import { ResNet, RESNETS, describeResNet } from './resnet.js';
 import { MobileNetV1, describeMobileNetV1 } from './mobilenet_v1.js';
@@ -134,8 +134,39 @@ function entry(name: string, args: Args): Entry {
   return e;
 }
 
-export function buildModel(name: string, args: Args, data: DataShape, quant: QuantConfig, rng: Rng): Module {
-  return entry(name, args).builder(args, data, quant, rng);
+/** Options of buildModel; every field has a default. */
+export interface BuildModelOptions {
+  /** Arguments of the network, e.g. { width: 16 } (default none). */
+  args?: Args;
+  /** Input channels, classes and image size (default: the data the network is usually trained on). */
+  data?: Partial<DataShape>;
+  /** false (default): float layers; true: F8Net 8-bit fixed-point layers; or a full QuantConfig. */
+  fixedPoint?: boolean | QuantConfig;
+  /** Seed of the weight initialisation (default 1). */
+  seed?: number;
+}
+
+/**
+ * A network by name ('f8net model list'), ready to train: float or 8-bit fixed point.
+ *
+ * @example
+ *   import { Engine, buildModel } from 'f8net';
+ *   await Engine.open();
+ *   const m = buildModel('cnn', { args: { width: 16 }, data: { inChannels: 1, numClasses: 10, imageSize: 28 }, fixedPoint: true });
+ *   console.log(m.parameters().length);
+ *   m.dispose();
+ *   await Engine.get().close();
+ */
+export function buildModel(name: string, opts?: BuildModelOptions): Module;
+/** The positional form the trainer uses: explicit quantisation config and generator. */
+export function buildModel(name: string, args: Args, data: DataShape, quant: QuantConfig, rng: Rng): Module;
+export function buildModel(name: string, a: Args | BuildModelOptions = {}, data?: DataShape, quant?: QuantConfig, rng?: Rng): Module {
+  if (data && quant && rng) return entry(name, a as Args).builder(a as Args, data, quant, rng);
+  const o = a as BuildModelOptions;
+  const args = o.args ?? {};
+  const e = entry(name, args);
+  const q = o.fixedPoint === true ? fixedQuant() : o.fixedPoint ? o.fixedPoint : floatQuant();
+  return e.builder(args, { ...e.data, ...o.data }, q, new Rng(o.seed ?? 1));
 }
 
 /** The layers of a network with output shapes, parameters and MACs; needs no GPU. */

@@ -20,6 +20,10 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "node $(node --version) is too old; f8net needs Node.js >= 20"
 
 # --- npm dependencies -----------------------------------------------------------------------
+# onnxruntime-node ships its CPU binaries in the package; its install script would only fetch
+# the CUDA provider (hundreds of MB). npm has no project setting for that flag (an .npmrc key
+# gives "Unknown project config"), so it goes as the variable the script itself reads.
+export ONNXRUNTIME_NODE_INSTALL="${ONNXRUNTIME_NODE_INSTALL:-skip}"
 if [ -f package-lock.json ]; then
   # npm writes node_modules/.package-lock.json on every install: it dates the installed tree.
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

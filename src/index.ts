@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * f8net's portable library API: no Node module behind any of it (test/cpu/portable-core.test.ts).
  * The Node package entry, src/node/index.ts, adds the file, dataset, training and bench
@@ -51,3 +52,7 @@ export { F8NET_VERSION } from './runtime/version.js';
 export { TrainingLoop, type StepInfo, type LoopCallbacks, type LoopRunOptions, type LoopRunResult } from './train/loop.js';
 export { resumeConfig, RESUME_SAFE_KEYS, type TrainOptions, type TrainResult } from './train/trainer.js';
 export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointMeta } from './train/checkpoint.js';
+
+// --- product: options-object model builder (the recipe, export and predict from files are in src/node/) ---
+export { type BuildModelOptions, type DataShape, describeModel } from '../models/index.js';
+export { Rng } from './data/rng.js';

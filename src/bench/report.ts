@@ -79,7 +79,8 @@ export function rooflineSvg(res: BenchResult): string {
   const labelW = 7 * Math.min(70, Math.max(10, ...rows.map((r) => r.id.length))) + 16;
   const plotW = 520;
   const top = 56;
-  const W = labelW + plotW + 40;
+  // Room on the right for the value labels of the longest bars.
+  const W = labelW + plotW + 150;
   const H = top + rows.length * rowH + 40;
   const maxShare = Math.max(1, ...rows.flatMap((r) => variants.map((v) => r.results[v]?.rooflineShare ?? 0)));
   const x = (s: number) => labelW + (Math.min(s, maxShare) / maxShare) * plotW;
@@ -101,6 +102,10 @@ export function rooflineSvg(res: BenchResult): string {
       const s = r.results[v]?.rooflineShare;
       if (s === undefined || !Number.isFinite(s)) return;
       out.push(`<rect x="${labelW}" y="${y0 + 3 + k * barH}" width="${(x(s) - labelW).toFixed(1)}" height="${barH - 1}" fill="${PALETTE[k]}"/>`);
+      // The value at the end of its bar: the share, and what was measured.
+      const m = r.results[v];
+      const value = `${(100 * s).toFixed(s < 0.1 ? 1 : 0)}%${m && Number.isFinite(m.figure) ? ` (${f(m.figure)} ${r.unit})` : ''}`;
+      out.push(`<text x="${(x(s) + 4).toFixed(1)}" y="${y0 + 3 + k * barH + (barH - 1) / 2}" dominant-baseline="middle" font-size="${barH < 10 ? 8 : 10}">${xmlEsc(value)}</text>`);
     });
   });
   if (variants.length === 2) {

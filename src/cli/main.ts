@@ -44,6 +44,7 @@ export function buildProgram(): Command {
     .version(F8NET_VERSION)
     .addOption(new Option('--adapter <name>', 'use the adapter whose description contains <name>').env('F8NET_ADAPTER'))
     .addOption(new Option('--backend <name>', 'Dawn backend').choices(['vulkan', 'metal', 'd3d12', 'd3d11', 'opengl', 'opengles', 'null']).env('F8NET_BACKEND'))
+    .option('--verbose', "show the GPU driver's native messages (Dawn's limit warnings are hidden otherwise)")
     .showHelpAfterError('(run with --help for usage)');
   registerInfoCommand(program);
   registerTrainCommands(program);

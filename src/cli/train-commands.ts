@@ -6,8 +6,10 @@ import { train, evaluateWithConfusion, modelFromConfig, resumeConfig, plural } f
 import { loadDataAsync } from '../data/sources.js';
 import { F8Error } from '../runtime/errors.js';
 import { withEngine } from './main.js';
-import { checkpointConfig, runEvalModes } from './export-commands.js';
+import { runEvalModes } from './export-commands.js';
+import { checkpointConfig } from '../node/from-checkpoint.js';
 import { EVAL_MODES } from '../export/evaluate.js';
+import { runRecipe, formatRecipe, setsNameAStage } from '../node/recipe.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`);
@@ -15,8 +17,8 @@ const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(2)}%`
 export function registerTrainCommands(program: Command): void {
   program
     .command('train')
-    .description('train a model: float stage, or fixed-point stage (floating_model: false) from a float checkpoint')
-    .option('-c, --config <file.yml>', 'YAML config (default: the built-in default, the small CNN on the MNIST digits)')
+    .description('without a config: the whole F8Net recipe on the MNIST digits (float stage, fixed-point stage from it, integer export, integer model checked against the fake-quant model); with --config (or --set of a stage key: floating_model, fp_pretrained_file, resume, num_epochs, lr, log_dir): that one stage')
+    .option('-c, --config <file.yml>', 'YAML config of one stage (default: the recipe; the built-in stage config is the small CNN on the MNIST digits)')
     .option('-s, --set <key=value>', 'override a config key (repeatable), e.g. --set lr=0.1', collect, [])
     .option('--help-config', 'list every config key with its default and exit')
     .option('--stop-after <epochs>', 'stop after this many epochs of the schedule (resume later with --set resume=...)', (v) => {
@@ -24,13 +26,22 @@ export function registerTrainCommands(program: Command): void {
       if (!Number.isInteger(n) || n < 1) throw new F8Error('BAD_INPUT', `--stop-after ${v}: expected a positive integer`);
       return n;
     })
+    .option('--out <dir>', 'the recipe only: folder of the job (float/, fixed/, int/; default runs/recipe-<model>-<dataset>)')
     .option('--quiet', 'no progress output')
     .option('--json', 'print the result as JSON on standard output')
-    .action(async (o: { config?: string; set: string[]; helpConfig?: boolean; stopAfter?: number; quiet?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (o: { config?: string; set: string[]; helpConfig?: boolean; stopAfter?: number; out?: string; quiet?: boolean; json?: boolean }, cmd: Command) => {
       if (o.helpConfig) {
         process.stdout.write(`config keys:\n${configHelp()}\n`);
         return;
       }
+      if (!o.config && o.stopAfter === undefined && !setsNameAStage(o.set)) {
+        await withEngine(cmd, async () => {
+          const r = await runRecipe({ sets: o.set, quiet: o.quiet, dir: o.out });
+          process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${formatRecipe(r)}\n`);
+        });
+        return;
+      }
+      if (o.out) throw new F8Error('BAD_INPUT', '--out is for the recipe (train without --config); a single stage writes to its log_dir');
       let cfg = loadConfig(o.config ?? null, o.set);
       // A resume takes the run's config and folder from its checkpoint (RESUME_SAFE_KEYS may change).
       if (cfg.resume) cfg = resumeConfig(cfg.resume, o.set, o.config ?? null);

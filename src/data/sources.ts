@@ -17,6 +17,8 @@ import type { TrainConfig } from '../train/config.js';
 export interface LoadedData extends DatasetSplits {
   mean: number[];
   std: number[];
+  /** Class names (folder data sets: the class folders), label k is classes[k]; absent when the set has none. */
+  classes?: string[];
   /**
    * For data stored larger than the network input (folder: train at resizeTo): the training
    * BatchLoader's sampleTransform, producing inputShape(data) samples. Absent otherwise.
@@ -180,5 +182,5 @@ export async function loadDataAsync(cfg: TrainConfig): Promise<LoadedData> {
   const mean = cfg.input_mean ?? m;
   const std = cfg.input_std ?? s;
   if (std.length !== channels) throw new F8Error('BAD_CONFIG', `input_std has ${std.length} values for the ${channels} channels of ${train.name}`);
-  return { train, test, mean, std, trainTransform: imageFolderTransform(train, cfg.image_size, cfg.augment_random_resized_crop) };
+  return { train, test, mean, std, classes: splits.classes, trainTransform: imageFolderTransform(train, cfg.image_size, cfg.augment_random_resized_crop) };
 }

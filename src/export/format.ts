@@ -38,7 +38,7 @@ const ITEM = { int8: 1, int32: 4 } as const;
 /** The fields of every JSON object, in the order the writer puts them. */
 const FIELDS = {
   top: ['format', 'version', 'producer', 'model', 'input', 'output', 'values', 'nodes', 'layers', 'tensors', 'weights'],
-  model: ['name', 'args', 'dataset', 'classes', 'checkpoint'],
+  model: ['name', 'args', 'dataset', 'classes', 'checkpoint', 'classNames'],
   input: ['name', 'dtype', 'shape', 'fl', 'scale', 'mean', 'std'],
   output: ['name', 'fl'],
   value: ['name', 'dtype', 'shape', 'fl'],
@@ -68,13 +68,19 @@ function badInput(file: string, msg: string): never {
   throw new F8Error('BAD_INPUT', `${file}: ${msg}`);
 }
 
+const OPTIONAL_FIELDS: ReadonlySet<string> = new Set(['classNames']);
+
 /** A copy of `raw` with exactly `fields` (none missing, none unknown); nested objects by `nested`. */
 function pick(raw: unknown, fields: readonly string[], what: string, file: string): Obj {
   if (!isObj(raw)) badInput(file, `${what} is ${show(raw)}, expected an object`);
   for (const k of Object.keys(raw)) if (!fields.includes(k)) badInput(file, `${what}: unknown field "${k}" (expected ${fields.join(', ')})`);
   const out: Obj = {};
   for (const f of fields) {
-    if (!Object.hasOwn(raw, f)) badInput(file, `${what}: missing field "${f}"`);
+    if (!Object.hasOwn(raw, f)) {
+      // Added in a later release; files without it stay readable.
+      if (OPTIONAL_FIELDS.has(f)) continue;
+      badInput(file, `${what}: missing field "${f}"`);
+    }
     out[f] = raw[f];
   }
   return out;
@@ -118,7 +124,7 @@ function encode(g: IntGraph, where: string): { json: string; bin: Uint8Array } {
     else t.data.forEach((v, i) => dv.setInt32(offset + 4 * i, v, true));
   }
   const sha256 = sha256Hex(bin);
-  const keep = (o: object, fields: readonly string[]): Obj => Object.fromEntries(fields.map((f) => [f, (o as Obj)[f]]));
+  const keep = (o: object, fields: readonly string[]): Obj => Object.fromEntries(fields.filter((f) => (o as Obj)[f] !== undefined).map((f) => [f, (o as Obj)[f]]));
   const doc: Obj = {
     format: g.format,
     version: g.version,

@@ -149,8 +149,8 @@ export interface IntGraph {
   version: number;
   /** e.g. 'f8net 0.1.0'. */
   producer: string;
-  /** Where it came from: model name and args, data set, number of classes, source checkpoint. */
-  model: { name: string; args: Record<string, unknown>; dataset: string; classes: number; checkpoint: string };
+  /** Where it came from: model name and args, data set, number of classes, source checkpoint; class names when the data set had them. */
+  model: { name: string; args: Record<string, unknown>; dataset: string; classes: number; checkpoint: string; classNames?: string[] };
   input: IntInputSpec;
   output: { name: string; fl: number };
   /** Every value, the input and the output included. */

@@ -122,6 +122,13 @@ function info(values: Map<string, IntValueInfo>, name: string, node: string): In
 /**
  * Runs the graph on input codes [n, ...input.shape] (Int32Array of 8-bit codes). Returns every
  * value when `all` is set (for tests and debugging), else the logits [n, classes].
+ *
+ * @example
+ *   import { readIntModel } from 'f8net/node';
+ *   import { runIntCpu, quantizeImages, logitsToFloat } from 'f8net/int';
+ *   const g = readIntModel('runs/recipe-cnn-mnist/int');
+ *   const logits = runIntCpu(g, quantizeImages(g, new Uint8Array(28 * 28), 1), 1); // int32 [1, 10]
+ *   console.log(logitsToFloat(g, logits));
  */
 export function runIntCpu(g: IntGraph, codes: Int32Array, n: number): Int32Array;
 export function runIntCpu(g: IntGraph, codes: Int32Array, n: number, all: true): Map<string, Int32Array>;

@@ -57,6 +57,18 @@ interface Step {
   run: (inputs: GpuValue[]) => GpuValue;
 }
 
+/**
+ * The integer model on the GPU: its constants uploaded once, then `run` on batches of codes.
+ * Gives the same int32 logits as runIntCpu, bit for bit.
+ *
+ * @example
+ *   import { Engine, IntGpuRunner, quantizeImages } from 'f8net/int';
+ *   await Engine.open();
+ *   const r = new IntGpuRunner(g);              // g: readIntModel(dir) or parseIntModel(json, bin, name)
+ *   const logits = await r.run(quantizeImages(g, pixels, n), n);
+ *   r.dispose();
+ *   await Engine.get().close();
+ */
 export class IntGpuRunner {
   private readonly e: Engine;
   private readonly steps: Step[] = [];

@@ -127,6 +127,12 @@ export function validateGraph(g: IntGraph, where: string): void {
   str(model.dataset, 'model.dataset');
   const classes = int(model.classes, 1, MAX_ELEMENTS, 'model.classes');
   str(model.checkpoint, 'model.checkpoint');
+  if (model.classNames !== undefined) {
+    const cn = model.classNames;
+    if (!Array.isArray(cn) || cn.length !== classes || !cn.every((x) => typeof x === 'string' && x.length <= 256)) {
+      bad(`model.classNames is ${show(cn)}, expected ${classes} class names (strings of at most 256 characters)`);
+    }
+  }
 
   // Tensors.
   const tensors = obj(g.tensors, 'tensors');

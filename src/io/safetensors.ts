@@ -68,6 +68,12 @@ export function decodeSafetensors(buf: Uint8Array, source: string): StFile {
   if (buf.byteLength < 8) bad(`${buf.byteLength} bytes is too short for a safetensors file (8-byte header length expected)`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const hlen = dv.getBigUint64(0, true);
+  // The JSON header opens with '{' right after the length: a file that claims more than it
+  // holds and has no '{' there (a text file, an image) is another kind of file, not a damaged one.
+  if (hlen > BigInt(buf.byteLength - 8) && buf[8] !== 0x7b) {
+    const head = Array.from(buf.subarray(0, 12), (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+    bad(`not a safetensors file (expected an 8-byte header length and a JSON header opening with '{'; the file starts with "${head}")`);
+  }
   if (hlen > BigInt(buf.byteLength - 8)) bad(`header claims ${hlen} bytes but the file has ${buf.byteLength - 8} after the length`);
   if (hlen > BigInt(MAX_HEADER)) bad(`header of ${hlen} bytes exceeds the ${MAX_HEADER}-byte limit`);
   const h = Number(hlen);

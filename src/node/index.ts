@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * f8net's package entry in Node: the portable API (src/index.ts) with WebGPU opened through
  * Dawn, kernels read from wgsl/, and the functions that read and write files.
@@ -24,3 +25,10 @@ export { writeFileAtomic } from './files.js';
 // runs: run folders (next free name, lock, stale temporaries) and export folders swapped in whole.
 export { claimRunDir, lockRunDir, releaseRunDir, checkCheckpointOut } from './run-dir.js';
 export { writeExportFolder } from './out-dir.js';
+
+// product: the F8Net recipe, export and evaluation of checkpoint files, prediction from image files.
+export { runRecipe, formatRecipe, type RecipeOptions, type RecipeResult } from './recipe.js';
+export { checkpointConfig, checkpointModel, exportCheckpoint, evaluateCheckpoint, writeExport, type ExportResult, type CheckpointEvaluation, type CheckpointModelOptions, type CheckpointModel } from './from-checkpoint.js';
+export { openPredictModel, predict, type PredictModel, type Prediction } from './predict.js';
+export { decodeImages, type DecodedImages, type DecodeOptions } from './decode-images.js';
+export { topK } from '../export/topk.js';

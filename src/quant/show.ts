@@ -19,7 +19,7 @@
 import { F8Error } from '../runtime/errors.js';
 import type { StateDict } from '../nn/module.js';
 import { roundHalfEven } from './fixed-format.js';
-import { lineChartSvg, type Series } from './svg-chart.js';
+import { lineChartSvg, stackCharts, type Series } from './svg-chart.js';
 
 export interface FraclenShowRow {
   index: number;
@@ -101,9 +101,12 @@ export function formatFraclenTable(rows: FraclenShowRow[], inputWl = 8): string 
   return out.join('\n');
 }
 
-/** A line chart of the lengths per layer: x = layer index; input (eval and run) and weight lengths. */
+/**
+ * Two charts over the layers, named on the x axis: the fractional lengths (input, eval and
+ * running; weight, or its range per channel) and below them the clipping level alpha.
+ */
 export function fraclenChartSvg(rows: FraclenShowRow[], opts: { title?: string } = {}): string {
-  const pts = (f: (r: FraclenShowRow) => number | undefined): [number, number][] => rows.map((r) => [r.index, f(r) ?? NaN]);
+  const pts = (f: (r: FraclenShowRow) => number | null | undefined): [number, number][] => rows.map((r) => [r.index, f(r) ?? NaN]);
   const perChannel = rows.some((r) => r.weightFraclen.length > 1);
   const series: Series[] = [
     { name: 'input fl (eval)', points: pts((r) => r.inputEval[0]), marker: 'circle', markerSize: 6 },
@@ -115,11 +118,30 @@ export function fraclenChartSvg(rows: FraclenShowRow[], opts: { title?: string }
     series.push({ name: 'weight fl (max)', points: pts(wmax), marker: 'circle', markerSize: 4 });
     series.push({ name: 'weight fl (min)', points: pts(wmin), marker: 'circle', markerSize: 4, dash: '2 3' });
   } else series.push({ name: 'weight fl', points: pts(wmax), marker: 'circle', markerSize: 4 });
-  const names = rows.map((r) => `${r.index} ${r.layer}`).join(', ');
-  return lineChartSvg({
-    title: opts.title ?? 'fractional lengths per layer',
-    x: { label: names.length <= 90 ? `layer (${names})` : 'layer index', min: -0.5, max: rows.length - 0.5 },
+  const names = rows.map((r) => r.layer);
+  // One legend width for both charts, so each layer sits at the same x in both.
+  const legendWidth = 24 + 7 * Math.max(...series.map((s) => s.name.length)) + 16;
+  const x = { label: 'layer', min: -0.5, max: rows.length - 0.5, categories: names };
+  const lengths = lineChartSvg({
+    id: 'fl',
+    title: opts.title ?? 'fractional lengths and clipping levels per layer',
+    width: 900,
+    height: 320,
+    x: { ...x, label: '', tickLabels: false },
+    legendWidth,
     y: { label: 'fractional length', min: -0.5, max: Math.max(8.5, ...rows.flatMap((r) => [...r.inputRun, ...r.weightFraclen]).filter(Number.isFinite).map((v) => v + 0.5)) },
     series,
   });
+  const alpha = lineChartSvg({
+    id: 'alpha',
+    width: 900,
+    height: 240 + Math.ceil(6.5 * Math.max(0, ...names.map((n) => n.length)) * Math.sin(Math.PI / 3)),
+    x,
+    y: { label: 'alpha', min: 0 },
+    series: [
+      { name: 'alpha', points: pts((r) => r.alpha), marker: 'circle', markerSize: 4, color: '#d62728' },
+    ],
+    legendWidth,
+  });
+  return stackCharts([lengths, alpha]);
 }

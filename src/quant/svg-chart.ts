@@ -7,7 +7,12 @@ import { rename, unlink } from 'node:fs/promises';
 import sharp from 'sharp';
 import { F8Error } from '../runtime/errors.js';
 
-export type Axis = { label: string; log?: boolean; min?: number; max?: number };
+/**
+ * `categories`: a categorical x axis, category i at x = i, labelled with its name (rotated when
+ * the names do not fit side by side); `tickLabels: false` draws the grid without labels (a chart
+ * stacked above another that names them).
+ */
+export type Axis = { label: string; log?: boolean; min?: number; max?: number; categories?: readonly string[]; tickLabels?: boolean };
 
 /** One data series: a polyline, markers, or both. Colours default to {@link PALETTE} by index. */
 export type Series = {
@@ -22,7 +27,8 @@ export type Series = {
   legend?: boolean;
 };
 
-export type ChartSpec = { title?: string; width?: number; height?: number; x: Axis; y: Axis; series: Series[] };
+/** `id` names the clip path, unique per chart when several share one document (stackCharts); `legendWidth` aligns stacked charts' plot areas. */
+export type ChartSpec = { title?: string; width?: number; height?: number; x: Axis; y: Axis; series: Series[]; id?: string; legendWidth?: number };
 
 /** Distinct colours for up to 10 series. */
 export const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -58,6 +64,8 @@ function makeScale(axis: Axis, values: number[], px0: number, px1: number): Scal
         if (t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9)) ticks.push(t);
       }
     }
+    // A narrow range (one epoch: two nearby losses) can hold no 1-2-5 tick: then plain steps.
+    if (ticks.length < 2) ticks.splice(0, ticks.length, ...linearTicks(lo, hi).filter((t) => t > 0));
     return {
       toPx: (v) => px0 + ((Math.log10(v) - a) / (b - a)) * (px1 - px0),
       ticks,
@@ -65,12 +73,21 @@ function makeScale(axis: Axis, values: number[], px0: number, px1: number): Scal
       valid: (v) => Number.isFinite(v) && v > 0,
     };
   }
+  if (axis.categories) {
+    const ticks = axis.categories.map((_, i) => i).filter((i) => i >= lo && i <= hi);
+    return { toPx: (v) => px0 + ((v - lo) / (hi - lo)) * (px1 - px0), ticks, label: (v) => axis.categories![v] ?? fmt(v), valid: Number.isFinite };
+  }
+  return { toPx: (v) => px0 + ((v - lo) / (hi - lo)) * (px1 - px0), ticks: linearTicks(lo, hi), label: fmt, valid: Number.isFinite };
+}
+
+/** About six round steps (1, 2 or 5 times a power of ten) over [lo, hi]. */
+function linearTicks(lo: number, hi: number): number[] {
   const raw = (hi - lo) / 6;
   const p = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? 10 * p;
   const ticks: number[] = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
-  return { toPx: (v) => px0 + ((v - lo) / (hi - lo)) * (px1 - px0), ticks, label: fmt, valid: Number.isFinite };
+  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(Math.abs(t) < step * 1e-9 ? 0 : Number(t.toPrecision(12)));
+  return ticks;
 }
 
 function markerSvg(kind: 'circle' | 'cross', x: number, y: number, r: number, color: string): string {
@@ -90,21 +107,28 @@ export function lineChartSvg(spec: ChartSpec): string {
   const W = spec.width ?? 800;
   const H = spec.height ?? 500;
   const shown = spec.series.filter((s) => s.legend !== false);
-  const legendW = shown.length ? 24 + 7 * Math.max(...shown.map((s) => s.name.length)) + 16 : 10;
-  const m = { l: 72, r: legendW, t: spec.title ? 40 : 16, b: 52 };
+  const legendW = spec.legendWidth ?? (shown.length ? 24 + 7 * Math.max(...shown.map((s) => s.name.length)) + 16 : 10);
+  // Category names that do not fit side by side are rotated, and the bottom margin grows to hold them.
+  const cats = spec.x.categories && spec.x.tickLabels !== false ? spec.x.categories : null;
+  const longest = cats ? Math.max(0, ...cats.map((c) => c.length)) : 0;
+  const rotate = cats !== null && 7 * longest > (W - 72 - legendW) / Math.max(1, cats.length) - 4;
+  const m = { l: 72, r: legendW, t: spec.title ? 40 : 16, b: rotate ? 40 + Math.ceil(6.5 * longest * Math.sin(Math.PI / 3)) : spec.x.tickLabels === false ? (spec.x.label ? 30 : 12) : 52 };
   const [x0, x1, y0, y1] = [m.l, W - m.r, H - m.b, m.t];
+  const clip = spec.id ?? 'plot';
   const xs = makeScale(spec.x, spec.series.flatMap((s) => s.points.map((p) => p[0])), x0, x1);
   const ys = makeScale(spec.y, spec.series.flatMap((s) => s.points.map((p) => p[1])), y0, y1);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<defs><clipPath id="plot"><rect x="${x0}" y="${y1}" width="${x1 - x0}" height="${y0 - y1}"/></clipPath></defs>`,
+    `<defs><clipPath id="${clip}"><rect x="${x0}" y="${y1}" width="${x1 - x0}" height="${y0 - y1}"/></clipPath></defs>`,
   ];
   if (spec.title) out.push(`<text x="${(x0 + x1) / 2}" y="24" text-anchor="middle" font-size="15">${esc(spec.title)}</text>`);
   for (const t of xs.ticks) {
     const x = xs.toPx(t).toFixed(1);
     out.push(`<line x1="${x}" y1="${y1}" x2="${x}" y2="${y0}" stroke="#e5e5e5"/>`);
-    out.push(`<text x="${x}" y="${y0 + 16}" text-anchor="middle">${esc(xs.label(t))}</text>`);
+    if (spec.x.tickLabels === false) continue;
+    if (rotate) out.push(`<text transform="translate(${x} ${y0 + 10}) rotate(-60)" text-anchor="end" dominant-baseline="middle">${esc(xs.label(t))}</text>`);
+    else out.push(`<text x="${x}" y="${y0 + 16}" text-anchor="middle">${esc(xs.label(t))}</text>`);
   }
   for (const t of ys.ticks) {
     const y = ys.toPx(t).toFixed(1);
@@ -114,7 +138,7 @@ export function lineChartSvg(spec: ChartSpec): string {
   out.push(`<rect x="${x0}" y="${y1}" width="${x1 - x0}" height="${y0 - y1}" fill="none" stroke="#333"/>`);
   out.push(`<text x="${(x0 + x1) / 2}" y="${H - 12}" text-anchor="middle" font-size="13">${esc(spec.x.label)}</text>`);
   out.push(`<text transform="translate(16 ${(y0 + y1) / 2}) rotate(-90)" text-anchor="middle" font-size="13">${esc(spec.y.label)}</text>`);
-  out.push('<g clip-path="url(#plot)">');
+  out.push(`<g clip-path="url(#${clip})">`);
   spec.series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length];
     const px = s.points.map(([x, y]) => (xs.valid(x) && ys.valid(y) ? [xs.toPx(x), ys.toPx(y)] : null));
@@ -146,6 +170,29 @@ export function lineChartSvg(spec: ChartSpec): string {
   });
   out.push('</svg>');
   return out.join('\n');
+}
+
+/**
+ * Charts of one width stacked vertically into one SVG (each keeps its own axes; give each a
+ * distinct `id`).
+ * @example stackCharts([lineChartSvg({ ...a, id: 'a' }), lineChartSvg({ ...b, id: 'b' })])
+ */
+export function stackCharts(svgs: string[]): string {
+  const size = (svg: string) => {
+    const m = /^<svg [^>]*width="(\d+)" height="(\d+)"/.exec(svg);
+    if (!m) throw new F8Error('BAD_INPUT', 'stackCharts: expected SVGs made by lineChartSvg');
+    return [Number(m[1]), Number(m[2])];
+  };
+  const sizes = svgs.map(size);
+  const W = Math.max(...sizes.map((s) => s[0]));
+  const H = sizes.reduce((a, s) => a + s[1], 0);
+  let y = 0;
+  const parts = svgs.map((svg, i) => {
+    const part = svg.replace(/^<svg /, `<svg x="0" y="${y}" `);
+    y += sizes[i][1];
+    return part;
+  });
+  return [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`, `<rect width="${W}" height="${H}" fill="white"/>`, ...parts, '</svg>'].join('\n');
 }
 
 /**

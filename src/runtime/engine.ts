@@ -100,7 +100,15 @@ export class Engine {
     };
   }
 
-  /** Opens the GPU (see GpuOptions) and makes the engine current for the ops. */
+  /**
+   * Opens the GPU (see GpuOptions) and makes the engine current for the ops.
+   *
+   * @example
+   *   import { Engine, Tensor, add } from 'f8net';
+   *   const e = await Engine.open();            // or Engine.open({ backend: 'vulkan', adapter: 'nvidia' })
+   *   console.log(e.gpu.describe().description, await add(Tensor.from([1, 2], [2]), Tensor.from([3, 4], [2])).read());
+   *   await e.close();
+   */
   static async open(opts: GpuOptions = {}): Promise<Engine> {
     const gpu = await openGpu(opts);
     const e = new Engine(gpu);
@@ -110,7 +118,7 @@ export class Engine {
 
   /** The engine the ops use; throws if none is open. */
   static get(): Engine {
-    if (!Engine.current) throw new F8Error('NO_ADAPTER', 'no GPU engine is open: call Engine.open() (or f8net.init()) first');
+    if (!Engine.current) throw new F8Error('NO_ADAPTER', 'no GPU engine is open: call `await Engine.open()` first (Engine is exported by the f8net package)');
     return Engine.current;
   }
 

@@ -34,6 +34,8 @@ export interface CheckpointMeta {
    * the complete epochs and `loader.batch` the steps done in the one in progress.
    */
   partial?: { loss_sum: number; images: number };
+  /** Class names of the data set (folder data sets), label k is classes[k]. */
+  classes?: string[];
 }
 
 export interface Checkpoint {

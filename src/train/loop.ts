@@ -413,6 +413,7 @@ export class TrainingLoop {
       ...(this.lastMetrics ? { metrics: this.lastMetrics } : {}),
       best: this.best,
       ...(this.batch > 0 ? { partial: { loss_sum: this.partialLoss, images: this.partialImages } } : {}),
+      ...(this.data.classes ? { classes: this.data.classes } : {}),
       ...extra,
     };
   }

@@ -123,6 +123,18 @@ function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * Trains the stage a config describes (float, or fixed point from fp_pretrained_file); needs an
+ * open Engine. Writes logs and checkpoints to the run's folder (result.logDir).
+ *
+ * @example
+ *   import { Engine } from 'f8net';
+ *   import { train, loadConfig } from 'f8net/node';
+ *   await Engine.open();
+ *   const r = await train(loadConfig(null, ['num_epochs=1', 'max_train_samples=2000']));
+ *   console.log(r.final.top1, r.logDir);
+ *   await Engine.get().close();
+ */
 export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<TrainResult> {
   const engine = Engine.get();
   const t0 = performance.now();

@@ -87,15 +87,16 @@ describe('fraclen show', () => {
     expect(lines.length).toBe(5);
   });
 
-  it('chart: x = layer index, input and weight lengths; PNG written', async () => {
+  it('chart: layers named on the x axis, input and weight lengths, alpha below; PNG written', async () => {
     const rows = fraclenRows(loadCheckpoint(ck).model);
     const svg = fraclenChartSvg(rows, { title: 't' });
-    for (const s of ['input fl (eval)', 'input fl (running)', 'weight fl (max)', 'weight fl (min)', '0 conv1, 1 block.conv, 2 fc']) expect(svg).toContain(s);
+    for (const s of ['input fl (eval)', 'input fl (running)', 'weight fl (max)', 'weight fl (min)', '>alpha<']) expect(svg).toContain(s);
+    for (const name of ['conv1', 'block.conv', 'fc']) expect(svg).toMatch(new RegExp(`<text [^>]*>${name.replace('.', '\\.')}</text>`));
     const png = join(dir, 'direct.png');
     const { svgToPng } = await import('../../src/quant/svg-chart.js');
     await svgToPng(svg, png);
     const m = await sharp(png).metadata();
-    expect([m.format, m.width, m.height]).toEqual(['png', 800, 500]);
+    expect([m.format, m.width]).toEqual(['png', 900]);
   });
 
   it('command: table on stdout and the PNG; --json', async () => {
@@ -127,7 +128,7 @@ describe('fraclen show', () => {
     const plain = join(dir, 'plain.safetensors');
     writeSafetensors(plain, [f32('model.lin.weight', [1, 2])], { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION), meta: JSON.stringify({ stage: 'float', epoch: 1, step: 1, config: {} }) });
     for (const [file, msg] of [
-      [text, /text\.safetensors: header claims/],
+      [text, /text\.safetensors: not a safetensors file/],
       [foreign, /foreign\.safetensors: not an f8net checkpoint/],
       [plain, /plain\.safetensors: no F8Net layers \(no tensor named <layer>\.input_fraclen_run among 1 tensors\)/],
     ] as const) {

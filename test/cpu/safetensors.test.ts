@@ -52,6 +52,7 @@ describe('safetensors', () => {
       [header({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, new Uint8Array(12)), /span 4 bytes, shape \[2\] F32 needs 8/],
       [header({ __metadata__: { a: 1 } }), /__metadata__\.a is not a string/],
       [header([1, 2]), /not a JSON object/],
+      [new TextEncoder().encode('epochs: 3\nlr: 0.1\n'), /^evil\.safetensors: not a safetensors file \(.*starts with "epochs: 3\.lr"\)$/],
     ];
     for (const [bytes, re] of cases) expect(() => decodeSafetensors(bytes, 'evil.safetensors')).toThrow(re);
     const bad = header({});

@@ -167,6 +167,15 @@ gpuDescribe('image-folder training', () => {
     const r = await train(cfg, { quiet: true });
     expect(r.final.count).toBe(8);
     expect(r.final.top1).toBeGreaterThanOrEqual(0.75);
+    // The class folder names travel with the checkpoint and into the integer model.
+    const { loadCheckpoint } = await import('../../src/train/checkpoint.js');
+    expect(loadCheckpoint(join(log, 'best.safetensors')).meta.classes).toEqual(['blue', 'red']);
+    const fixedLog = mkdtempSync(join(tmpdir(), 'f8net-folder-fixed-'));
+    await train(resolveConfig({ ...cfg, num_epochs: 1, lr: 0.01, floating_model: false, fp_pretrained_file: join(log, 'best.safetensors'), log_dir: fixedLog, augment_random_resized_crop: false }), { quiet: true });
+    const { exportCheckpoint } = await import('../../src/node/from-checkpoint.js');
+    const { readIntModel } = await import('../../src/node/int-model-files.js');
+    await exportCheckpoint(join(fixedLog, 'best.safetensors'), join(fixedLog, 'int'), { onnx: false });
+    expect(readIntModel(join(fixedLog, 'int')).model.classNames).toEqual(['blue', 'red']);
   });
 });
 
