@@ -39,6 +39,7 @@ import { runIntCpu, quantizeImages } from '../export/run-cpu.js';
 import { toIntOnlyOnnx } from '../export/onnx-export.js';
 import { runOnnx } from '../export/onnx-run.js';
 import type { RowSpec, Check, PeerInstance } from './types.js';
+import { torchTrainPeer } from './torch-peer.js';
 import type { PeakKind } from './roofline.js';
 import { closeCheck, exactCheck, worst, prod, uniform } from './check.js';
 
@@ -52,17 +53,20 @@ interface Net {
   label: string;
 }
 
-function nets(quick: boolean): { cnn: Net; resnet20: Net } {
+function nets(quick: boolean): { cnn: Net; resnet20: Net; mobilenet: Net } {
   const cnnData = defaultDataShape('cnn');
   const rData = defaultDataShape('resnet20');
+  const mData = defaultDataShape('mobilenet_v2');
   return quick
     ? {
         cnn: { model: 'cnn', args: { width: 8 }, data: { ...cnnData, imageSize: 12 }, batch: 4, label: 'cnn w8 12x12 b4' },
         resnet20: { model: 'resnet20', args: {}, data: { ...rData, imageSize: 8 }, batch: 2, label: 'resnet20 8x8 b2' },
+        mobilenet: { model: 'mobilenet_v2', args: { width_mult: 0.25 }, data: { ...mData, imageSize: 32, numClasses: 10 }, batch: 2, label: 'mobilenet_v2 x0.25 32x32 b2' },
       }
     : {
         cnn: { model: 'cnn', args: { width: 16 }, data: cnnData, batch: 64, label: 'cnn w16 28x28 b64' },
         resnet20: { model: 'resnet20', args: {}, data: rData, batch: 32, label: 'resnet20 32x32 b32' },
+        mobilenet: { model: 'mobilenet_v2', args: {}, data: mData, batch: 8, label: 'mobilenet_v2 224x224 b8' },
       };
 }
 
@@ -88,13 +92,22 @@ function trainRow(n: Net, fixed: boolean): RowSpec {
     const x = e.keep(Tensor.from(uniform(prod(imageShape(n)), 21, -2, 2), imageShape(n)));
     const labels = labelsOf(n);
     const y = e.keep(Tensor.from(labels, [n.batch], 'i32'));
+    const step = () => {
+      e.tidy(() => {
+        backward(softmaxCrossEntropy(m.forward(x), y));
+        opt.step();
+      });
+      opt.zeroGrad();
+    };
     return {
-      step: () => {
-        e.tidy(() => {
-          backward(softmaxCrossEntropy(m.forward(x), y));
-          opt.step();
-        });
-        opt.zeroGrad();
+      step,
+      async peakBytes() {
+        // Parameters, optimizer state and inputs are in use already; the step's own tensors come on top.
+        await e.sync();
+        e.pool.peakInUseBytes = e.pool.inUseBytes;
+        step();
+        await e.sync();
+        return e.pool.peakInUseBytes;
       },
       async verify(): Promise<Check> {
         // One step split into its parts: loss and gradients, then the optimizer.
@@ -122,6 +135,12 @@ function trainRow(n: Net, fixed: boolean): RowSpec {
         for (let i = 0; i < ps.length; i++) if (grads[i]) checks.push(closeCheck((await ps[i].read()) as Float32Array, expect[i], 1e-6));
         return { ...worst(...checks), note: 'loss and SGD update' };
       },
+      torch: !(n.model === 'cnn' || n.model === 'resnet20') ? undefined : (t) =>
+        torchTrainPeer(
+          t,
+          { model: n.model as 'cnn' | 'resnet20', mode, width: n.args.width as number | undefined, channels: n.data.inChannels, image: n.data.imageSize, classes: n.data.numClasses, batch: n.batch },
+          m.parameters().filter((p) => p.shape.length >= 2).reduce((s, p) => s + p.size, 0),
+        ),
       dispose() {
         m.dispose();
         opt.dispose();
@@ -235,12 +254,14 @@ function intInferRow(n: Net): RowSpec {
 }
 
 export function modelRows(quick: boolean): RowSpec[] {
-  const { cnn, resnet20 } = nets(quick);
+  const { cnn, resnet20, mobilenet } = nets(quick);
   return [
     trainRow(cnn, false),
     trainRow(cnn, true),
     trainRow(resnet20, false),
     trainRow(resnet20, true),
+    trainRow(mobilenet, false),
+    trainRow(mobilenet, true),
     floatInferRow(resnet20),
     intInferRow(cnn),
     intInferRow(resnet20),
