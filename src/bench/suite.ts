@@ -27,7 +27,7 @@ import { modelRows } from './model-rows.js';
 import type { RowSpec, RowInstance, Check, PeerInstance, Unit } from './types.js';
 import { tfjsOnEngine } from './tfjs-peer.js';
 import { loadOrt } from './ort-peer.js';
-import { findTorch } from './torch-peer.js';
+import { findTorch, torchThreads } from './torch-peer.js';
 import type { PeakKind } from './roofline.js';
 
 export type Peer = 'tfjs' | 'ort' | 'torch';
@@ -324,7 +324,7 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
       tinybench: packageVersion('tinybench'),
       ...(tf ? { '@tensorflow/tfjs-core': packageVersion('@tensorflow/tfjs-core'), '@tensorflow/tfjs-backend-webgpu': packageVersion('@tensorflow/tfjs-backend-webgpu') } : {}),
       ...(ort ? { 'onnxruntime-node': packageVersion('onnxruntime-node') } : {}),
-      ...(torch ? { torch: torch.version } : {}),
+      ...(torch ? { torch: `${torch.version} (CPU, ${torchThreads()} thread(s), ${torch.python})` } : {}),
     },
     config: { quick, filter: opts.filter ?? null, compare, tuning, retune: !!opts.retune, timing: method, loop, modelLoop },
     peaks,
@@ -394,7 +394,7 @@ export function targets(rows: RowResult[], v: Variant, peaks?: Peaks): TargetRes
     add(`peak GPU memory in use, fixed-point / float step (${m}; ${mib(fx)} / ${mib(fl)} MiB)`, '<= 1.4x', [[`model.train.fixed/${m}`, (fx ?? NaN) / (fl ?? NaN)]], (x) => x <= 1.4);
   }
   for (const r of rows.filter((x) => x.id.startsWith('model.train.') && x.peers.torch?.verified)) {
-    add(`${r.id} vs PyTorch CPU training step (f8net / PyTorch images/s)`, 'none: without a GPU PyTorch wins', [[r.id, r.peers.torch!.ratio]], null);
+    add(`${r.id} vs PyTorch CPU training step (f8net / PyTorch images/s)`, 'none (context: docs/BENCH.md, PyTorch on the CPU)', [[r.id, r.peers.torch!.ratio]], null);
   }
   if (peaks && rows.some((r) => r.peers.torch?.verified)) {
     // f8net's ceiling on this adapter is the measured f32 roofline; PyTorch's share of it says how far apart the two ceilings are.

@@ -51,6 +51,20 @@ export function findTorch(candidates: (string | undefined)[] = [process.env.F8NE
   return { torch: null, reason: `no python with torch (tried ${tried.join(', ')}; set F8NET_PYTHON)` };
 }
 
+/**
+ * PyTorch's intra-op threads: F8NET_TORCH_THREADS, default 1. On the shared 2-core machine, under
+ * load, two OpenMP threads made the small-CNN step 5 to 25 times slower than one (barrier spinning
+ * against the other processes), while one thread stayed within 40% of its quiet time; set it to
+ * the core count on a quiet machine.
+ */
+export function torchThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.F8NET_TORCH_THREADS;
+  if (v === undefined || v === '') return 1;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new F8Error('BAD_INPUT', `F8NET_TORCH_THREADS=${v}: expected a whole number >= 1`);
+  return n;
+}
+
 export interface TorchNet {
   model: 'cnn' | 'resnet20';
   mode: 'float' | 'fixed';
@@ -69,6 +83,8 @@ export interface TorchNet {
 export async function torchTrainPeer(t: TorchEnv, net: TorchNet, ourWeights: number): Promise<PeerInstance> {
   const args = [t.script, '--model', net.model, '--mode', net.mode, '--channels', `${net.channels}`, '--image', `${net.image}`, '--classes', `${net.classes}`, '--batch', `${net.batch}`];
   if (net.width) args.push('--width', `${net.width}`);
+  const threads = torchThreads();
+  args.push('--threads', `${threads}`);
   const child: ChildProcessWithoutNullStreams = spawn(t.python, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => void (stderr = (stderr + b.toString()).slice(-2000)));
@@ -81,7 +97,7 @@ export async function torchTrainPeer(t: TorchEnv, net: TorchNet, ourWeights: num
   const ready = JSON.parse(await next()) as { ready: boolean; weights: number; loss: number };
   let lastLoss = ready.loss;
   return {
-    what: `PyTorch ${t.version} CPU`,
+    what: `PyTorch ${t.version} CPU, ${threads} thread${threads > 1 ? 's' : ''}`,
     async step() {
       child.stdin.write('step\n');
       const l = await next();
