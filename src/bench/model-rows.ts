@@ -204,8 +204,10 @@ function floatInferRow(n: Net): RowSpec {
   });
 }
 
-function intInferRow(n: Net): RowSpec {
-  return modelRow(n, `model.infer.int/${n.model}`, 'inference (integer)', `${n.label}, codes upload + IntGpuRunner + read-back`, 2 * macs(n) * n.batch, 'int8', async () => {
+/** Integer inference; `fuse` false times the runner without its residual fusions (row id suffix .unfused), for the A/B beside it. */
+function intInferRow(n: Net, fuse = true): RowSpec {
+  const id = `model.infer.int/${n.model}${fuse ? '' : '.unfused'}`;
+  return modelRow(n, id, 'inference (integer)', `${n.label}, codes upload + IntGpuRunner${fuse ? '' : ' without fusions'} + read-back`, 2 * macs(n) * n.batch, 'int8', async () => {
     const e = Engine.get();
     const m = build(n, true);
     // Two training steps set batch statistics and fractional lengths; then the export.
@@ -227,14 +229,14 @@ function intInferRow(n: Net): RowSpec {
     m.dispose();
     const pixels = Uint8Array.from(uniform(n.batch * C * S * S, 25, 0, 256), (v) => Math.floor(v));
     const codes = quantizeImages(g, pixels, n.batch);
-    const runner = new IntGpuRunner(g, { batch: n.batch });
+    const runner = new IntGpuRunner(g, { batch: n.batch, fuse });
     const ref = runIntCpu(g, codes, n.batch);
     return {
       step: () => runner.run(codes, n.batch),
       async verify() {
         return exactCheck(await runner.run(codes, n.batch), ref);
       },
-      ort: async (): Promise<PeerInstance> => {
+      ort: !fuse ? undefined : async (): Promise<PeerInstance> => {
         const onnx = toIntOnlyOnnx(g);
         const shape = imageShape(n);
         return {
@@ -265,5 +267,6 @@ export function modelRows(quick: boolean): RowSpec[] {
     floatInferRow(resnet20),
     intInferRow(cnn),
     intInferRow(resnet20),
+    intInferRow(resnet20, false),
   ];
 }

@@ -379,6 +379,8 @@ export function targets(rows: RowResult[], v: Variant, peaks?: Peaks): TargetRes
   const ii = byId.get('model.infer.int/resnet20');
   add('ResNet-20 integer / float inference images/s', '>= 4x', [[ii?.id ?? '', (time(byId.get('model.infer.float/resnet20')) ?? NaN) / (time(ii) ?? NaN)]], (x) => x >= 4);
   if (ii?.peers.ort?.verified) add('ResNet-20 integer inference images/s vs onnxruntime-node (int_op_only ONNX, CPU)', '>= 1.0x', [[ii.id, ii.peers.ort.ratio]], (x) => x >= 1);
+  const unf = byId.get('model.infer.int/resnet20.unfused');
+  add('ResNet-20 integer inference, residual fusions on / off (images/s)', 'none (A/B of issue 16 point 2)', [[unf?.id ?? '', (time(unf) ?? NaN) / (time(ii) ?? NaN)]], null);
   const shares = (re: RegExp): [string, number][] => rows.filter((r) => re.test(r.id)).map((r) => [r.id, share(r)]);
   add('f32 conv forward, share of the f32 roofline (ResNet layers)', '>= 45%', shares(/^conv2d\.fwd\/resnet/), (x) => x >= 0.45, '%');
   add('conv weight gradient, share of the roofline', '>= 35%', shares(/^conv2d\.bwd_weight\//), (x) => x >= 0.35, '%');
