@@ -46,7 +46,7 @@ export interface ConvGeometry {
  * minLanes: the weight and bias gradients split their reduction until about this many threads
  * run. subgroups: use subgroup shuffles where the adapter has them (>= 8 lanes).
  */
-export const conv2dTuning = { WG: 64, OCB: 32, PW: 4, OCL: 4, CB: 32, winKW: [3], winOCL: 4, winCB: 16, minLanes: 2048, subgroups: true };
+export const conv2dTuning = { WG: 64, OCB: 32, PW: 4, OCL: 4, CB: 32, winKW: [3], winOCL: 4, winCB: 16, minLanes: 2048, subgroups: true, SMEM: false };
 
 // Tiles are powers of two so that layers of many sizes share a few pipelines (a cold compile
 // of the largest tile takes ~1 s on lavapipe).
@@ -304,11 +304,28 @@ export function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: C
     dwDirect(e, x, w, bias, y, call, taps, { div: O / C, mi: 1, wByIn: false });
     return y;
   }
+  if (conv2dTuning.SMEM && Math.ceil((N * OH * OW) / 64) <= 65535) {
+    smemConv(e, x, w, bias, y, call);
+    return y;
+  }
   const OCB = tile8(O / g.groups, conv2dTuning.OCB);
   const wp = packWeights(e, w, g.groups, C / g.groups, O / g.groups, taps, false, OCB);
   directConv(e, x, wp, bias, y, call, OCB);
   wp.dispose();
   return y;
+}
+
+/**
+ * The forward pass as a shared-memory tiled implicit GEMM (wgsl/conv2d_smem.wgsl; the tuner's
+ * SMEM variant of conv2d.fwd, for adapters with real workgroup memory): the weights as they are,
+ * the input gathered per tile, 64 x 64 output blocks per workgroup, one z slice per group.
+ */
+function smemConv(e: Engine, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, c: ConvCall): void {
+  const cg = c.C / c.groups;
+  const og = c.O / c.groups;
+  const k = e.kernel('conv2d_smem.wgsl', 'fwd_smem', { BIAS: bias !== null });
+  const params = { N: c.N, C: c.C, H: c.H, W: c.W, O: c.O, OH: c.OH, OW: c.OW, KH: c.KH, KW: c.KW, sh: c.sh, sw: c.sw, ph: c.ph, pw: c.pw, dh: c.dh, dw: c.dw, cg, og, has_bias: bias ? 1 : 0 };
+  e.dispatch(k, { x, w, ...(bias ? { bias } : {}), y }, params, [Math.ceil((c.N * c.OH * c.OW) / 64), Math.ceil(og / 64), c.groups]);
 }
 
 /**

@@ -302,10 +302,11 @@ export const FAMILIES: readonly Family[] = [
   {
     name: 'conv2d.fwd',
     target: 'conv2dTuning',
-    space: { OCB: [8, 16, 32], PW: [1, 2, 4, 8], WG: [32, 64, 128, 256], subgroups: [true, false] },
+    space: { OCB: [8, 16, 32], PW: [1, 2, 4, 8], WG: [32, 64, 128, 256], subgroups: [true, false], SMEM: [false, true] },
     candidates(e, quick) {
       if (quick) return variants(this, [{ OCB: 16, PW: 4 }]);
-      return variants(this, [{ OCB: 16, PW: 8 }, { OCB: 32, PW: 2 }, { OCB: 16, PW: 4 }, { OCB: 8, PW: 8 }, { WG: 128 }, { WG: 32 }, ...(hasSubgroups(e) ? [{ subgroups: false }] : [])]);
+      // SMEM: the shared-memory implicit GEMM real GPUs prefer (issue 16); timed like the rest.
+      return variants(this, [{ OCB: 16, PW: 8 }, { OCB: 32, PW: 2 }, { OCB: 16, PW: 4 }, { OCB: 8, PW: 8 }, { WG: 128 }, { WG: 32 }, ...(hasSubgroups(e) ? [{ subgroups: false }] : []), { SMEM: true }]);
     },
     problems: (quick) => ({
       check: convForward([1, 5, 7, 11], [37, 5, 3, 3], { padding: 1 }, true),

@@ -66,6 +66,25 @@ gpuDescribe('conv2d', () => {
     }
   });
 
+  it('the shared-memory implicit GEMM forward (SMEM) matches on every dense case, and across its 64 x 64 blocks', async () => {
+    conv2dTuning.SMEM = true;
+    try {
+      const dense = cases.filter((c) => !c.name.startsWith('depthwise'));
+      for (const c of [...dense, { name: 'blocks', x: [3, 70, 9, 10], w: [67, 70, 3, 3], opts: { padding: 1 } } as ConvCase]) {
+        const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+        const xd = rand(size(c.x), 5);
+        const wd = rand(size(c.w), 6);
+        const bd = rand(c.w[0], 7);
+        const [x, w, b] = [Tensor.from(xd, c.x), Tensor.from(wd, c.w), Tensor.from(bd, [c.w[0]])];
+        const terms = c.w[1] * c.w[2] * c.w[3];
+        expectClose(await conv2dForward(x, w, b, c.opts).read(), refConv2d(xd, c.x, wd, c.w, bd, c.opts), atolFor(terms), 1e-4, `SMEM forward: ${c.name}`);
+        expectClose(await conv2dForward(x, w, null, c.opts).read(), refConv2d(xd, c.x, wd, c.w, null, c.opts), atolFor(terms), 1e-4, `SMEM forward, no bias: ${c.name}`);
+      }
+    } finally {
+      conv2dTuning.SMEM = false;
+    }
+  });
+
   it('splits long weight-gradient reductions', async () => {
     // 2 x 40 x 40 output pixels per weight, few weights: the reduction is split and re-added.
     const xs = [2, 3, 40, 40];
