@@ -46,7 +46,7 @@ export interface ConvGeometry {
  * minLanes: the weight and bias gradients split their reduction until about this many threads
  * run. subgroups: use subgroup shuffles where the adapter has them (>= 8 lanes).
  */
-export const conv2dTuning = { WG: 64, OCB: 32, PW: 4, OCL: 4, CB: 32, winKW: [3], winOCL: 4, winCB: 16, minLanes: 2048, subgroups: true, SMEM: false };
+export const conv2dTuning = { WG: 64, OCB: 32, PW: 4, OCL: 4, CB: 32, winKW: [3], winOCL: 4, winCB: 16, minLanes: 2048, subgroups: true, SMEM: false, wgradSMEM: false };
 
 // Tiles are powers of two so that layers of many sizes share a few pipelines (a cold compile
 // of the largest tile takes ~1 s on lavapipe).
@@ -317,13 +317,14 @@ export function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: C
 
 /**
  * The forward pass as a shared-memory tiled implicit GEMM (wgsl/conv2d_smem.wgsl; the tuner's
- * SMEM variant of conv2d.fwd, for adapters with real workgroup memory): the weights as they are,
+ * SMEM variant of conv2d.fwd, for adapters with real workgroup memory; stride-1 backward passes
+ * w.r.t. the input take it too): the weights as they are,
  * the input gathered per tile, 64 x 64 output blocks per workgroup, one z slice per group.
  */
 function smemConv(e: Engine, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, c: ConvCall): void {
   const cg = c.C / c.groups;
   const og = c.O / c.groups;
-  const k = e.kernel('conv2d_smem.wgsl', 'fwd_smem', { BIAS: bias !== null });
+  const k = e.kernel('conv2d_smem.wgsl', 'fwd_smem', { BIAS: bias !== null, TRANSPOSE: false });
   const params = { N: c.N, C: c.C, H: c.H, W: c.W, O: c.O, OH: c.OH, OW: c.OW, KH: c.KH, KW: c.KW, sh: c.sh, sw: c.sw, ph: c.ph, pw: c.pw, dh: c.dh, dw: c.dw, cg, og, has_bias: bias ? 1 : 0 };
   e.dispatch(k, { x, w, ...(bias ? { bias } : {}), y }, params, [Math.ceil((c.N * c.OH * c.OW) / 64), Math.ceil(og / 64), c.groups]);
 }
@@ -345,6 +346,16 @@ export function conv2dBackwardInput(gy: Tensor, w: Tensor, xShape: readonly numb
   const e = Engine.get();
   const depthwise = isDepthwise(xShape, w.shape, g.groups);
   const gx = Tensor.empty([N, C, H, W]);
+  if (conv2dTuning.SMEM && !depthwise && g.sh === 1 && g.sw === 1 && Math.ceil((N * H * W) / 64) <= 65535) {
+    // Stride 1: one forward conv of gy with the transposed, flipped weights (wgsl/conv2d_smem.wgsl
+    // TRANSPOSE), the same choice as the forward pass (the tuner times the forward).
+    const cg = C / g.groups;
+    const og = O / g.groups;
+    const k = e.kernel('conv2d_smem.wgsl', 'fwd_smem', { BIAS: false, TRANSPOSE: true });
+    const ps = { N, C: O, H: OH, W: OW, O: C, OH: H, OW: W, KH, KW, sh: 1, sw: 1, ph: g.dh * (KH - 1) - g.ph, pw: g.dw * (KW - 1) - g.pw, dh: g.dh, dw: g.dw, cg: og, og: cg, has_bias: 0 };
+    e.dispatch(k, { x: gy, w, y: gx }, ps, [Math.ceil((N * H * W) / 64), Math.ceil(cg / 64), g.groups]);
+    return gx;
+  }
   const rows = phases(H, g.sh, g.ph, g.dh, KH);
   const cols = phases(W, g.sw, g.pw, g.dw, KW);
   // Positions no tap reaches (possible with stride > kernel extent) stay zero.
@@ -399,6 +410,14 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, wShape: readonly num
   }
   const t = conv2dTuning;
   const og = O / g.groups;
+  if (t.wgradSMEM && Math.ceil((cg * KH * KW) / 64) <= 65535) {
+    // The shared-memory tiled GEMM (wgsl/conv2d_smem.wgsl wgrad_smem): one pass, no split.
+    const dw = Tensor.empty([...wShape]);
+    const k = e.kernel('conv2d_smem.wgsl', 'wgrad_smem', { BIAS: false, TRANSPOSE: false });
+    const ps = { N, C, H, W, O, OH, OW, KH, KW, sh: g.sh, sw: g.sw, ph: g.ph, pw: g.pw, dh: g.dh, dw: g.dw, cg, og, has_bias: 0 };
+    e.dispatch(k, { x, gy, dwt: dw }, ps, [Math.ceil((cg * KH * KW) / 64), Math.ceil(og / 64), g.groups]);
+    return dw;
+  }
   const win = t.winKW.includes(KW) && g.sw === 1 && g.dw === 1;
   const OCL = Math.min(win ? t.winOCL : t.OCL, pow2Ceil(Math.ceil(og / 8)));
   const CB = tile8(cg, win ? t.winCB : t.CB);

@@ -316,11 +316,12 @@ export const FAMILIES: readonly Family[] = [
   {
     name: 'conv2d.wgrad',
     target: 'conv2dTuning',
-    space: { winOCL: [1, 2, 4, 8], winCB: [8, 16, 32] },
+    space: { winOCL: [1, 2, 4, 8], winCB: [8, 16, 32], wgradSMEM: [false, true] },
     candidates(e, quick) {
       if (quick) return variants(this, [{ winOCL: 2, winCB: 16 }]);
       // 2 x 32 and 8 x 8 (also 192 accumulators) spilled on lavapipe: 25x and 14x slower.
-      return variants(this, [{ winOCL: 2, winCB: 16 }, { winOCL: 4, winCB: 8 }, { winOCL: 2, winCB: 8 }, { winOCL: 1, winCB: 32 }]);
+      // wgradSMEM: the shared-memory tiled GEMM real GPUs prefer (issue 16).
+      return variants(this, [{ winOCL: 2, winCB: 16 }, { winOCL: 4, winCB: 8 }, { winOCL: 2, winCB: 8 }, { winOCL: 1, winCB: 32 }, { wgradSMEM: true }]);
     },
     problems: (quick) => ({
       check: convWeightGrad([1, 37, 5, 9], [67, 37, 3, 3], { padding: 1 }, true),
