@@ -88,6 +88,10 @@ export async function torchTrainPeer(t: TorchEnv, net: TorchNet, ourWeights: num
   const child: ChildProcessWithoutNullStreams = spawn(t.python, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => void (stderr = (stderr + b.toString()).slice(-2000)));
+  // A python that dies (or never starts) must fail this peer, not crash the bench with an
+  // unhandled 'error' event (EPIPE on stdin, ENOENT on spawn): the read below reports it.
+  child.on('error', (err) => void (stderr += `\n${err.message}`));
+  child.stdin.on('error', () => undefined);
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<string> => {
     const r = await lines.next();

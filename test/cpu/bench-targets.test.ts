@@ -102,3 +102,11 @@ describe('PyTorch peer', () => {
     wrong.dispose();
   }, 60_000);
 });
+
+describe('PyTorch peer failures', () => {
+  it('a python that exits at once fails the peer with its message instead of crashing', async () => {
+    const t = { python: process.execPath, script: '-e', version: 'none' };
+    // node -e <model args...>: prints nothing and exits, like a torch_peer.py that died on import.
+    await expect(torchTrainPeer(t, { model: 'cnn', mode: 'float', channels: 1, image: 8, classes: 10, batch: 2 }, 0)).rejects.toThrow(/torch peer exited/);
+  });
+});
