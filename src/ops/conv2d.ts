@@ -247,7 +247,7 @@ function phases(size: number, s: number, p: number, d: number, k: number): { a: 
  * Depthwise tiles: R rows x P columns of outputs per thread (forward and backward input);
  * bwwP output columns per step of the weight gradient.
  */
-export const depthwiseTuning = { R: 4, P: 8, bwwP: 4, minLanes: 2048 };
+export const depthwiseTuning = { R: 4, P: 8, bwwP: 4, minLanes: 2048, SMEM: false };
 
 function dwKernel(e: Engine, entry: 'dw_fwd' | 'dw_bww', KH: number, KW: number, sh: number, sw: number, dh: number, dw: number): Kernel {
   const { R, P, bwwP } = depthwiseTuning;
@@ -268,6 +268,20 @@ function dwDirect(e: Engine, x: Tensor, w: Tensor, bias: Tensor | null, y: Tenso
     fill(DW_FIELDS, { ...c, ...taps, KHs, KWs, div: map.div, mi: map.mi, w_by_in: map.wByIn ? 1 : 0, tr, tc, count, has_bias: bias ? 1 : 0 }),
     e.grid1d(count, 64),
   );
+}
+
+/** Whether wgsl/depthwise_smem.wgsl holds the halo (48 x 48) and the kernel (64 taps) of `c`, and z fits N * O. */
+function dwSmemFits(c: ConvCall): boolean {
+  const th = 15 * c.sh + (c.KH - 1) * c.dh + 1;
+  const tw = 15 * c.sw + (c.KW - 1) * c.dw + 1;
+  return th <= 48 && tw <= 48 && c.KH * c.KW <= 64 && c.N * c.O <= 65535;
+}
+
+/** Depthwise forward in the shared-memory form (the tuner's SMEM variant of depthwise.fwd). */
+function dwSmem(e: Engine, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, c: ConvCall): void {
+  const k = e.kernel('depthwise_smem.wgsl', 'dw_smem', { BIAS: bias !== null });
+  const ps = { N: c.N, C: c.C, H: c.H, W: c.W, O: c.O, OH: c.OH, OW: c.OW, KH: c.KH, KW: c.KW, sh: c.sh, sw: c.sw, ph: c.ph, pw: c.pw, dh: c.dh, dw: c.dw, div: c.O / c.C };
+  e.dispatch(k, { x, w, ...(bias ? { bias } : {}), y }, ps, [Math.ceil(c.OW / 16), Math.ceil(c.OH / 16), c.N * c.O]);
 }
 
 /** Splits of a reduction over `rows` rows so that about minLanes threads run. */
@@ -301,7 +315,8 @@ export function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: C
   const call: ConvCall = { N, C, H, W, O, OH, OW, KH, KW, ...g, YH: OH, YW: OW, yoh0: 0, yow0: 0, ysh: 1, ysw: 1 };
   const taps: TapMap = { KH, KW, bh: 0, sgh: 1, bw: 0, sgw: 1 };
   if (isDepthwise(x.shape, w.shape, g.groups)) {
-    dwDirect(e, x, w, bias, y, call, taps, { div: O / C, mi: 1, wByIn: false });
+    if (depthwiseTuning.SMEM && dwSmemFits(call)) dwSmem(e, x, w, bias, y, call);
+    else dwDirect(e, x, w, bias, y, call, taps, { div: O / C, mi: 1, wByIn: false });
     return y;
   }
   if (conv2dTuning.SMEM && Math.ceil((N * OH * OW) / 64) <= 65535) {

@@ -331,10 +331,11 @@ export const FAMILIES: readonly Family[] = [
   {
     name: 'depthwise.fwd',
     target: 'depthwiseTuning',
-    space: { R: [1, 2, 4, 8], P: [1, 2, 4, 8] },
+    space: { R: [1, 2, 4, 8], P: [1, 2, 4, 8], SMEM: [false, true] },
     candidates(e, quick) {
       if (quick) return variants(this, [{ R: 2, P: 4 }]);
-      return variants(this, [{ R: 2, P: 8 }, { R: 4, P: 4 }, { R: 2, P: 4 }, { R: 1, P: 8 }]);
+      // SMEM: the shared-memory halo tile real GPUs prefer (issue 16).
+      return variants(this, [{ R: 2, P: 8 }, { R: 4, P: 4 }, { R: 2, P: 4 }, { R: 1, P: 8 }, { SMEM: true }]);
     },
     problems: (quick) => ({
       check: convForward([1, 5, 9, 13], [5, 1, 3, 3], { padding: 1, groups: 5 }, true),

@@ -2,7 +2,7 @@ import { it, expect } from 'vitest';
 import { gpuDescribe, rand, expectClose, gradCheck, type ConvCase } from '../helpers.js';
 import { Tensor } from '../../src/tensor.js';
 import { F8Error } from '../../src/runtime/errors.js';
-import { conv2d, conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dBackwardBias, conv2dOutputShape, conv2dTuning } from '../../src/ops/conv2d.js';
+import { conv2d, conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dBackwardBias, conv2dOutputShape, conv2dTuning, depthwiseTuning } from '../../src/ops/conv2d.js';
 import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight, refConv2dBackwardBias } from '../../src/ops/conv2d.ref.js';
 
 /** atol for a sum of `terms` products of values in [-1, 1] computed in f32. */
@@ -87,6 +87,25 @@ gpuDescribe('conv2d', () => {
       }
     } finally {
       conv2dTuning.SMEM = false;
+    }
+  });
+
+  it('the shared-memory depthwise forward (SMEM) matches on every depthwise case, and across its 16 x 16 tiles', async () => {
+    depthwiseTuning.SMEM = true;
+    try {
+      const dw = cases.filter((c) => c.name.startsWith('depthwise'));
+      for (const c of [...dw, { name: 'tiles', x: [2, 3, 37, 20], w: [3, 1, 3, 3], opts: { groups: 3, padding: 1 } } as ConvCase]) {
+        const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+        const xd = rand(size(c.x), 11);
+        const wd = rand(size(c.w), 12);
+        const bd = rand(c.w[0], 13);
+        const [x, w, b] = [Tensor.from(xd, c.x), Tensor.from(wd, c.w), Tensor.from(bd, [c.w[0]])];
+        const terms = c.w[2] * c.w[3];
+        expectClose(await conv2dForward(x, w, b, c.opts).read(), refConv2d(xd, c.x, wd, c.w, bd, c.opts), atolFor(terms), 1e-4, `SMEM depthwise: ${c.name}`);
+        expectClose(await conv2dForward(x, w, null, c.opts).read(), refConv2d(xd, c.x, wd, c.w, null, c.opts), atolFor(terms), 1e-4, `SMEM depthwise, no bias: ${c.name}`);
+      }
+    } finally {
+      depthwiseTuning.SMEM = false;
     }
   });
 
