@@ -17,7 +17,7 @@ const outSize = (h: number, k: number, s: number, p: number, d = 1): number => M
 const ep = (out: IntDType, shift: number[] = [0], relu = false): IntEpilogue => ({ relu, shift, out });
 
 /** Builds a graph node by node with shape inference. */
-class GraphBuilder {
+export class GraphBuilder {
   readonly g: IntGraph;
   private count = 0;
   constructor(

@@ -17,6 +17,12 @@
 //           common part of the two left shifts to ml: clamping before a left shift by ml and
 //           saturating it gives the clamp of the exact product, as 2^ml >= 1 keeps the sign
 //           and the out-of-range side).
+// residual_dual  residual with two outputs in one pass: y (the add's own epilogue, raw i32 or
+//           packed) and y2, packed codes through a second epilogue (relu2, shift2 / shift0_2,
+//           lo2, hi2) applied to y's value (raw y), or to the sum itself (packed y, whose own
+//           epilogue is then a re-quantisation of an identity add). So an add read by a conv's
+//           re-quantisation and by the next residual, or by two re-quantisations, is one pass
+//           instead of two or three (src/export/run-gpu.ts); CPU reference: the two ops in turn.
 // requant   the epilogue alone on operand a.
 // maxpool   max over the clipped window, values unchanged (PyTorch floor rule, padding <= k/2):
 //           packed codes -> packed codes, or i32 -> i32 (a_kind).
@@ -31,12 +37,16 @@ struct Params {
   a_kind: u32, b_kind: u32, ma: u32, mb: u32, ml: u32, relu_a: u32, relu_b: u32, signed: u32, K: u32, K4: u32,
   // epilogue
   relu: u32, per_channel: u32, shift0: i32, lo: i32, hi: i32, packed: u32,
+  // second epilogue (residual_dual; always packed codes)
+  relu2: u32, per_channel2: u32, shift0_2: i32, lo2: i32, hi2: i32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> opa: array<u32>;
 @group(0) @binding(2) var<storage, read> opb: array<u32>;
 @group(0) @binding(3) var<storage, read> shift: array<i32>;
 @group(0) @binding(4) var<storage, read_write> y: array<u32>;
+@group(0) @binding(5) var<storage, read> shift2: array<i32>;
+@group(0) @binding(6) var<storage, read_write> y2: array<u32>;
 
 // Word index i of [N, C4, S] -> (n, first channel c0, s).
 fn word_pos(i: u32) -> vec3<u32> {
@@ -129,6 +139,24 @@ fn operand_b(i: u32, pos: vec3<u32>) -> vec4<i32> {
   var v: vec4<i32>;
   for (var l = 0u; l < 4u; l++) { v[l] = fx_shift_rhe(i8_add_sat(av[l], p.ma, bv[l], p.mb), -i32(p.ml)); }
   store4(i, pos, epilogue4(v, pos.y));
+}
+
+@compute @workgroup_size(64) fn residual_dual(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_index(gid, nwg, 64u);
+  if (i >= p.count) { return; }
+  let pos = word_pos(i);
+  let a0 = operand_a(i, pos);
+  let b0 = operand_b(i, pos);
+  let av = select(a0, max(a0, vec4<i32>(0)), p.relu_a == 1u);
+  let bv = select(b0, max(b0, vec4<i32>(0)), p.relu_b == 1u);
+  var v: vec4<i32>;
+  for (var l = 0u; l < 4u; l++) { v[l] = fx_shift_rhe(i8_add_sat(av[l], p.ma, bv[l], p.mb), -i32(p.ml)); }
+  let o1 = epilogue4(v, pos.y);
+  store4(i, pos, o1);
+  var n2: vec4<i32>;
+  for (var l = 0u; l < 4u; l++) { n2[l] = select(p.shift0_2, shift2[min(pos.y + l, arrayLength(&shift2) - 1u)], p.per_channel2 == 1u); }
+  let o2 = i8_requant4(select(o1, v, p.packed == 1u), p.relu2 == 1u, n2, p.lo2, p.hi2);
+  y2[i] = i8_pack(select(vec4<i32>(0), o2, channels_valid(pos.y)));
 }
 
 @compute @workgroup_size(64) fn requant(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -39,6 +39,7 @@ import { runIntCpu, quantizeImages } from '../export/run-cpu.js';
 import { toIntOnlyOnnx } from '../export/onnx-export.js';
 import { runOnnx } from '../export/onnx-run.js';
 import type { RowSpec, Check, PeerInstance } from './types.js';
+import { torchTrainPeer } from './torch-peer.js';
 import type { PeakKind } from './roofline.js';
 import { closeCheck, exactCheck, worst, prod, uniform } from './check.js';
 
@@ -52,17 +53,20 @@ interface Net {
   label: string;
 }
 
-function nets(quick: boolean): { cnn: Net; resnet20: Net } {
+function nets(quick: boolean): { cnn: Net; resnet20: Net; mobilenet: Net } {
   const cnnData = defaultDataShape('cnn');
   const rData = defaultDataShape('resnet20');
+  const mData = defaultDataShape('mobilenet_v2');
   return quick
     ? {
         cnn: { model: 'cnn', args: { width: 8 }, data: { ...cnnData, imageSize: 12 }, batch: 4, label: 'cnn w8 12x12 b4' },
         resnet20: { model: 'resnet20', args: {}, data: { ...rData, imageSize: 8 }, batch: 2, label: 'resnet20 8x8 b2' },
+        mobilenet: { model: 'mobilenet_v2', args: { width_mult: 0.25 }, data: { ...mData, imageSize: 32, numClasses: 10 }, batch: 2, label: 'mobilenet_v2 x0.25 32x32 b2' },
       }
     : {
         cnn: { model: 'cnn', args: { width: 16 }, data: cnnData, batch: 64, label: 'cnn w16 28x28 b64' },
         resnet20: { model: 'resnet20', args: {}, data: rData, batch: 32, label: 'resnet20 32x32 b32' },
+        mobilenet: { model: 'mobilenet_v2', args: {}, data: mData, batch: 8, label: 'mobilenet_v2 224x224 b8' },
       };
 }
 
@@ -88,13 +92,22 @@ function trainRow(n: Net, fixed: boolean): RowSpec {
     const x = e.keep(Tensor.from(uniform(prod(imageShape(n)), 21, -2, 2), imageShape(n)));
     const labels = labelsOf(n);
     const y = e.keep(Tensor.from(labels, [n.batch], 'i32'));
+    const step = () => {
+      e.tidy(() => {
+        backward(softmaxCrossEntropy(m.forward(x), y));
+        opt.step();
+      });
+      opt.zeroGrad();
+    };
     return {
-      step: () => {
-        e.tidy(() => {
-          backward(softmaxCrossEntropy(m.forward(x), y));
-          opt.step();
-        });
-        opt.zeroGrad();
+      step,
+      async peakBytes() {
+        // Parameters, optimizer state and inputs are in use already; the step's own tensors come on top.
+        await e.sync();
+        e.pool.peakInUseBytes = e.pool.inUseBytes;
+        step();
+        await e.sync();
+        return e.pool.peakInUseBytes;
       },
       async verify(): Promise<Check> {
         // One step split into its parts: loss and gradients, then the optimizer.
@@ -122,6 +135,12 @@ function trainRow(n: Net, fixed: boolean): RowSpec {
         for (let i = 0; i < ps.length; i++) if (grads[i]) checks.push(closeCheck((await ps[i].read()) as Float32Array, expect[i], 1e-6));
         return { ...worst(...checks), note: 'loss and SGD update' };
       },
+      torch: !(n.model === 'cnn' || n.model === 'resnet20') ? undefined : (t) =>
+        torchTrainPeer(
+          t,
+          { model: n.model as 'cnn' | 'resnet20', mode, width: n.args.width as number | undefined, channels: n.data.inChannels, image: n.data.imageSize, classes: n.data.numClasses, batch: n.batch },
+          m.parameters().filter((p) => p.shape.length >= 2).reduce((s, p) => s + p.size, 0),
+        ),
       dispose() {
         m.dispose();
         opt.dispose();
@@ -185,8 +204,10 @@ function floatInferRow(n: Net): RowSpec {
   });
 }
 
-function intInferRow(n: Net): RowSpec {
-  return modelRow(n, `model.infer.int/${n.model}`, 'inference (integer)', `${n.label}, codes upload + IntGpuRunner + read-back`, 2 * macs(n) * n.batch, 'int8', async () => {
+/** Integer inference; `fuse` false times the runner without its residual fusions (row id suffix .unfused), for the A/B beside it. */
+function intInferRow(n: Net, fuse = true): RowSpec {
+  const id = `model.infer.int/${n.model}${fuse ? '' : '.unfused'}`;
+  return modelRow(n, id, 'inference (integer)', `${n.label}, codes upload + IntGpuRunner${fuse ? '' : ' without fusions'} + read-back`, 2 * macs(n) * n.batch, 'int8', async () => {
     const e = Engine.get();
     const m = build(n, true);
     // Two training steps set batch statistics and fractional lengths; then the export.
@@ -208,14 +229,14 @@ function intInferRow(n: Net): RowSpec {
     m.dispose();
     const pixels = Uint8Array.from(uniform(n.batch * C * S * S, 25, 0, 256), (v) => Math.floor(v));
     const codes = quantizeImages(g, pixels, n.batch);
-    const runner = new IntGpuRunner(g, { batch: n.batch });
+    const runner = new IntGpuRunner(g, { batch: n.batch, fuse });
     const ref = runIntCpu(g, codes, n.batch);
     return {
       step: () => runner.run(codes, n.batch),
       async verify() {
         return exactCheck(await runner.run(codes, n.batch), ref);
       },
-      ort: async (): Promise<PeerInstance> => {
+      ort: !fuse ? undefined : async (): Promise<PeerInstance> => {
         const onnx = toIntOnlyOnnx(g);
         const shape = imageShape(n);
         return {
@@ -235,14 +256,17 @@ function intInferRow(n: Net): RowSpec {
 }
 
 export function modelRows(quick: boolean): RowSpec[] {
-  const { cnn, resnet20 } = nets(quick);
+  const { cnn, resnet20, mobilenet } = nets(quick);
   return [
     trainRow(cnn, false),
     trainRow(cnn, true),
     trainRow(resnet20, false),
     trainRow(resnet20, true),
+    trainRow(mobilenet, false),
+    trainRow(mobilenet, true),
     floatInferRow(resnet20),
     intInferRow(cnn),
     intInferRow(resnet20),
+    intInferRow(resnet20, false),
   ];
 }

@@ -56,9 +56,14 @@ export function markdownTable(res: BenchResult): string {
   ];
   if (res.rows.some((r) => primaryOf(r)?.note)) out.push('', "timing 'wall (short)': the GPU time was below the resolution of the adapter's timestamps; the row is timed by the wall clock.");
   if (peers.length) out.push('', 'Peer ratios are wall-clock medians, peer / f8net: above 1 means f8net is faster.');
+  for (const [p, why] of Object.entries(res.skipped ?? {})) out.push('', `--compare ${p} skipped: ${why}`);
   if (res.targets.length) {
     out.push('', '| target | goal | measured | met |', '| --- | --- | ---: | --- |');
-    for (const t of res.targets) out.push(`| ${t.name} | ${t.goal} | ${t.value.toFixed(2)}x | ${t.met ? 'yes' : 'no'} |`);
+    const val = (t: BenchResult['targets'][number], x: number) => (t.unit === '%' ? pct(x) : `${x.toFixed(2)}x`);
+    for (const t of res.targets) {
+      const range = t.range ? ` (${val(t, t.range[0])} to ${val(t, t.range[1])})` : '';
+      out.push(`| ${esc(t.name)} | ${esc(t.goal)} | ${val(t, t.value)}${range} | ${t.met === null ? '-' : t.met ? 'yes' : 'no'} |`);
+    }
   }
   return `${out.join('\n')}\n`;
 }

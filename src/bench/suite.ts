@@ -23,11 +23,12 @@ import { modelRows } from './model-rows.js';
 import type { RowSpec, RowInstance, Check, PeerInstance, Unit } from './types.js';
 import { tfjsOnEngine } from './tfjs-peer.js';
 import { loadOrt } from './ort-peer.js';
+import { findTorch, torchThreads } from './torch-peer.js';
 import type { PeakKind } from './roofline.js';
 import { F8NET_VERSION } from '../runtime/version.js';
 import { packageVersion } from '../node/versions.js';
 
-export type Peer = 'tfjs' | 'ort';
+export type Peer = 'tfjs' | 'ort' | 'torch';
 export type TuningMode = 'default' | 'tuned' | 'both';
 export type Variant = 'default' | 'tuned';
 
@@ -83,6 +84,8 @@ export interface RowResult {
   maxError: number;
   tolerance: number;
   checkNote?: string;
+  /** Peak bytes of GPU buffers in use during one step (training rows; last variant measured). */
+  peakBytes?: number;
   results: Partial<Record<Variant, Measured>>;
   peers: Partial<Record<Peer, PeerResult>>;
   error?: string;
@@ -93,8 +96,13 @@ export interface TargetResult {
   /** The measured ratio (geometric mean over the rows it covers). */
   value: number;
   goal: string;
-  met: boolean;
+  /** null: reported beside the goals, no goal of its own. */
+  met: boolean | null;
   rows: string[];
+  /** How `value` reads: a ratio, or a share of the roofline. */
+  unit: 'x' | '%';
+  /** Smallest and largest of the rows' values, where there are several. */
+  range?: [number, number];
 }
 
 export interface BenchResult {
@@ -108,6 +116,8 @@ export interface BenchResult {
   tuning?: { source: string; cacheFile: string; families: { name: string; choice: Record<string, unknown> }[]; warnings: string[] };
   rows: RowResult[];
   targets: TargetResult[];
+  /** Peers asked for but not run, with the one-line reason (PyTorch without python or torch). */
+  skipped?: Partial<Record<Peer, string>>;
 }
 
 export const BENCH_FORMAT = 'f8net-bench';
@@ -161,6 +171,14 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
   // Peers load first: a missing package fails before minutes of measurements.
   const tf = compare.includes('tfjs') ? await tfjsOnEngine(e) : null;
   const ort = compare.includes('ort') ? await loadOrt() : null;
+  // PyTorch is optional: without python or torch the peer is skipped with one line, not an error.
+  const skipped: Partial<Record<Peer, string>> = {};
+  const torchFound = compare.includes('torch') ? findTorch() : null;
+  const torch = torchFound?.torch ?? null;
+  if (torchFound && !torch) {
+    skipped.torch = torchFound.reason;
+    log(`--compare torch skipped: ${torchFound.reason}`);
+  }
   const tuner = await import('../node/tuning-cache.js');
 
   log(`roofline probes (${method})`);
@@ -212,6 +230,7 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
           r.tolerance = c.tolerance;
           if (c.note) r.checkNote = c.note;
         }
+        if (ok && inst.peakBytes) r.peakBytes = await inst.peakBytes();
         if (ok) {
           const m = await measure(e, inst.step, s.unit === 'images/s' ? modelLoop : loop, rowMethod);
           const figure = s.unit === 'images/s' ? (s.images! * 1000) / m.time.medianMs : s.unit === 'GB/s' ? s.bytes / m.time.medianMs / 1e6 : s.flop / m.time.medianMs / 1e6;
@@ -230,7 +249,7 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
 
   // Peers, once per row, against our primary (last) variant.
   const primary = variants[variants.length - 1];
-  for (const [peer, lib] of [['tfjs', tf], ['ort', ort]] as const) {
+  for (const [peer, lib] of [['tfjs', tf], ['ort', ort], ['torch', torch]] as const) {
     if (!lib) continue;
     for (let i = 0; i < specs.length; i++) {
       const s = specs[i];
@@ -240,7 +259,7 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
       let p: PeerInstance | null = null;
       try {
         inst = await s.setup();
-        const make = peer === 'tfjs' ? inst.tfjs : inst.ort;
+        const make = inst[peer];
         if (!make || !ours) continue;
         p = await (make as (l: unknown) => Promise<PeerInstance>)(lib);
         const c = await p.verify();
@@ -272,6 +291,7 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
       tinybench: packageVersion('tinybench'),
       ...(tf ? { '@tensorflow/tfjs-core': packageVersion('@tensorflow/tfjs-core'), '@tensorflow/tfjs-backend-webgpu': packageVersion('@tensorflow/tfjs-backend-webgpu') } : {}),
       ...(ort ? { 'onnxruntime-node': packageVersion('onnxruntime-node') } : {}),
+      ...(torch ? { torch: `${torch.version} (CPU, ${torchThreads()} thread(s), ${torch.python})` } : {}),
     },
     config: { quick, filter: opts.filter ?? null, compare, tuning, retune: !!opts.retune, timing: method, loop, modelLoop },
     peaks,
@@ -279,21 +299,30 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
       ? { tuning: { source: tuneReport.source, cacheFile: tuneReport.cacheFile, families: tuneReport.families.map((f) => ({ name: f.name, choice: f.choice })), warnings: tuneReport.warnings } }
       : {}),
     rows: results,
-    targets: targets(results, primary),
+    targets: targets(results, primary, peaks),
+    ...(Object.keys(skipped).length ? { skipped } : {}),
   };
 }
 
 const geomean = (a: number[]): number => Math.exp(a.reduce((s, v) => s + Math.log(v), 0) / a.length);
 
-/** The issue's targets, from the rows present (a target without rows is left out). */
-export function targets(rows: RowResult[], v: Variant): TargetResult[] {
+/**
+ * The issue's targets, from the rows present (a target without rows is left out): the older goals
+ * (peers and the int8 / fixed-point ratios of issues 6 and 9) and those of issue 16 (the
+ * fixed-point step, integer inference against onnxruntime, shares of the roofline, memory) and,
+ * with --compare torch, PyTorch's training step beside ours, which has no goal: on a machine
+ * without a GPU PyTorch wins (docs/BENCH.md says why).
+ */
+export function targets(rows: RowResult[], v: Variant, peaks?: Peaks): TargetResult[] {
   const out: TargetResult[] = [];
   const time = (r: RowResult | undefined) => r?.results[v]?.time.medianMs;
-  const add = (name: string, goal: string, pairs: [string, number][], ok: (x: number) => boolean) => {
+  const share = (r: RowResult) => r.results[v]?.rooflineShare ?? NaN;
+  const add = (name: string, goal: string, pairs: [string, number][], ok: ((x: number) => boolean) | null, unit: TargetResult['unit'] = 'x') => {
     const vals = pairs.filter(([, x]) => Number.isFinite(x) && x > 0);
     if (!vals.length) return;
-    const value = geomean(vals.map(([, x]) => x));
-    out.push({ name, value, goal, met: ok(value), rows: vals.map(([id]) => id) });
+    const xs = vals.map(([, x]) => x);
+    const value = geomean(xs);
+    out.push({ name, value, goal, met: ok ? ok(value) : null, rows: vals.map(([id]) => id), unit, ...(xs.length > 1 ? { range: [Math.min(...xs), Math.max(...xs)] as [number, number] } : {}) });
   };
   const byId = new Map(rows.map((r) => [r.id, r]));
   for (const pass of ['fwd', 'bwd_input', 'bwd_weight']) {
@@ -302,16 +331,44 @@ export function targets(rows: RowResult[], v: Variant): TargetResult[] {
   }
   const mm = rows.filter((r) => r.id.startsWith('matmul.') && r.peers.tfjs?.verified);
   add('matmul vs tfjs-webgpu', '>= 2x', mm.map((r) => [r.id, r.peers.tfjs!.ratio]), (x) => x >= 2);
-  for (const [prefix, goal, min] of [['int8.conv/', '>= 3x', 3], ['int8.conv.dot4/', '>= 2.5x (issue 6)', 2.5]] as const) {
-    const i8 = rows.filter((r) => r.id.startsWith(prefix));
-    const what = prefix === 'int8.conv/' ? 'int8 conv' : 'int8 conv through dot4I8Packed';
-    add(`${what} vs our f32 conv forward`, goal, i8.map((r) => [r.id, (time(byId.get(`conv2d.fwd/${r.id.slice(prefix.length)}`)) ?? NaN) / (time(r) ?? NaN)]), (x) => x >= min);
-  }
-  for (const m of ['cnn', 'resnet20']) {
-    const fx = byId.get(`model.train.fixed/${m}`);
-    add(`fixed-point training step / float step (${m})`, '<= 1.4x', [[fx?.id ?? '', (time(fx) ?? NaN) / (time(byId.get(`model.train.float/${m}`)) ?? NaN)]], (x) => x <= 1.4);
+  const int8VsF32 = (prefix: string, dense: boolean): [string, number][] =>
+    rows
+      .filter((r) => r.id.startsWith(prefix) && (!dense || !r.id.includes('dw')))
+      .filter((r) => !dense || byId.get(`conv2d.fwd/${r.id.slice(prefix.length)}`))
+      .map((r) => [r.id, (time(byId.get(`conv2d.fwd/${r.id.slice(prefix.length)}`)) ?? NaN) / (time(r) ?? NaN)]);
+  add('int8 conv vs our f32 conv forward', '>= 3x', int8VsF32('int8.conv/', false), (x) => x >= 3);
+  add('int8 conv through dot4I8Packed vs our f32 conv forward', '>= 2.5x (issue 6)', int8VsF32('int8.conv.dot4/', false), (x) => x >= 2.5);
+  add('int8 conv vs our f32 conv, dense zoo layers (issue 16)', '>= 2.5x', int8VsF32('int8.conv/', true), (x) => x >= 2.5);
+  const stepRatio = (m: string) => (time(byId.get(`model.train.fixed/${m}`)) ?? NaN) / (time(byId.get(`model.train.float/${m}`)) ?? NaN);
+  for (const [m, goal, max] of [['cnn', '<= 1.25x', 1.25], ['resnet20', '<= 1.25x', 1.25], ['mobilenet_v2', '<= 1.35x', 1.35]] as const) {
+    add(`fixed-point training step / float step (${m})`, `${goal} (issue 16; 1.4x issue 9)`, [[`model.train.fixed/${m}`, stepRatio(m)]], (x) => x <= max);
   }
   const ii = byId.get('model.infer.int/resnet20');
   add('ResNet-20 integer / float inference images/s', '>= 4x', [[ii?.id ?? '', (time(byId.get('model.infer.float/resnet20')) ?? NaN) / (time(ii) ?? NaN)]], (x) => x >= 4);
+  if (ii?.peers.ort?.verified) add('ResNet-20 integer inference images/s vs onnxruntime-node (int_op_only ONNX, CPU)', '>= 1.0x', [[ii.id, ii.peers.ort.ratio]], (x) => x >= 1);
+  const unf = byId.get('model.infer.int/resnet20.unfused');
+  add('ResNet-20 integer inference, residual fusions on / off (images/s)', 'none (A/B of issue 16 point 2)', [[unf?.id ?? '', (time(unf) ?? NaN) / (time(ii) ?? NaN)]], null);
+  const shares = (re: RegExp): [string, number][] => rows.filter((r) => re.test(r.id)).map((r) => [r.id, share(r)]);
+  add('f32 conv forward, share of the f32 roofline (ResNet layers)', '>= 45%', shares(/^conv2d\.fwd\/resnet/), (x) => x >= 0.45, '%');
+  add('conv weight gradient, share of the roofline', '>= 35%', shares(/^conv2d\.bwd_weight\//), (x) => x >= 0.35, '%');
+  add('depthwise conv, share of the roofline', '>= 35%', shares(/^depthwise\./), (x) => x >= 0.35, '%');
+  add('matmul, share of the roofline', '>= 35%', shares(/^matmul\./), (x) => x >= 0.35, '%');
+  for (const mode of ['float', 'fixed'] as const) {
+    add(`whole-model training (${mode}), share of the f32 roofline (cnn, resnet20)`, mode === 'float' ? '>= 30%' : '>= 20%', shares(new RegExp(`^model\\.train\\.${mode}/(cnn|resnet20)$`)), (x) => x >= (mode === 'float' ? 0.3 : 0.2), '%');
+  }
+  for (const m of ['resnet20', 'mobilenet_v2']) {
+    const fx = byId.get(`model.train.fixed/${m}`)?.peakBytes;
+    const fl = byId.get(`model.train.float/${m}`)?.peakBytes;
+    const mib = (b: number | undefined) => ((b ?? NaN) / 2 ** 20).toFixed(0);
+    add(`peak GPU memory in use, fixed-point / float step (${m}; ${mib(fx)} / ${mib(fl)} MiB)`, '<= 1.4x', [[`model.train.fixed/${m}`, (fx ?? NaN) / (fl ?? NaN)]], (x) => x <= 1.4);
+  }
+  for (const r of rows.filter((x) => x.id.startsWith('model.train.') && x.peers.torch?.verified)) {
+    add(`${r.id} vs PyTorch CPU training step (f8net / PyTorch images/s)`, 'none (context: docs/BENCH.md, PyTorch on the CPU)', [[r.id, r.peers.torch!.ratio]], null);
+  }
+  if (peaks && rows.some((r) => r.peers.torch?.verified)) {
+    // f8net's ceiling on this adapter is the measured f32 roofline; PyTorch's share of it says how far apart the two ceilings are.
+    const t = rows.find((r) => r.id === 'model.train.float/cnn' && r.peers.torch?.verified);
+    if (t?.peers.torch?.wall) add('PyTorch small-CNN float step GFLOP/s / our measured f32 roofline', 'none (context)', [[t.id, t.flop / t.peers.torch.wall.medianMs / 1e6 / peaks.f32Gflops]], null);
+  }
   return out;
 }

@@ -6,6 +6,7 @@
 import type { PeakKind } from './roofline.js';
 import type { Tf } from './tfjs-peer.js';
 import type { Ort } from './ort-peer.js';
+import type { TorchEnv } from './torch-peer.js';
 
 /** Result of a check against a reference: the largest |got - ref| and what it may be at most. */
 export interface Check {
@@ -30,6 +31,10 @@ export interface RowInstance {
   verify(): Promise<Check>;
   tfjs?: (tf: Tf) => Promise<PeerInstance>;
   ort?: (ort: Ort) => Promise<PeerInstance>;
+  /** Runs one step and returns the peak bytes of GPU buffers in use during it (training rows). */
+  peakBytes?: () => Promise<number>;
+  /** PyTorch on the CPU (whole-model training rows). */
+  torch?: (t: TorchEnv) => Promise<PeerInstance>;
   dispose(): void;
 }
 

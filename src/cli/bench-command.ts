@@ -31,7 +31,7 @@ function positiveInt(v: string | undefined, what: string): number | undefined {
 }
 
 function comparePeer(v: string, prev: Peer[] | undefined): Peer[] {
-  if (v !== 'tfjs' && v !== 'ort') throw new F8Error('BAD_INPUT', `--compare ${v}: expected tfjs or ort`);
+  if (v !== 'tfjs' && v !== 'ort' && v !== 'torch') throw new F8Error('BAD_INPUT', `--compare ${v}: expected tfjs, ort or torch`);
   return [...(prev ?? []), v];
 }
 
@@ -43,7 +43,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--json <file>', 'write every figure, the adapter, versions and configuration as JSON')
     .option('--png <file>', 'write a chart of the share of the roofline per row')
     .option('--quick', 'tiny shapes and few iterations (seconds; for tests and smoke runs)')
-    .option('--compare <peer>', 'also run the same ops in a peer library: tfjs (tfjs-backend-webgpu on this adapter) or ort (onnxruntime-node, CPU); repeatable', comparePeer)
+    .option('--compare <peer>', 'also run the same ops in a peer library: tfjs (tfjs-backend-webgpu on this adapter), ort (onnxruntime-node, CPU) or torch (PyTorch on the CPU through python3, training rows; skipped with one line without it); repeatable', comparePeer)
     .addOption(new Option('--tuning <mode>', 'kernel settings: default, tuned (per-adapter tuning, searched once and cached), or both').choices(['default', 'tuned', 'both']).default('tuned'))
     .option('--retune', 'search the kernel settings again instead of using the cached ones')
     .option('--iterations <n>', 'minimum timed iterations per row')

@@ -8,7 +8,11 @@
  *   conv -> int8Conv2d   linear -> int8Linear   maxpool -> int8MaxPool2d   sumpool -> int8SumPool
  *   add  -> int8Add      requant -> int8Requant
  * with the node's epilogue fused: out 'int8' / 'uint8' re-quantises to packed codes, out
- * 'int32' keeps i32 values (shifted where the shift is not 0). Weights, biases and per-channel
+ * 'int32' keeps i32 values (shifted where the shift is not 0). A residual add whose int32 sum is
+ * re-quantised by a requant node (the next block's conv input) and also read raw (the next
+ * identity shortcut), or re-quantised twice (a conv and its projection shortcut), runs as one
+ * int8AddDual pass that writes both (run() only; runAll keeps every node separate so that every
+ * value of the graph can be read). Weights, biases and per-channel
  * shifts are uploaded once, in the constructor; images run in chunks of `batch` inside a tidy
  * scope, each value freed after its last reader, so memory stays bounded whatever n is.
  *
@@ -23,7 +27,7 @@ import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
 import { conv2dOutputShape } from '../ops/conv2d.js';
 import {
-  int8Activation, int8Weights, int8Conv2d, int8Linear, int8Flatten, int8Add, int8Requant, int8MaxPool2d, int8SumPool,
+  int8Activation, int8Weights, int8Conv2d, int8Linear, int8Flatten, int8Add, int8AddDual, int8Requant, int8MaxPool2d, int8SumPool,
   int8UsesDot4, readInt8, type Int8Act, type Int8Epilogue, type Int8Weights,
 } from '../ops/int8.js';
 import { nodeInputs, valueMap, type IntEpilogue, type IntGraph, type IntNode, type IntValueInfo } from './graph.js';
@@ -36,6 +40,8 @@ export interface IntGpuOptions {
   dot4?: boolean;
   /** Images per chunk (default 64). */
   batch?: number;
+  /** Fuse residual sums with their re-quantisations in run() (default true; false: one pass per node, for A/B timing). */
+  fuse?: boolean;
 }
 
 const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
@@ -55,6 +61,14 @@ async function readValue(v: GpuValue): Promise<Int32Array> {
 interface Step {
   node: IntNode;
   run: (inputs: GpuValue[]) => GpuValue;
+  /** A residual add fused with the requant node(s) of its sum: returns the add's value and leaves theirs in `pending`. */
+  fused?: (inputs: GpuValue[], pending: Map<string, GpuValue>) => GpuValue;
+}
+
+/** The requant nodes an add writes in its own pass: `second` always, `first` instead of the raw sum. */
+interface AddFusion {
+  second: IntNode & { op: 'requant' };
+  first?: IntNode & { op: 'requant' };
 }
 
 /**
@@ -72,11 +86,18 @@ interface Step {
 export class IntGpuRunner {
   private readonly e: Engine;
   private readonly steps: Step[] = [];
+  /** The requant nodes that run() computes inside the pass of the add before them. */
+  get fusedRequants(): string[] {
+    return [...this.fusedAway];
+  }
+
   /** Index of the last step that reads each value (values read by none: -1). */
   private readonly lastUse = new Map<string, number>();
   private readonly owned: Tensor[] = [];
   private readonly batch: number;
   private readonly values: Map<string, IntValueInfo>;
+  /** Requant nodes computed by the pass of the add before them (see AddFusion). */
+  private readonly fusedAway = new Set<string>();
   private disposed = false;
 
   constructor(
@@ -95,13 +116,15 @@ export class IntGpuRunner {
       throw new F8Error('BAD_INPUT', `integer model: input value ${g.input.name} is ${input.dtype} ${fmt(input.shape)}, the input spec says ${g.input.dtype} ${fmt(g.input.shape)}`);
     }
     const known = new Set([g.input.name]);
+    const fusions = opts.fuse === false ? new Map<string, AddFusion>() : this.planFusions();
     try {
       g.nodes.forEach((node, i) => {
         for (const name of nodeInputs(node)) {
           if (!known.has(name)) throw new F8Error('BAD_INPUT', `integer model: node ${node.name} reads ${name} before it is computed`);
           this.lastUse.set(name, i);
         }
-        this.steps.push({ node, run: this.compile(node, opts.dot4) });
+        const f = fusions.get(node.name);
+        this.steps.push({ node, run: this.compile(node, opts.dot4), ...(f && node.op === 'add' ? { fused: this.compileFused(node, f) } : {}) });
         known.add(node.output);
       });
       this.info(g.output.name, 'output');
@@ -110,6 +133,49 @@ export class IntGpuRunner {
       this.dispose();
       throw err;
     }
+  }
+
+  /**
+   * Which adds take over which requant nodes. Candidates: an add with an int32 output that is not
+   * the graph output, read by a requant to codes. The first such requant becomes the second output;
+   * where the sum has exactly two readers, both requants to codes, and the add's own epilogue is the
+   * identity, the other requant replaces the raw output.
+   */
+  private planFusions(): Map<string, AddFusion> {
+    const g = this.graph;
+    const readersOf = new Map<string, IntNode[]>();
+    for (const n of g.nodes) for (const i of new Set(nodeInputs(n))) readersOf.set(i, [...(readersOf.get(i) ?? []), n]);
+    const out = new Map<string, AddFusion>();
+    for (const p of g.nodes) {
+      if (p.op !== 'add' || p.epilogue.out !== 'int32' || p.output === g.output.name) continue;
+      const rd = readersOf.get(p.output) ?? [];
+      const q = rd.filter((n): n is IntNode & { op: 'requant' } => n.op === 'requant' && n.epilogue.out !== 'int32' && n.output !== g.output.name);
+      if (!q.length) continue;
+      const identity = !p.epilogue.relu && p.epilogue.shift.every((x) => x === 0);
+      const both = identity && rd.length === 2 && q.length === 2;
+      out.set(p.name, both ? { second: q[0], first: q[1] } : { second: q[0] });
+      this.fusedAway.add(q[0].name);
+      if (both) this.fusedAway.add(q[1].name);
+    }
+    return out;
+  }
+
+  /** The fused pass of an add (see planFusions); validation as in compile(). */
+  private compileFused(node: IntNode & { op: 'add' }, f: AddFusion): (inputs: GpuValue[], pending: Map<string, GpuValue>) => GpuValue {
+    const a = this.info(node.inputs[0], node.name);
+    const C = a.shape[0];
+    const sumInfo = this.info(node.output, node.name);
+    const second = this.epilogue(f.second, f.second.epilogue, this.info(f.second.output, f.second.name), C);
+    const first = f.first ? this.epilogue(f.first, f.first.epilogue, this.info(f.first.output, f.first.name), C) : this.epilogue(node, node.epilogue, sumInfo, C);
+    const opts = { shifts: node.shifts, operandRelu: node.relu, ...first };
+    return ([x, y], pending) => {
+      const r = int8AddDual(x, y, opts, second as Parameters<typeof int8AddDual>[3]);
+      pending.set(f.second.output, r.second);
+      if (f.first) pending.set(f.first.output, r.first);
+      // With f.first the sum itself is not computed: its readers are the two fused requants, which
+      // take their values from `pending`; the entry only keeps the schedule's bookkeeping alive.
+      return r.first;
+    };
   }
 
   private info(name: string, node: string): IntValueInfo {
@@ -235,9 +301,17 @@ export class IntGpuRunner {
     const g = this.graph;
     const signed = g.input.dtype === 'int8';
     const env = new Map<string, GpuValue>([[g.input.name, int8Activation(codes, [b, ...g.input.shape], signed)]]);
-    this.steps.forEach(({ node, run }, i) => {
+    // Fusions only where intermediate values are not read back (keepAll reads every value).
+    const fuse = !keepAll;
+    const pending = new Map<string, GpuValue>();
+    this.steps.forEach(({ node, run, fused }, i) => {
       const ins = nodeInputs(node).map((name) => env.get(name)!);
-      const y = run(ins);
+      let y: GpuValue;
+      if (fuse && fused) y = fused(ins, pending);
+      else if (fuse && this.fusedAway.has(node.name)) {
+        y = pending.get(node.output)!;
+        pending.delete(node.output);
+      } else y = run(ins);
       const out = this.values.get(node.output)!;
       const got = y.shape;
       if (fmt(got) !== fmt([b, ...out.shape])) throw new F8Error('SHAPE_MISMATCH', `integer model: node ${node.name} produced ${fmt(got)}, expected ${fmt([b, ...out.shape])}`);
@@ -245,8 +319,10 @@ export class IntGpuRunner {
       if (keepAll) return;
       for (const name of new Set(nodeInputs(node))) {
         if (this.lastUse.get(name) === i && name !== g.output.name) {
-          owner(env.get(name)!).dispose();
+          const t = owner(env.get(name)!);
           env.delete(name);
+          // A fused add's entry can be the same tensor as a requant output still to be read.
+          if (![...env.values()].some((v) => owner(v) === t)) t.dispose();
         }
       }
     });
@@ -272,13 +348,21 @@ export class IntGpuRunner {
     const outInfo = this.values.get(this.graph.output.name)!;
     const outPer = size(outInfo.shape);
     const result = new Int32Array(n * outPer);
-    for (let s = 0; s < n; s += this.batch) {
-      const b = Math.min(this.batch, n - s);
-      const part = await this.e.tidyAsync(async () => {
-        const env = this.forward(codes.subarray(s * per, (s + b) * per), b, false);
-        return readValue(env.get(this.graph.output.name)!);
-      });
-      result.set(part, s * outPer);
+    // One command buffer per chunk: the engine's dispatch-count flush is lifted while the chunk is
+    // recorded (the uniform ring still flushes when full; F8NET_VALIDATE's batches of one stay).
+    const saved = this.e.batchSize;
+    if (saved > 1) this.e.batchSize = Number.MAX_SAFE_INTEGER;
+    try {
+      for (let s = 0; s < n; s += this.batch) {
+        const b = Math.min(this.batch, n - s);
+        const part = await this.e.tidyAsync(async () => {
+          const env = this.forward(codes.subarray(s * per, (s + b) * per), b, false);
+          return readValue(env.get(this.graph.output.name)!);
+        });
+        result.set(part, s * outPer);
+      }
+    } finally {
+      this.e.batchSize = saved;
     }
     return result;
   }

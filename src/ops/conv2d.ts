@@ -46,7 +46,7 @@ export interface ConvGeometry {
  * minLanes: the weight and bias gradients split their reduction until about this many threads
  * run. subgroups: use subgroup shuffles where the adapter has them (>= 8 lanes).
  */
-export const conv2dTuning = { WG: 64, OCB: 32, PW: 4, OCL: 4, CB: 32, winKW: [3], winOCL: 4, winCB: 16, minLanes: 2048, subgroups: true };
+export const conv2dTuning = { WG: 64, OCB: 32, PW: 4, OCL: 4, CB: 32, winKW: [3], winOCL: 4, winCB: 16, minLanes: 2048, subgroups: true, SMEM: false, wgradSMEM: false };
 
 // Tiles are powers of two so that layers of many sizes share a few pipelines (a cold compile
 // of the largest tile takes ~1 s on lavapipe).
@@ -247,7 +247,7 @@ function phases(size: number, s: number, p: number, d: number, k: number): { a: 
  * Depthwise tiles: R rows x P columns of outputs per thread (forward and backward input);
  * bwwP output columns per step of the weight gradient.
  */
-export const depthwiseTuning = { R: 4, P: 8, bwwP: 4, minLanes: 2048 };
+export const depthwiseTuning = { R: 4, P: 8, bwwP: 4, minLanes: 2048, SMEM: false };
 
 function dwKernel(e: Engine, entry: 'dw_fwd' | 'dw_bww', KH: number, KW: number, sh: number, sw: number, dh: number, dw: number): Kernel {
   const { R, P, bwwP } = depthwiseTuning;
@@ -268,6 +268,20 @@ function dwDirect(e: Engine, x: Tensor, w: Tensor, bias: Tensor | null, y: Tenso
     fill(DW_FIELDS, { ...c, ...taps, KHs, KWs, div: map.div, mi: map.mi, w_by_in: map.wByIn ? 1 : 0, tr, tc, count, has_bias: bias ? 1 : 0 }),
     e.grid1d(count, 64),
   );
+}
+
+/** Whether wgsl/depthwise_smem.wgsl holds the halo (48 x 48) and the kernel (64 taps) of `c`, and z fits N * O. */
+function dwSmemFits(c: ConvCall): boolean {
+  const th = 15 * c.sh + (c.KH - 1) * c.dh + 1;
+  const tw = 15 * c.sw + (c.KW - 1) * c.dw + 1;
+  return th <= 48 && tw <= 48 && c.KH * c.KW <= 64 && c.N * c.O <= 65535;
+}
+
+/** Depthwise forward in the shared-memory form (the tuner's SMEM variant of depthwise.fwd). */
+function dwSmem(e: Engine, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, c: ConvCall): void {
+  const k = e.kernel('depthwise_smem.wgsl', 'dw_smem', { BIAS: bias !== null });
+  const ps = { N: c.N, C: c.C, H: c.H, W: c.W, O: c.O, OH: c.OH, OW: c.OW, KH: c.KH, KW: c.KW, sh: c.sh, sw: c.sw, ph: c.ph, pw: c.pw, dh: c.dh, dw: c.dw, div: c.O / c.C };
+  e.dispatch(k, { x, w, ...(bias ? { bias } : {}), y }, ps, [Math.ceil(c.OW / 16), Math.ceil(c.OH / 16), c.N * c.O]);
 }
 
 /** Splits of a reduction over `rows` rows so that about minLanes threads run. */
@@ -301,7 +315,12 @@ export function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: C
   const call: ConvCall = { N, C, H, W, O, OH, OW, KH, KW, ...g, YH: OH, YW: OW, yoh0: 0, yow0: 0, ysh: 1, ysw: 1 };
   const taps: TapMap = { KH, KW, bh: 0, sgh: 1, bw: 0, sgw: 1 };
   if (isDepthwise(x.shape, w.shape, g.groups)) {
-    dwDirect(e, x, w, bias, y, call, taps, { div: O / C, mi: 1, wByIn: false });
+    if (depthwiseTuning.SMEM && dwSmemFits(call)) dwSmem(e, x, w, bias, y, call);
+    else dwDirect(e, x, w, bias, y, call, taps, { div: O / C, mi: 1, wByIn: false });
+    return y;
+  }
+  if (conv2dTuning.SMEM && Math.ceil((N * OH * OW) / 64) <= 65535) {
+    smemConv(e, x, w, bias, y, call);
     return y;
   }
   const OCB = tile8(O / g.groups, conv2dTuning.OCB);
@@ -309,6 +328,20 @@ export function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: C
   directConv(e, x, wp, bias, y, call, OCB);
   wp.dispose();
   return y;
+}
+
+/**
+ * The forward pass as a shared-memory tiled implicit GEMM (wgsl/conv2d_smem.wgsl; the tuner's
+ * SMEM variant of conv2d.fwd, for adapters with real workgroup memory; stride-1 backward passes
+ * w.r.t. the input take it too): the weights as they are,
+ * the input gathered per tile, 64 x 64 output blocks per workgroup, one z slice per group.
+ */
+function smemConv(e: Engine, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, c: ConvCall): void {
+  const cg = c.C / c.groups;
+  const og = c.O / c.groups;
+  const k = e.kernel('conv2d_smem.wgsl', 'fwd_smem', { BIAS: bias !== null, TRANSPOSE: false });
+  const params = { N: c.N, C: c.C, H: c.H, W: c.W, O: c.O, OH: c.OH, OW: c.OW, KH: c.KH, KW: c.KW, sh: c.sh, sw: c.sw, ph: c.ph, pw: c.pw, dh: c.dh, dw: c.dw, cg, og, has_bias: bias ? 1 : 0 };
+  e.dispatch(k, { x, w, ...(bias ? { bias } : {}), y }, params, [Math.ceil((c.N * c.OH * c.OW) / 64), Math.ceil(og / 64), c.groups]);
 }
 
 /**
@@ -328,6 +361,16 @@ export function conv2dBackwardInput(gy: Tensor, w: Tensor, xShape: readonly numb
   const e = Engine.get();
   const depthwise = isDepthwise(xShape, w.shape, g.groups);
   const gx = Tensor.empty([N, C, H, W]);
+  if (conv2dTuning.SMEM && !depthwise && g.sh === 1 && g.sw === 1 && Math.ceil((N * H * W) / 64) <= 65535) {
+    // Stride 1: one forward conv of gy with the transposed, flipped weights (wgsl/conv2d_smem.wgsl
+    // TRANSPOSE), the same choice as the forward pass (the tuner times the forward).
+    const cg = C / g.groups;
+    const og = O / g.groups;
+    const k = e.kernel('conv2d_smem.wgsl', 'fwd_smem', { BIAS: false, TRANSPOSE: true });
+    const ps = { N, C: O, H: OH, W: OW, O: C, OH: H, OW: W, KH, KW, sh: 1, sw: 1, ph: g.dh * (KH - 1) - g.ph, pw: g.dw * (KW - 1) - g.pw, dh: g.dh, dw: g.dw, cg: og, og: cg, has_bias: 0 };
+    e.dispatch(k, { x: gy, w, y: gx }, ps, [Math.ceil((N * H * W) / 64), Math.ceil(cg / 64), g.groups]);
+    return gx;
+  }
   const rows = phases(H, g.sh, g.ph, g.dh, KH);
   const cols = phases(W, g.sw, g.pw, g.dw, KW);
   // Positions no tap reaches (possible with stride > kernel extent) stay zero.
@@ -382,6 +425,14 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, wShape: readonly num
   }
   const t = conv2dTuning;
   const og = O / g.groups;
+  if (t.wgradSMEM && Math.ceil((cg * KH * KW) / 64) <= 65535) {
+    // The shared-memory tiled GEMM (wgsl/conv2d_smem.wgsl wgrad_smem): one pass, no split.
+    const dw = Tensor.empty([...wShape]);
+    const k = e.kernel('conv2d_smem.wgsl', 'wgrad_smem', { BIAS: false, TRANSPOSE: false });
+    const ps = { N, C, H, W, O, OH, OW, KH, KW, sh: g.sh, sw: g.sw, ph: g.ph, pw: g.pw, dh: g.dh, dw: g.dw, cg, og, has_bias: 0 };
+    e.dispatch(k, { x, gy, dwt: dw }, ps, [Math.ceil((cg * KH * KW) / 64), Math.ceil(og / 64), g.groups]);
+    return dw;
+  }
   const win = t.winKW.includes(KW) && g.sw === 1 && g.dw === 1;
   const OCL = Math.min(win ? t.winOCL : t.OCL, pow2Ceil(Math.ceil(og / 8)));
   const CB = tile8(cg, win ? t.winCB : t.CB);

@@ -105,6 +105,16 @@ export function refInt8Add(a: ArrayLike<number>, b: ArrayLike<number>, shape: re
   return refEpilogue(value, shape[1], inner, opts);
 }
 
+/**
+ * int8AddDual's two outputs: first = refInt8Add(a, b, opts); second = refInt8Requant of first
+ * (raw first) or of the bare sum (first re-quantised, so its own epilogue is not composed in).
+ */
+export function refInt8AddDual(a: ArrayLike<number>, b: ArrayLike<number>, shape: readonly number[], opts: RefAddOptions, second: RefEpilogue): { first: Int32Array; second: Int32Array } {
+  const first = refInt8Add(a, b, shape, opts);
+  const base = opts.requant ? refInt8Add(a, b, shape, { shifts: opts.shifts, operandRelu: opts.operandRelu }) : first;
+  return { first, second: refInt8Requant(base, shape, second) };
+}
+
 /** The epilogue alone on i32 values x [N, C, ...] (the requant node of src/export/graph.ts). */
 export function refInt8Requant(x: Int32Array, shape: readonly number[], opts: RefEpilogue): Int32Array {
   return refEpilogue(x, shape[1], shape.slice(2).reduce((p, d) => p * d, 1), opts);

@@ -271,7 +271,7 @@ function fill(fields: string, v: Record<string, number>): Record<string, number>
   return out;
 }
 const CONV_FIELDS = 'N C4 H W O O4 OH OW KH KW sh sw ph pw dh dw cg cg4 og nob owt tiles tr tc count xor_x fix has_bias relu per_channel shift0 lo hi packed';
-const OPS_FIELDS = 'N C C4 S count H W OH OW kh kw sh sw ph pw a_kind b_kind ma mb ml relu_a relu_b signed K K4 relu per_channel shift0 lo hi packed';
+const OPS_FIELDS = 'N C C4 S count H W OH OW kh kw sh sw ph pw a_kind b_kind ma mb ml relu_a relu_b signed K K4 relu per_channel shift0 lo hi packed relu2 per_channel2 shift0_2 lo2 hi2';
 
 /** A conv2d.wgsl-style pipeline of int8_conv.wgsl; defines an entry does not read are pinned. */
 function convKernel(e: Engine, entry: 'conv' | 'dwconv', d: Record<string, number | boolean>): Kernel {
@@ -279,7 +279,7 @@ function convKernel(e: Engine, entry: 'conv' | 'dwconv', d: Record<string, numbe
   return e.kernel('int8_conv.wgsl', entry, { ...pinned, ...d });
 }
 
-function opsKernel(e: Engine, entry: 'pack' | 'unpack' | 'flatten' | 'residual' | 'requant' | 'maxpool' | 'sumpool'): Kernel {
+function opsKernel(e: Engine, entry: 'pack' | 'unpack' | 'flatten' | 'residual' | 'residual_dual' | 'requant' | 'maxpool' | 'sumpool'): Kernel {
   return e.kernel('int8_ops.wgsl', entry, { DOT4: 0 });
 }
 
@@ -429,7 +429,36 @@ export function int8Add(a: Int8Operand, b: Int8Operand, opts: Int8AddOptions = {
   return addCore('int8Add', a, b, opts);
 }
 
-function addCore(op: string, a: Int8Operand, b: Int8Operand, opts: Int8AddOptions): Int8Act | Tensor {
+/**
+ * int8Add and a re-quantisation of its result in one pass (wgsl/int8_ops.wgsl residual_dual):
+ * `first` is int8Add(a, b, opts); `second` is int8Requant(first, second) where first is raw i32,
+ * and int8Requant of the bare sum (int8Add with opts' shifts and operand ReLUs only) where opts
+ * re-quantises too. The integer runner uses it for a residual sum read by a re-quantisation and by
+ * the next residual (or by two re-quantisations). CPU reference: refInt8Add then refInt8Requant.
+ * @example const { first, second } = int8AddDual(convOut, blockIn, { shifts: [0, 2] }, { relu: true, requant: { shift: 5, signed: false } })
+ */
+export function int8AddDual(a: Int8Operand, b: Int8Operand, opts: Int8AddOptions, second: WithRequant<Int8Epilogue>): { first: Int8Act | Tensor; second: Int8Act } {
+  const op = 'int8AddDual';
+  if (!second.requant) throw new F8Error('BAD_CONFIG', `${op}: the second output is packed codes; give it a requant`);
+  const { params, bindings, shape } = addSetup(op, a, b, opts);
+  const [N, C] = shape;
+  const S = prod(shape.slice(2));
+  const C4 = Math.ceil(C / 4);
+  const e = Engine.get();
+  const temps: Tensor[] = [];
+  const { params: ep, shift } = epilogueParams(op, opts, C, temps);
+  const { params: ep2, shift: s2 } = epilogueParams(op, second, C, temps);
+  const y = opts.requant ? Tensor.empty(packedShape(shape), 'i8x4') : Tensor.empty(shape, 'i32');
+  const y2 = Tensor.empty(packedShape(shape), 'i8x4');
+  const count = N * C4 * S;
+  const p2 = { relu2: ep2.relu, per_channel2: ep2.per_channel, shift0_2: ep2.shift0, lo2: ep2.lo, hi2: ep2.hi };
+  e.dispatch(opsKernel(e, 'residual_dual'), { ...bindings, shift: shift ?? bindings.opa, y, shift2: s2 ?? bindings.opa, y2 }, fill(OPS_FIELDS, { N, C, C4, S, count, ...params, ...ep, ...p2 }), e.grid1d(count, 64));
+  for (const t of temps) t.dispose();
+  return { first: elementOut(y, shape, opts), second: { data: y2, shape, signed: second.requant.signed } };
+}
+
+/** Operand checks and kernel parameters shared by the residual kernels. */
+function addSetup(op: string, a: Int8Operand, b: Int8Operand, opts: Int8AddOptions): { params: Record<string, number>; bindings: { opa: Tensor; opb: Tensor }; shape: number[] } {
   const A = operandInfo(op, a, 'a');
   const B = operandInfo(op, b, 'b');
   if (A.shape.length < 2 || A.shape.length !== B.shape.length || A.shape.some((d, i) => d !== B.shape[i])) throw new F8Error('SHAPE_MISMATCH', `${op}: operands ${fmt(A.shape)} and ${fmt(B.shape)} must have one shape [N, C, ...]`);
@@ -440,7 +469,12 @@ function addCore(op: string, a: Int8Operand, b: Int8Operand, opts: Int8AddOption
   // is applied after the clamp (wgsl/int8_ops.wgsl, residual). Shifts past 64 saturate alike.
   const ml = Math.min(sa, sb);
   const params = { a_kind: A.kind, b_kind: B.kind, ma: Math.min(sa - ml, 64), mb: Math.min(sb - ml, 64), ml: Math.min(ml, 64), relu_a: ra ? 1 : 0, relu_b: rb ? 1 : 0 };
-  return elementOp(op, 'residual', A.shape, opts, { opa: A.data, opb: B.data }, params);
+  return { params, bindings: { opa: A.data, opb: B.data }, shape: [...A.shape] };
+}
+
+function addCore(op: string, a: Int8Operand, b: Int8Operand, opts: Int8AddOptions): Int8Act | Tensor {
+  const { params, bindings, shape } = addSetup(op, a, b, opts);
+  return elementOp(op, 'residual', shape, opts, bindings, params);
 }
 
 /**

@@ -22,9 +22,11 @@ export interface MatmulOptions {
 
 /**
  * Register tile of one thread (TM rows x TN columns) and threads per workgroup along N.
- * Measured on lavapipe (bench/matmul.bench.ts); a tuner may overwrite these.
+ * Measured on lavapipe (bench/matmul.bench.ts); a tuner may overwrite these. SMEM: the classic
+ * shared-memory tiled kernel instead (wgsl/matmul_smem.wgsl, 64 x 64 blocks; TM, TN, WGX, B4
+ * unused), for adapters with real workgroup memory; slower on lavapipe.
  */
-export const matmulTiles = { TM: 16, TN: 8, WGX: 16, B4: true };
+export const matmulTiles = { TM: 16, TN: 8, WGX: 16, B4: true, SMEM: false };
 
 const MAX_WG = 65535;
 
@@ -42,6 +44,18 @@ function gemm(a: Tensor, b: Tensor, bias: Tensor | null, transA: boolean, transB
   const e = Engine.get();
   const out = Tensor.empty([M, N]);
   if (M === 0 || N === 0) return out;
+  const bind: Record<string, Tensor> = { a, b, c: out };
+  if (bias) bind.bias = bias;
+  if (matmulTiles.SMEM) {
+    const k = e.kernel('matmul_smem.wgsl', 'matmul_smem', { TRANS_A: transA, TRANS_B: transB, BIAS: bias !== null });
+    const tiles = Math.ceil(M / 64);
+    const gz = Math.ceil(tiles / MAX_WG);
+    const gy = Math.ceil(tiles / gz);
+    const gx = Math.ceil(N / 64);
+    if (gx > MAX_WG) throw new F8Error('UNSUPPORTED', `matmul: N = ${N} needs ${gx} workgroups along x (at most ${MAX_WG})`);
+    e.dispatch(k, bind, { M, N, K, rowTiles: gy }, [gx, gy, gz]);
+    return out;
+  }
   const { TM, TN, WGX } = matmulTiles;
   if (![4, 8, 16].includes(TM) || ![4, 8].includes(TN)) throw new F8Error('BAD_CONFIG', `matmul: tile ${TM}x${TN} is not one of {4,8,16}x{4,8}`);
   const k = e.kernel('matmul.wgsl', 'matmul', {
@@ -61,8 +75,6 @@ function gemm(a: Tensor, b: Tensor, bias: Tensor | null, transA: boolean, transB
   const gz = Math.ceil(rowTiles / MAX_WG);
   const gy = Math.ceil(rowTiles / gz);
   if (gx > MAX_WG) throw new F8Error('UNSUPPORTED', `matmul: N = ${N} needs ${gx} workgroups along x (at most ${MAX_WG})`);
-  const bind: Record<string, Tensor> = { a, b, c: out };
-  if (bias) bind.bias = bias;
   // K = 0 still runs: the accumulators start at zero (and bias is added).
   e.dispatch(k, bind, { M, N, K, rowTiles: gy }, [gx, gy, gz]);
   return out;

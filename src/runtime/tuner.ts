@@ -232,10 +232,11 @@ export const FAMILIES: readonly Family[] = [
   {
     name: 'conv2d.fwd',
     target: 'conv2dTuning',
-    space: { OCB: [8, 16, 32], PW: [1, 2, 4, 8], WG: [32, 64, 128, 256], subgroups: [true, false] },
+    space: { OCB: [8, 16, 32], PW: [1, 2, 4, 8], WG: [32, 64, 128, 256], subgroups: [true, false], SMEM: [false, true] },
     candidates(e, quick) {
       if (quick) return variants(this, [{ OCB: 16, PW: 4 }]);
-      return variants(this, [{ OCB: 16, PW: 8 }, { OCB: 32, PW: 2 }, { OCB: 16, PW: 4 }, { OCB: 8, PW: 8 }, { WG: 128 }, { WG: 32 }, ...(hasSubgroups(e) ? [{ subgroups: false }] : [])]);
+      // SMEM: the shared-memory implicit GEMM real GPUs prefer (issue 16); timed like the rest.
+      return variants(this, [{ OCB: 16, PW: 8 }, { OCB: 32, PW: 2 }, { OCB: 16, PW: 4 }, { OCB: 8, PW: 8 }, { WG: 128 }, { WG: 32 }, ...(hasSubgroups(e) ? [{ subgroups: false }] : []), { SMEM: true }]);
     },
     problems: (quick) => ({
       check: convForward([1, 5, 7, 11], [37, 5, 3, 3], { padding: 1 }, true),
@@ -245,11 +246,12 @@ export const FAMILIES: readonly Family[] = [
   {
     name: 'conv2d.wgrad',
     target: 'conv2dTuning',
-    space: { winOCL: [1, 2, 4, 8], winCB: [8, 16, 32] },
+    space: { winOCL: [1, 2, 4, 8], winCB: [8, 16, 32], wgradSMEM: [false, true] },
     candidates(e, quick) {
       if (quick) return variants(this, [{ winOCL: 2, winCB: 16 }]);
       // 2 x 32 and 8 x 8 (also 192 accumulators) spilled on lavapipe: 25x and 14x slower.
-      return variants(this, [{ winOCL: 2, winCB: 16 }, { winOCL: 4, winCB: 8 }, { winOCL: 2, winCB: 8 }, { winOCL: 1, winCB: 32 }]);
+      // wgradSMEM: the shared-memory tiled GEMM real GPUs prefer (issue 16).
+      return variants(this, [{ winOCL: 2, winCB: 16 }, { winOCL: 4, winCB: 8 }, { winOCL: 2, winCB: 8 }, { winOCL: 1, winCB: 32 }, { wgradSMEM: true }]);
     },
     problems: (quick) => ({
       check: convWeightGrad([1, 37, 5, 9], [67, 37, 3, 3], { padding: 1 }, true),
@@ -259,10 +261,11 @@ export const FAMILIES: readonly Family[] = [
   {
     name: 'depthwise.fwd',
     target: 'depthwiseTuning',
-    space: { R: [1, 2, 4, 8], P: [1, 2, 4, 8] },
+    space: { R: [1, 2, 4, 8], P: [1, 2, 4, 8], SMEM: [false, true] },
     candidates(e, quick) {
       if (quick) return variants(this, [{ R: 2, P: 4 }]);
-      return variants(this, [{ R: 2, P: 8 }, { R: 4, P: 4 }, { R: 2, P: 4 }, { R: 1, P: 8 }]);
+      // SMEM: the shared-memory halo tile real GPUs prefer (issue 16).
+      return variants(this, [{ R: 2, P: 8 }, { R: 4, P: 4 }, { R: 2, P: 4 }, { R: 1, P: 8 }, { SMEM: true }]);
     },
     problems: (quick) => ({
       check: convForward([1, 5, 9, 13], [5, 1, 3, 3], { padding: 1, groups: 5 }, true),
@@ -272,10 +275,11 @@ export const FAMILIES: readonly Family[] = [
   {
     name: 'matmul',
     target: 'matmulTiles',
-    space: { TM: [4, 8, 16], TN: [4, 8], WGX: [8, 16, 32, 64], B4: [true, false] },
+    space: { TM: [4, 8, 16], TN: [4, 8], WGX: [8, 16, 32, 64], B4: [true, false], SMEM: [false, true] },
     candidates(e, quick) {
       if (quick) return variants(this, [{ TM: 8, TN: 4 }]);
-      return variants(this, [{ TM: 8, TN: 8 }, { TM: 16, TN: 4 }, { TM: 8, TN: 4 }, { WGX: 8 }, { WGX: 32 }, { B4: false }]);
+      // SMEM: the shared-memory tiled kernel real GPUs prefer (issue 16); timed like the rest.
+      return variants(this, [{ TM: 8, TN: 8 }, { TM: 16, TN: 4 }, { TM: 8, TN: 4 }, { WGX: 8 }, { WGX: 32 }, { B4: false }, { SMEM: true }]);
     },
     problems: (quick) => ({ check: matmulLoad(37, 44, 29, true), time: quick ? null : matmulLoad(256, 512, 512, false) }),
   },

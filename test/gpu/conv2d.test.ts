@@ -2,7 +2,7 @@ import { it, expect } from 'vitest';
 import { gpuDescribe, rand, expectClose, gradCheck, type ConvCase } from '../helpers.js';
 import { Tensor } from '../../src/tensor.js';
 import { F8Error } from '../../src/runtime/errors.js';
-import { conv2d, conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dBackwardBias, conv2dOutputShape, conv2dTuning } from '../../src/ops/conv2d.js';
+import { conv2d, conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dBackwardBias, conv2dOutputShape, conv2dTuning, depthwiseTuning } from '../../src/ops/conv2d.js';
 import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight, refConv2dBackwardBias } from '../../src/ops/conv2d.ref.js';
 
 /** atol for a sum of `terms` products of values in [-1, 1] computed in f32. */
@@ -63,6 +63,66 @@ gpuDescribe('conv2d', () => {
       for (const c of cases.filter((k) => /odd sizes|stride 2 pad 1|across tiles/.test(k.name))) await checkCase(c);
     } finally {
       conv2dTuning.subgroups = true;
+    }
+  });
+
+  it('the shared-memory implicit GEMM forward (SMEM) and stride-1 input gradient match on every dense case, and across its 64 x 64 blocks', async () => {
+    conv2dTuning.SMEM = true;
+    try {
+      const dense = cases.filter((c) => !c.name.startsWith('depthwise'));
+      for (const c of [...dense, { name: 'blocks', x: [3, 70, 9, 10], w: [67, 70, 3, 3], opts: { padding: 1 } } as ConvCase]) {
+        const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+        const xd = rand(size(c.x), 5);
+        const wd = rand(size(c.w), 6);
+        const bd = rand(c.w[0], 7);
+        const [x, w, b] = [Tensor.from(xd, c.x), Tensor.from(wd, c.w), Tensor.from(bd, [c.w[0]])];
+        const terms = c.w[1] * c.w[2] * c.w[3];
+        expectClose(await conv2dForward(x, w, b, c.opts).read(), refConv2d(xd, c.x, wd, c.w, bd, c.opts), atolFor(terms), 1e-4, `SMEM forward: ${c.name}`);
+        expectClose(await conv2dForward(x, w, null, c.opts).read(), refConv2d(xd, c.x, wd, c.w, null, c.opts), atolFor(terms), 1e-4, `SMEM forward, no bias: ${c.name}`);
+        // Backward w.r.t. the input: stride 1 through the transposed SMEM kernel, others unchanged.
+        const yShape = conv2dOutputShape(c.x, c.w, c.opts);
+        const gyd = rand(size(yShape), 10);
+        const gx = await conv2dBackwardInput(Tensor.from(gyd, yShape), w, c.x, c.opts).read();
+        expectClose(gx, refConv2dBackwardInput(gyd, wd, c.w, c.x, c.opts), atolFor((c.w[0] * c.w[2] * c.w[3]) / (c.opts.groups ?? 1)), 1e-4, `SMEM backward input: ${c.name}`);
+      }
+    } finally {
+      conv2dTuning.SMEM = false;
+    }
+  });
+
+  it('the shared-memory depthwise forward (SMEM) matches on every depthwise case, and across its 16 x 16 tiles', async () => {
+    depthwiseTuning.SMEM = true;
+    try {
+      const dw = cases.filter((c) => c.name.startsWith('depthwise'));
+      for (const c of [...dw, { name: 'tiles', x: [2, 3, 37, 20], w: [3, 1, 3, 3], opts: { groups: 3, padding: 1 } } as ConvCase]) {
+        const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+        const xd = rand(size(c.x), 11);
+        const wd = rand(size(c.w), 12);
+        const bd = rand(c.w[0], 13);
+        const [x, w, b] = [Tensor.from(xd, c.x), Tensor.from(wd, c.w), Tensor.from(bd, [c.w[0]])];
+        const terms = c.w[2] * c.w[3];
+        expectClose(await conv2dForward(x, w, b, c.opts).read(), refConv2d(xd, c.x, wd, c.w, bd, c.opts), atolFor(terms), 1e-4, `SMEM depthwise: ${c.name}`);
+        expectClose(await conv2dForward(x, w, null, c.opts).read(), refConv2d(xd, c.x, wd, c.w, null, c.opts), atolFor(terms), 1e-4, `SMEM depthwise, no bias: ${c.name}`);
+      }
+    } finally {
+      depthwiseTuning.SMEM = false;
+    }
+  });
+
+  it('the shared-memory tiled weight gradient (wgradSMEM) matches on every dense case, and across its blocks', async () => {
+    conv2dTuning.wgradSMEM = true;
+    try {
+      const dense = cases.filter((c) => !c.name.startsWith('depthwise'));
+      for (const c of [...dense, { name: 'blocks', x: [3, 9, 9, 10], w: [67, 9, 3, 3], opts: { padding: 1 } } as ConvCase]) {
+        const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+        const yShape = conv2dOutputShape(c.x, c.w, c.opts);
+        const xd = rand(size(c.x), 8);
+        const gyd = rand(size(yShape), 9);
+        const got = await conv2dBackwardWeight(Tensor.from(xd, c.x), Tensor.from(gyd, yShape), c.w, c.opts).read();
+        expectClose(got, refConv2dBackwardWeight(xd, c.x, gyd, c.w, c.opts), atolFor(yShape[0] * yShape[2] * yShape[3]), 1e-4, `wgradSMEM: ${c.name}`);
+      }
+    } finally {
+      conv2dTuning.wgradSMEM = false;
     }
   });
 

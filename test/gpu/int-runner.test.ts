@@ -4,7 +4,8 @@ import { Engine } from '../../src/runtime/engine.js';
 import { IntGpuRunner, runIntGpu } from '../../src/export/run-gpu.js';
 import { runIntCpu } from '../../src/export/run-cpu.js';
 import { INT_MODEL_FORMAT, INT_MODEL_VERSION, type IntDType, type IntEpilogue, type IntGraph, type IntNode, type IntValueInfo } from '../../src/export/graph.js';
-import { sampleGraphs, randomCodes } from '../int-graphs.js';
+import { sampleGraphs, randomCodes, GraphBuilder } from '../int-graphs.js';
+import { Rng } from '../../src/data/rng.js';
 
 /** Both dot paths where the adapter has dot4I8Packed, the fallback alone otherwise. */
 const paths = (): boolean[] => (Engine.get().gpu.hasDot4I8 ? [true, false] : [false]);
@@ -60,8 +61,29 @@ function handGraph(): IntGraph {
   };
 }
 
+/**
+ * Residual sums of the shapes run() fuses (IntGpuRunner.planFusions): s read by a requant and raw
+ * by the next add (the requant becomes the add's second output); s3 read by two requants only
+ * (both become its outputs, the raw sum is never written); s4 with a ReLU epilogue read by a
+ * requant to codes (fused) and one to int32 (reads the raw sum); the last sum read raw by the sum
+ * pool only.
+ */
+function fusionGraph(): IntGraph {
+  const b = new GraphBuilder(new Rng(15), 'fusion', { dtype: 'int8', shape: [6, 7, 7], fl: 6 });
+  const t = b.conv('input', 6, 3, { padding: 1, epilogue: ep('int32', [0]) });
+  const c1 = b.conv(b.requant(t, ep('uint8', [8], true)), 6, 3, { padding: 1, epilogue: ep('int32', [0]) });
+  const s = b.addNode(c1, t, [false, true], [0, 1], ep('int32'));
+  const rqA = b.requant(s, ep('uint8', [9], true));
+  const s3 = b.addNode(b.conv(rqA, 6, 1, { epilogue: ep('int32', [0]) }), s, [false, false], [2, 0], ep('int32'));
+  const rqB = b.requant(s3, ep('uint8', [10], true));
+  const rqC = b.requant(s3, ep('int8', [9, 10, 11, 9, 8, 12]));
+  const s4 = b.addNode(b.conv(rqB, 6, 3, { padding: 1, epilogue: ep('int32', [0]) }), b.conv(rqC, 6, 1, { epilogue: ep('int32', [0]) }), [false, false], [0, 0], ep('int32', [0], true));
+  const s5 = b.addNode(b.conv(b.requant(s4, ep('uint8', [9])), 6, 1, { epilogue: ep('int32', [0]) }), b.requant(s4, ep('int32', [1])), [false, true], [0, 0], ep('int32'));
+  return b.finish(b.linear(b.sumpool(s5, ep('uint8', [12], true)), 4, ep('int32')));
+}
+
 function graphs(): { name: string; graph: IntGraph }[] {
-  return [{ name: 'hand', graph: handGraph() }, ...sampleGraphs()];
+  return [{ name: 'hand', graph: handGraph() }, { name: 'fusion', graph: fusionGraph() }, ...sampleGraphs()];
 }
 
 async function checkAll(r: IntGpuRunner, g: IntGraph, codes: Int32Array, n: number, what: string): Promise<void> {
@@ -86,6 +108,30 @@ gpuDescribe('IntGpuRunner', () => {
           r.dispose();
         }
       }
+    }
+  });
+
+  it('fuses residual sums with their re-quantisations, bit-exact, one command buffer per chunk', async () => {
+    const g = fusionGraph();
+    const r = new IntGpuRunner(g, { batch: 8 });
+    try {
+      const rq = g.nodes.filter((x) => x.op === 'requant').map((x) => x.name);
+      // s: its requant; s3: both of its requants; s4: the one to codes (the other re-quantises to int32, read raw).
+      expect(r.fusedRequants).toEqual([rq[1], rq[2], rq[3], rq[4]]);
+      const e = Engine.get();
+      const codes = randomCodes(g, 5, 77);
+      const ref = runIntCpu(g, codes, 5);
+      const [d0, s0] = [e.dispatchCount, e.submitCount];
+      expectExact(await r.run(codes, 5), ref, 'fused run');
+      const [fusedDispatches, submits] = [e.dispatchCount - d0, e.submitCount - s0];
+      expect(submits).toBe(1);
+      const d1 = e.dispatchCount;
+      await checkAll(r, g, codes, 5, 'unfused runAll');
+      // runAll runs every node and also unpacks each value; the fused run has 4 fewer passes than its node count implies.
+      expect(fusedDispatches).toBeLessThan(e.dispatchCount - d1);
+      expectExact(await r.run(randomCodes(g, 20, 78), 20), runIntCpu(g, randomCodes(g, 20, 78), 20), 'fused run, 3 chunks');
+    } finally {
+      r.dispose();
     }
   });
 

@@ -3,11 +3,11 @@ import { gpuDescribe, rand, expectExact } from '../helpers.js';
 import { Engine } from '../../src/runtime/engine.js';
 import { Tensor } from '../../src/tensor.js';
 import {
-  int8Activation, int8Weights, int8Conv2d, int8Linear, int8ResidualAdd, int8Add, int8Requant, int8Flatten, int8MaxPool2d, int8SumPool,
+  int8Activation, int8Weights, int8Conv2d, int8Linear, int8ResidualAdd, int8Add, int8AddDual, int8Requant, int8Flatten, int8MaxPool2d, int8SumPool,
   int8Pack, int8Unpack, readInt8, packInt8, unpackInt8, int8Tuning, type Int8Act, type Int8Requant,
 } from '../../src/ops/int8.js';
 import {
-  refInt8Conv2d, refInt8Linear, refInt8ResidualAdd, refInt8Add, refInt8Requant, refInt8MaxPool2d, refInt8SumPool, type RefRequant, type RefEpilogue,
+  refInt8Conv2d, refInt8Linear, refInt8ResidualAdd, refInt8Add, refInt8AddDual, refInt8Requant, refInt8MaxPool2d, refInt8SumPool, type RefRequant, type RefEpilogue,
 } from '../../src/ops/int8.ref.js';
 import type { Conv2dOptions } from '../../src/ops/conv2d.js';
 
@@ -332,6 +332,49 @@ gpuDescribe('int8Add (graph add: operand ReLU and explicit shifts)', () => {
     expect([...r]).toEqual([0, -I32_MAX, 8, -8, 0, -8]);
     expectExact(await result(int8Add(Tensor.from(ea, [1, 6], 'i32'), Tensor.from(eb, [1, 6], 'i32'), { shifts: [4, 3] })), r, 'both shifted, cancelling');
     expect(() => int8Add(operands[0][2], operands[1][2], { shifts: [-1, 0] })).toThrow(/shifts \[-1, 0\]/);
+  });
+});
+
+gpuDescribe('int8AddDual (residual add and a re-quantisation in one pass)', () => {
+  it('both outputs equal int8Add then int8Requant: raw or packed first output, per-layer and per-channel second', async () => {
+    const shape = [2, 7, 3, 3];
+    const n = prod(shape);
+    const big = wide(n, 91);
+    const su = codes(n, 93, false);
+    const ss = codes(n, 94, true);
+    const operands: [string, Int32Array, Int8Act | Tensor][] = [
+      ['i32 wide', big, Tensor.from(big, shape, 'i32')],
+      ['unsigned codes', su, int8Activation(su, shape, false)],
+      ['signed codes', ss, int8Activation(ss, shape, true)],
+    ];
+    const variants: { shifts: [number, number]; operandRelu: [boolean, boolean] }[] = [
+      { shifts: [0, 0], operandRelu: [false, false] },
+      { shifts: [0, 3], operandRelu: [false, true] },
+      { shifts: [31, 40], operandRelu: [true, false] },
+    ];
+    const firsts: RefEpilogue[] = [{}, { relu: true, shift: -2 }, { shift: Int32Array.of(1, -1, 0, 2, -30, 4, 31) }, { requant: { shift: 4, signed: true } }];
+    const seconds: RefEpilogue[] = [
+      { relu: true, requant: { shift: 6, signed: false } },
+      { requant: { shift: Int32Array.of(0, 2, 1, 9, 4, -1, 3), signed: true } },
+      { relu: true, requant: { shift: -3, signed: false } },
+    ];
+    for (const [an, av, a] of operands) {
+      for (const [bn, bv, b] of [operands[0], operands[2]]) {
+        for (const v of variants) {
+          for (const f of firsts) {
+            for (const sec of seconds) {
+              const ref = refInt8AddDual(av, bv, shape, { ...v, ...f }, sec);
+              const got = int8AddDual(a, b, { ...v, ...f } as Parameters<typeof int8AddDual>[2], sec as Parameters<typeof int8AddDual>[3]);
+              const what = `${an} + ${bn} ${JSON.stringify(v)} first ${JSON.stringify(f)} second ${JSON.stringify(sec)}`;
+              expectExact(await result(got.first), ref.first, `${what}: first`);
+              expectExact(await result(got.second), ref.second, `${what}: second`);
+              expect(got.second.signed).toBe(!!(sec.requant as RefRequant).signed);
+            }
+          }
+        }
+      }
+    }
+    expect(() => int8AddDual(operands[0][2], operands[0][2], {}, {} as Parameters<typeof int8AddDual>[3])).toThrow(/give it a requant/);
   });
 });
 

@@ -62,6 +62,30 @@ gpuDescribe('matmul', () => {
     }
   });
 
+  it('the shared-memory tiled kernel (SMEM) agrees with the reference: edges, transposes, bias, K past one step', async () => {
+    const saved = { ...matmulTiles };
+    try {
+      Object.assign(matmulTiles, { SMEM: true });
+      for (const [M, N, K] of [[1, 1, 1], [19, 44, 13], [65, 130, 33], [128, 64, 16], [3, 200, 0]] as const) {
+        const a = rand(M * K, 11 + M);
+        const b = rand(K * N, 12 + N);
+        for (const [tA, tB] of TRANSPOSES) {
+          const c = matmul(Tensor.from(a, tA ? [K, M] : [M, K]), Tensor.from(b, tB ? [N, K] : [K, N]), { transA: tA, transB: tB });
+          expectClose(await c.read(), refMatmul(a, b, M, N, K, tA, tB), atolFor(K), 1e-5, `SMEM M=${M} N=${N} K=${K} tA=${tA} tB=${tB}`);
+        }
+      }
+      const [N, O, K] = [7, 70, 33];
+      const x = rand(N * K, 13);
+      const w = rand(O * K, 14);
+      const bias = rand(O, 15);
+      const y = linear(Tensor.from(x, [N, K]), Tensor.from(w, [O, K]), Tensor.from(bias, [O]));
+      const ref = refMatmul(x, w, N, O, K, false, true).map((v, i) => v + bias[i % O]);
+      expectClose(await y.read(), ref, atolFor(K), 1e-5, 'SMEM linear with bias');
+    } finally {
+      Object.assign(matmulTiles, saved);
+    }
+  });
+
   it('folds more than 65535 row tiles into z', async () => {
     const [M, N, K] = [65536 * matmulTiles.TM + 5, 2, 3];
     const a = rand(M * K, 4);

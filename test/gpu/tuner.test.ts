@@ -77,7 +77,7 @@ gpuDescribe('kernel tuner', () => {
     // Put a non-default choice in the cache so that applying it is visible.
     const c = readJson(first.cacheFile);
     const m = fam(c, 'matmul');
-    m.choice = { TM: 8, TN: 4, WGX: 32, B4: false };
+    m.choice = { ...m.choice, TM: 8, TN: 4, WGX: 32, B4: false };
     m.candidates.push({ setting: m.choice, ms: 0.1, verified: true, maxError: 0 });
     writeFileSync(first.cacheFile, JSON.stringify(c));
     const e = Engine.get();
