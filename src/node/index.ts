@@ -19,7 +19,8 @@ export { readIntModel, writeIntModel } from './int-model-files.js';
 export { runOnnx, onnxInputKind, closeOnnxSessions } from '../export/onnx-run.js';
 export { evaluateModes, compareModes, EVAL_MODES, type EvalMode } from '../export/evaluate.js';
 export { ensureTuning, tuningCacheDir } from './tuning-cache.js';
-export { runBench, type BenchOptions, type BenchResult } from '../bench/suite.js';
+// runBench (src/bench/suite.ts) is the `f8net bench` command's: its peers' types come from dev
+// dependencies (tfjs, onnxruntime-node), which the published types must not name.
 export { writeFileAtomic } from './files.js';
 
 // runs: run folders (next free name, lock, stale temporaries) and export folders swapped in whole.

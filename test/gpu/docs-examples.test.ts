@@ -23,8 +23,9 @@ function example(file: string, heading: string): string {
 async function run(code: string): Promise<{ status: number | null; out: string; err: string }> {
   const src = (p: string) => JSON.stringify(join(root, 'src', p));
   const text = code
-    .replace(/from 'f8net'/g, `from ${src('index.ts')}`)
-    .replace(/from 'f8net\/node'/g, `from ${src('node.ts')}`)
+    .replace(/from 'f8net'/g, `from ${src('node/index.ts')}`)
+    .replace(/from 'f8net\/node'/g, `from ${src('node/index.ts')}`)
+    .replace(/from 'f8net\/core'/g, `from ${src('index.ts')}`)
     .replace(/from 'f8net\/int'/g, `from ${src('int.ts')}`);
   expect(text, 'every import of the package is rewritten').not.toMatch(/from 'f8net/);
   const dir = mkdtempSync(join(tmpdir(), 'f8net-docs-'));

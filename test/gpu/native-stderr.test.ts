@@ -1,5 +1,7 @@
 import { it, expect } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { gpuDescribe } from '../helpers.js';
 import { NATIVE_NOISE, runsInProcess } from '../../src/cli/native-stderr.js';
 
@@ -30,13 +32,19 @@ gpuDescribe('native stderr of the command line', () => {
     expect(bad.stderr).not.toMatch(/artificially reduced/);
   });
 
-  it('a SIGINT to the command reaches the work process once and its status comes back', async () => {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/entry.ts', 'train', '--set', 'dataset=synthetic', '--set', 'max_train_samples=60000', '--quiet', '--out', '/tmp/f8net-sigint-never'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d) => (err += d));
-    await new Promise((r) => setTimeout(r, 4000));
-    p.kill('SIGINT');
-    const code = await new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+  it('a SIGINT to the command reaches the work process once and its status comes back', () => {
+    // The command is started and interrupted by a plain node parent, as a shell would: spawned
+    // straight from the vitest worker the SIGINT was observed never to reach the command (the
+    // worker's own signal set-up; cause not pinned down), while from any plain parent it does.
+    const driver = `
+      const { spawn } = require('node:child_process');
+      const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/entry.ts', 'train', '--set', 'dataset=synthetic', '--set', 'max_train_samples=60000', '--quiet', '--out', ${JSON.stringify(join(tmpdir(), `f8net-sigint-${process.pid}`))}], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (d) => (err += d));
+      setTimeout(() => p.kill('SIGINT'), 4000);
+      p.on('close', (c) => { process.stdout.write(JSON.stringify({ code: c, err })); });`;
+    const r = spawnSync(process.execPath, ['-e', driver], { encoding: 'utf8', timeout: 55_000 });
+    const { code, err } = JSON.parse(r.stdout || '{"code":null,"err":"no result"}');
     expect(code, err).toBe(130);
   }, 60_000);
 });
