@@ -12,10 +12,12 @@ import { modelFromConfig } from '../train/trainer.js';
 import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { loadDataAsync, inputShape, type LoadedData } from '../data/sources.js';
 import { readIdx, IDX_MAGIC_IMAGES } from '../data/idx.js';
-import { IMAGE_EXTENSIONS } from '../data/image-folder.js';
+import { IMAGE_EXTENSIONS, readUntrustedImage, checkedImageSize } from '../data/image-folder.js';
 import { F8Error } from '../runtime/errors.js';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { readOnnx } from '../io/onnx-reader.js';
+import { assertTensorsFinite } from '../io/finite.js';
+import { jsonDepth, clip } from '../io/untrusted.js';
 import type { Module } from '../nn/module.js';
 import { exportModel } from '../export/convert.js';
 import { refArgmax } from '../ops/loss.ref.js';
@@ -125,10 +127,13 @@ export async function loadPredictImages(path: string, shape: readonly [number, n
   for (let i = 0; i < chosen.length; i++) {
     let raw: Buffer;
     try {
-      let img = sharp(chosen[i], { limitInputPixels: 40e6 }).resize(W, H, { fit: 'fill' }).removeAlpha();
+      const buf = readUntrustedImage(chosen[i]);
+      await checkedImageSize(buf, chosen[i], 40e6);
+      let img = sharp(buf, { limitInputPixels: 40e6 }).resize(W, H, { fit: 'fill' }).removeAlpha();
       img = C === 1 ? img.grayscale() : img.toColourspace('srgb');
       raw = await img.raw().toBuffer();
     } catch (e) {
+      if (e instanceof F8Error) throw e;
       throw new F8Error('BAD_INPUT', `${chosen[i]}: not a readable image (${(e as Error).message.split('\n')[0]})`);
     }
     const ch = raw.length / (H * W);
@@ -141,13 +146,18 @@ export async function loadPredictImages(path: string, shape: readonly [number, n
 
 /** The input spec an ONNX export carries in its metadata. */
 function onnxInputSpec(file: string): { shape: [number, number, number]; scale: number[]; mean: number[]; std: number[] } {
-  const md = readOnnx(file).metadata;
+  const onnxFile = readOnnx(file);
+  // onnxruntime would run NaN initializers and print garbage logits with exit 0.
+  assertTensorsFinite(onnxFile.initializers.values(), file);
+  const md = onnxFile.metadata;
   const parse = (k: string): unknown => {
     const v = md[k];
     if (v === undefined) throw new F8Error('BAD_INPUT', `${file}: metadata ${k} is missing; expected an ONNX file written by f8net export`);
     try {
+      if (jsonDepth(v, 4) > 4) throw new F8Error('BAD_INPUT', `${file}: metadata ${k} nests too deep, expected a list of numbers`);
       return JSON.parse(v);
-    } catch {
+    } catch (e) {
+      if (e instanceof F8Error) throw e;
       return v;
     }
   };
@@ -158,8 +168,15 @@ function onnxInputSpec(file: string): { shape: [number, number, number]; scale: 
     return a as number[];
   };
   const shape = nums(ONNX_META.inputShape);
-  if (shape.length !== 3) throw new F8Error('BAD_INPUT', `${file}: metadata ${ONNX_META.inputShape} is not [C, H, W]`);
-  return { shape: shape as [number, number, number], scale: nums(ONNX_META.inputScale), mean: nums(ONNX_META.inputMean), std: nums(ONNX_META.inputStd) };
+  if (shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d >= 1 && d <= 4096) || shape[0] > 4) throw new F8Error('BAD_INPUT', `${file}: metadata ${ONNX_META.inputShape} is ${clip(JSON.stringify(shape))}, expected [C, H, W] with C in 1..4 and H, W in 1..4096`);
+  const C = shape[0];
+  const per = (k: string, positive: boolean): number[] => {
+    const a = nums(k);
+    if (a.length !== 1 && a.length !== C) throw new F8Error('BAD_INPUT', `${file}: metadata ${k} has ${a.length} values, expected 1 or ${C} (one per input channel)`);
+    if (positive && !a.every((x) => x > 0)) throw new F8Error('BAD_INPUT', `${file}: metadata ${k} is ${clip(JSON.stringify(a))}, expected positive values`);
+    return a;
+  };
+  return { shape: shape as [number, number, number], scale: per(ONNX_META.inputScale, true), mean: per(ONNX_META.inputMean, false), std: per(ONNX_META.inputStd, true) };
 }
 
 export function registerExportCommands(program: Command): void {

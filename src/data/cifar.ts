@@ -7,7 +7,8 @@
  * @example
  *   const { train, test } = loadCifar10('data/cifar-10-batches-bin');
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readUntrusted } from '../io/untrusted.js';
 import { join } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
 import type { Dataset, DatasetSplits } from './dataset.js';
@@ -18,11 +19,7 @@ export const CIFAR10_TRAIN_FILES = [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.b
 export const CIFAR10_TEST_FILE = 'test_batch.bin';
 
 function readFile(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new F8Error('IO', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)}), expected a CIFAR-10 binary batch`);
-  }
+  return readUntrusted(path, { what: 'a CIFAR-10 binary batch' });
 }
 
 /** Checks one batch file's length and labels; returns its record count. */

@@ -10,7 +10,8 @@
  * @example
  *   const { train, test } = loadIdxDataset('/usr/share/datasets/fashion-mnist', 'fashion-mnist');
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readUntrusted } from '../io/untrusted.js';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { F8Error } from '../runtime/errors.js';
@@ -38,12 +39,7 @@ const bad = (path: string, msg: string) => new F8Error('BAD_INPUT', `${path}: ${
  * checks the trailer's CRC and size, so a lying trailer is an error, not a large allocation.
  */
 export function readMaybeGzip(path: string, maxBytes = DEFAULT_MAX_BYTES): Uint8Array<ArrayBuffer> {
-  let raw: Buffer<ArrayBuffer>;
-  try {
-    raw = readFileSync(path);
-  } catch (e) {
-    throw new F8Error('IO', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)}), expected a readable file`);
-  }
+  const raw = readUntrusted(path, { what: 'an IDX file (plain or gzip)', maxBytes }) as Buffer<ArrayBuffer>;
   if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b) return raw;
   if (raw.length < 18) throw bad(path, `gzip file of ${raw.length} bytes, expected at least 18 (header + trailer)`);
   const declared = raw.readUInt32LE(raw.length - 4); // ISIZE: uncompressed size mod 2^32

@@ -15,7 +15,7 @@
  * @example
  *   const { train, test } = loadMnistNpm(); // train.length === 8000, test.length === 2000
  */
-import { readFileSync } from 'node:fs';
+import { readUntrusted, parseJsonUntrusted } from '../io/untrusted.js';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
@@ -39,12 +39,8 @@ export function mnistNpmDigitsDir(): string {
 
 /** Reads one class file as uint8 pixels (n * 784). */
 function readDigit(path: string): Uint8Array {
-  let data: unknown;
-  try {
-    data = (JSON.parse(readFileSync(path, 'utf8')) as { data?: unknown }).data;
-  } catch (e) {
-    throw new F8Error('BAD_INPUT', `${path}: ${e instanceof Error ? e.message : String(e)}, expected JSON { data: number[] }`);
-  }
+  const doc = parseJsonUntrusted(readUntrusted(path, { what: 'a JSON file { data: number[] } of the mnist package' }), path);
+  const data = doc !== null && typeof doc === 'object' ? (doc as { data?: unknown }).data : undefined;
   if (!Array.isArray(data) || data.length === 0 || data.length % PIXELS !== 0) {
     throw new F8Error('BAD_INPUT', `${path}: data is not an array of a non-zero multiple of ${PIXELS} numbers, expected 28x28 images`);
   }

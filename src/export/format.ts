@@ -21,7 +21,8 @@
  *   const g3 = parseIntModel(json, bin, 'runs/x/int'); // names files in errors as runs/x/int/model.json
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { readUntrusted, checkJsonDepth, MAX_TEXT_DEPTH } from '../io/untrusted.js';
 import { basename, dirname, join } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
 import { INT_MODEL_FORMAT, INT_MODEL_VERSION, type IntGraph, type IntNode, type IntTensor } from './graph.js';
@@ -248,6 +249,8 @@ function parseDoc(json: string | Uint8Array, file: string, binSize: number, binF
     }
   }
   let doc: unknown;
+  // Checked before JSON.parse and the recursive graph walk: '[' * 100000 is a one-line error.
+  checkJsonDepth(text, file, MAX_TEXT_DEPTH);
   try {
     doc = JSON.parse(text);
   } catch (e) {
@@ -396,12 +399,7 @@ export function readIntModel(path: string): IntGraph {
   const jsonSize = fileSize(file, `the graph of an integer model, written by 'f8net export'`);
   if (jsonSize > MAX_JSON_BYTES) badInput(file, `${jsonSize} bytes exceed the ${MAX_JSON_BYTES}-byte limit of model.json`);
   const binSize = fileSize(binFile, `the tensors of ${file}`);
-  const p = parseDoc(readFileSync(file), file, binSize, binFile);
-  let bin: Buffer;
-  try {
-    bin = readFileSync(binFile);
-  } catch (e) {
-    badInput(binFile, `cannot be read (${(e as Error).message})`);
-  }
+  const p = parseDoc(readUntrusted(file, { what: `the graph of an integer model, written by 'f8net export'`, maxBytes: MAX_JSON_BYTES }), file, binSize, binFile);
+  const bin = readUntrusted(binFile, { what: `the tensors of ${file}`, maxBytes: MAX_WEIGHTS_BYTES });
   return buildGraph(p, bin, file, binFile);
 }

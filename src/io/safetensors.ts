@@ -12,9 +12,10 @@
  *   writeSafetensors('m.safetensors', [{ name: 'w', dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }], { epoch: '3' });
  *   const { tensors, metadata } = readSafetensors('m.safetensors');
  */
-import { readFileSync, openSync, writeSync, fsyncSync, closeSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { openSync, writeSync, fsyncSync, closeSync, renameSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
+import { readUntrusted, jsonDepth } from './untrusted.js';
 
 export type StDType = 'F32' | 'F16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'U32' | 'BOOL' | 'BF16';
 const ITEM: Record<StDType, number> = { F64: 8, I64: 8, F32: 4, I32: 4, U32: 4, F16: 2, BF16: 2, I16: 2, I8: 1, U8: 1, BOOL: 1 };
@@ -102,8 +103,11 @@ export function decodeSafetensors(buf: Uint8Array, source: string): StFile {
   if (hlen > BigInt(MAX_HEADER)) bad(`header of ${hlen} bytes exceeds the ${MAX_HEADER}-byte limit`);
   const h = Number(hlen);
   let header: unknown;
+  const htext = Buffer.from(buf.buffer, buf.byteOffset + 8, h).toString('utf8');
+  // The format nests 3 deep ({name: {shape: [..]}}); check before JSON.parse sees '[' * 1e6.
+  if (jsonDepth(htext, 8) > 8) bad('header JSON nests more than 8 levels deep, expected {name: {dtype, shape, data_offsets}}');
   try {
-    header = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + 8, h).toString('utf8'));
+    header = JSON.parse(htext);
   } catch (e) {
     bad(`header is not valid JSON (${(e as Error).message})`);
   }
@@ -158,14 +162,7 @@ export function decodeSafetensors(buf: Uint8Array, source: string): StFile {
 
 /** Reads and validates a safetensors file (see decodeSafetensors). */
 export function readSafetensors(file: string): StFile {
-  let buf: Buffer;
-  try {
-    if (!statSync(file).isFile()) throw new Error('not a regular file');
-    buf = readFileSync(file);
-  } catch (e) {
-    throw new F8Error('IO', `${file}: cannot read: ${(e as Error).message}`);
-  }
-  return decodeSafetensors(buf, file);
+  return decodeSafetensors(readUntrusted(file, { what: 'a safetensors file' }), file);
 }
 
 /** The values of a tensor as a typed array of its dtype (F32, I32, U32, I8, U8 only). */

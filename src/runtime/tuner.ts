@@ -17,6 +17,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
+import { readCacheText } from '../io/untrusted.js';
 import { homedir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -550,13 +551,10 @@ function badFamilies(v: unknown): string | null {
  * the text names the file and why; else the cache.
  */
 export function readTuningCache(file: string, want: CacheExpectation): { cache: TuningCache } | { warning: string } | { missing: true } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { missing: true };
-    return { warning: `${file}: tuning cache ignored (cannot read it: ${oneLine(err)})` };
-  }
+  const r = readCacheText(file);
+  if ('missing' in r) return r;
+  if ('error' in r) return { warning: `${file}: tuning cache ignored (cannot read it: ${r.error})` };
+  const text = r.text;
   const corrupt = (why: string) => ({ warning: `${file}: tuning cache ignored (corrupt: ${why})` });
   const stale = (why: string) => ({ warning: `${file}: tuning cache ignored (stale: ${why})` });
   let d: unknown;

@@ -10,6 +10,8 @@
  */
 import { readSafetensors, writeSafetensors, typedData, type StTensor, type StDType } from '../io/safetensors.js';
 import { F8Error } from '../runtime/errors.js';
+import { checkStateValues } from '../io/finite.js';
+import { parseJsonUntrusted } from '../io/untrusted.js';
 import type { Module, StateDict, StateEntry } from '../nn/module.js';
 import type { DType } from '../tensor.js';
 
@@ -65,7 +67,7 @@ export function loadCheckpoint(file: string): Checkpoint {
   }
   let meta: CheckpointMeta;
   try {
-    meta = JSON.parse(md.meta ?? '');
+    meta = parseJsonUntrusted(md.meta ?? '', `${file}: metadata 'meta'`) as CheckpointMeta;
   } catch {
     throw new F8Error('BAD_INPUT', `${file}: checkpoint metadata 'meta' is not valid JSON`);
   }
@@ -87,5 +89,7 @@ export function loadCheckpoint(file: string): Checkpoint {
       throw new F8Error('BAD_INPUT', `${file}: unexpected tensor ${name} (checkpoint tensors start with model. or optim.)`);
     }
   }
+  checkStateValues(model, file);
+  checkStateValues(Object.entries(optimizer).map(([k, v]) => [`optim.${k}`, { data: v }]), file);
   return { meta, model, optimizer, source: file };
 }
