@@ -72,11 +72,11 @@ const MAX_PADDED_BYTES = 2 ** 31 - 1;
  * Splits that make no sense are refused before training writes checkpoints of an untrained
  * model: an empty train or test split, or test images of another shape than the train images.
  */
-function checkSplits(train: Dataset, test: Dataset, source: string): void {
+function checkSplits(train: Dataset, test: Dataset, source: string, sameShape = true): void {
   if (train.length === 0) throw new F8Error('BAD_INPUT', `${source}: the training split ${train.name} holds 0 images, expected at least 1`);
   if (test.length === 0) throw new F8Error('BAD_INPUT', `${source}: the test split ${test.name} holds 0 images, expected at least 1`);
   const shape = (d: Dataset) => `${d.channels}x${d.height}x${d.width}`;
-  if (shape(train) !== shape(test)) throw new F8Error('BAD_INPUT', `${source}: test images are ${shape(test)} but training images ${shape(train)}, expected one image shape for both splits`);
+  if (sameShape && shape(train) !== shape(test)) throw new F8Error('BAD_INPUT', `${source}: test images are ${shape(test)} but training images ${shape(train)}, expected one image shape for both splits`);
 }
 
 function padDataset(ds: Dataset, to: number): Dataset {
@@ -172,7 +172,8 @@ export async function loadDataAsync(cfg: TrainConfig): Promise<LoadedData> {
     maxTestSamples: cfg.max_test_samples,
   });
   const { train, test } = splits;
-  checkSplits(train, test, cfg.dataset_dir);
+  // Folder training images are stored larger (the random crop's source): only counts checked.
+  checkSplits(train, test, cfg.dataset_dir, false);
   if (cfg.num_classes !== null && cfg.num_classes < train.numClasses) {
     throw new F8Error('BAD_CONFIG', `num_classes ${cfg.num_classes} is below the ${train.numClasses} classes of ${cfg.dataset_dir}`);
   }
