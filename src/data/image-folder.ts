@@ -282,6 +282,8 @@ export function readUntrustedImage(file: string): Buffer {
  * of range. Used by every image reader.
  */
 export async function checkedImageSize(buf: Buffer, file: string, maxPixels: number): Promise<[number, number]> {
+  // PNG: the IHDR size is at a fixed offset; check it before libvips sees the file at all.
+  if (buf.length >= 24 && buf.readUInt32BE(0) === 0x89504e47 && buf.toString('latin1', 12, 16) === 'IHDR') checkDims(buf.readUInt32BE(16), buf.readUInt32BE(20), file, maxPixels);
   const meta = await sharp(buf, { limitInputPixels: false, failOn: 'error' })
     .metadata()
     .catch((e: unknown) => {
@@ -289,10 +291,14 @@ export async function checkedImageSize(buf: Buffer, file: string, maxPixels: num
     });
   if (!FORMATS.has(meta.format ?? '')) throw bad(file, `${meta.format ?? 'unknown'} image, expected JPEG, PNG or WebP`);
   const { width: w, height: h } = meta;
+  checkDims(w, h, file, maxPixels);
+  return [w!, h!];
+}
+
+function checkDims(w: number | undefined, h: number | undefined, file: string, maxPixels: number): void {
   if (!w || !h) throw bad(file, `image of ${w} x ${h} pixels, expected a positive size`);
   if (w * h > maxPixels) throw bad(file, `image has ${w} x ${h} = ${w * h} pixels, more than the limit of ${maxPixels} (a decompression bomb?)`);
   if (Math.max(w, h) > MAX_IMAGE_ASPECT * Math.min(w, h)) throw bad(file, `image of ${w} x ${h} pixels, expected an aspect ratio of at most ${MAX_IMAGE_ASPECT}:1`);
-  return [w, h];
 }
 
 /** sharp's message as one line of what went wrong. */
