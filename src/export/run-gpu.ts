@@ -89,7 +89,13 @@ export class IntGpuRunner {
           if (!known.has(name)) throw new F8Error('BAD_INPUT', `integer model: node ${node.name} reads ${name} before it is computed`);
           this.lastUse.set(name, i);
         }
-        this.steps.push({ node, run: this.compile(node, opts.dot4) });
+        let run: Step['run'];
+        try {
+          run = this.compile(node, opts.dot4);
+        } catch (err) {
+          throw nodeError(node.name, err);
+        }
+        this.steps.push({ node, run });
         known.add(node.output);
       });
       this.info(g.output.name, 'output');
@@ -225,7 +231,12 @@ export class IntGpuRunner {
     const env = new Map<string, GpuValue>([[g.input.name, int8Activation(codes, [b, ...g.input.shape], signed)]]);
     this.steps.forEach(({ node, run }, i) => {
       const ins = nodeInputs(node).map((name) => env.get(name)!);
-      const y = run(ins);
+      let y: GpuValue;
+      try {
+        y = run(ins);
+      } catch (err) {
+        throw nodeError(node.name, err);
+      }
       const out = this.values.get(node.output)!;
       const got = y.shape;
       if (fmt(got) !== fmt([b, ...out.shape])) throw new F8Error('SHAPE_MISMATCH', `integer model: node ${node.name} produced ${fmt(got)}, expected ${fmt([b, ...out.shape])}`);
@@ -306,4 +317,11 @@ export async function runIntGpu(g: IntGraph, codes: Int32Array, n: number, opts:
   } finally {
     r.dispose();
   }
+}
+
+/** A GPU error raised while compiling or dispatching a node, as one line naming the node. */
+function nodeError(node: string, err: unknown): unknown {
+  if (!(err instanceof F8Error) || err.message.includes(`node ${node}`)) return err;
+  const msg = err.message.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ').slice(0, 400);
+  return new F8Error(err.code, `integer model: node ${node}: ${msg}`);
 }

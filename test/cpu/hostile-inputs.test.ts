@@ -234,3 +234,22 @@ describe('images (point 12)', () => {
     await expect(checkedImageSize(png, 'tall.png', 40e6)).rejects.toThrow(/tall\.png: image of 1 x 39000000 pixels, expected an aspect ratio of at most 256:1/);
   });
 });
+
+describe('integer-model validator (point 3)', () => {
+  it('refuses conv dilation and padding of 1000 that the GPU runner cannot compile', () => {
+    const { json, bin } = serializeIntModel(sampleGraphs()[0].graph);
+    const doc = JSON.parse(json);
+    const conv = doc.nodes.find((n: { op: string }) => n.op === 'conv');
+    expect(conv).toBeDefined();
+    const m = join(dir, 'dil');
+    mkdirSync(m);
+    writeFileSync(join(m, 'weights.bin'), bin);
+    conv.dilation = [1000, 1000];
+    conv.padding = [1000, 1000];
+    writeFileSync(join(m, 'model.json'), JSON.stringify(doc));
+    oneLine(() => readIntModel(m), /node .*: dilation 1000 exceeds 32, the largest the integer runners support/);
+    conv.dilation = [1, 1];
+    writeFileSync(join(m, 'model.json'), JSON.stringify(doc));
+    oneLine(() => readIntModel(m), /padding \[1000, 1000\] exceeds the dilated kernel extent/);
+  });
+});
