@@ -16,6 +16,7 @@
  *   const { train, test } = loadMnistNpm(); // train.length === 8000, test.length === 2000
  */
 import { F8Error } from '../runtime/errors.js';
+import { parseJsonUntrusted } from '../io/text-limits.js';
 import { dirName } from '../runtime/paths.js';
 import { checkDataset, type DatasetSplits } from './dataset.js';
 
@@ -25,12 +26,8 @@ const TEST_FRACTION = 0.2;
 
 /** One class file (its text read inside the parse's error handling) as uint8 pixels (n * 784). */
 function readDigit({ path, text }: DigitFile): Uint8Array {
-  let data: unknown;
-  try {
-    data = (JSON.parse(text()) as { data?: unknown }).data;
-  } catch (e) {
-    throw new F8Error('BAD_INPUT', `${path}: ${e instanceof Error ? e.message : String(e)}, expected JSON { data: number[] }`);
-  }
+  const doc = parseJsonUntrusted(text(), path);
+  const data = doc !== null && typeof doc === 'object' ? (doc as { data?: unknown }).data : undefined;
   if (!Array.isArray(data) || data.length === 0 || data.length % PIXELS !== 0) {
     throw new F8Error('BAD_INPUT', `${path}: data is not an array of a non-zero multiple of ${PIXELS} numbers, expected 28x28 images`);
   }

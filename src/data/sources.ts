@@ -86,8 +86,24 @@ export function syntheticDataset(n: number, classes: number, size: number, seed:
   return { name, numClasses: classes, channels: 1, height: size, width: size, length: n, images, labels };
 }
 
+/** Largest padded image array (bytes); one typed array cannot hold more. */
+const MAX_PADDED_BYTES = 2 ** 31 - 1;
+
+/**
+ * Splits that make no sense are refused before training writes checkpoints of an untrained
+ * model: an empty train or test split, or test images of another shape than the train images.
+ */
+function checkSplits(train: Dataset, test: Dataset, source: string, sameShape = true): void {
+  if (train.length === 0) throw new F8Error('BAD_INPUT', `${source}: the training split ${train.name} holds 0 images, expected at least 1`);
+  if (test.length === 0) throw new F8Error('BAD_INPUT', `${source}: the test split ${test.name} holds 0 images, expected at least 1`);
+  const shape = (d: Dataset) => `${d.channels}x${d.height}x${d.width}`;
+  if (sameShape && shape(train) !== shape(test)) throw new F8Error('BAD_INPUT', `${source}: test images are ${shape(test)} but training images ${shape(train)}, expected one image shape for both splits`);
+}
+
 function padDataset(ds: Dataset, to: number): Dataset {
   if (to < ds.height || to < ds.width) throw new F8Error('BAD_CONFIG', `pad_to ${to} is smaller than the ${ds.height}x${ds.width} images of ${ds.name}`);
+  const need = ds.length * ds.channels * to * to;
+  if (need > MAX_PADDED_BYTES) throw new F8Error('BAD_CONFIG', `pad_to ${to}: ${ds.length} padded images of ${ds.name} would take ${need} bytes, more than the ${MAX_PADDED_BYTES}-byte limit; lower pad_to or max_train_samples/max_test_samples`);
   if (to === ds.height && to === ds.width) return ds;
   const top = Math.floor((to - ds.height) / 2);
   const left = Math.floor((to - ds.width) / 2);
@@ -138,12 +154,14 @@ export function loadData(cfg: TrainConfig): LoadedData {
   }
   if (!splits) throw new F8Error('BAD_CONFIG', `dataset ${cfg.dataset} is not known`);
   let { train, test } = splits;
+  // Cut before padding: the padded copy is then only as large as the samples used.
+  train = limit(train, cfg.max_train_samples);
+  test = limit(test, cfg.max_test_samples);
+  checkSplits(train, test, cfg.dataset_dir ?? cfg.dataset);
   if (cfg.pad_to) {
     train = padDataset(train, cfg.pad_to);
     test = padDataset(test, cfg.pad_to);
   }
-  train = limit(train, cfg.max_train_samples);
-  test = limit(test, cfg.max_test_samples);
   if (cfg.num_classes !== null && cfg.num_classes < train.numClasses) {
     throw new F8Error('BAD_CONFIG', `num_classes ${cfg.num_classes} is below the ${train.numClasses} classes of ${train.name}`);
   }
@@ -175,6 +193,8 @@ export async function loadDataAsync(cfg: TrainConfig): Promise<LoadedData> {
     maxTestSamples: cfg.max_test_samples,
   });
   const { train, test } = splits;
+  // Folder training images are stored larger (the random crop's source): only counts checked.
+  checkSplits(train, test, cfg.dataset_dir, false);
   if (cfg.num_classes !== null && cfg.num_classes < train.numClasses) {
     throw new F8Error('BAD_CONFIG', `num_classes ${cfg.num_classes} is below the ${train.numClasses} classes of ${cfg.dataset_dir}`);
   }

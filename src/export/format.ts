@@ -23,6 +23,7 @@
  *   const g3 = parseIntModel(json, bin, 'runs/x/int'); // names files in errors as runs/x/int/model.json
  */
 import { F8Error } from '../runtime/errors.js';
+import { checkJsonDepth, MAX_TEXT_DEPTH } from '../io/text-limits.js';
 import { sha256Hex } from '../runtime/sha256.js';
 import { baseName as basename, joinPath as join } from '../runtime/paths.js';
 import { INT_MODEL_FORMAT, INT_MODEL_VERSION, type IntGraph, type IntNode, type IntTensor } from './graph.js';
@@ -194,6 +195,8 @@ function parseDoc(json: string | Uint8Array, file: string, binSize: number, binF
     }
   }
   let doc: unknown;
+  // Checked before JSON.parse and the recursive graph walk: '[' * 100000 is a one-line error.
+  checkJsonDepth(text, file, MAX_TEXT_DEPTH);
   try {
     doc = JSON.parse(text);
   } catch (e) {

@@ -124,7 +124,11 @@ export class IntGpuRunner {
           this.lastUse.set(name, i);
         }
         const f = fusions.get(node.name);
-        this.steps.push({ node, run: this.compile(node, opts.dot4), ...(f && node.op === 'add' ? { fused: this.compileFused(node, f) } : {}) });
+        try {
+          this.steps.push({ node, run: this.compile(node, opts.dot4), ...(f && node.op === 'add' ? { fused: this.compileFused(node, f) } : {}) });
+        } catch (err) {
+          throw nodeError(node.name, err);
+        }
         known.add(node.output);
       });
       this.info(g.output.name, 'output');
@@ -307,11 +311,15 @@ export class IntGpuRunner {
     this.steps.forEach(({ node, run, fused }, i) => {
       const ins = nodeInputs(node).map((name) => env.get(name)!);
       let y: GpuValue;
-      if (fuse && fused) y = fused(ins, pending);
-      else if (fuse && this.fusedAway.has(node.name)) {
-        y = pending.get(node.output)!;
-        pending.delete(node.output);
-      } else y = run(ins);
+      try {
+        if (fuse && fused) y = fused(ins, pending);
+        else if (fuse && this.fusedAway.has(node.name)) {
+          y = pending.get(node.output)!;
+          pending.delete(node.output);
+        } else y = run(ins);
+      } catch (err) {
+        throw nodeError(node.name, err);
+      }
       const out = this.values.get(node.output)!;
       const got = y.shape;
       if (fmt(got) !== fmt([b, ...out.shape])) throw new F8Error('SHAPE_MISMATCH', `integer model: node ${node.name} produced ${fmt(got)}, expected ${fmt([b, ...out.shape])}`);
@@ -402,4 +410,11 @@ export async function runIntGpu(g: IntGraph, codes: Int32Array, n: number, opts:
   } finally {
     r.dispose();
   }
+}
+
+/** A GPU error raised while compiling or dispatching a node, as one line naming the node. */
+function nodeError(node: string, err: unknown): unknown {
+  if (!(err instanceof F8Error) || err.message.includes(`node ${node}`)) return err;
+  const msg = err.message.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ').slice(0, 400);
+  return new F8Error(err.code, `integer model: node ${node}: ${msg}`);
 }

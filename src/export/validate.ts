@@ -23,7 +23,11 @@
  *  - at most 2^26 elements per image in any value or tensor (ImageNet ResNet-50's largest
  *    activation has 2^19.6), so element indices of a batch stay far inside i32 on the GPU and
  *    a hostile file cannot make a runner allocate gigabytes per image;
- *  - kernel, stride, dilation and padding at most 65535.
+ *  - kernel, stride and dilation at most MAX_WINDOW (32; the zoo uses 7 at most): the GPU
+ *    kernels specialise on them as pipeline constants and unroll the window, so a dilation of
+ *    1000 makes an invalid pipeline rather than a slow one; padding at most the dilated kernel
+ *    extent (dilation * (kernel - 1)) for convs, half the window for pools: more only adds
+ *    rows of pure padding, which no trained network has.
  *
  * @example
  *   validateGraph(g, 'runs/x/int/model.json'); // throws F8Error('BAD_INPUT', 'runs/x/int/model.json: node conv1: ...')
@@ -36,6 +40,8 @@ export const MAX_SHIFT = 31;
 export const MAX_ADD_SHIFT = 31;
 export const MAX_FL = 64;
 export const MAX_GEOMETRY = 65535;
+/** Largest kernel, stride or dilation both runners support (see above). */
+export const MAX_WINDOW = 32;
 export const MAX_NAME = 256;
 
 const VALUE_DTYPES = ['int8', 'uint8', 'int32'];
@@ -251,6 +257,10 @@ export function validateGraph(g: IntGraph, where: string): void {
         const stride = pair(n.stride, 1, `node ${nn}: stride`);
         const padding = pair(n.padding, 0, `node ${nn}: padding`);
         const dilation = pair(n.dilation, 1, `node ${nn}: dilation`);
+        for (const [v, what] of [[KH, 'kernel height'], [KW, 'kernel width'], [stride[0], 'stride'], [stride[1], 'stride'], [dilation[0], 'dilation'], [dilation[1], 'dilation']] as const) {
+          if (v > MAX_WINDOW) bad(`node ${nn}: ${what} ${v} exceeds ${MAX_WINDOW}, the largest the integer runners support`);
+        }
+        if (padding[0] > dilation[0] * (KH - 1) || padding[1] > dilation[1] * (KW - 1)) bad(`node ${nn}: padding ${fmt(padding)} exceeds the dilated kernel extent ${fmt([dilation[0] * (KH - 1), dilation[1] * (KW - 1)])}, expected at most dilation * (kernel - 1)`);
         const groups = int(n.groups, 1, MAX_ELEMENTS, `node ${nn}: groups`);
         if (Cin % groups !== 0 || O % groups !== 0) bad(`node ${nn}: ${Cin} input and ${O} output channels are not both divisible by groups = ${groups}`);
         if (CG !== Cin / groups) bad(`node ${nn}: weight ${fmt(w.shape)} has ${CG} input channels per group, the input ${fmt(x.shape)} with groups = ${groups} needs ${Cin / groups}`);
@@ -278,6 +288,7 @@ export function validateGraph(g: IntGraph, where: string): void {
         if (x.shape.length !== 3) bad(`node ${nn} (maxpool): input ${fmt(x.shape)}, expected [C, H, W]`);
         const kernel = pair(n.kernel, 1, `node ${nn}: kernel`);
         const stride = pair(n.stride, 1, `node ${nn}: stride`);
+        if (Math.max(...kernel, ...stride) > MAX_WINDOW) bad(`node ${nn}: kernel ${fmt(kernel)} or stride ${fmt(stride)} exceeds ${MAX_WINDOW}, the largest the integer runners support`);
         const padding = pair(n.padding, 0, `node ${nn}: padding`);
         // Every window then holds at least one real position (padding never wins).
         if (2 * padding[0] > kernel[0] || 2 * padding[1] > kernel[1]) bad(`node ${nn}: padding ${fmt(padding)} exceeds half the kernel ${fmt(kernel)}`);

@@ -18,6 +18,8 @@ import { F8Error } from '../runtime/errors.js';
 import { type StTensor } from './safetensors.js';
 import { readSafetensors } from '../node/safetensors-file.js';
 import { readOnnx } from '../node/onnx-file.js';
+import { checkStateValues } from './finite.js';
+import { checkRegularFile } from '../node/untrusted.js';
 import { mapNames, nameRulesFor, type NameRules } from './name-maps.js';
 import type { Module, StateDict, StateEntry } from '../nn/module.js';
 import { saveCheckpoint, CHECKPOINT_FORMAT } from '../train/checkpoint.js';
@@ -45,6 +47,7 @@ function sniff(file: string): WeightsFormat {
   if (ext === '.onnx') return 'onnx';
   const head = new Uint8Array(9);
   let got = 0;
+  checkRegularFile(file, { what: 'a safetensors or ONNX weights file' });
   try {
     const fd = openSync(file, 'r');
     try {
@@ -220,6 +223,7 @@ export function importWeights(file: string | WeightsFile, model: Module, rules: 
       : ` (names mapped with the ${rules.family} rules; --model-args, --num-classes and --in-channels set the model's shape)`;
     throw new F8Error('BAD_INPUT', `${wf.source}: does not fit the model: ${parts.join('; ')}${hint}`);
   }
+  checkStateValues(sd, wf.source);
   report.loaded = sd.size;
   return { stateDict: sd, report };
 }
@@ -253,7 +257,7 @@ export async function importCheckpoint(o: ImportOptions): Promise<{ report: Impo
     numClasses = mats[0].shape[0];
   }
   const raw = { model: o.model, model_args: o.modelArgs ?? {}, num_classes: numClasses, floating_model: true };
-  const cfg = resolveConfig(raw, o.sets ?? [], 'f8net import');
+  const cfg = resolveConfig(raw, o.sets ?? [], o.numClasses === undefined ? `${o.from} (num_classes from its classifier)` : 'f8net import');
   if (cfg.model !== o.model || !cfg.floating_model || cfg.num_classes !== numClasses) {
     throw new F8Error('BAD_CONFIG', 'f8net import: --set must not change model, num_classes or floating_model (use --model, --num-classes)');
   }

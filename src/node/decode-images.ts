@@ -15,6 +15,7 @@ import { IDX_MAGIC_IMAGES } from '../data/idx.js';
 import { readIdx } from './dataset-files.js';
 import { IMAGE_EXTENSIONS, DEFAULT_MAX_PIXELS } from '../data/image-folder.js';
 import { F8Error } from '../runtime/errors.js';
+import { readUntrustedImage, checkedImageSize } from './image-folder.js';
 
 export interface DecodedImages {
   /** n * C * H * W pixels, CHW per image. */
@@ -78,12 +79,14 @@ export async function decodeImages(path: string, shape: readonly [number, number
 /** One image file to CHW pixels; the note says what changed. */
 async function decodeOne(file: string, C: number, H: number, W: number, maxPixels: number): Promise<{ pixels: Uint8Array; note: string }> {
   const bad = (why: string) => new F8Error('BAD_INPUT', `${file}: not a readable image (${why.split('\n')[0]})`);
-  const meta = await sharp(file, { limitInputPixels: false }).metadata().catch((e: unknown) => {
+  // Regular files only, size and pixel count from the header before libvips decodes anything.
+  const buf = readUntrustedImage(file);
+  const [w, h] = await checkedImageSize(buf, file, maxPixels).catch((e: unknown) => {
+    throw bad(String((e as Error).message).replace(`${file}: `, ''));
+  });
+  const meta = await sharp(buf, { limitInputPixels: false }).metadata().catch((e: unknown) => {
     throw bad((e as Error).message);
   });
-  const [w, h] = [meta.width ?? 0, meta.height ?? 0];
-  if (!w || !h) throw bad(`${w} x ${h} pixels`);
-  if (w * h > maxPixels) throw new F8Error('BAD_INPUT', `${file}: image has ${w} x ${h} = ${w * h} pixels, more than the limit of ${maxPixels}`);
   const srcChannels = (meta.channels ?? 3) - (meta.hasAlpha ? 1 : 0);
   const note: string[] = [];
   if (w !== W || h !== H) note.push(`resized ${w}x${h} to ${W}x${H}`);
@@ -92,7 +95,7 @@ async function decodeOne(file: string, C: number, H: number, W: number, maxPixel
   if (meta.hasAlpha) note.push('alpha dropped');
   let raw: Buffer;
   try {
-    let img = sharp(file, { limitInputPixels: maxPixels }).resize(W, H, { fit: 'fill' }).removeAlpha();
+    let img = sharp(buf, { limitInputPixels: maxPixels }).resize(W, H, { fit: 'fill' }).removeAlpha();
     img = C === 1 ? img.grayscale() : img.toColourspace('srgb');
     raw = await img.raw().toBuffer();
   } catch (e) {

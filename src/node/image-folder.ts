@@ -3,7 +3,8 @@
  * class folders listed in name order, every image's header read before it is decoded with sharp.
  */
 import type { Dirent } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { readUntrusted } from './untrusted.js';
 import { basename, extname, join } from 'node:path';
 import sharp from 'sharp';
 import { F8Error } from '../runtime/errors.js';
@@ -65,26 +66,45 @@ interface DecodeSpec {
   maxPixels: number;
 }
 
-/** Decodes one file into `dst` (channels x crop x crop). */
-async function decodeInto(file: string, dst: Uint8Array, spec: DecodeSpec): Promise<void> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(file);
-  } catch (e) {
-    throw new F8Error('IO', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)}), expected a readable image file`);
-  }
-  // The header alone, without sharp's own limit, so a bomb is refused with its size.
+/** The largest image file read (a 256 MiB JPEG is far past any data set's images). */
+export const MAX_IMAGE_FILE_BYTES = 256 << 20;
+/** Longest side over shortest accepted: libvips floods stderr with GLib-CRITICAL lines on 1 x 39M. */
+export const MAX_IMAGE_ASPECT = 256;
+
+/** An image file's bytes: regular files only (a named pipe is refused, not waited on). */
+export function readUntrustedImage(file: string): Buffer {
+  return readUntrusted(file, { what: 'a JPEG, PNG or WebP image', maxBytes: MAX_IMAGE_FILE_BYTES });
+}
+
+/**
+ * Width and height from the header alone (sharp's own limit off, so a bomb is refused with its
+ * size), refused before any decode when the format, the pixel count or the aspect ratio is out
+ * of range. Used by every image reader.
+ */
+export async function checkedImageSize(buf: Buffer, file: string, maxPixels: number): Promise<[number, number]> {
+  // PNG: the IHDR size is at a fixed offset; check it before libvips sees the file at all.
+  if (buf.length >= 24 && buf.readUInt32BE(0) === 0x89504e47 && buf.toString('latin1', 12, 16) === 'IHDR') checkDims(buf.readUInt32BE(16), buf.readUInt32BE(20), file, maxPixels);
   const meta = await sharp(buf, { limitInputPixels: false, failOn: 'error' })
     .metadata()
     .catch((e: unknown) => {
-      throw bad(file, decodeReason(e, spec.maxPixels));
+      throw bad(file, decodeReason(e, maxPixels));
     });
   if (!FORMATS.has(meta.format ?? '')) throw bad(file, `${meta.format ?? 'unknown'} image, expected JPEG, PNG or WebP`);
   const { width: w, height: h } = meta;
+  checkDims(w, h, file, maxPixels);
+  return [w!, h!];
+}
+
+function checkDims(w: number | undefined, h: number | undefined, file: string, maxPixels: number): void {
   if (!w || !h) throw bad(file, `image of ${w} x ${h} pixels, expected a positive size`);
-  if (w * h > spec.maxPixels) {
-    throw bad(file, `image has ${w} x ${h} = ${w * h} pixels, more than the limit of ${spec.maxPixels} (a decompression bomb?)`);
-  }
+  if (w * h > maxPixels) throw bad(file, `image has ${w} x ${h} = ${w * h} pixels, more than the limit of ${maxPixels} (a decompression bomb?)`);
+  if (Math.max(w, h) > MAX_IMAGE_ASPECT * Math.min(w, h)) throw bad(file, `image of ${w} x ${h} pixels, expected an aspect ratio of at most ${MAX_IMAGE_ASPECT}:1`);
+}
+
+/** Decodes one file into `dst` (channels x crop x crop). */
+async function decodeInto(file: string, dst: Uint8Array, spec: DecodeSpec): Promise<void> {
+  const buf = readUntrustedImage(file);
+  const [w, h] = await checkedImageSize(buf, file, spec.maxPixels);
   const r = spec.resizeTo;
   const short = Math.min(w, h);
   const long = Math.trunc((r * Math.max(w, h)) / short);

@@ -3,11 +3,12 @@
  * checked before anything is allocated, and written under temporary names then renamed (see
  * src/export/format.ts for the format and the order of the renames).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { readUntrusted } from './untrusted.js';
 import { basename, dirname, join } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
 import type { IntGraph } from '../export/graph.js';
-import { MODEL_JSON, WEIGHTS_BIN, MAX_JSON_BYTES, encodeIntModel as encode, parseIntModelDoc as parseDoc, buildIntGraph as buildGraph, badIntModelInput as badInput } from '../export/format.js';
+import { MODEL_JSON, WEIGHTS_BIN, MAX_JSON_BYTES, MAX_WEIGHTS_BYTES, encodeIntModel as encode, parseIntModelDoc as parseDoc, buildIntGraph as buildGraph, badIntModelInput as badInput } from '../export/format.js';
 
 function writeTemp(file: string, data: Uint8Array): void {
   const fd = openSync(file, 'w');
@@ -100,12 +101,7 @@ export function readIntModel(path: string): IntGraph {
   const jsonSize = fileSize(file, `the graph of an integer model, written by 'f8net export'`);
   if (jsonSize > MAX_JSON_BYTES) badInput(file, `${jsonSize} bytes exceed the ${MAX_JSON_BYTES}-byte limit of model.json`);
   const binSize = fileSize(binFile, `the tensors of ${file}`);
-  const p = parseDoc(readFileSync(file), file, binSize, binFile);
-  let bin: Buffer;
-  try {
-    bin = readFileSync(binFile);
-  } catch (e) {
-    badInput(binFile, `cannot be read (${(e as Error).message})`);
-  }
+  const p = parseDoc(readUntrusted(file, { what: `the graph of an integer model, written by 'f8net export'`, maxBytes: MAX_JSON_BYTES }), file, binSize, binFile);
+  const bin = readUntrusted(binFile, { what: `the tensors of ${file}`, maxBytes: MAX_WEIGHTS_BYTES });
   return buildGraph(p, bin, file, binFile);
 }

@@ -17,6 +17,8 @@
 import { existsSync, statSync, openSync, readSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
+import { assertTensorsFinite } from '../io/finite.js';
+import { jsonDepth, clip } from '../io/text-limits.js';
 import { CHECKPOINT_FORMAT } from '../train/checkpoint.js';
 import { readOnnx } from './onnx-file.js';
 import { MODEL_JSON } from '../export/format.js';
@@ -100,10 +102,14 @@ function safetensorsFormat(file: string): string | null {
 }
 
 function openOnnx(file: string): PredictModel {
-  const md = readOnnx(file).metadata;
+  const onnxFile = readOnnx(file);
+  // onnxruntime would run NaN initializers and print garbage logits with exit 0.
+  assertTensorsFinite(onnxFile.initializers.values(), file);
+  const md = onnxFile.metadata;
   const parse = (k: string): unknown => {
     const v = md[k];
     if (v === undefined) throw new F8Error('BAD_INPUT', `${file}: metadata ${k} is missing; expected an ONNX file written by f8net export`);
+    if (jsonDepth(v, 4) > 4) throw new F8Error('BAD_INPUT', `${file}: metadata ${k} nests too deep, expected a list of numbers`);
     try {
       return JSON.parse(v);
     } catch {
@@ -117,7 +123,14 @@ function openOnnx(file: string): PredictModel {
     return a as number[];
   };
   const shape = nums(ONNX_META.inputShape);
-  if (shape.length !== 3) throw new F8Error('BAD_INPUT', `${file}: metadata ${ONNX_META.inputShape} is not [C, H, W]`);
+  if (shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d >= 1 && d <= 4096) || shape[0] > 4) throw new F8Error('BAD_INPUT', `${file}: metadata ${ONNX_META.inputShape} is ${clip(JSON.stringify(shape))}, expected [C, H, W] with C in 1..4 and H, W in 1..4096`);
+  const C = shape[0];
+  const per = (k: string, positive: boolean): number[] => {
+    const a = nums(k);
+    if (a.length !== 1 && a.length !== C) throw new F8Error('BAD_INPUT', `${file}: metadata ${k} has ${a.length} values, expected 1 or ${C} (one per input channel)`);
+    if (positive && !a.every((x) => x > 0)) throw new F8Error('BAD_INPUT', `${file}: metadata ${k} is ${clip(JSON.stringify(a))}, expected positive values`);
+    return a;
+  };
   // The integer model beside it carries the class names, when it is there.
   let classNames: string[] | null = null;
   try {
@@ -125,7 +138,7 @@ function openOnnx(file: string): PredictModel {
   } catch {
     /* an ONNX file on its own: class indices only */
   }
-  return { kind: 'onnx', path: file, shape: shape as [number, number, number], scale: nums(ONNX_META.inputScale), mean: nums(ONNX_META.inputMean), std: nums(ONNX_META.inputStd), classNames };
+  return { kind: 'onnx', path: file, shape: shape as [number, number, number], scale: per(ONNX_META.inputScale, true), mean: per(ONNX_META.inputMean, false), std: per(ONNX_META.inputStd, true), classNames };
 }
 
 export interface Prediction {

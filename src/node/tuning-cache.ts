@@ -17,6 +17,8 @@ import { Sha256, sha256Hex } from '../runtime/sha256.js';
 import { F8NET_VERSION } from '../runtime/version.js';
 import { parseTuningCache, tuneWithStore, type CacheExpectation, type TuneOptions, type TuneReport, type TuningCache } from '../runtime/tuner.js';
 import { writeFileAtomic } from './files.js';
+// The one read of a cache file: regular files inside the cache folder only, size-capped, depth-checked.
+import { readCacheText } from './untrusted.js';
 import { packageVersion } from './versions.js';
 import { WGSL_DIR } from './wgsl-files.js';
 
@@ -65,16 +67,6 @@ export function adapterKey(e: Engine): string {
 /** The cache file of an adapter key: one per adapter and driver. */
 export function tuningCacheFile(key: string, dir = tuningCacheDir()): string {
   return join(dir, `tuning-${sha256Hex(key).slice(0, 16)}.json`);
-}
-
-/** The text of a cache file; `missing` when there is none, `error` when it cannot be read. */
-function readCacheText(file: string): { text: string } | { missing: true } | { error: string } {
-  try {
-    return { text: readFileSync(file, 'utf8') };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { missing: true };
-    return { error: oneLine(err) };
-  }
 }
 
 /**

@@ -12,6 +12,8 @@ import { encodeSafetensors, decodeSafetensors, typedData, type StTensor, type St
 import { readSafetensors } from '../node/safetensors-file.js';
 import { writeFileAtomic } from '../node/files.js';
 import { F8Error } from '../runtime/errors.js';
+import { checkStateValues } from '../io/finite.js';
+import { parseJsonUntrusted } from '../io/text-limits.js';
 import type { Module, StateDict, StateEntry } from '../nn/module.js';
 import type { DType } from '../tensor.js';
 
@@ -92,7 +94,7 @@ function checkpointFrom(st: StFile, file: string): Checkpoint {
   }
   let meta: CheckpointMeta;
   try {
-    meta = JSON.parse(md.meta ?? '');
+    meta = parseJsonUntrusted(md.meta ?? '', `${file}: metadata 'meta'`) as CheckpointMeta;
   } catch {
     throw new F8Error('BAD_INPUT', `${file}: checkpoint metadata 'meta' is not valid JSON`);
   }
@@ -120,6 +122,8 @@ function checkpointFrom(st: StFile, file: string): Checkpoint {
       throw new F8Error('BAD_INPUT', `${file}: unexpected tensor ${name} (checkpoint tensors start with model. or optim.)`);
     }
   }
+  checkStateValues(model, file);
+  checkStateValues(Object.entries(optimizer).map(([k, v]) => [`optim.${k}`, { data: v }]), file);
   return { meta, model, optimizer, source: file };
 }
 

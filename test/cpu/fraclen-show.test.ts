@@ -29,7 +29,7 @@ function writeCheckpoint(file: string, layers: { name: string; run: number; flw:
   }
   for (const l of layers) {
     const o = l.flw.length > 1 ? l.flw.length : 2;
-    t.push(f32(`model.${l.name}.input_fraclen_run`, [l.run]), i32(`model.${l.name}.input_fraclen`, [Math.round(l.run)]));
+    t.push(f32(`model.${l.name}.input_fraclen_run`, [l.run]), i32(`model.${l.name}.input_fraclen`, [Math.min(8, Math.round(l.run))]));
     if (l.bn) t.push(f32(`model.${l.name}.running_mean`, new Array(o).fill(0)), f32(`model.${l.name}.running_var`, new Array(o).fill(1)));
     t.push(i32(`model.${l.name}.weight_fraclen`, l.flw));
   }

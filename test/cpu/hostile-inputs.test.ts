@@ -1,0 +1,257 @@
+/**
+ * Issue 17, points 1-7 and 12: each hostile input of the attack gets a one-line F8Error naming
+ * the input (never a hang, a stack trace or a silent wrong result). Special files are made with
+ * mkfifo and symlinks to /dev/zero; every read must return or throw at once.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, symlinkSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { F8Error } from '../../src/runtime/errors.js';
+import { readSafetensors, writeSafetensors } from '../../src/node/safetensors-file.js';
+import { readOnnx } from '../../src/node/onnx-file.js';
+import { IDX_MAGIC_IMAGES } from '../../src/data/idx.js';
+import { readIdx, loadIdxDataset, readCifarBatches } from '../../src/node/dataset-files.js';
+import { resolveConfig } from '../../src/train/config.js';
+import { loadConfig } from '../../src/node/config-file.js';
+import { serializeIntModel } from '../../src/export/format.js';
+import { readIntModel } from '../../src/node/int-model-files.js';
+import { readTuningCache } from '../../src/node/tuning-cache.js';
+import { loadCheckpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from '../../src/train/checkpoint.js';
+import { readUntrusted, parseJsonUntrusted, yamlDepth } from '../../src/node/untrusted.js';
+import { assertTensorsFinite, checkStateValues } from '../../src/io/finite.js';
+import { loadData } from '../../src/data/sources.js';
+import { readUntrustedImage, checkedImageSize } from '../../src/node/image-folder.js';
+import { checkpointConfig } from '../../src/node/from-checkpoint.js';
+import { sampleGraphs } from '../int-graphs.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'f8net-hostile-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const fifo = (name: string) => {
+  const p = join(dir, name);
+  execFileSync('mkfifo', [p]);
+  return p;
+};
+/** The error of f(), which must be a one-line F8Error matching `re`. */
+function oneLine(f: () => unknown, re: RegExp): F8Error {
+  let err: unknown;
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(F8Error);
+  const m = (err as F8Error).message;
+  expect(m).not.toMatch(/\n/);
+  expect(m).toMatch(re);
+  return err as F8Error;
+}
+
+const idxBuf = (magic: number, dims: number[]) => {
+  const n = dims.reduce((a, b) => a * b, 1);
+  const b = Buffer.alloc(4 + 4 * dims.length + n);
+  b.writeUInt32BE(magic, 0);
+  dims.forEach((d, i) => b.writeUInt32BE(d, 4 + 4 * i));
+  return b;
+};
+
+describe('special files (point 5)', () => {
+  it('refuses a named pipe in every reader without opening it', () => {
+    const p = fifo('p.bin');
+    oneLine(() => readSafetensors(p), /p\.bin: is a named pipe, expected a safetensors file/);
+    oneLine(() => readOnnx(p), /named pipe/);
+    oneLine(() => readIdx(p, IDX_MAGIC_IMAGES), /p\.bin: is a named pipe/);
+    oneLine(() => readCifarBatches([p], 'c'), /named pipe, expected a CIFAR-10/);
+    oneLine(() => loadConfig(p), /p\.bin: is a named pipe, expected a YAML config/);
+    oneLine(() => loadCheckpoint(p), /named pipe/);
+    oneLine(() => readUntrustedImage(p), /named pipe, expected a JPEG/);
+  });
+  it('refuses a pipe posing as model.json or weights.bin', () => {
+    const m = join(dir, 'm1');
+    mkdirSync(m);
+    execFileSync('mkfifo', [join(m, 'model.json')]);
+    writeFileSync(join(m, 'weights.bin'), '');
+    oneLine(() => readIntModel(m), /model\.json: is not a regular file|named pipe/);
+  });
+  it('refuses a device (a link to /dev/zero)', () => {
+    const z = join(dir, 'zero.safetensors');
+    symlinkSync('/dev/zero', z);
+    oneLine(() => readSafetensors(z), /character device/);
+    oneLine(() => readUntrusted(z, { what: 'x' }), /character device/);
+  });
+});
+
+describe('tuning cache (point 4)', () => {
+  const want = { adapterKey: 'a', f8netVersion: 'v', wgslHash: 'h', quick: false };
+  it('ignores a link to /dev/zero, a named pipe and a link out of its folder, at once', () => {
+    const c = join(dir, 'cache');
+    mkdirSync(c);
+    symlinkSync('/dev/zero', join(c, 'zero.json'));
+    execFileSync('mkfifo', [join(c, 'pipe.json')]);
+    writeFileSync(join(dir, 'outside.json'), '{}');
+    symlinkSync(join(dir, 'outside.json'), join(c, 'out.json'));
+    writeFileSync(join(c, 'deep.json'), '['.repeat(100000));
+    for (const [f, re] of [
+      ['zero.json', /character device/],
+      ['pipe.json', /named pipe/],
+      ['out.json', /outside/],
+      ['deep.json', /nests more than/],
+    ] as const) {
+      const r = readTuningCache(join(c, f), want) as { warning?: string };
+      expect(r.warning).toMatch(re);
+      expect(r.warning).not.toMatch(/\n/);
+    }
+    expect(readTuningCache(join(c, 'none.json'), want)).toEqual({ missing: true });
+  });
+});
+
+describe('depth and size limits (point 2)', () => {
+  it('a model.json of 100000 brackets is one line, not a stack overflow', () => {
+    const { json, bin } = serializeIntModel(sampleGraphs()[0].graph);
+    const m = join(dir, 'deep');
+    mkdirSync(m);
+    writeFileSync(join(m, 'weights.bin'), bin);
+    writeFileSync(join(m, 'model.json'), `${'['.repeat(100000)}${']'.repeat(100000)}`);
+    oneLine(() => readIntModel(m), /model\.json: JSON nests more than 64 levels/);
+    writeFileSync(join(m, 'model.json'), json);
+    expect(readIntModel(m).nodes.length).toBeGreaterThan(0);
+  });
+  it('deep YAML configs and --set values are refused before parsing', () => {
+    const f = join(dir, 'deep.yml');
+    writeFileSync(f, `model_args: ${'['.repeat(50000)}`);
+    oneLine(() => loadConfig(f), /deep\.yml: YAML nests more than 64/);
+    writeFileSync(f, `model_args:\n${Array.from({ length: 200 }, (_, i) => `${' '.repeat(2 * i + 2)}k${i}:`).join('\n')}\n`);
+    oneLine(() => loadConfig(f), /YAML nests more than 64/);
+    oneLine(() => resolveConfig({}, [`model_args=${'- '.repeat(1000)}1`]), /YAML nests more than 64/);
+    expect(yamlDepth('a: [1, {b: "[[["}]\n')).toBe(3);
+  });
+  it('a safetensors header and checkpoint meta nesting deep are refused', () => {
+    const h = Buffer.from(`{"a":${'['.repeat(10000)}}`);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(h.length));
+    const f = join(dir, 'deep.safetensors');
+    writeFileSync(f, Buffer.concat([len, h]));
+    oneLine(() => readSafetensors(f), /deep\.safetensors: header JSON nests more than 8/);
+    oneLine(() => parseJsonUntrusted('['.repeat(65) + ']'.repeat(65), 'x.json'), /x\.json: JSON nests more than 64/);
+  });
+});
+
+const ck = (file: string, tensors: { name: string; data: Float32Array | Int32Array }[], config: Record<string, unknown> = {}) =>
+  writeSafetensors(
+    file,
+    tensors.map((t) => ({ name: t.name, dtype: t.data instanceof Int32Array ? 'I32' : 'F32', shape: [t.data.length], data: t.data })),
+    { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION), meta: JSON.stringify({ stage: 'fixed', epoch: 1, step: 1, config }) },
+  );
+
+describe('non-finite values and ranges (point 6)', () => {
+  it('a NaN in a checkpoint weight names the tensor and the file', () => {
+    const f = join(dir, 'nan.safetensors');
+    ck(f, [{ name: 'model.conv1.weight', data: new Float32Array([0.1, NaN, 0.3]) }]);
+    oneLine(() => loadCheckpoint(f), /nan\.safetensors: tensor conv1\.weight holds NaN at index 1/);
+  });
+  it('alpha = -3.4e38 and input_fraclen_run = -inf are refused', () => {
+    const f = join(dir, 'alpha.safetensors');
+    ck(f, [{ name: 'model.conv1.alpha', data: new Float32Array([-3.4e38]) }]);
+    oneLine(() => loadCheckpoint(f), /conv1\.alpha = -3\.\d+e\+38, expected a clipping level/);
+    ck(f, [{ name: 'model.conv1.input_fraclen_run', data: new Float32Array([-Infinity]) }]);
+    oneLine(() => loadCheckpoint(f), /input_fraclen_run holds -Infinity/);
+    ck(f, [{ name: 'model.conv1.weight_fraclen', data: new Int32Array([9]) }]);
+    oneLine(() => loadCheckpoint(f), /weight_fraclen holds fractional length 9/);
+    ck(f, [{ name: 'model.conv1.alpha', data: new Float32Array([0]) }]);
+    oneLine(() => loadCheckpoint(f), /alpha = 0/);
+  });
+  it('F16 and BF16 infinities are found too; finite tensors pass', () => {
+    const t = (dtype: 'F16' | 'BF16', bits: number) => ({ name: 'w', dtype, shape: [2], data: new Uint16Array([0x3c00, bits]) });
+    oneLine(() => assertTensorsFinite([t('F16', 0x7c00)], 'a.onnx'), /a\.onnx: tensor w \(F16\) holds a NaN or infinity at index 1/);
+    oneLine(() => assertTensorsFinite([t('BF16', 0xff80)], 'a.onnx'), /BF16/);
+    expect(() => assertTensorsFinite([t('F16', 0x3c00)], 'a.onnx')).not.toThrow();
+    expect(() => checkStateValues([['l.alpha', { data: new Float32Array([8]) }]], 'f')).not.toThrow();
+  });
+});
+
+describe('config sizes (points 1 and 12)', () => {
+  it('size-like keys have ranges naming the key and the limit', () => {
+    oneLine(() => resolveConfig({}, ['pad_to=100000']), /pad_to = 100000 is invalid: expected a value <= 4096/);
+    oneLine(() => resolveConfig({}, ['num_classes=1e9']), /num_classes = 1000000000 is invalid: expected a value <= 100000/);
+    oneLine(() => resolveConfig({}, ['model_args={width: 65536}']), /model_args\.width = 65536 is out of range: expected a positive number <= 16384/);
+    oneLine(() => resolveConfig({}, ['model_args={width: 8192}']), /the weights of conv3 would take .* GiB, more than the 2\.0 GiB limit of one tensor; reduce model_args\.width/);
+    oneLine(() => resolveConfig({}, ['pad_to=4096', 'dataset=mnist']), /the output of .* would take .*reduce batch_size\/eval_batch_size, pad_to/);
+  });
+  it("a checkpoint's stored config errors name the checkpoint", () => {
+    const f = join(dir, 'cfg.safetensors');
+    ck(f, [], { pad_to: 100000 });
+    oneLine(() => checkpointConfig(f), /cfg\.safetensors: stored config is not valid: .*pad_to = 100000/);
+    ck(f, [], { model_args: { width: 65536 } });
+    oneLine(() => checkpointConfig(f), /cfg\.safetensors: stored config is not valid: .*model_args\.width/);
+  });
+  it('a 50 MB value is cut in the message', () => {
+    const e = oneLine(() => resolveConfig({}, [`lr=${'x'.repeat(50_000_000)}`]), /characters\)/);
+    expect(e.message.length).toBeLessThan(1000);
+    const e2 = oneLine(() => resolveConfig({ lr: 'y'.repeat(50_000_000) }), /lr = .*characters\)/);
+    expect(e2.message.length).toBeLessThan(1000);
+  });
+});
+
+describe('data that makes no sense (point 7)', () => {
+  const idxDir = (name: string, train: number[], test: number[]) => {
+    const d = join(dir, name);
+    mkdirSync(d);
+    writeFileSync(join(d, 'train-images-idx3-ubyte'), idxBuf(0x803, train));
+    writeFileSync(join(d, 'train-labels-idx1-ubyte'), idxBuf(0x801, [train[0]]));
+    writeFileSync(join(d, 't10k-images-idx3-ubyte'), idxBuf(0x803, test));
+    writeFileSync(join(d, 't10k-labels-idx1-ubyte'), idxBuf(0x801, [test[0]]));
+    return d;
+  };
+  it('0 training images and train/test images of different sizes are refused', () => {
+    const empty = idxDir('empty', [0, 28, 28], [4, 28, 28]);
+    oneLine(() => loadData(resolveConfig({ dataset: 'idx', dataset_dir: empty })), /empty: the training split idx\/train holds 0 images/);
+    const mixed = idxDir('mixed', [4, 32, 32], [4, 28, 28]);
+    expect(loadIdxDataset(mixed, 'idx').train.height).toBe(32);
+    oneLine(() => loadData(resolveConfig({ dataset: 'idx', dataset_dir: mixed })), /mixed: test images are 1x28x28 but training images 1x32x32/);
+  });
+});
+
+describe('images (point 12)', () => {
+  it('a 1 x 39M PNG is refused from its header, before sharp decodes it', async () => {
+    // A PNG header (signature + IHDR) is enough for sharp's metadata; no pixel data is needed.
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(1, 0);
+    ihdr.writeUInt32BE(39_000_000, 4);
+    ihdr[8] = 8;
+    const { crc32 } = await import('node:zlib');
+    const chunk = (type: string, data: Buffer) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(data.length);
+      const td = Buffer.concat([Buffer.from(type), data]);
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(td) >>> 0);
+      return Buffer.concat([len, td, crc]);
+    };
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IEND', Buffer.alloc(0))]);
+    await expect(checkedImageSize(png, 'tall.png', 40e6)).rejects.toThrow(/tall\.png: image of 1 x 39000000 pixels, expected an aspect ratio of at most 256:1/);
+  });
+});
+
+describe('integer-model validator (point 3)', () => {
+  it('refuses conv dilation and padding of 1000 that the GPU runner cannot compile', () => {
+    const { json, bin } = serializeIntModel(sampleGraphs()[0].graph);
+    const doc = JSON.parse(json);
+    const conv = doc.nodes.find((n: { op: string }) => n.op === 'conv');
+    expect(conv).toBeDefined();
+    const m = join(dir, 'dil');
+    mkdirSync(m);
+    writeFileSync(join(m, 'weights.bin'), bin);
+    conv.dilation = [1000, 1000];
+    conv.padding = [1000, 1000];
+    writeFileSync(join(m, 'model.json'), JSON.stringify(doc));
+    oneLine(() => readIntModel(m), /node .*: dilation 1000 exceeds 32, the largest the integer runners support/);
+    conv.dilation = [1, 1];
+    writeFileSync(join(m, 'model.json'), JSON.stringify(doc));
+    oneLine(() => readIntModel(m), /padding \[1000, 1000\] exceeds the dilated kernel extent/);
+  });
+});
