@@ -11,13 +11,14 @@
  *
  * Forward (training; evaluation uses the running statistics and the given fl):
  *   fl    = fl_batch of x (metric, signedness of the input), or `inputFraclen` when given
- *   s_in  = fixScaling(alpha, fl, wl, signed);   xin = x / s_in if readsNetworkInput else x
+ *   fl_s  = `scaleFraclen` (the rounded running length after this step's update), default fl
+ *   s_in  = fixScaling(alpha, fl_s, wl, signed);   xin = x / s_in if readsNetworkInput else x
  *   x_q   = fakeQuant(xin, fl)                    (mask m_x)
  *   y0    = conv(s_in * x_q, w);  mu, var = batch mean, biased variance of y0 per channel
  *   s_next= fixScaling(next.alpha, next.fl, ...) or 1
  *   k, b  = foldBn(gamma, beta, mu, var, s_in, s_next) | foldPlain(bias, s_in, s_next)
  *   w_f   = k[o] * w;  fl_w from w_f (per layer or per output channel);  w_q = fakeQuant(w_f, fl_w) (mask m_w)
- *   y     = conv(x_q, w_q) + b
+ *   y     = conv(x_q, w_q) + b, b rounded to 2^-(fl + fl_w) only with `quantBias`
  * Backward for dL/dy = gy: through the conv into x_q and w_q, the m_w mask into w_f, w_f = k w
  * into k and w, the fold into gamma, beta (bias), mu, var, s_in, s_next, the batch statistics
  * into y0, y0 = conv(s_in x_q, w) into x_q, w and s_in, the m_x mask into xin, the division into
@@ -36,6 +37,7 @@ import { fixScaling, fraclenFromTensor, quantize, tensorStat, FRACLEN_C, type Me
 import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight, geometry, outSize, type Conv2dOptionsLike } from '../ops/conv2d.ref.js';
 import { refBatchStats, refUpdateRunningStats } from '../ops/batchnorm.ref.js';
 import { refFoldBn, refFoldPlain } from '../ops/fold.ref.js';
+import { roundHalfEven } from '../quant/fixed-format.js';
 
 export interface RefBn {
   gamma: ArrayLike<number>;
@@ -78,6 +80,14 @@ export interface RefQLayerInput {
   training: boolean;
   /** The input length to use (evaluation, or a shared length); default: fl of x from the metric. */
   inputFraclen?: number;
+  /**
+   * The length inside s_in (F8NET.md §3): the rounded running length after this step's update,
+   * clamp(round(fl_run)). Default: the input length (evaluation, where both are round(fl_run)).
+   */
+  scaleFraclen?: number;
+  /** Round the folded bias to the accumulator grid 2^-(fl + fl_w) (evaluation and export; default false). */
+  quantBias?: boolean;
+  /** The following layer; its `fl` is its rounded running length as it stands when this layer runs. */
   next?: RefNext | null;
   /** Upstream gradient dL/dy (same layout as y); no backward without it. */
   gy?: ArrayLike<number>;
@@ -153,7 +163,8 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
     fl = fraclenFromTensor(a.x, { wl, signed, metric });
     flXMargin = log2Margin([tensorStat(a.x, metric)], FRACLEN_C[signed ? 'signed' : 'unsigned'][metric], wl - (signed ? 1 : 0));
   }
-  const sIn = fixScaling(a.alpha, fl, wl, signed);
+  const flS = a.scaleFraclen ?? fl;
+  const sIn = fixScaling(a.alpha, flS, wl, signed);
   const xin = Float64Array.from(a.x, (v) => (a.readsNetworkInput ? v / sIn : v));
   const qx = quantize(Float32Array.from(xin), fl, { wl, signed });
   const xq = qx.value;
@@ -206,9 +217,10 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
   let wMargin = Infinity;
   for (let i = 0; i < wf.length; i++) wMargin = Math.min(wMargin, halfMargin(wf[i] * 2 ** flOf(i)));
 
-  // 5. y = conv(x_q, w_q) + b.
+  // 5. y = conv(x_q, w_q) + b (b on the accumulator grid with quantBias; half to even as the kernel).
+  const bAdd = a.quantBias ? b.map((v, o) => roundHalfEven(v * 2 ** (fl + flW[a.perChannel ? o : 0])) / 2 ** (fl + flW[a.perChannel ? o : 0])) : b;
   const yc = refConv2d(xq, xs, wq, ws, null, copts);
-  const y = Float64Array.from(yc, (v, i) => v + b[Math.floor(i / HW) % O]);
+  const y = Float64Array.from(yc, (v, i) => v + bAdd[Math.floor(i / HW) % O]);
 
   let grads: RefQLayerGrads | null = null;
   if (a.gy) {
@@ -284,7 +296,7 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
       gamma: gGamma,
       beta: gBeta,
       bias: gBias,
-      alpha: (gSIn * Math.sign(a.alpha) * 2 ** fl) / den(wl, signed),
+      alpha: (gSIn * Math.sign(a.alpha) * 2 ** flS) / den(wl, signed),
       alphaNext: a.next ? (gSNext * Math.sign(a.next.alpha) * 2 ** a.next.fl) / den(a.next.wl, a.next.signed) : 0,
     };
   }

@@ -91,8 +91,8 @@ export interface QConv2dOptions extends Conv2dOptions {
  *
  * Fractional lengths live in GPU buffers and never come back to the CPU during training:
  *  - `input_fraclen_run` (f32 [1]): the running input length, fl_run = m*fl_batch + (1-m)*fl_run;
- *  - `input_fraclen` (i32 [1]): the input length this layer used last (the batch's in training,
- *    round(fl_run) in evaluation); the layer before reads it for its s_next during training;
+ *  - `input_fraclen` (i32 [1]): the length this layer quantised its input with last (the batch's
+ *    in training, round(fl_run) in evaluation); fix scalings never read it (they take round(fl_run));
  *  - `weight_fraclen` (i32 [1] or [O]): the weight length used last (recomputed every step).
  */
 export abstract class QLayer extends Module {
@@ -154,16 +154,15 @@ export abstract class QLayer extends Module {
   }
 
   /**
-   * The input length as this layer uses it now: the last batch's in training, round(fl_run) in
-   * evaluation. In training it is a snapshot (a copy of the buffer), not the buffer itself: the
-   * layer before calls this for its s_next before this layer's forward records the new batch
-   * length, and the backward of fix_scaling (and of fakeQuant, for a shared length) reads fl
-   * again; with the live buffer it would read the new length and scale the alpha gradient by
-   * 2^(fl_new - fl_old).
+   * The fractional length that enters this layer's fix scaling (F8NET.md §3, the paper's
+   * `fix_scaling`): always the rounded running length clamp(round(fl_run)), never the batch
+   * length, in training as in evaluation. It is a fresh tensor (a snapshot): the layer before
+   * calls this for its s_next before this layer's forward updates fl_run, and the backward of
+   * fix_scaling reads fl again; with a live buffer it would see the updated length and scale
+   * the alpha gradient by 2^(fl_new - fl_old).
    */
   currentInputFraclen(): Tensor {
     const src = this.quant.inputFraclenSharing && this.master ? this.master : this;
-    if (src.training) return copy(src.inputFraclen);
     return noGrad(() => evalFraclen(src.inputFraclenRun, src.inputWl, src.inputSigned));
   }
 
@@ -179,7 +178,8 @@ export abstract class QLayer extends Module {
 
   /**
    * Quantises the input (§3 step 1): computes the batch length (training) or takes the running
-   * one (evaluation), records it, and returns the quantised input and its fix scaling.
+   * one (evaluation), records it, updates fl_run, and returns the quantised input, the length
+   * it was quantised with and the fix scaling (from the updated rounded running length).
    */
   protected quantizeInput(x: Tensor): { xq: Tensor; sIn: Tensor; fl: Tensor } {
     const wl = this.inputWl;
@@ -188,7 +188,9 @@ export abstract class QLayer extends Module {
     const axis = this.perChannelInput ? { axis: 1 } : {};
     let fl: Tensor;
     if (shared) {
-      fl = shared.currentInputFraclen();
+      // The master's quantisation length: its batch length in training (it ran first on the
+      // same tensor), its rounded running length in evaluation.
+      fl = shared.training ? copy(shared.inputFraclen) : shared.currentInputFraclen();
     } else if (this.training) {
       fl = noGrad(() =>
         this.quant.fraclenMethod === 'grid'
@@ -200,18 +202,21 @@ export abstract class QLayer extends Module {
       fl = noGrad(() => evalFraclen(this.inputFraclenRun, wl, signed));
     }
     if (fl !== this.inputFraclen) Engine.get().copy(fl.buffer, 0, this.inputFraclen.buffer, 0, this.inputFraclen.bytes);
-    const sIn = this.fixScaling(fl);
+    // s_in from the rounded running length after this step's update (§3), not from fl.
+    const sIn = this.fixScaling(this.training ? this.currentInputFraclen() : fl);
     let xin = x;
     if (this.readsNetworkInput) xin = this.perChannelInput ? mulChannel(x, powAffine(sIn, 1, -1), 1) : scaleByTensor(x, sIn, true);
     return { xq: fakeQuant(xin, fl, { wl, signed, ...axis }), sIn, fl };
   }
 
   /**
-   * The folded bias on the accumulator grid fl_in + fl_w (§5), as the integer model adds it (with
-   * per-channel input lengths, the finest grid: the largest fl_in).
+   * The folded bias as the layer adds it (§3 "Bias rounding"): a float in training (the paper
+   * rounds only in evaluation, with quant_bias); in evaluation on the accumulator grid
+   * fl_in + fl_w (§5), as the integer model adds it (with per-channel input lengths, the finest
+   * grid: the largest fl_in), so fake-quant evaluation equals the exported integer model.
    */
   protected quantizedBias(b: Tensor, flIn: Tensor): Tensor {
-    return quantizeBias(b, flIn, this.weightFraclen);
+    return this.training ? b : quantizeBias(b, flIn, this.weightFraclen);
   }
 
   /** s_in * x_q: the input in real units (per input channel with per-channel lengths). */
@@ -293,8 +298,8 @@ export class QConv2d extends QLayer {
   /**
    * §3: quantise the input; in training, batch statistics of conv(s_in x_q, w) (and the running
    * statistics' update); fold BN and the scalings into w_f and b_f; quantise w_f; conv(x_q, w_q) + b_f,
-   * with b_f rounded to the accumulator grid 2^-(fl_in + fl_w): the int32 bias of §5, so that this
-   * layer computes exactly what the exported integer layer computes.
+   * with b_f rounded to the accumulator grid 2^-(fl_in + fl_w) in evaluation: the int32 bias of §5,
+   * so that this layer then computes exactly what the exported integer layer computes.
    */
   private forwardFixed(x: Tensor): Tensor {
     const { xq, sIn, fl } = this.quantizeInput(x);

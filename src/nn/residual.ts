@@ -41,8 +41,9 @@ import type { QLayer } from './qlayers.js';
  * fixed mode, differentiable through both alphas (per channel with per-channel input lengths;
  * an identity keeps its channels). It is not clipped or quantised: the integer export adds the
  * int32 block input, as the F8Net reference does. Call it after `entry.forward(x)`, so that
- * s_in(entry) uses the length `entry` used for this batch; s_in(next) is the snapshot the body's
- * last conv also divides by (`next` has not run yet).
+ * s_in(entry) is the fix scaling `entry` used for this batch (its rounded running length after
+ * this step's update, F8NET.md §3); s_in(next) is the one the body's last conv also divides by
+ * (`next` has not run yet: its rounded running length as it stands).
  *
  * @example identityShortcut(x, block.conv1, nextBlock.conv1)
  */

@@ -24,6 +24,12 @@ export const FRACLEN_C: Readonly<Record<'signed' | 'unsigned', Readonly<Record<M
  * Evaluated exactly as the number of k in [1, wl - signed] with m * 2^k <= c (power-of-two
  * scaling, no rounding); a GPU kernel should do the same (or use frexp) rather than log2, whose
  * WGSL precision is not enough at exact powers of two. m = 0 -> max fl; NaN, m < 0, +Inf -> 0.
+ * A known, kept difference from the paper's code: it computes floor(log2(c / m)) in f32
+ * (torch.log2 of an f32 quotient), so a statistic m within about 2 ulps above c / 2^k, where the
+ * f32 quotient rounds up to 2^k, gets the larger length k there and k - 1 here. The exact rule
+ * m * 2^k <= c gives one answer on every adapter; an f32 log2 on GPUs does not (WGSL allows
+ * 3 ulps of error, so the step would move between drivers). The goldens of
+ * tools/seed_goldens.py keep their statistics away from these steps.
  * @example fraclenFromStat(1, { wl: 8, signed: true, metric: 'std' }) === 5  // log2(40) = 5.32
  */
 export function fraclenFromStat(stat: number, opts: { wl: number; signed: boolean; metric: Metric }): number {

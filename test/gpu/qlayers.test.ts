@@ -90,7 +90,8 @@ interface CaseData {
 
 function refNext(c: Case): RefNext | null {
   if (!c.next) return null;
-  return { alpha: NEXT.alpha, fl: c.eval ? refEvalFraclen(NEXT.run, NEXT.wl, NEXT.signed) : NEXT.fl, wl: NEXT.wl, signed: NEXT.signed };
+  // s_next: the following layer's rounded running length as it stands (F8NET.md §3), in training too.
+  return { alpha: NEXT.alpha, fl: refEvalFraclen(NEXT.run, NEXT.wl, NEXT.signed), wl: NEXT.wl, signed: NEXT.signed };
 }
 
 function refInput(c: Case, d: Omit<CaseData, 'ref'>, over: Partial<RefQLayerInput> = {}): RefQLayerInput {
@@ -110,6 +111,9 @@ function refInput(c: Case, d: Omit<CaseData, 'ref'>, over: Partial<RefQLayerInpu
     perChannel: c.perChannel,
     training: !c.eval,
     inputFraclen: c.eval ? refEvalFraclen(d.inputRun, 8, c.signed) : undefined,
+    // s_in from the rounded running length after this step's update, not the batch length.
+    scaleFraclen: c.eval ? undefined : refEvalFraclen(Math.fround(0.1 * fraclenFromTensor(d.x, { wl: 8, signed: c.signed, metric: 'std' }) + 0.9 * d.inputRun), 8, c.signed),
+    quantBias: !!c.eval,
     next: refNext(c),
     gy: d.gy,
     ...over,
@@ -140,7 +144,9 @@ function caseData(c: Case): CaseData {
       bias: rand(O, s + 5, -0.5, 0.5),
       runningMean: rand(O, s + 6, -0.5, 0.5),
       runningVar: rand(O, s + 7, 0.5, 2),
-      inputRun: 5.5,
+      // 0.1 * fl_batch + 0.9 * 3.2 rounds to 3 or 4 while the batch lengths are 5..8: s_in and
+      // the quantiser use different lengths (the case where the rule of F8NET.md §3 matters).
+      inputRun: 3.2,
       gy: new Float32Array(0),
     };
     const ref0 = refQLayer(refInput(c, d, { gy: undefined }));
@@ -310,13 +316,13 @@ gpuDescribe('F8Net layers', () => {
     });
   }
 
-  it('fixed: the gradient to the following alpha uses the s_next of the forward pass, even after the following layer records a new length', async () => {
+  it('fixed: the gradient to the following alpha uses the s_next of the forward pass, even after the following layer updates its running length', async () => {
     const c = CASES[0];
     const d = caseData(c);
     const { layer, next } = buildLayer(c, d);
-    // As in a network: the following layer's forward records its batch length between this
+    // As in a network: the following layer's forward updates its running length between this
     // layer's forward and the backward.
-    const g = await runGpu(layer, next, d, () => next!.inputFraclen.write(Int32Array.of(NEXT.fl + 2)));
+    const g = await runGpu(layer, next, d, () => next!.inputFraclenRun.write([NEXT.run + 2]));
     compare(c, g, d.ref);
     layer.dispose();
     next!.dispose();
@@ -375,7 +381,7 @@ gpuDescribe('F8Net layers', () => {
       return x;
     }
   }
-  const pairRef = async (l: QConv2d, d: { x: Float32Array; gy: Float32Array }, alpha: number, fl?: number) =>
+  const pairRef = async (l: QConv2d, d: { x: Float32Array; gy: Float32Array }, alpha: number, fl: number | undefined, scaleFraclen: number) =>
     refQLayer({
       x: d.x,
       xShape: [N, C, HW, HW],
@@ -388,6 +394,7 @@ gpuDescribe('F8Net layers', () => {
       signed: false,
       training: l.training,
       inputFraclen: fl,
+      scaleFraclen,
       gy: d.gy,
     });
 
@@ -401,8 +408,10 @@ gpuDescribe('F8Net layers', () => {
     const x = rand(N * C * HW * HW, 70, -0.5, 1.5);
     const ga = rand(N * O * HW * HW, 71);
     const gb = rand(N * 2 * HW * HW, 72);
-    const refA = await pairRef(p.a, { x, gy: ga }, 6);
-    const refB = await pairRef(p.b, { x, gy: gb }, 6);
+    const fl0 = fraclenFromTensor(x, { wl: 8, signed: false, metric: 'std' });
+    // Private lengths: each s_in from its own updated rounded running length.
+    const refA = await pairRef(p.a, { x, gy: ga }, 6, undefined, refEvalFraclen(Math.fround(0.1 * fl0 + 0.9 * 3), 8, false));
+    const refB = await pairRef(p.b, { x, gy: gb }, 6, undefined, refEvalFraclen(Math.fround(0.1 * fl0 + 0.9 * 7), 8, false));
     const [ya, yb] = await e.tidyAsync(async () => {
       const xt = Tensor.from(x, [N, C, HW, HW]);
       const a = p.a.forward(xt);
@@ -453,7 +462,8 @@ gpuDescribe('F8Net layers', () => {
     const flA = fraclenFromTensor(x, { wl: 8, signed: false, metric: 'std' });
     expect(fraclenFromTensor(x4, { wl: 8, signed: false, metric: 'std' })).toBe(flA - 2);
     const gb = rand(N * 2 * HW * HW, 81);
-    const refB = await pairRef(p.b, { x: x4, gy: gb }, 6, flA);
+    // Quantised with the master's batch length, scaled with the master's updated rounded running length.
+    const refB = await pairRef(p.b, { x: x4, gy: gb }, 6, flA, refEvalFraclen(Math.fround(0.1 * flA + 0.9 * 6), 8, false));
     const yb = await e.tidyAsync(async () => {
       p.a.forward(Tensor.from(x, [N, C, HW, HW]));
       return p.b.forward(Tensor.from(x4, [N, C, HW, HW])).read();
