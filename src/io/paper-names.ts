@@ -105,3 +105,42 @@ export function paperNameMap(names: string[], model: string): Map<string, string
 export function paperShape(t: StTensor): StTensor {
   return t.shape.length === 0 ? { ...t, shape: [1] } : t;
 }
+
+/** Blocks per stage of the paper's MobileNets (their block_setting's n column). */
+const STAGES: Record<'mobilenet_v1' | 'mobilenet_v2', number[]> = { mobilenet_v1: [1, 2, 2, 6, 2], mobilenet_v2: [1, 2, 3, 4, 3, 3, 1] };
+
+// weight_fraclen is left out: the paper derives it from the weights.
+const FIELDS_BACK: Record<string, string> = { weight: 'conv.weight', gamma: 'bn.weight', beta: 'bn.bias', running_mean: 'bn.running_mean', running_var: 'bn.running_var', alpha: 'alpha', input_fraclen_run: 'input_fraclen' };
+
+/**
+ * Ours -> the paper's (the inverse of paperNameMap, `module.` omitted: fix_train.py loads
+ * either form), or null for state the paper's model has no slot for (input_fraclen, which it
+ * derives from the running length).
+ */
+export function paperNameOf(name: string, model: string): string | null {
+  const fam = paperFamily(model);
+  const dot = name.lastIndexOf('.');
+  const layer = name.slice(0, dot);
+  const field = name.slice(dot + 1);
+  const linear = layer === 'fc' || layer === 'classifier';
+  if (linear) return field === 'input_fraclen' || field === 'weight_fraclen' ? null : `classifier.0.${field === 'input_fraclen_run' ? 'input_fraclen' : field}`;
+  const f = FIELDS_BACK[field];
+  if (!f) return null;
+  let m: RegExpExecArray | null;
+  if (layer === 'conv1' || layer === 'features.0') return `head.0.${f}`;
+  if (fam === 'resnet') {
+    if ((m = /^layer(\d+)\.(\d+)\.conv(\d+)$/.exec(layer))) return `stage_${Number(m[1]) - 1}_layer_${m[2]}.body.${Number(m[3]) - 1}.${f}`;
+    if ((m = /^layer(\d+)\.(\d+)\.downsample$/.exec(layer))) return `stage_${Number(m[1]) - 1}_layer_${m[2]}.shortcut.0.${f}`;
+    return null;
+  }
+  if (fam !== 'mobilenet_v1' && fam !== 'mobilenet_v2') return null;
+  if (!(m = /^features\.(\d+)(?:\.(dw|pw|conv\.(\d+)))?$/.exec(layer))) return null;
+  let n = Number(m[1]) - 1;
+  const stages = STAGES[fam];
+  if (fam === 'mobilenet_v2' && m[2] === undefined && n === stages.reduce((a, b) => a + b, 0)) return `tail.0.${f}`;
+  let s = 0;
+  while (s < stages.length && n >= stages[s]) n -= stages[s++];
+  if (s === stages.length || m[2] === undefined) return null;
+  const k = m[2] === 'dw' ? 0 : m[2] === 'pw' ? 1 : Number(m[3]);
+  return `stage_${s}_layer_${n}.body.${k}.${f}`;
+}
