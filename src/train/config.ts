@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { F8Error } from '../runtime/errors.js';
+import { parsePaperYaml, translatePaperKeys } from './paper-config.js';
 
 type Kind = 'int' | 'number' | 'bool' | 'string' | 'enum' | 'format' | 'object' | 'int[]' | 'path';
 
@@ -279,14 +280,17 @@ export function loadConfig(file: string | null, sets: string[] = []): TrainConfi
   }
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = parsePaperYaml(text, file);
   } catch (e) {
+    if (e instanceof F8Error) throw e;
     const pos = e instanceof YAMLParseError && e.linePos ? `:${e.linePos[0].line}` : '';
     throw new F8Error('BAD_CONFIG', `${file}${pos}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
   if (raw === null || raw === undefined) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new F8Error('BAD_CONFIG', `${file}: expected a mapping of config keys at the top level`);
-  return resolveConfig(raw as Record<string, unknown>, sets, file);
+  const paper = translatePaperKeys(raw as Record<string, unknown>, file);
+  for (const n of paper.notices) console.error(`f8net: ${n}`);
+  return resolveConfig(paper.raw, sets, file);
 }
 
 /** Help text of every key, for `f8net train --help-config`. */
