@@ -5,7 +5,8 @@
  *
  *   npx tsx tools/fl_flips.ts <config.yml> <steps> [--set key=value ...]
  */
-import { loadConfig } from '../src/train/config.js';
+import '../src/node/register.js';
+import { loadConfig } from '../src/node/config-file.js';
 import { loadDataAsync, inputShape } from '../src/data/sources.js';
 import { modelFromConfig } from '../src/train/trainer.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';

@@ -20,6 +20,7 @@ import { registerExportCommands } from './export-commands.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerTuneCommand, tuneOnOpen } from './tune-command.js';
 import { F8NET_VERSION } from '../runtime/version.js';
+import { registerInteropCommands } from './interop-commands.js';
 
 /** The adapter options shared by every command that uses the GPU. */
 export function gpuOptionsOf(cmd: Command): GpuOptions {
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerExportCommands(program);
   registerBenchCommand(program);
   registerTuneCommand(program);
+  registerInteropCommands(program);
   return program;
 }
 

@@ -21,6 +21,8 @@ import { readOnnx } from '../node/onnx-file.js';
 import { checkStateValues } from './finite.js';
 import { checkRegularFile } from '../node/untrusted.js';
 import { mapNames, nameRulesFor, type NameRules } from './name-maps.js';
+import { readTorchCheckpoint } from '../node/torch-file.js';
+import { isPaperNames, paperNameMap, paperShape } from './paper-names.js';
 import type { Module, StateDict, StateEntry } from '../nn/module.js';
 import { saveCheckpoint, CHECKPOINT_FORMAT } from '../train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../train/config.js';
@@ -28,7 +30,7 @@ import { quantFromConfig } from '../train/loop.js';
 import { buildModel, defaultDataShape } from '../../models/index.js';
 import { Rng, mixSeed } from '../data/rng.js';
 
-export type WeightsFormat = 'safetensors' | 'onnx';
+export type WeightsFormat = 'safetensors' | 'onnx' | 'torch';
 
 export interface WeightsFile {
   format: WeightsFormat;
@@ -45,6 +47,7 @@ function sniff(file: string): WeightsFormat {
   const ext = extname(file).toLowerCase();
   if (ext === '.safetensors') return 'safetensors';
   if (ext === '.onnx') return 'onnx';
+  if (ext === '.pt' || ext === '.pth' || ext === '.tar') return 'torch';
   const head = new Uint8Array(9);
   let got = 0;
   checkRegularFile(file, { what: 'a safetensors or ONNX weights file' });
@@ -61,7 +64,8 @@ function sniff(file: string): WeightsFormat {
   // safetensors: 8-byte header length, then '{'. ONNX: field 1 (ir_version) as a varint: 0x08.
   if (got === 9 && head[8] === 0x7b) return 'safetensors';
   if (got > 0 && head[0] === 0x08) return 'onnx';
-  throw new F8Error('BAD_INPUT', `${file}: neither safetensors nor ONNX (name it .safetensors or .onnx)`);
+  if (got >= 2 && ((head[0] === 0x50 && head[1] === 0x4b) || head[0] === 0x80)) return 'torch';
+  throw new F8Error('BAD_INPUT', `${file}: neither safetensors, ONNX nor a torch checkpoint (name it .safetensors, .onnx or .pt)`);
 }
 
 /** Reads the tensors of a safetensors or ONNX file (format by extension, else by content). */
@@ -70,6 +74,10 @@ export function readWeights(file: string): WeightsFile {
   if (format === 'onnx') {
     const o = readOnnx(file);
     return { format, source: file, tensors: o.initializers, dropped: [] };
+  }
+  if (format === 'torch') {
+    const t = readTorchCheckpoint(file);
+    return { format, source: file, tensors: t.tensors, dropped: t.dropped };
   }
   const st = readSafetensors(file);
   if (st.metadata.format !== CHECKPOINT_FORMAT) return { format, source: file, tensors: st.tensors, dropped: [] };
@@ -170,7 +178,9 @@ const shapeOf = (s: readonly number[]) => `[${s.join(', ')}]`;
  */
 export function importWeights(file: string | WeightsFile, model: Module, rules: NameRules): { stateDict: StateDict; report: ImportReport } {
   const wf = typeof file === 'string' ? readWeights(file) : file;
-  const names = mapNames(wf.tensors.keys(), rules);
+  // The paper's checkpoints (head.0, stage_s_layer_b) have their own map (paper-names.ts).
+  const paper = rules.family !== 'identity' && isPaperNames(wf.tensors.keys());
+  const names = paper ? paperNameMap([...wf.tensors.keys()], rules.family) : mapNames(wf.tensors.keys(), rules);
   const own = new Map<string, { shape: number[]; dtype: StateEntry['dtype'] }>();
   for (const [n, t] of [...model.namedParameters(), ...model.namedBuffers()]) if (!own.has(n)) own.set(n, { shape: [...t.shape], dtype: t.dtype });
   const report: ImportReport = { format: wf.format, source: wf.source, loaded: 0, renamed: [], ignored: [...wf.dropped], kept: [], converted: {} };
@@ -180,7 +190,7 @@ export function importWeights(file: string | WeightsFile, model: Module, rules: 
   const wrong: string[] = [];
   const as = (from: string, to: string) => (from === to ? from : `${from} (as ${to})`);
   for (const [from, to] of names) {
-    const t = wf.tensors.get(from)!;
+    const t = paper ? paperShape(wf.tensors.get(from)!) : wf.tensors.get(from)!;
     if (to === null) {
       report.ignored.push(from);
       continue;

@@ -13,6 +13,7 @@ import { checkRunSize } from './limits.js';
 
 /** A config file larger than this is refused unread (the paper's longest is 3 KB). */
 export const MAX_CONFIG_BYTES = 1 << 20;
+import { parsePaperYaml, translatePaperKeys } from './paper-config.js';
 
 type Kind = 'int' | 'number' | 'bool' | 'string' | 'enum' | 'format' | 'object' | 'int[]' | 'path';
 
@@ -287,14 +288,17 @@ export function parseConfigText(text: string, file: string, sets: string[] = [])
   checkYamlDepth(text, file);
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = parsePaperYaml(text, file);
   } catch (e) {
+    if (e instanceof F8Error) throw e;
     const pos = e instanceof YAMLParseError && e.linePos ? `:${e.linePos[0].line}` : '';
     throw new F8Error('BAD_CONFIG', `${file}${pos}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
   if (raw === null || raw === undefined) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new F8Error('BAD_CONFIG', `${file}: expected a mapping of config keys at the top level`);
-  return resolveConfig(raw as Record<string, unknown>, sets, file);
+  const paper = translatePaperKeys(raw as Record<string, unknown>, file);
+  for (const n of paper.notices) console.error(`f8net: ${n}`);
+  return resolveConfig(paper.raw, sets, file);
 }
 
 /** Help text of every key, for `f8net train --help-config`. */

@@ -1,0 +1,41 @@
+/**
+ * An f8net checkpoint as the paper's checkpoint: `{'model': OrderedDict, 'last_epoch': N}` in
+ * torch's zip form, names under `module.` as fix_train.py's DataParallel/DDP wrapper has them
+ * (its fp_pretrained_file loader silently drops names its model lacks, so the prefix matters).
+ * Scalars (alpha) go back to shape []. State the paper derives (input_fraclen, weight_fraclen)
+ * is left out.
+ *
+ * @example
+ *   exportPaperCheckpoint('runs/r18/best.safetensors', 'best_model.pt');
+ */
+import { F8Error } from '../runtime/errors.js';
+import { loadCheckpoint } from '../train/checkpoint.js';
+import { paperFamily, paperNameOf } from '../io/paper-names.js';
+import { writeTorchCheckpoint } from './torch-file.js';
+import type { StDType, StTensor } from '../io/safetensors.js';
+
+export interface PaperExportReport {
+  written: number;
+  skipped: string[];
+  model: string;
+}
+
+export function exportPaperCheckpoint(from: string, out: string): PaperExportReport {
+  const ck = loadCheckpoint(from);
+  const model = String(ck.meta.config.model ?? '');
+  if (!paperFamily(model)) throw new F8Error('BAD_INPUT', `${from}: model ${model} has no counterpart in the paper's code (resnet18/34/50, mobilenet_v1, mobilenet_v2)`);
+  const tensors: StTensor[] = [];
+  const skipped: string[] = [];
+  for (const [name, e] of ck.model) {
+    const p = paperNameOf(name, model);
+    if (p === null) {
+      skipped.push(name);
+      continue;
+    }
+    if (e.dtype !== 'f32') throw new F8Error('BAD_INPUT', `${from}: ${name} is ${e.dtype}; the paper's ${p} is float`);
+    const shape = p.endsWith('.alpha') && e.shape.length === 1 && e.shape[0] === 1 ? [] : e.shape;
+    tensors.push({ name: `module.${p}`, dtype: 'F32' as StDType, shape, data: e.data });
+  }
+  writeTorchCheckpoint(out, tensors, { last_epoch: ck.meta.epoch });
+  return { written: tensors.length, skipped, model };
+}

@@ -1,0 +1,108 @@
+/**
+ * The F8Net paper's YAML files as they are (docs/INTEROP.md): duplicate keys (its files repeat
+ * keys in an "Override Settings" section; PyYAML keeps the last, so do we), `!include` of a file
+ * in the config's own folder (the paper's loader has it), and its vocabulary translated onto
+ * f8net's keys, one notice line per key mapped or ignored. Keys neither side knows stay in
+ * place, so config.ts still rejects them by name.
+ *
+ * @example
+ *   const { raw, notices } = readPaperYaml(text, 'apps/res18_fix_quant_train.yml');
+ */
+import { parse as parseYaml, type ScalarTag } from 'yaml';
+import { F8Error } from '../runtime/errors.js';
+
+/** The paper's keys with no effect in f8net, with why. */
+const IGNORED: Record<string, string> = {
+  num_gpus_per_job: 'f8net trains on one GPU; scale out with the paper\'s DDP launcher (docs/INTEROP.md)',
+  distributed: 'one GPU', distributed_all_reduce: 'one GPU', use_diff_seed: 'one GPU',
+  data_loader_workers: 'f8net loads data in-process', data_transforms: 'the folder reader has the ImageNet transforms', data_loader: 'the folder reader',
+  topk: 'f8net reports top-1', pretrained_dir: 'paths are given whole', reset_parameters: 'f8net always initialises', print_each_iter: 'log_interval',
+  rescale_forward_conv: 'f8net rescales with rescale_forward only', rescale_type: 'f8net rescales with the constant type',
+  int_infer: "test mode: export the integer model ('f8net export') and evaluate it", int_op_only: "test mode: 'f8net export' + 'f8net eval' of the integer model",
+  int_op_only_file_path: 'test mode', integize: "test mode: 'f8net export'", integize_file_path: 'test mode', test_only: "use 'f8net eval'",
+  quant_bias: 'f8net\'s integer model rounds the bias by its own rule (docs/INTEROP.md)', no_clipping: 'f8net clips with alpha',
+  pool_fusing: 'f8net folds the global-pool factor into the classifier', quant_avgpool: 'f8net folds the global-pool factor into the classifier', quant_maxpool: 'f8net quantises max pooling',
+  finetune_iters: 'train with num_epochs', ptcv_pretrained: "import the weights with 'f8net import'", nvidia_pretrained: "import the weights with 'f8net import'",
+  nvidia_pretrained_file: "import the weights with 'f8net import'", width_divisor: 'f8net rounds widths to 8', min_width: 'f8net rounds widths to 8',
+  normalize: 'the head-form keys come with the semantics work; f8net quantises the network input',
+};
+
+const MODELS: Record<string, string> = { 'models.fix_mobilenet_v1': 'mobilenet_v1', 'models.fix_mobilenet_v2': 'mobilenet_v2' };
+const SCHEDULERS: Record<string, string> = { cos_annealing_iter: 'cosine', constant: 'constant', multistep: 'step' };
+
+/**
+ * Reads the file an `!include` names, relative to the including config and confined to its
+ * folder; set by the platform (Node: src/node/config-file.ts). Without one, `!include` is refused.
+ */
+export type IncludeReader = (fromFile: string, name: string) => { path: string; text: string };
+
+let includeReader: IncludeReader | null = null;
+
+/** Sets how `!include` reads files (the portable core reads none itself). */
+export function setIncludeReader(r: IncludeReader | null): void {
+  includeReader = r;
+}
+
+/** Parses YAML text: last duplicate wins, `!include` confined to `file`'s folder. */
+export function parsePaperYaml(text: string, file: string, depth = 0): unknown {
+  if (depth > 8) throw new F8Error('BAD_CONFIG', `${file}: !include nested deeper than 8`);
+  const include: ScalarTag = {
+    tag: '!include',
+    resolve(name: string) {
+      if (!includeReader) throw new F8Error('BAD_CONFIG', `${file}: !include ${name}: this platform reads no included files`);
+      const { path, text: t } = includeReader(file, name);
+      return /\.ya?ml$/i.test(path) ? parsePaperYaml(t, path, depth + 1) : t;
+    },
+  };
+  return parseYaml(text, { uniqueKeys: false, customTags: [include] });
+}
+
+/** Translates the paper's vocabulary; returns the f8net keys and one notice per key touched. */
+export function translatePaperKeys(raw: Record<string, unknown>, where: string): { raw: Record<string, unknown>; notices: string[] } {
+  const out: Record<string, unknown> = {};
+  const notices: string[] = [];
+  const note = (s: string) => notices.push(`${where}: ${s}`);
+  const paper = typeof raw.model === 'string' && raw.model.startsWith('models.');
+  for (const [k, v] of Object.entries(raw)) {
+    if (k in IGNORED) {
+      note(`${k} ignored (${IGNORED[k]})`);
+    } else if (k === 'depth') {
+      if (!paper) out[k] = v; // not the paper's: let config.ts name it
+    } else if (k === 'model' && typeof v === 'string' && v.startsWith('models.')) {
+      const m = v === 'models.fix_resnet' ? `resnet${raw.depth}` : MODELS[v];
+      if (!m || (v === 'models.fix_resnet' && ![18, 34, 50].includes(raw.depth as number))) throw new F8Error('BAD_CONFIG', `${where}: model ${v}${v === 'models.fix_resnet' ? ` depth ${raw.depth}` : ''} has no f8net counterpart (fix_resnet 18/34/50, fix_mobilenet_v1, fix_mobilenet_v2)`);
+      out.model = m;
+      note(`model ${v}${v === 'models.fix_resnet' ? ` depth ${raw.depth}` : ''} -> ${m}`);
+    } else if (k === 'dataset' && v === 'imagenet1k') {
+      out.dataset = 'folder';
+      note('dataset imagenet1k -> folder (dataset_dir holds train/ and val/ with one sub-folder per class)');
+    } else if (k === 'lr_scheduler' && typeof v === 'string' && v in SCHEDULERS) {
+      out[k] = SCHEDULERS[v];
+      if (SCHEDULERS[v] !== v) note(`lr_scheduler ${v} -> ${SCHEDULERS[v]}`);
+    } else if (paper && (v === '' || v === null) && k !== 'model') {
+      note(`${k} ${JSON.stringify(v)} -> unset`);
+    } else if (k === 'model' && v === '') {
+      note("model '' -> unset (the paper's files set it in Override Settings)");
+    } else if (k === 'pretrained_file') {
+      out.fp_pretrained_file = v;
+      note(`pretrained_file -> fp_pretrained_file ${v}`);
+    } else {
+      out[k] = v;
+    }
+  }
+  // The paper's default stage is the fixed-point one; its float files say floating_model: True.
+  if (paper && !('floating_model' in raw)) {
+    out.floating_model = false;
+    note('floating_model unset -> false (the paper\'s default)');
+  }
+  // The paper's layers test format_grid_search first.
+  if (paper && out.format_from_metric === true && out.format_grid_search === true) {
+    out.format_from_metric = false;
+    note('format_from_metric and format_grid_search both true -> format_grid_search (the paper checks it first)');
+  }
+  if (out.floating_model === true && out.fp_pretrained_file) {
+    note('fp_pretrained_file dropped: the float stage starts from scratch');
+    delete out.fp_pretrained_file;
+  }
+  return { raw: out, notices };
+}

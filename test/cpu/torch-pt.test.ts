@@ -1,0 +1,94 @@
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { unzipSync, zipSync } from 'fflate';
+import { decodeTorchCheckpoint, encodeTorchCheckpoint } from '../../src/io/torch-pt.js';
+import { readTorchCheckpoint } from '../../src/node/torch-file.js';
+import { paperNameMap, paperNameOf } from '../../src/io/paper-names.js';
+import type { StTensor } from '../../src/io/safetensors.js';
+
+const FIX = new URL('../fixtures/paper/', import.meta.url).pathname;
+const enc = (s: string) => new TextEncoder().encode(s);
+const pkl = (body: number[]) => zipSync({ 'archive/data.pkl': [Uint8Array.from([0x80, 2, ...body, 0x2e]), { level: 0 }] });
+
+describe('torch zip checkpoints', () => {
+  it('reads a torch.save file written by torch (fixture from tools/seed_roundtrip.py)', () => {
+    const c = readTorchCheckpoint(`${FIX}tiny.pt`);
+    expect(c.dropped.sort()).toEqual(['best_val', 'last_epoch', 'optimizer']);
+    const w = c.tensors.get('module.head.0.conv.weight')!;
+    expect(w.shape).toEqual([4, 3, 7, 7]);
+    expect(w.dtype).toBe('F32');
+    expect(c.tensors.get('module.head.0.alpha')!.shape).toEqual([]);
+    expect(c.tensors.get('module.head.0.bn.num_batches_tracked')!.dtype).toBe('I64');
+  });
+
+  it('write then read is the identity', () => {
+    const ts: StTensor[] = [
+      { name: 'a.weight', dtype: 'F32', shape: [2, 3], data: Float32Array.from([1, -2, 3.5, 4, 5, 6e-9]) },
+      { name: 'a.alpha', dtype: 'F32', shape: [], data: Float32Array.from([8]) },
+      { name: 'n', dtype: 'I64', shape: [1], data: BigInt64Array.from([70000n]) },
+    ];
+    const back = decodeTorchCheckpoint(encodeTorchCheckpoint(ts, { last_epoch: 70000 }), 'mem');
+    expect([...back.tensors.keys()]).toEqual(['a.weight', 'a.alpha', 'n']);
+    for (const t of ts) {
+      const b = back.tensors.get(t.name)!;
+      expect(b.shape).toEqual(t.shape);
+      expect(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength)).toEqual(Buffer.from(t.data.buffer));
+    }
+    expect(back.dropped).toEqual(['last_epoch']);
+  });
+
+  const refuse = (buf: Uint8Array, re: RegExp) => expect(() => decodeTorchCheckpoint(buf, 'evil.pt')).toThrow(re);
+
+  it('refuses globals and opcodes outside the whitelist', () => {
+    // GLOBAL builtins.eval
+    refuse(pkl([0x63, ...enc('builtins\neval\n')]), /evil\.pt: refused: global builtins\.eval/);
+    // REDUCE of posix.system('echo'): refused at the GLOBAL, before any call
+    refuse(pkl([0x63, ...enc('posix\nsystem\n'), 0x8c, 4, ...enc('echo'), 0x85, 0x52]), /global posix\.system/);
+    // STACK_GLOBAL of os.system
+    refuse(pkl([0x8c, 2, ...enc('os'), 0x8c, 6, ...enc('system'), 0x93]), /global os\.system/);
+    // INST (runs code in Python)
+    refuse(pkl([0x69, ...enc('os\nsystem\n')]), /opcode 0x69/);
+    // REDUCE of a non-global
+    refuse(pkl([0x8c, 1, 0x61, 0x29, 0x52]), /REDUCE of a value/);
+  });
+
+  it('refuses bad zips and sizes', () => {
+    refuse(zipSync({ '../x/data.pkl': [Uint8Array.from([0x80, 2, 0x7d, 0x2e]), { level: 0 }] }), /outside the archive/);
+    const good = encodeTorchCheckpoint([{ name: 'w', dtype: 'F32', shape: [4], data: new Float32Array(4) }]);
+    refuse(good.subarray(0, good.length - 30), /truncated|not a readable zip/);
+    // A storage whose bytes disagree with its declared numel.
+    const t = { name: 'w', dtype: 'F32' as const, shape: [4], data: new Float32Array(4) };
+    const bytes = encodeTorchCheckpoint([t]);
+    const files = { 'archive/data.pkl': readZipEntry(bytes, 'archive/data.pkl'), 'archive/data/0': new Uint8Array(12) };
+    refuse(zipSync(Object.fromEntries(Object.entries(files).map(([k, v]) => [k, [v, { level: 0 }]]))), /storage 0 holds 12 bytes/);
+    // Zip bomb: 64 MiB of zeros deflate to a few KB.
+    refuse(zipSync({ 'archive/data.pkl': [new Uint8Array(64 << 20), { level: 9 }] }), /zip bomb/);
+    // Legacy pickle
+    refuse(Uint8Array.from([0x80, 2, 0x8a, 0x0a]), /legacy/);
+  });
+});
+
+function readZipEntry(zip: Uint8Array, name: string): Uint8Array {
+  return unzipSync(zip)[name];
+}
+
+describe("the paper's names", () => {
+  const ours: Record<string, RegExp> = {
+    resnet18: /^(conv1|fc|layer[1-4]\.\d\.(conv[1-3]|downsample))\.(weight|gamma|beta|running_mean|running_var|alpha|bias)$/,
+    mobilenet_v1: /^(features\.0|features\.(1[0-3]|[1-9])\.(dw|pw)|classifier)\.(weight|gamma|beta|running_mean|running_var|alpha|bias)$/,
+    mobilenet_v2: /^(features\.0|features\.18|features\.(1[0-7]|[1-9])\.conv\.[0-2]|classifier)\.(weight|gamma|beta|running_mean|running_var|alpha|bias)$/,
+  };
+  ours.resnet34 = ours.resnet18;
+  ours.resnet50 = ours.resnet18;
+  for (const net of Object.keys(ours)) {
+    it(`maps every name of ${net} (from the paper's model) and back`, () => {
+      const names = (JSON.parse(readFileSync(`${FIX}${net}.names.json`, 'utf8')) as [string, number[], string][]).map((x) => x[0]);
+      const m = paperNameMap(names, net);
+      const targets = [...m.values()].filter((v): v is string => v !== null);
+      expect(new Set(targets).size).toBe(targets.length);
+      for (const t of targets) expect(t).toMatch(ours[net]);
+      expect([...m.values()].filter((v) => v === null).length).toBe(names.filter((n) => n.endsWith('num_batches_tracked')).length);
+      for (const [from, to] of m) if (to) expect(`module.${paperNameOf(to, net)}`).toBe(from);
+    });
+  }
+});
