@@ -7,9 +7,9 @@ import { Command, Option } from 'commander';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, basename } from 'node:path';
 import sharp from 'sharp';
-import { resolveConfig, type TrainConfig } from '../train/config.js';
+import type { TrainConfig } from '../train/config.js';
 import { modelFromConfig } from '../train/trainer.js';
-import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { loadCheckpoint, configOfCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { loadDataAsync, inputShape, type LoadedData } from '../data/sources.js';
 import { readIdx, IDX_MAGIC_IMAGES } from '../data/idx.js';
 import { IMAGE_EXTENSIONS } from '../data/image-folder.js';
@@ -35,18 +35,7 @@ const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 /** A checkpoint with its resolved config (evaluation ignores how the run was started). */
 export function checkpointConfig(file: string, over: { dataset?: string; datasetDir?: string } = {}): { ck: Checkpoint; cfg: TrainConfig } {
   const ck = loadCheckpoint(file);
-  try {
-    const raw = { ...ck.meta.config };
-    if (over.dataset) raw.dataset = over.dataset;
-    if (over.datasetDir) raw.dataset_dir = over.datasetDir;
-    raw.resume = null;
-    raw.fp_pretrained_file = null;
-    raw.floating_model = ck.meta.stage === 'float';
-    return { ck, cfg: resolveConfig(raw, [], `${file} (config)`) };
-  } catch (e) {
-    if (e instanceof F8Error) throw new F8Error('BAD_INPUT', `${file}: stored config is not valid: ${e.message}`);
-    throw e;
-  }
+  return { ck, cfg: configOfCheckpoint(ck, file, over) };
 }
 
 /** The model of a checkpoint with its weights, and the integer graph when it is a fixed-point one. */

@@ -21,6 +21,7 @@ import { registerImportCommand } from './import-command.js';
 import { registerExportCommands } from './export-commands.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerTuneCommand, tuneOnOpen } from './tune-command.js';
+import { registerServeCommand } from './serve-command.js';
 
 function version(): string {
   let d = dirname(fileURLToPath(import.meta.url));
@@ -66,6 +67,7 @@ export function buildProgram(): Command {
   registerExportCommands(program);
   registerBenchCommand(program);
   registerTuneCommand(program);
+  registerServeCommand(program);
   return program;
 }
 

@@ -8,10 +8,11 @@
  *   await saveCheckpoint('runs/x/last.safetensors', { model, optimizer: opt, meta: { epoch: 3, step: 375, config } });
  *   const ck = loadCheckpoint('runs/x/last.safetensors');
  */
-import { readSafetensors, writeSafetensors, typedData, type StTensor, type StDType } from '../io/safetensors.js';
+import { readSafetensors, encodeSafetensors, writeFileAtomic, typedData, type StTensor, type StDType, type StFile } from '../io/safetensors.js';
 import { F8Error } from '../runtime/errors.js';
 import type { Module, StateDict, StateEntry } from '../nn/module.js';
 import type { DType } from '../tensor.js';
+import { resolveConfig, type TrainConfig } from './config.js';
 
 export const CHECKPOINT_FORMAT = 'f8net-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -42,12 +43,21 @@ export async function saveCheckpoint(
   file: string,
   what: { model: Module; optimizer?: { stateTensors(): Promise<Record<string, Float32Array>> } | null; meta: CheckpointMeta },
 ): Promise<void> {
+  writeFileAtomic(file, await encodeCheckpoint(what));
+}
+
+/** The bytes of a checkpoint file (the browser downloads these; saveCheckpoint writes them). */
+export async function encodeCheckpoint(what: {
+  model: Module;
+  optimizer?: { stateTensors(): Promise<Record<string, Float32Array>> } | null;
+  meta: CheckpointMeta;
+}): Promise<Uint8Array[]> {
   const tensors: StTensor[] = [];
   for (const [k, e] of await what.model.stateDict()) tensors.push({ name: `model.${k}`, dtype: toSt[e.dtype], shape: e.shape, data: e.data });
   if (what.optimizer) {
     for (const [k, v] of Object.entries(await what.optimizer.stateTensors())) tensors.push({ name: `optim.${k}`, dtype: 'F32', shape: [v.length], data: v });
   }
-  writeSafetensors(file, tensors, {
+  return encodeSafetensors(tensors, {
     format: CHECKPOINT_FORMAT,
     version: String(CHECKPOINT_VERSION),
     meta: JSON.stringify(what.meta),
@@ -55,7 +65,11 @@ export async function saveCheckpoint(
 }
 
 export function loadCheckpoint(file: string): Checkpoint {
-  const st = readSafetensors(file);
+  return decodeCheckpoint(readSafetensors(file), file);
+}
+
+/** A checkpoint from parsed safetensors (decodeSafetensors of uploaded bytes in a page); `file` names it in errors. */
+export function decodeCheckpoint(st: StFile, file: string): Checkpoint {
   const md = st.metadata;
   if (md.format !== CHECKPOINT_FORMAT) {
     throw new F8Error('BAD_INPUT', `${file}: not an f8net checkpoint (metadata format is ${JSON.stringify(md.format ?? null)}, expected "${CHECKPOINT_FORMAT}"); to load foreign weights use 'f8net import'`);
@@ -88,4 +102,20 @@ export function loadCheckpoint(file: string): Checkpoint {
     }
   }
   return { meta, model, optimizer, source: file };
+}
+
+/** The config a checkpoint was trained with, resolved for evaluation (ignores how the run was started). */
+export function configOfCheckpoint(ck: Checkpoint, file: string, over: { dataset?: string; datasetDir?: string } = {}): TrainConfig {
+  try {
+    const raw = { ...ck.meta.config };
+    if (over.dataset) raw.dataset = over.dataset;
+    if (over.datasetDir) raw.dataset_dir = over.datasetDir;
+    raw.resume = null;
+    raw.fp_pretrained_file = null;
+    raw.floating_model = ck.meta.stage === 'float';
+    return resolveConfig(raw, [], `${file} (config)`);
+  } catch (e) {
+    if (e instanceof F8Error) throw new F8Error('BAD_INPUT', `${file}: stored config is not valid: ${e.message}`);
+    throw e;
+  }
 }

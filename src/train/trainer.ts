@@ -112,7 +112,7 @@ export function weightDecayFilter(model: Module, scheme: TrainConfig['weight_dec
   };
 }
 
-function learningRate(cfg: TrainConfig, step: number, stepsPerEpoch: number): number {
+export function learningRate(cfg: TrainConfig, step: number, stepsPerEpoch: number): number {
   const total = cfg.num_epochs * stepsPerEpoch;
   const warm = Math.round(cfg.warmup_epochs * stepsPerEpoch);
   switch (cfg.lr_scheduler) {
