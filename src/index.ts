@@ -46,3 +46,10 @@ export { runOnnx, onnxInputKind, closeOnnxSessions } from './export/onnx-run.js'
 export { evaluateModes, compareModes, EVAL_MODES, type EvalMode } from './export/evaluate.js';
 export { ensureTuning, resetTuning, tuningCacheDir, type TuneReport } from './runtime/tuner.js';
 export { runBench, type BenchOptions, type BenchResult } from './bench/suite.js';
+
+// runs: the portable training loop, resume, run folders, export folders.
+export { TrainingLoop, type StepInfo, type LoopCallbacks, type LoopRunOptions, type LoopRunResult } from './train/loop.js';
+export { resumeConfig, RESUME_SAFE_KEYS, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointMeta } from './train/checkpoint.js';
+export { claimRunDir, lockRunDir, releaseRunDir, checkCheckpointOut } from './train/run-dir.js';
+export { writeExportFolder } from './export/out-dir.js';

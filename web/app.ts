@@ -133,8 +133,8 @@ async function train(o: TrainOptions = {}): Promise<{ float: StageSummary; fixed
     const engine = st.engine!;
     const data = await mnistData(o.trainSamples, o.testSamples);
     const common = [`model_args={width: ${o.width ?? 32}}`, ...(o.batchSize ? [`batch_size=${o.batchSize}`] : [])];
-    const fcfg = f8.loadConfig(`${CONFIGS}/cnn_mnist_float.yml`, [`num_epochs=${o.floatEpochs ?? 1}`, 'log_dir=null', ...common]);
-    const qcfg = f8.loadConfig(`${CONFIGS}/cnn_mnist_fixed.yml`, [`num_epochs=${o.fixedEpochs ?? 1}`, 'fp_pretrained_file=null', 'log_dir=null', ...common]);
+    const fcfg = f8.loadConfig(`${CONFIGS}/cnn_mnist_float.yml`, [`num_epochs=${o.floatEpochs ?? 1}`, 'log_dir=null', 'log_interval=5', ...common]);
+    const qcfg = f8.loadConfig(`${CONFIGS}/cnn_mnist_fixed.yml`, [`num_epochs=${o.fixedEpochs ?? 1}`, 'fp_pretrained_file=null', 'log_dir=null', 'log_interval=5', ...common]);
     disposeModel();
     st.checkpoints = {};
     enableDownloads();
@@ -154,7 +154,7 @@ async function train(o: TrainOptions = {}): Promise<{ float: StageSummary; fixed
     };
     redraw();
     const stats: string[] = [];
-    const summary = async (cfg: TrainConfig, k: 0 | 1, init?: f8.StateDict) => {
+    const summary = async (cfg: TrainConfig, k: 0 | 1, init?: Uint8Array) => {
       const stage = k === 0 ? 'float' : 'fixed';
       const losses: number[] = [];
       let ips = 0;
@@ -162,7 +162,6 @@ async function train(o: TrainOptions = {}): Promise<{ float: StageSummary; fixed
         cfg,
         data,
         {
-          readEvery: 5,
           onStep: (s) => {
             losses.push(s.loss);
             loss[k].points.push([x++, s.loss]);
@@ -187,9 +186,8 @@ async function train(o: TrainOptions = {}): Promise<{ float: StageSummary; fixed
       return { r, s: { epochs: r.epochs, top1: r.final.top1, imagesPerS, losses } };
     };
     const fl = await summary(fcfg, 0);
-    const init = await fl.r.model.stateDict();
     fl.r.model.dispose();
-    const fx = await summary(qcfg, 1, init);
+    const fx = await summary(qcfg, 1, fl.r.checkpoint);
     st.model = fx.r.model;
     st.cfg = qcfg;
     st.data = data;

@@ -9,12 +9,11 @@
  *   await Engine.open({ backend: 'browser' });
  */
 export * from '../index.js';
-export { encodeCheckpoint, decodeCheckpoint, CHECKPOINT_FORMAT } from '../train/checkpoint.js';
 export { encodeSafetensors, decodeSafetensors } from '../io/safetensors.js';
 export { STATS as DATASET_STATS, inputShape, type LoadedData } from '../data/sources.js';
 export { describeFormats, formatTable } from '../nn/qlayers.js';
 export { checkpointBytesToConfig, checkpointFromBytes, intModelFromFiles } from './files.js';
 export { decodeMnistBin, encodeMnistBin } from './mnist-bin.js';
-export { trainStage, concatBytes, type StageHooks, type StageResult, type StepReport } from './train.js';
+export { trainStage, type StageHooks, type StageResult, type StepReport } from './train.js';
 export { diffResults, diffTable } from '../bench/diff.js';
 export { markdownTable } from '../bench/report.js';

@@ -1,33 +1,24 @@
 /**
- * One F8Net stage trained in a page: the loop of src/train/trainer.ts (same model, loader,
- * schedule, SGD, evaluation and checkpoint meta) without its log files, reporting through
- * callbacks instead, and yielding to the page between steps so curves redraw. The checkpoint
- * of every epoch is kept as bytes (the same safetensors file `f8net train` writes), so a lost
- * device still leaves the last one downloadable.
+ * One F8Net stage trained in a page: the portable TrainingLoop (src/train/loop.ts, the loop of
+ * `f8net train`) with the page's callbacks instead of log files. The checkpoint of every epoch
+ * is kept as bytes (the same safetensors file the CLI writes), so that a lost device still
+ * leaves the last one downloadable. The fixed stage starts from the float stage's checkpoint
+ * bytes, as fp_pretrained_file does.
  *
  * @example
- *   const r = await trainStage(cfg, data, { onStep: (s) => draw(s) });
- *   download(r.checkpoint, 'last.safetensors');
+ *   const f = await trainStage(floatCfg, data, { onStep: draw });
+ *   const q = await trainStage(fixedCfg, data, { onStep: draw }, f.checkpoint);
  */
-import { Engine } from '../runtime/engine.js';
-import { F8Error } from '../runtime/errors.js';
-import { Tensor } from '../tensor.js';
-import { backward, noGrad } from '../autograd/tape.js';
-import { add, zeros } from '../ops/elementwise.js';
-import { softmaxCrossEntropy } from '../ops/loss.js';
-import { normalizeImages } from '../ops/image.js';
-import { SGD } from '../optim/sgd.js';
-import { BatchLoader } from '../data/loader.js';
-import { Rng, mixSeed } from '../data/rng.js';
-import { inputShape, type LoadedData } from '../data/sources.js';
-import type { Module, StateDict } from '../nn/module.js';
+import { TrainingLoop, type EpochRecord, type EvalResult } from '../train/loop.js';
+import { decodeCheckpoint, type CheckpointMeta } from '../train/checkpoint.js';
 import { describeFormats, type LayerFormat } from '../nn/qlayers.js';
+import type { Module } from '../nn/module.js';
+import type { LoadedData } from '../data/sources.js';
 import type { TrainConfig } from '../train/config.js';
-import { encodeCheckpoint, type CheckpointMeta } from '../train/checkpoint.js';
-import { evaluate, modelFromConfig, weightDecayFilter, learningRate, type EpochRecord, type EvalResult } from '../train/trainer.js';
 
 export interface StepReport {
   stage: 'float' | 'fixed';
+  /** 1-based. */
   epoch: number;
   step: number;
   steps: number;
@@ -36,12 +27,12 @@ export interface StepReport {
 }
 
 export interface StageHooks {
+  /** Every step whose loss was read back (every log_interval steps and at each epoch's end). */
   onStep?(s: StepReport): void;
   onEpoch?(rec: EpochRecord, stage: 'float' | 'fixed'): void;
   /** The checkpoint after each epoch, as file bytes. */
   onCheckpoint?(bytes: Uint8Array, meta: CheckpointMeta): void;
-  /** Steps between loss read-backs (default cfg.log_interval). */
-  readEvery?: number;
+  signal?: AbortSignal;
 }
 
 export interface StageResult {
@@ -50,108 +41,35 @@ export interface StageResult {
   epochs: EpochRecord[];
   final: EvalResult;
   formats: LayerFormat[] | null;
+  /** The last epoch's checkpoint file. */
   checkpoint: Uint8Array;
-  meta: CheckpointMeta;
 }
 
-export function concatBytes(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(chunks.reduce((a, c) => a + c.byteLength, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.byteLength;
-  }
-  return out;
-}
-
-const yieldToPage = () => new Promise<void>((r) => setTimeout(r, 0));
-
-/** Trains the stage `cfg` describes; `init` (a float stage's state) starts the fixed stage as fp_pretrained_file does. */
-export async function trainStage(cfg: TrainConfig, data: LoadedData, hooks: StageHooks = {}, init?: StateDict): Promise<StageResult> {
-  const engine = Engine.get();
-  const [ch, ih, iw] = inputShape(data);
-  const model = modelFromConfig(cfg, data);
-  const stage = cfg.floating_model ? 'float' : 'fixed';
-  const loader = new BatchLoader(data.train, {
-    batchSize: cfg.batch_size,
-    shuffle: true,
-    dropLast: data.train.length >= cfg.batch_size,
-    rng: new Rng(mixSeed(cfg.random_seed, 0xda7a)),
-    augment: { cropPadding: cfg.augment_crop_padding, hflip: cfg.augment_hflip },
-  });
-  const opt = new SGD(model.parameters(), {
-    lr: cfg.lr,
-    momentum: cfg.momentum,
-    nesterov: cfg.nesterov,
-    weightDecay: cfg.weight_decay,
-    weightDecayFilter: weightDecayFilter(model, cfg.weight_decay_scheme),
-  });
+export async function trainStage(cfg: TrainConfig, data: LoadedData, hooks: StageHooks = {}, floatCheckpoint?: Uint8Array): Promise<StageResult> {
+  const loop = new TrainingLoop(cfg, data);
   try {
-    if (init) model.loadStateDict(init, { source: 'float stage', strict: false });
-    const spe = loader.batchesPerEpoch;
-    const every = hooks.readEvery ?? cfg.log_interval;
-    const epochs: EpochRecord[] = [];
-    let best = -1;
+    if (floatCheckpoint) loop.initFromFloat(decodeCheckpoint(floatCheckpoint, 'float stage'));
     let checkpoint: Uint8Array = new Uint8Array(0);
-    let meta: CheckpointMeta | null = null;
-    let final: EvalResult | null = null;
-    for (let epoch = 0; epoch < cfg.num_epochs; epoch++) {
-      model.train();
-      const te = performance.now();
-      let lossAcc = engine.keep(zeros([1]));
-      let seen = 0;
-      let lastLr = cfg.lr;
-      let i = 0;
-      for await (const b of loader.prefetch()) {
-        const lr = learningRate(cfg, epoch * spe + i, spe);
-        lastLr = lr;
-        const next = engine.tidy(() => {
-          const x = normalizeImages(b.images, [b.size, ch, ih, iw], data.mean, data.std);
-          const y = Tensor.from(b.labels.subarray(0, b.size), [b.size], 'i32');
-          const loss = softmaxCrossEntropy(model.forward(x), y, { labelSmoothing: cfg.label_smoothing });
-          backward(loss);
-          opt.step(lr);
-          return noGrad(() => add(lossAcc, loss));
-        });
-        opt.zeroGrad();
-        lossAcc.dispose();
-        lossAcc = engine.keep(next);
-        seen += b.size;
-        i++;
-        if (i % every === 0 || i === spe) {
-          const mean = (await lossAcc.read())[0] / i;
-          if (!Number.isFinite(mean)) throw new F8Error('NAN_LOSS', `loss became ${mean} in epoch ${epoch + 1} by step ${i} (lr ${lr.toPrecision(3)}): lower lr`);
-          hooks.onStep?.({ stage, epoch: epoch + 1, step: i, steps: spe, loss: mean, imagesPerS: seen / ((performance.now() - te) / 1000) });
-          await yieldToPage();
-        }
-      }
-      const trainLoss = (await lossAcc.read())[0] / Math.max(1, i);
-      lossAcc.dispose();
-      const seconds = (performance.now() - te) / 1000;
-      const ev = await evaluate(model, data.test, data.mean, data.std, cfg.eval_batch_size);
-      final = ev;
-      const rec: EpochRecord = { epoch: epoch + 1, train_loss: trainLoss, test_loss: ev.loss, top1: ev.top1, top5: ev.top5, lr: lastLr, seconds, images_per_s: seen / seconds, data_wait_share: 0 };
-      epochs.push(rec);
-      hooks.onEpoch?.(rec, stage);
-      best = Math.max(best, ev.top1);
-      meta = {
-        stage,
-        epoch: epoch + 1,
-        step: (epoch + 1) * spe,
-        config: cfg as unknown as Record<string, unknown>,
-        loader: loader.getState(),
-        metrics: { top1: ev.top1, test_loss: ev.loss, train_loss: trainLoss },
-        best,
-      };
-      checkpoint = concatBytes(await encodeCheckpoint({ model, optimizer: opt, meta }));
-      hooks.onCheckpoint?.(checkpoint, meta);
-    }
-    const formats = cfg.floating_model ? null : await describeFormats(model);
-    return { model, epochs, final: final!, formats, checkpoint, meta: meta! };
+    const r = await loop.run(
+      {
+        onStep: (s) => {
+          if (s.loss === null) return;
+          hooks.onStep?.({ stage: loop.stage, epoch: s.epoch + 1, step: s.step, steps: s.stepsPerEpoch, loss: s.loss, imagesPerS: s.images / (s.ms / 1000) });
+        },
+        onEpoch: async (rec) => {
+          hooks.onEpoch?.(rec, loop.stage);
+          checkpoint = await loop.checkpointBytes();
+          hooks.onCheckpoint?.(checkpoint, loop.checkpointMeta());
+        },
+      },
+      { signal: hooks.signal },
+    );
+    const formats = cfg.floating_model ? null : await describeFormats(loop.model);
+    loop.optimizer.dispose();
+    return { model: loop.model, epochs: r.history, final: r.lastEval!, formats, checkpoint };
   } catch (e) {
-    model.dispose();
+    loop.model.dispose();
+    loop.optimizer.dispose();
     throw e;
-  } finally {
-    opt.dispose();
   }
 }

@@ -7,19 +7,19 @@ import { Command, Option } from 'commander';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, basename } from 'node:path';
 import sharp from 'sharp';
-import type { TrainConfig } from '../train/config.js';
+import { resolveConfig, type TrainConfig } from '../train/config.js';
 import { modelFromConfig } from '../train/trainer.js';
-import { loadCheckpoint, configOfCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { loadDataAsync, inputShape, type LoadedData } from '../data/sources.js';
 import { readIdx, IDX_MAGIC_IMAGES } from '../data/idx.js';
 import { IMAGE_EXTENSIONS } from '../data/image-folder.js';
 import { F8Error } from '../runtime/errors.js';
-import { writeFileAtomic } from '../io/safetensors.js';
 import { readOnnx } from '../io/onnx-reader.js';
 import type { Module } from '../nn/module.js';
 import { exportModel } from '../export/convert.js';
 import { refArgmax } from '../ops/loss.ref.js';
-import { writeIntModel, readIntModel } from '../export/format.js';
+import { serializeIntModel, readIntModel } from '../export/format.js';
+import { writeExportFolder, exportFolderProblem } from '../export/out-dir.js';
 import { toIntegizeOnnx, toIntOnlyOnnx, ONNX_META } from '../export/onnx-export.js';
 import { runOnnx, closeOnnxSessions, onnxInputKind } from '../export/onnx-run.js';
 import { quantizeImages, runIntCpu } from '../export/run-cpu.js';
@@ -33,9 +33,21 @@ import { withEngine } from './main.js';
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 /** A checkpoint with its resolved config (evaluation ignores how the run was started). */
-export function checkpointConfig(file: string, over: { dataset?: string; datasetDir?: string } = {}): { ck: Checkpoint; cfg: TrainConfig } {
+export function checkpointConfig(file: string, over: { dataset?: string; datasetDir?: string; maxTestSamples?: number | null } = {}): { ck: Checkpoint; cfg: TrainConfig } {
   const ck = loadCheckpoint(file);
-  return { ck, cfg: configOfCheckpoint(ck, file, over) };
+  try {
+    const raw = { ...ck.meta.config };
+    if (over.dataset) raw.dataset = over.dataset;
+    if (over.datasetDir) raw.dataset_dir = over.datasetDir;
+    if (over.maxTestSamples !== undefined) raw.max_test_samples = over.maxTestSamples;
+    raw.resume = null;
+    raw.fp_pretrained_file = null;
+    raw.floating_model = ck.meta.stage === 'float';
+    return { ck, cfg: resolveConfig(raw, [], `${file} (config)`) };
+  } catch (e) {
+    if (e instanceof F8Error) throw new F8Error('BAD_INPUT', `${file}: stored config is not valid: ${e.message}`);
+    throw e;
+  }
 }
 
 /** The model of a checkpoint with its weights, and the integer graph when it is a fixed-point one. */
@@ -158,30 +170,32 @@ export function registerExportCommands(program: Command): void {
     .requiredOption('--checkpoint <file>', 'fixed-point checkpoint written by f8net train')
     .requiredOption('--out <dir>', 'output folder (created; files in it are replaced atomically)')
     .option('--no-onnx', 'skip the two ONNX files')
+    .option('--force', 'replace --out even when it is not an f8net export (its files are deleted)')
     .option('--json', 'print a JSON summary')
-    .action(async (o: { checkpoint: string; out: string; onnx: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (o: { checkpoint: string; out: string; onnx: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
       if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new F8Error('BAD_INPUT', `--out ${o.out}: exists and is not a folder; the integer model is a folder (model.json, weights.bin, two .onnx files)`);
+      const problem = exportFolderProblem(o.out);
+      if (problem && !o.force) throw new F8Error('BAD_INPUT', `--out ${o.out}: ${problem}; choose another folder, or pass --force to replace it`);
       const { ck, cfg } = checkpointConfig(o.checkpoint);
       await withEngine(cmd, async () => {
         const data = await loadDataAsync(cfg);
         const { model, graph } = await checkpointModel(o.checkpoint, cfg, ck, data, true);
         model.dispose();
         const g = graph!;
-        writeIntModel(o.out, g);
-        const files = [join(o.out, 'model.json'), join(o.out, 'weights.bin')];
-        if (o.onnx) {
-          writeFileAtomic(join(o.out, 'integize.onnx'), [toIntegizeOnnx(g)]);
-          writeFileAtomic(join(o.out, 'int_op_only.onnx'), [toIntOnlyOnnx(g)]);
-          files.push(join(o.out, 'integize.onnx'), join(o.out, 'int_op_only.onnx'));
-        }
+        // The whole folder at once (export/out-dir.ts): never a new model.json beside an old export's ONNX files.
+        const { json, bin } = serializeIntModel(g);
+        const parts = [{ name: 'model.json', data: new TextEncoder().encode(json) }, { name: 'weights.bin', data: bin }];
+        if (o.onnx) parts.push({ name: 'integize.onnx', data: toIntegizeOnnx(g) }, { name: 'int_op_only.onnx', data: toIntOnlyOnnx(g) });
+        const { replaced } = writeExportFolder(o.out, parts, { force: o.force });
+        const files = parts.map((p) => join(o.out, p.name));
         const weightBytes = Object.values(g.tensors).reduce((s, t) => s + t.data.byteLength, 0);
         const ops = g.nodes.reduce<Record<string, number>>((m, n) => ({ ...m, [n.op]: (m[n.op] ?? 0) + 1 }), {});
         if (o.json) {
-          process.stdout.write(`${JSON.stringify({ checkpoint: o.checkpoint, out: o.out, files, nodes: ops, weight_bytes: weightBytes, input: { shape: g.input.shape, fl: g.input.fl, dtype: g.input.dtype, scale: g.input.scale }, output_fl: g.output.fl, layers: g.layers })}\n`);
+          process.stdout.write(`${JSON.stringify({ checkpoint: o.checkpoint, out: o.out, replaced, files, nodes: ops, weight_bytes: weightBytes, input: { shape: g.input.shape, fl: g.input.fl, dtype: g.input.dtype, scale: g.input.scale }, output_fl: g.output.fl, layers: g.layers })}\n`);
           return;
         }
         const lines = [
-          `exported ${o.checkpoint} (${g.model.name} on ${g.model.dataset}) to ${o.out}:`,
+          `exported ${o.checkpoint} (${g.model.name} on ${g.model.dataset}) to ${o.out}${replaced ? ' (replaced the previous export there)' : ''}:`,
           `  ${g.nodes.length} integer nodes (${Object.entries(ops).map(([k, v]) => `${v} ${k}`).join(', ')}), ${weightBytes} bytes of int8 weights and int32 biases`,
           `  input: ${g.input.dtype} codes [${g.input.shape.join(', ')}] at fl ${g.input.fl} (code = clamp(roundHalfEven(x * ${g.input.scale.map((s) => s.toPrecision(6)).join('/')})), x = (pixel/255 - mean) / std)`,
           `  output: int32 logits at fl ${g.output.fl}`,

@@ -9,6 +9,8 @@ import type { Command } from 'commander';
 import { F8Error } from '../runtime/errors.js';
 import { importCheckpoint } from '../io/import-weights.js';
 import { withEngine } from './main.js';
+import { checkCheckpointOut } from '../train/run-dir.js';
+import { parseModelArgs, MODEL_ARGS_HELP } from './model-args.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -20,17 +22,6 @@ function positiveInt(name: string) {
   };
 }
 
-function json(v: string): Record<string, unknown> {
-  let x: unknown;
-  try {
-    x = JSON.parse(v);
-  } catch (e) {
-    throw new F8Error('BAD_INPUT', `--model-args ${v}: not valid JSON (${(e as Error).message})`);
-  }
-  if (x === null || typeof x !== 'object' || Array.isArray(x)) throw new F8Error('BAD_INPUT', `--model-args ${v}: expected a JSON object, e.g. '{"width": 16}'`);
-  return x as Record<string, unknown>;
-}
-
 export function registerImportCommand(program: Command): void {
   program
     .command('import')
@@ -38,12 +29,14 @@ export function registerImportCommand(program: Command): void {
     .requiredOption('--from <file>', 'weights: .safetensors or .onnx')
     .requiredOption('--model <name>', "network of the registry ('f8net model list')")
     .requiredOption('--out <checkpoint>', 'the f8net checkpoint to write (.safetensors)')
-    .option('--model-args <json>', 'arguments of the network, e.g. \'{"width": 16}\'', json)
+    .option('--model-args <mapping>', MODEL_ARGS_HELP, parseModelArgs)
     .option('--num-classes <k>', 'classes of the classifier (default: rows of the file\'s only matrix)', positiveInt('num-classes'))
     .option('--in-channels <n>', "channels of the input image (default: the network's usual data: 3, or 1 for cnn)", positiveInt('in-channels'))
     .option('-s, --set <key=value>', 'another key of the stored config (repeatable), e.g. --set dataset=cifar10', collect, [])
+    .option('--force', 'replace --out even when it exists and is not an f8net checkpoint')
     .option('--json', 'print the report as JSON')
-    .action(async (o: { from: string; model: string; out: string; modelArgs?: Record<string, unknown>; numClasses?: number; inChannels?: number; set: string[]; json?: boolean }, cmd: Command) => {
+    .action(async (o: { from: string; model: string; out: string; modelArgs?: Record<string, unknown>; numClasses?: number; inChannels?: number; set: string[]; force?: boolean; json?: boolean }, cmd: Command) => {
+      checkCheckpointOut(o.out, [o.from], { force: o.force });
       await withEngine(cmd, async () => {
         const { report, config } = await importCheckpoint({ from: o.from, model: o.model, modelArgs: o.modelArgs, numClasses: o.numClasses, inChannels: o.inChannels, out: o.out, sets: o.set });
         if (o.json) {

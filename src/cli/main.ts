@@ -71,21 +71,43 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Exit codes (README: exit codes): 2 bad input or usage, 130 interrupted, 3 no adapter, 4 device lost, 1 any other failure. */
+export function exitCodeOf(e: F8Error): number {
+  switch (e.code) {
+    case 'BAD_CONFIG':
+    case 'BAD_INPUT':
+      return 2;
+    case 'INTERRUPTED':
+      return 130;
+    case 'NO_ADAPTER':
+      return 3;
+    case 'DEVICE_LOST':
+      return 4;
+    default:
+      return 1;
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
-  program.exitOverride();
+  // On every subcommand too (they were created before): usage errors come back here, exit 2.
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(override);
+  };
+  override(program);
   try {
     await program.parseAsync(argv);
     return 0;
   } catch (e) {
     const err = e as { code?: string; exitCode?: number; message?: string };
     if (typeof err.code === 'string' && err.code.startsWith('commander.')) {
-      // commander already printed its message (help, version, usage errors).
-      return err.exitCode ?? 1;
+      // commander already printed its message; help and version exit 0, usage errors 2 (README: exit codes).
+      return err.exitCode === 0 ? 0 : 2;
     }
     if (e instanceof F8Error) {
       process.stderr.write(`f8net: ${e.message}\n`);
-      return e.code === 'BAD_CONFIG' || e.code === 'BAD_INPUT' ? 2 : e.code === 'DEVICE_LOST' ? 4 : e.code === 'NO_ADAPTER' ? 3 : 1;
+      return exitCodeOf(e);
     }
     process.stderr.write(`f8net: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
     return 1;

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { modelNames, modelDoc, modelArgs } from '../../models/index.js';
 import { summarizeModel, formatSummary } from '../../models/summary.js';
 import { F8Error } from '../runtime/errors.js';
+import { parseModelArgs, MODEL_ARGS_HELP } from './model-args.js';
 
 function positiveInt(flag: string): (v: string) => number {
   return (v) => {
@@ -43,9 +44,10 @@ export function registerModelCommands(program: Command): void {
     .addOption(new Option('--image-size <n>', 'input height and width (default: the network\'s usual data: 224, 32 or 28)').argParser(positiveInt('--image-size')))
     .addOption(new Option('--num-classes <k>', 'classes (default 1000 for ImageNet networks, 10 otherwise)').argParser(positiveInt('--num-classes')))
     .addOption(new Option('--in-channels <c>', 'input channels (default 3; 1 for cnn)').argParser(positiveInt('--in-channels')))
-    .addOption(new Option('--arg <key=value>', 'network argument, repeatable (e.g. --arg width_mult=0.5)').argParser(collectArg).default({}))
-    .action((name: string, o: { json?: boolean; imageSize?: number; numClasses?: number; inChannels?: number; arg: Record<string, unknown> }) => {
-      const s = summarizeModel(name, o.arg, { imageSize: o.imageSize, numClasses: o.numClasses, inChannels: o.inChannels });
+    .addOption(new Option('--model-args <mapping>', MODEL_ARGS_HELP).argParser(parseModelArgs))
+    .addOption(new Option('--arg <key=value>', 'one network argument, repeatable (alias of --model-args, e.g. --arg width_mult=0.5)').argParser(collectArg).default({}))
+    .action((name: string, o: { json?: boolean; imageSize?: number; numClasses?: number; inChannels?: number; arg: Record<string, unknown>; modelArgs?: Record<string, unknown> }) => {
+      const s = summarizeModel(name, { ...o.arg, ...o.modelArgs }, { imageSize: o.imageSize, numClasses: o.numClasses, inChannels: o.inChannels });
       process.stdout.write(`${o.json ? JSON.stringify(s, null, 2) : formatSummary(s)}\n`);
     });
 }

@@ -1,7 +1,7 @@
 /** `f8net train` and `f8net eval`. */
 import { Command, Option } from 'commander';
 import { loadConfig, configHelp, DATASETS } from '../train/config.js';
-import { train, evaluateWithConfusion, modelFromConfig } from '../train/trainer.js';
+import { train, evaluateWithConfusion, modelFromConfig, resumeConfig, plural } from '../train/trainer.js';
 import { loadDataAsync } from '../data/sources.js';
 import { F8Error } from '../runtime/errors.js';
 import { withEngine } from './main.js';
@@ -30,9 +30,12 @@ export function registerTrainCommands(program: Command): void {
         process.stdout.write(`config keys:\n${configHelp()}\n`);
         return;
       }
-      const cfg = loadConfig(o.config ?? null, o.set);
+      let cfg = loadConfig(o.config ?? null, o.set);
+      // A resume takes the run's config and folder from its checkpoint (RESUME_SAFE_KEYS may change).
+      if (cfg.resume) cfg = resumeConfig(cfg.resume, o.set, o.config ?? null);
       await withEngine(cmd, async () => {
-        const r = await train(cfg, { quiet: o.quiet, stopAfter: o.stopAfter });
+        const r = await train(cfg, { quiet: o.quiet, stopAfter: o.stopAfter, handleSignals: true });
+        if (r.interrupted) throw new F8Error('INTERRUPTED', `interrupted; checkpoint ${r.interrupted.checkpoint}; resume with: ${r.interrupted.resumeCommand}`);
         const last = r.epochs[r.epochs.length - 1];
         const summary = {
           log_dir: r.logDir,
@@ -47,7 +50,7 @@ export function registerTrainCommands(program: Command): void {
         if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
         else
           process.stdout.write(
-            `test top-1 ${pct(r.final.top1)}${r.final.top5 !== null ? `, top-5 ${pct(r.final.top5)}` : ''} after ${r.epochs.length} epochs in ${r.seconds.toFixed(0)} s; checkpoints and logs in ${r.logDir}\n`,
+            `test top-1 ${pct(r.final.top1)}${r.final.top5 !== null ? `, top-5 ${pct(r.final.top5)}` : ''} after ${plural(r.epochs.length, 'epoch')} in ${r.seconds.toFixed(0)} s; run folder ${r.logDir}\n`,
           );
       });
     });
@@ -58,6 +61,12 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption('--checkpoint <file>', 'checkpoint written by f8net train')
     .addOption(new Option('--dataset <name>', 'evaluate on another data set').choices([...DATASETS]))
     .option('--dataset-dir <dir>', 'folder of the data set files')
+    .option('--max-test-samples <n|all>', 'evaluate on the first n test images, or all of them (default: the subset the checkpoint was trained with)', (v) => {
+      if (v === 'all') return null;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new F8Error('BAD_INPUT', `--max-test-samples ${v}: expected a positive integer or 'all'`);
+      return n;
+    })
     .option('--mode <modes>', `evaluate in these forms (comma-separated or repeated): ${EVAL_MODES.join(', ')}`, collect, [])
     .option('--compare', 'with two or more modes: share of images whose predicted class agrees, largest logit difference')
     .option('--limit <n>', 'with --mode: only the first n test images', (v) => {
@@ -66,7 +75,7 @@ export function registerTrainCommands(program: Command): void {
       return n;
     })
     .option('--json', 'print JSON')
-    .action(async (o: { checkpoint: string; dataset?: string; datasetDir?: string; json?: boolean; mode: string[]; compare?: boolean; limit?: number }, cmd: Command) => {
+    .action(async (o: { checkpoint: string; dataset?: string; datasetDir?: string; maxTestSamples?: number | null; json?: boolean; mode: string[]; compare?: boolean; limit?: number }, cmd: Command) => {
       if (o.mode.length || o.compare) {
         if (!o.mode.length) throw new F8Error('BAD_CONFIG', '--compare needs --mode with two or more modes');
         const text = await withEngine(cmd, () => runEvalModes(o));

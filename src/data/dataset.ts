@@ -87,3 +87,9 @@ export function checkDataset(ds: Dataset, source: string): Dataset {
   }
   return ds;
 }
+
+/** [channels, height, width] of the network input: what training batches and the test split hold. */
+export function inputShape(data: { train: Dataset; trainTransform?: { readonly outShape: readonly [number, number, number] } }): [number, number, number] {
+  if (data.trainTransform) return [...data.trainTransform.outShape];
+  return [data.train.channels, data.train.height, data.train.width];
+}

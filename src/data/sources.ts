@@ -27,11 +27,8 @@ export interface LoadedData extends DatasetSplits {
   trainTransform?: SampleTransform;
 }
 
-/** [channels, height, width] of the network input: what training batches and the test split hold. */
-export function inputShape(data: LoadedData): [number, number, number] {
-  if (data.trainTransform) return [...data.trainTransform.outShape];
-  return [data.train.channels, data.train.height, data.train.width];
-}
+// In dataset.ts, so that the portable training loop need not import the file readers here.
+export { inputShape } from './dataset.js';
 
 export const STATS: Record<string, [number[], number[]]> = {
   mnist: [[0.1307], [0.3081]],

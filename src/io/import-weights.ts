@@ -21,7 +21,7 @@ import { mapNames, nameRulesFor, type NameRules } from './name-maps.js';
 import type { Module, StateDict, StateEntry } from '../nn/module.js';
 import { saveCheckpoint, CHECKPOINT_FORMAT } from '../train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../train/config.js';
-import { quantFromConfig } from '../train/trainer.js';
+import { quantFromConfig } from '../train/loop.js';
 import { buildModel, defaultDataShape } from '../../models/index.js';
 import { Rng, mixSeed } from '../data/rng.js';
 

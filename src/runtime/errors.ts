@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'NAN_LOSS'
   | 'IO'
   | 'DISPOSED'
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  | 'INTERRUPTED';
 
 export class F8Error extends Error {
   constructor(

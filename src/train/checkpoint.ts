@@ -8,11 +8,10 @@
  *   await saveCheckpoint('runs/x/last.safetensors', { model, optimizer: opt, meta: { epoch: 3, step: 375, config } });
  *   const ck = loadCheckpoint('runs/x/last.safetensors');
  */
-import { readSafetensors, encodeSafetensors, writeFileAtomic, typedData, type StTensor, type StDType, type StFile } from '../io/safetensors.js';
+import { readSafetensors, encodeSafetensors, decodeSafetensors, writeFileAtomic, typedData, type StTensor, type StDType, type StFile } from '../io/safetensors.js';
 import { F8Error } from '../runtime/errors.js';
 import type { Module, StateDict, StateEntry } from '../nn/module.js';
 import type { DType } from '../tensor.js';
-import { resolveConfig, type TrainConfig } from './config.js';
 
 export const CHECKPOINT_FORMAT = 'f8net-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -27,6 +26,12 @@ export interface CheckpointMeta {
   loader?: { rng: [number, number, number, number]; epoch: number; batch: number };
   metrics?: Record<string, number>;
   best?: number;
+  /**
+   * Present when written mid-epoch (after an interrupt): the epoch's training-loss sum and
+   * images so far, so that the resumed epoch reports the same mean loss. `epoch` then counts
+   * the complete epochs and `loader.batch` the steps done in the one in progress.
+   */
+  partial?: { loss_sum: number; images: number };
 }
 
 export interface Checkpoint {
@@ -39,19 +44,19 @@ export interface Checkpoint {
 const toSt: Record<DType, StDType> = { f32: 'F32', i32: 'I32', u32: 'U32', i8x4: 'I8' };
 const fromSt: Partial<Record<StDType, DType>> = { F32: 'f32', I32: 'i32', U32: 'u32', I8: 'i8x4' };
 
-export async function saveCheckpoint(
-  file: string,
-  what: { model: Module; optimizer?: { stateTensors(): Promise<Record<string, Float32Array>> } | null; meta: CheckpointMeta },
-): Promise<void> {
-  writeFileAtomic(file, await encodeCheckpoint(what));
-}
-
-/** The bytes of a checkpoint file (the browser downloads these; saveCheckpoint writes them). */
-export async function encodeCheckpoint(what: {
+export interface CheckpointContent {
   model: Module;
   optimizer?: { stateTensors(): Promise<Record<string, Float32Array>> } | null;
   meta: CheckpointMeta;
-}): Promise<Uint8Array[]> {
+}
+
+/** Writes a checkpoint file atomically. */
+export async function saveCheckpoint(file: string, what: CheckpointContent): Promise<void> {
+  writeFileAtomic(file, await encodeCheckpoint(what));
+}
+
+/** A checkpoint as the chunks of its safetensors file (portable: no file system). */
+export async function encodeCheckpoint(what: CheckpointContent): Promise<Uint8Array[]> {
   const tensors: StTensor[] = [];
   for (const [k, e] of await what.model.stateDict()) tensors.push({ name: `model.${k}`, dtype: toSt[e.dtype], shape: e.shape, data: e.data });
   if (what.optimizer) {
@@ -65,11 +70,15 @@ export async function encodeCheckpoint(what: {
 }
 
 export function loadCheckpoint(file: string): Checkpoint {
-  return decodeCheckpoint(readSafetensors(file), file);
+  return checkpointFrom(readSafetensors(file), file);
 }
 
-/** A checkpoint from parsed safetensors (decodeSafetensors of uploaded bytes in a page); `file` names it in errors. */
-export function decodeCheckpoint(st: StFile, file: string): Checkpoint {
+/** Parses a checkpoint from its file's bytes; `source` names it in errors. */
+export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint {
+  return checkpointFrom(decodeSafetensors(bytes, source), source);
+}
+
+function checkpointFrom(st: StFile, file: string): Checkpoint {
   const md = st.metadata;
   if (md.format !== CHECKPOINT_FORMAT) {
     throw new F8Error('BAD_INPUT', `${file}: not an f8net checkpoint (metadata format is ${JSON.stringify(md.format ?? null)}, expected "${CHECKPOINT_FORMAT}"); to load foreign weights use 'f8net import'`);
@@ -85,6 +94,12 @@ export function decodeCheckpoint(st: StFile, file: string): Checkpoint {
   }
   if (!meta || (meta.stage !== 'float' && meta.stage !== 'fixed') || !Number.isInteger(meta.epoch) || typeof meta.config !== 'object') {
     throw new F8Error('BAD_INPUT', `${file}: checkpoint metadata lacks stage, epoch or config`);
+  }
+  if (meta.partial !== undefined) {
+    const p = meta.partial;
+    if (!p || typeof p !== 'object' || !Number.isFinite(p.loss_sum) || !Number.isInteger(p.images) || p.images < 0 || !meta.loader || !Number.isInteger(meta.loader.batch) || meta.loader.batch < 1) {
+      throw new F8Error('BAD_INPUT', `${file}: checkpoint metadata 'partial' (a mid-epoch state) needs a finite loss_sum, a count of images and a loader state with batch >= 1`);
+    }
   }
   const model: StateDict = new Map();
   const optimizer: Record<string, Float32Array> = {};
@@ -104,18 +119,3 @@ export function decodeCheckpoint(st: StFile, file: string): Checkpoint {
   return { meta, model, optimizer, source: file };
 }
 
-/** The config a checkpoint was trained with, resolved for evaluation (ignores how the run was started). */
-export function configOfCheckpoint(ck: Checkpoint, file: string, over: { dataset?: string; datasetDir?: string } = {}): TrainConfig {
-  try {
-    const raw = { ...ck.meta.config };
-    if (over.dataset) raw.dataset = over.dataset;
-    if (over.datasetDir) raw.dataset_dir = over.datasetDir;
-    raw.resume = null;
-    raw.fp_pretrained_file = null;
-    raw.floating_model = ck.meta.stage === 'float';
-    return resolveConfig(raw, [], `${file} (config)`);
-  } catch (e) {
-    if (e instanceof F8Error) throw new F8Error('BAD_INPUT', `${file}: stored config is not valid: ${e.message}`);
-    throw e;
-  }
-}

@@ -65,10 +65,12 @@ export const SCHEMA = {
   input_fraclen_sharing: { kind: 'bool', default: false, help: 'layers reading the same tensor share one input fractional length' },
   rescale_forward: { kind: 'bool', default: false, help: 'weight rescaling by 1/sqrt(fan_out)/std(w) (type constant)' },
   fp_pretrained_file: { kind: 'path', default: null, nullable: true, help: 'float checkpoint to start the fixed-point stage from' },
-  resume: { kind: 'path', default: null, nullable: true, help: 'checkpoint to resume from (continues exactly)' },
-  log_dir: { kind: 'path', default: null, nullable: true, help: 'where logs and checkpoints go (default runs/<model>-<dataset>-<stage>)' },
+  resume: { kind: 'path', default: null, nullable: true, help: 'checkpoint to resume from (continues exactly; config and log_dir come from it, --set may change only num_epochs, log_interval, eval_batch_size, progress_seconds, dataset_dir, exist_ok)' },
+  log_dir: { kind: 'path', default: null, nullable: true, help: 'where logs and checkpoints go (default runs/<model>-<dataset>-<stage>; a folder holding another run gives the next free name, -2, -3, unless exist_ok)' },
   random_seed: { kind: 'int', default: 1, min: 0, help: 'seed of initialisation and data order' },
   log_interval: { kind: 'int', default: 20, min: 1, help: 'steps between loss read-backs (progress bar, NaN check)' },
+  exist_ok: { kind: 'bool', default: false, help: 'a new run may write into a log_dir that holds an earlier run (default: it goes to the next free name, log_dir-2, -3, ...)' },
+  progress_seconds: { kind: 'number', default: 10, min: 0, help: 'seconds between plain progress lines when standard error is not a terminal (0: every step)' },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof SCHEMA;
@@ -118,6 +120,8 @@ export interface TrainConfig {
   log_dir: string | null;
   random_seed: number;
   log_interval: number;
+  exist_ok: boolean;
+  progress_seconds: number;
 }
 
 function levenshtein(a: string, b: string): number {
@@ -191,6 +195,7 @@ function checkValue(key: string, spec: KeySpec, v: unknown, where: string): unkn
       return v;
     case 'object':
       if (key === 'input_mean' || key === 'input_std') {
+        if (typeof v === 'number') v = [v]; // one value: grey (as the help says)
         if (!Array.isArray(v) || v.length < 1 || v.length > 4 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) fail('a list of 1 to 4 numbers (one per channel)');
         if (key === 'input_std' && (v as number[]).some((x) => x <= 0)) fail('positive standard deviations');
         return v;

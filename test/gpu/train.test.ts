@@ -97,6 +97,33 @@ gpuDescribe('resume', () => {
   });
 });
 
+gpuDescribe('resume mid-epoch', () => {
+  it('a run aborted mid-epoch (opts.signal, as SIGINT does) and resumed from its checkpoint config equals an uninterrupted run', async () => {
+    const base = { max_train_samples: 192, max_test_samples: 32, batch_size: 32, num_epochs: 2, lr: 0.1, augment_crop_padding: 1, random_seed: 5, log_interval: 2 };
+    const a = mkdtempSync(join(tmpdir(), 'f8net-mid-a-'));
+    const b = mkdtempSync(join(tmpdir(), 'f8net-mid-b-'));
+    await train(synthConfig({ ...base, log_dir: a }), { quiet: true });
+    const ctrl = new AbortController();
+    const r = await train(synthConfig({ ...base, log_dir: b }), { quiet: true, signal: ctrl.signal, onStep: (s) => s.globalStep === 8 && ctrl.abort() });
+    expect(r.interrupted).toMatchObject({ epoch: 1, step: 8, checkpoint: join(b, 'last.safetensors') });
+    const ck = join(b, 'last.safetensors');
+    // The library refuses a config that differs from the checkpoint's outside the safe keys.
+    await expect(train(synthConfig({ ...base, lr: 0.2, log_dir: b, resume: ck }), { quiet: true })).rejects.toThrow(/differs from the checkpoint's in lr/);
+    const { resumeConfig } = await import('../../src/train/trainer.js');
+    // best.safetensors (epoch 1, step 6) is behind last (step 8): resuming from it would discard steps.
+    const best = join(b, 'best.safetensors');
+    await expect(train(resumeConfig(best, [`resume=${best}`]), { quiet: true })).rejects.toThrow(`resume ${best}: is at step 6, but the run in ${b} went on to step 8`);
+    await train(resumeConfig(ck, [`resume=${ck}`]), { quiet: true });
+    const { readSafetensors, typedData } = await import('../../src/io/safetensors.js');
+    const ta = readSafetensors(join(a, 'last.safetensors')).tensors;
+    const tb = readSafetensors(ck).tensors;
+    const bytes = (v: ReturnType<typeof typedData>) => Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    expect([...tb.keys()].sort()).toEqual([...ta.keys()].sort());
+    for (const [k, t] of ta) expect(bytes(typedData(t)).equals(bytes(typedData(tb.get(k)!))), k).toBe(true);
+    expect(readFileSync(join(b, 'metrics.csv'), 'utf8').split('\n').map((l) => l.split(',').slice(0, 4).join())).toEqual(readFileSync(join(a, 'metrics.csv'), 'utf8').split('\n').map((l) => l.split(',').slice(0, 4).join()));
+  });
+});
+
 gpuDescribe('NaN loss', () => {
   it('stops with a message naming the epoch, the step and the learning rate', async () => {
     const { dir, cfg } = synthRun('nan', { max_test_samples: 32, num_epochs: 1, lr: 1e30, lr_scheduler: 'constant', log_interval: 2 });
