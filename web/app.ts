@@ -13,7 +13,6 @@ import type { BenchResult } from '../src/bench/suite.js';
 import type { EpochRecord } from '../src/train/trainer.js';
 import { drawChart, type Series } from './chart.js';
 import { DrawPad } from './pad.js';
-import { runKernelCases } from './kernel-cases.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const CONFIGS = '/f8net/models/configs';
@@ -410,7 +409,6 @@ window.f8page = {
   predictPixels,
   bench,
   loadCheckpointBytes,
-  kernelCases: () => runKernelCases(),
   testDigits: async (n: number) => {
     const d = await mnistData(undefined, n);
     return { pixels: d.test.images, labels: d.test.labels };

@@ -58,5 +58,7 @@ export const readSync = noWrite('readSync');
 export const writeSync = noWrite('writeSync');
 export const fsyncSync = noWrite('fsyncSync');
 export const rmSync = noWrite('rmSync');
+export const lstatSync = statSync;
+export const realpathSync = (p: string) => String(p);
 export const promises = {};
 export default { readFileSync, existsSync, readdirSync, statSync, writeFileSync, appendFileSync, mkdirSync, renameSync, unlinkSync, openSync, closeSync, readSync, writeSync, fsyncSync, rmSync };

@@ -2,4 +2,5 @@
 export const homedir = () => '/home';
 export const tmpdir = () => '/tmp';
 export const platform = () => 'browser';
-export default { homedir, tmpdir, platform };
+export const hostname = () => 'browser';
+export default { homedir, tmpdir, platform, hostname };
