@@ -227,6 +227,7 @@ async function exportAndCompare(limit?: number): Promise<{
       <table><tr><th>pair</th><th>agreement</th><th>disagreements</th><th>max |logit diff|</th></tr>
       ${cmp.map((p) => `<tr><td>${p.a} vs ${p.b}</td><td class="num ${p.agreement === 1 ? 'ok' : ''}">${pct(p.agreement)}</td><td class="num">${p.disagreements}</td><td class="num">${p.maxLogitDiff.toExponential(2)}</td></tr>`).join('')}</table>
       <p>on ${res[0].count} test images; int-cpu is the definition of the integer model, int-gpu the same model on this GPU.</p>`;
+    $('prediction').innerHTML = '<p>Draw a digit (0–9) on the black pad; the integer model predicts it when you lift the pen.</p>';
     status('integer model ready: draw a digit');
     const { json, bin } = f8.serializeIntModel(st.graph);
     const gpuRes = res.find((r) => r.mode === 'int-gpu')!;
