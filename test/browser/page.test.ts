@@ -6,12 +6,16 @@
  *   - a short two-stage training on a small subset: the loss falls, top-1 above chance;
  *   - the integer export: logits of the integer model on this GPU equal, bit for bit, Node's
  *     CPU runner on the same images and the model.json/weights.bin the page made;
- *   - a checkpoint made in the page loads in Node, a wrong-kind file gets the CLI's error.
+ *   - a checkpoint made in the page loads in Node, a wrong-kind file gets the CLI's error;
+ *   - the kernel rows of `bench --quick` (every kernel family, each checked against its CPU
+ *     reference, bit-exact for the integer ones) pass on this second implementation, and the JSON
+ *     is what `f8net bench diff` reads.
  * Skipped with a message when chromium or the built page is absent locally; fails in CI.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { join } from 'node:path';
 
@@ -119,6 +123,27 @@ describe.skipIf(!have)('the page in headless Chromium', () => {
     // The page's checkpoint is a CLI checkpoint.
     const ck = decodeCheckpoint(Uint8Array.from(Buffer.from(r.ck, 'base64')), 'page.safetensors');
     expect(ck.meta.stage).toBe('fixed');
+  });
+
+  it('runs the quick bench kernel rows, all verified, and its JSON reads in bench diff', async () => {
+    const json = await page.evaluate(async () => {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const r = await (window as any).f8page.bench('^(conv2d|depthwise|matmul|bn|fakequant|fraclen|requant|int8|pool|sgd)');
+      return JSON.stringify(r);
+    });
+    const res = JSON.parse(json);
+    const families = new Set(res.rows.map((r: { family: string }) => r.family));
+    expect(families.size).toBeGreaterThanOrEqual(8);
+    for (const r of res.rows) expect(r.verified, `${r.id}: ${r.error ?? ''}`).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'f8net-bench-'));
+    try {
+      writeFileSync(join(dir, 'b.json'), json);
+      const { readBenchJson, diffResults } = await import('../../src/bench/diff.js');
+      const a = readBenchJson(join(dir, 'b.json'));
+      expect(diffResults(a, a).rows.length).toBe(res.rows.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('loading a file of the wrong kind gives the CLI one-line error', async () => {
