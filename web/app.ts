@@ -381,7 +381,8 @@ async function start(): Promise<void> {
   try {
     st.engine = await f8.Engine.open({ backend: 'browser' });
   } catch (e) {
-    return noWebGpu(e instanceof Error ? e.message : String(e));
+    // The library's NO_ADAPTER text is about Node drivers; in a page the browser decides.
+    return noWebGpu(e instanceof f8.F8Error && e.code === 'NO_ADAPTER' ? 'navigator.gpu offers no adapter' : e instanceof Error ? e.message : String(e));
   }
   const d = st.engine.gpu.describe();
   renderInfo(d);

@@ -146,6 +146,21 @@ describe.skipIf(!have)('the page in headless Chromium', () => {
     }
   });
 
+  it('without WebGPU the page says what to enable', async () => {
+    const puppeteer = (await import('puppeteer-core')).default;
+    const b = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-webgpu'] });
+    try {
+      const p = await b.newPage();
+      await p.goto(url);
+      await p.evaluate(() => (window as unknown as { f8page: { ready: Promise<void> } }).f8page.ready);
+      const text = await p.$eval('#nogpu', (e: Element) => ((e as HTMLElement).hidden ? '' : e.textContent ?? ''));
+      expect(text).toMatch(/no WebGPU/);
+      expect(text).toMatch(/enable-unsafe-webgpu/);
+    } finally {
+      await b.close();
+    }
+  });
+
   it('loading a file of the wrong kind gives the CLI one-line error', async () => {
     const msg = await page.evaluate(async () => {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
