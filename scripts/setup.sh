@@ -4,7 +4,8 @@
 #   2. a WebGPU adapter for Dawn: probed with scripts/probe-adapter.mjs; only when there is none,
 #      and only on Debian 12/13, installs Mesa >= 24 lavapipe (software Vulkan) through apt.
 #      Debian 12's own Mesa 22 is rejected by Dawn, so bookworm takes Mesa from bookworm-backports.
-#   3. npm run build, if package.json has a build script
+#   3. Debian's chromium for the browser tests, when missing (no browser download)
+#   4. npm run build, if package.json has a build script (also the browser bundle and page)
 # Run as root from anywhere:  bash scripts/setup.sh
 # F8NET_BACKEND=vulkan|metal|d3d12|... picks Dawn's backend for the probe (as for f8net itself).
 set -euo pipefail
@@ -97,6 +98,20 @@ else
     cat "$probe_out" >&2
     die "still no WebGPU adapter after installing Mesa lavapipe; check 'vulkaninfo --summary' (package vulkan-tools) and that Mesa is >= 24"
   fi
+fi
+
+# --- Chromium (the browser tests, test/browser) ----------------------------------------------
+# Debian's chromium, driven by puppeteer-core: no browser download. Only when missing, and only
+# as root on Debian; elsewhere the browser tests skip (CI=true makes them fail instead).
+chromium_bin=${F8NET_CHROMIUM:-/usr/bin/chromium}
+if [ -x "$chromium_bin" ]; then
+  say "chromium: $chromium_bin"
+elif [ "$(id -u)" -eq 0 ] && grep -qs '^ID=debian' /etc/os-release; then
+  say "installing chromium (for the browser tests)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+else
+  say "chromium not found at $chromium_bin; the browser tests will skip (on Debian as root this script installs it)"
 fi
 
 # --- build ----------------------------------------------------------------------------------

@@ -47,6 +47,9 @@ fn sn(o: u32) -> f32 {
   b_out[o] = beta[o] / sn(o);
 }
 
+// The BN backward is three entry points so that none reaches more than 9 storage buffers:
+// WebGPU guarantees 8 per stage and adapters such as Chromium's SwiftShader offer 10, where one
+// entry point reading and writing all 12 fails to build its pipeline.
 @compute @workgroup_size(64) fn fold_bn_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x;
   if (o >= p.o) { return; }
@@ -54,14 +57,27 @@ fn sn(o: u32) -> f32 {
   let r = inverseSqrt(variance[o] + p.eps);
   let r3 = r * r * r;
   g_gamma[o] = gk[o] * r * s_in[0] / s - gb[o] * mean[o] * r / s;
+  g_var[o] = -0.5 * r3 * gamma[o] * (gk[o] * s_in[0] - gb[o] * mean[o]) / s;
+}
+
+@compute @workgroup_size(64) fn fold_bn_backward_shift(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let o = gid.x;
+  if (o >= p.o) { return; }
+  let s = sn(o);
+  let r = inverseSqrt(variance[o] + p.eps);
   g_beta[o] = gb[o] / s;
   g_mean[o] = -gb[o] * gamma[o] * r / s;
-  g_var[o] = -0.5 * r3 * gamma[o] * (gk[o] * s_in[0] - gb[o] * mean[o]) / s;
-  if (p.sn_pc == 1u) {
-    let k = gamma[o] * r * s_in[0] / s;
-    let b = (beta[o] - gamma[o] * mean[o] * r) / s;
-    g_s_next[o] = -(gk[o] * k + gb[o] * b) / s;
-  }
+}
+
+// Per-channel s_next only (sn_pc = 1).
+@compute @workgroup_size(64) fn fold_bn_backward_snext(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let o = gid.x;
+  if (o >= p.o) { return; }
+  let s = sn(o);
+  let r = inverseSqrt(variance[o] + p.eps);
+  let k = gamma[o] * r * s_in[0] / s;
+  let b = (beta[o] - gamma[o] * mean[o] * r) / s;
+  g_s_next[o] = -(gk[o] * k + gb[o] * b) / s;
 }
 
 @compute @workgroup_size(64) fn fold_plain_backward(@builtin(global_invocation_id) gid: vec3<u32>) {

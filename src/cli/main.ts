@@ -21,6 +21,7 @@ import { registerBenchCommand } from './bench-command.js';
 import { registerTuneCommand, tuneOnOpen } from './tune-command.js';
 import { F8NET_VERSION } from '../runtime/version.js';
 import { registerInteropCommands } from './interop-commands.js';
+import { registerServeCommand } from './serve-command.js';
 
 /** The adapter options shared by every command that uses the GPU. */
 export function gpuOptionsOf(cmd: Command): GpuOptions {
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
   registerBenchCommand(program);
   registerTuneCommand(program);
   registerInteropCommands(program);
+  registerServeCommand(program);
   return program;
 }
 

@@ -54,7 +54,7 @@ function reader(dataset: string): DatasetReaders {
 // In dataset.ts, so that the portable training loop need not import the file readers here.
 export { inputShape } from './dataset.js';
 
-const STATS: Record<string, [number[], number[]]> = {
+export const STATS: Record<string, [number[], number[]]> = {
   mnist: [[0.1307], [0.3081]],
   'fashion-mnist': [[0.286], [0.353]],
   cifar10: [[0.4914, 0.4822, 0.4465], [0.247, 0.2435, 0.2616]],

@@ -45,7 +45,9 @@ export function foldBn(gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tens
     const gsi = Tensor.empty([1]);
     const gsn = Tensor.empty([sNext.size]);
     const bind = { gamma, beta, mean, variance, s_in: sIn, s_next: sNext, gk, gb };
-    e.dispatch(e.kernel('fold.wgsl', 'fold_bn_backward'), { ...bind, g_gamma: gg, g_beta: gbe, g_mean: gm, g_var: gv, g_s_next: gsn }, P, groups(o));
+    e.dispatch(e.kernel('fold.wgsl', 'fold_bn_backward'), { ...bind, g_gamma: gg, g_var: gv }, P, groups(o));
+    e.dispatch(e.kernel('fold.wgsl', 'fold_bn_backward_shift'), { ...bind, g_beta: gbe, g_mean: gm }, P, groups(o));
+    if (P.sn_pc === 1) e.dispatch(e.kernel('fold.wgsl', 'fold_bn_backward_snext'), { ...bind, g_s_next: gsn }, P, groups(o));
     e.dispatch(e.kernel('fold.wgsl', 'fold_bn_scalars'), { ...bind, g_s_in: gsi, g_s_next: gsn }, P, [1]);
     return [gg, gbe, gm, gv, gsi, gsn];
   };
