@@ -147,7 +147,7 @@ describe('onnx reader', () => {
     const o = readWeights(join(dir, 'w.dat'));
     expect(o.format).toBe('onnx');
     expect([...typedData(o.tensors.get('w')!)]).toEqual([2]);
-    expect(() => readWeights(join(dir, 'w.txt'))).toThrow(/w\.txt: neither safetensors nor ONNX/);
+    expect(() => readWeights(join(dir, 'w.txt'))).toThrow(/w\.txt: neither safetensors, ONNX nor a torch checkpoint/);
     expect(() => readWeights(join(dir, 'st.onnx'))).toThrow(/st\.onnx: not an ONNX model/);
   });
 });
