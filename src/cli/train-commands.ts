@@ -36,7 +36,7 @@ export function registerTrainCommands(program: Command): void {
       }
       if (!o.config && o.stopAfter === undefined && !setsNameAStage(o.set)) {
         await withEngine(cmd, async () => {
-          const r = await runRecipe({ sets: o.set, quiet: o.quiet, dir: o.out });
+          const r = await runRecipe({ sets: o.set, quiet: o.quiet, dir: o.out, handleSignals: true });
           process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : `${formatRecipe(r)}\n`);
         });
         return;

@@ -57,6 +57,11 @@ export interface RecipeOptions {
   /** Write the two ONNX files too (default true). */
   onnx?: boolean;
   quiet?: boolean;
+  /**
+   * SIGINT/SIGTERM stop the stage in progress at the end of its step with a checkpoint there, and
+   * the recipe ends with an INTERRUPTED error naming the command that resumes that stage (the CLI).
+   */
+  handleSignals?: boolean;
   /** Data already loaded (tests). */
   data?: LoadedData;
 }
@@ -92,6 +97,11 @@ function recipeDir(asked: string | undefined, dflt: string): string {
  *   const r = await runRecipe({ sets: ['max_train_samples=2000'], floatEpochs: 2, fixedEpochs: 1, dir: 'runs/quick' });
  *   console.log(formatRecipe(r));
  */
+/** The recipe stopped by a signal inside a stage: where its checkpoint is and how to go on. */
+function interrupted(stage: string, r: NonNullable<TrainResult['interrupted']>, next: string): F8Error {
+  return new F8Error('INTERRUPTED', `recipe interrupted in ${stage}; checkpoint ${r.checkpoint}; resume that stage with: ${r.resumeCommand}; ${next}`);
+}
+
 export async function runRecipe(opts: RecipeOptions = {}): Promise<RecipeResult> {
   const t0 = performance.now();
   const sets = opts.sets ?? [];
@@ -111,11 +121,13 @@ export async function runRecipe(opts: RecipeOptions = {}): Promise<RecipeResult>
   };
 
   say(`f8net recipe: writing to ${dir}; stage 1 of 3, float ${floatCfg.model} on ${data.train.name}`);
-  const f = await train(floatCfg, { quiet: opts.quiet, data });
+  const f = await train(floatCfg, { quiet: opts.quiet, data, handleSignals: opts.handleSignals });
+  if (f.interrupted) throw interrupted('stage 1 (float)', f.interrupted, `then the fixed-point stage: f8net train --config models/configs/cnn_mnist_fixed.yml --set fp_pretrained_file=${join(f.logDir, 'best.safetensors')}`);
   const floatCk = join(f.logDir, 'best.safetensors');
   const fixedCfg = stageCfg(['floating_model=false', `fp_pretrained_file=${JSON.stringify(floatCk)}`, `num_epochs=${opts.fixedEpochs ?? 3}`, `lr=${opts.fixedLr ?? 0.01}`, `log_dir=${JSON.stringify(join(dir, 'fixed'))}`]);
   say(`f8net recipe: stage 2 of 3, 8-bit fixed point from ${floatCk}`);
-  const q: TrainResult = await train(fixedCfg, { quiet: opts.quiet, data });
+  const q: TrainResult = await train(fixedCfg, { quiet: opts.quiet, data, handleSignals: opts.handleSignals });
+  if (q.interrupted) throw interrupted('stage 2 (fixed point)', q.interrupted, `then the export: f8net export --checkpoint ${join(q.logDir, 'best.safetensors')} --out ${join(dir, 'int')}`);
   const fixedCk = join(q.logDir, 'best.safetensors');
 
   say(`f8net recipe: stage 3 of 3, integer export of ${fixedCk} and check against the fake-quant model`);

@@ -41,4 +41,20 @@ gpuDescribe('the F8Net recipe (default job of f8net train)', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^F8Net recipe done in \d+ s\n {2}float top-1 .*\n {2}8-bit fixed-point top-1 .*\n {2}integer model .*same class on 32\/32 images.*\n {2}integer model files .*int_op_only\.onnx\n$/);
   });
+
+  it('Ctrl-C in a stage writes its checkpoint at that step and names the command that resumes it (exit 130)', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'f8net-recipe-int-')), 'job');
+    // Driven from a plain node parent, as a shell would (see test/gpu/native-stderr.test.ts).
+    const driver = `
+      const { spawn } = require('node:child_process');
+      const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/entry.ts', 'train', '--set', 'dataset=synthetic', '--set', 'max_train_samples=60000', '--out', ${JSON.stringify(out)}], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '', sent = false;
+      p.stderr.on('data', (d) => { err += d; if (!sent && /step \\d+\\//.test(err)) { sent = true; p.kill('SIGINT'); } });
+      p.on('close', (c) => process.stdout.write(JSON.stringify({ code: c, err })));`;
+    const r = spawnSync(process.execPath, ['-e', driver], { encoding: 'utf8', timeout: 110_000 });
+    const { code, err } = JSON.parse(r.stdout || '{"code":null,"err":"no result"}');
+    expect(code, err).toBe(130);
+    expect(err).toMatch(/recipe interrupted in stage 1 \(float\); checkpoint .*float\/last\.safetensors; resume that stage with: f8net train --set resume=/);
+    expect(existsSync(join(out, 'float', 'last.safetensors'))).toBe(true);
+  }, 120_000);
 });
