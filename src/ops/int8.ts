@@ -4,6 +4,10 @@
  * (wgsl/int8_conv.wgsl, wgsl/int8_ops.wgsl, shared snippet wgsl/include/int8_pack.wgsl).
  * CPU references: ./int8.ref.ts, matched bit for bit.
  *
+ * Long file: one op family, the int8 kernels of the integer model (conv, linear, residual add and
+ * its fused re-quantisation, pools, requant), sharing one packing, epilogue and dispatch path;
+ * splitting it would repeat them in each file.
+ *
  * Packed layout: activations travel between layers as 8-bit codes packed four to a u32 along
  * the channel axis, zero-padded to a multiple of 4 ("NC4HW4", as oneDNN's nChw4c):
  * word (n, c >> 2, h, w) byte (c & 3) = code of x[n, c, h, w]. An `Int8Act` is that tensor
