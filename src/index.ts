@@ -46,3 +46,6 @@ export { encodeSafetensors, decodeSafetensors } from './io/safetensors.js';
 export { resetTuning, tuneWithStore, type TuneReport, type TuningStore } from './runtime/tuner.js';
 export { setDatasetReaders, type DatasetReaders } from './data/sources.js';
 export { F8NET_VERSION } from './runtime/version.js';
+// ---- portable: kernel cases (runnable in a browser page: open an Engine, then runKernelCases) ----
+export { KERNEL_CASES, selectCases, runKernelCase, runKernelCases, summarizeCases, kernelCase, type KernelCase, type CaseResult, type FamilySummary } from './cases/index.js';
+export { compare, describeTolerance, type Tolerance, type Comparison } from './runtime/compare.js';

@@ -19,6 +19,7 @@ import { registerImportCommand } from './import-command.js';
 import { registerExportCommands } from './export-commands.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerTuneCommand, tuneOnOpen } from './tune-command.js';
+import { registerSelftestCommand } from './selftest-command.js';
 import { F8NET_VERSION } from '../runtime/version.js';
 
 /** The adapter options shared by every command that uses the GPU. */
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
   registerExportCommands(program);
   registerBenchCommand(program);
   registerTuneCommand(program);
+  registerSelftestCommand(program);
   return program;
 }
 
