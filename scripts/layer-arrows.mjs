@@ -3,8 +3,8 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join, relative, dirname, resolve } from 'node:path';
 
-const ORDER = ['runtime', 'tensor', 'autograd', 'ops', 'optim', 'quant', 'nn', 'models', 'data', 'io', 'export', 'train', 'bench', 'index', 'node', 'cli'];
-const root = resolve(process.argv[2] ?? '.');
+const ORDER = ['runtime', 'tensor', 'autograd', 'ops', 'optim', 'quant', 'cases', 'nn', 'models', 'data', 'io', 'export', 'train', 'bench', 'index', 'node', 'cli'];
+const root = resolve(process.argv.slice(2).find((a) => !a.startsWith('-')) ?? '.');
 const layerOf = (rel) => {
   const m = /^(?:src\/)?([^/.]+)/.exec(rel);
   if (rel.startsWith('models/')) return 'models';

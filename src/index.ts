@@ -56,3 +56,7 @@ export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointMet
 // --- product: options-object model builder (the recipe, export and predict from files are in src/node/) ---
 export { type BuildModelOptions, type DataShape, describeModel } from '../models/index.js';
 export { Rng } from './data/rng.js';
+
+// ---- portable: kernel cases (runnable in a browser page: open an Engine, then runKernelCases) ----
+export { KERNEL_CASES, selectCases, runKernelCase, runKernelCases, summarizeCases, kernelCase, type KernelCase, type CaseResult, type FamilySummary } from './cases/index.js';
+export { compare, describeTolerance, type Tolerance, type Comparison } from './runtime/compare.js';

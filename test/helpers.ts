@@ -7,6 +7,7 @@ import { Engine } from '../src/runtime/engine.js';
 import { openGpu } from '../src/runtime/gpu.js';
 import { Tensor } from '../src/tensor.js';
 import { backward } from '../src/autograd/tape.js';
+import { compare } from '../src/runtime/compare.js';
 import '../src/ops/elementwise.js';
 
 let adapterChecked: boolean | null = null;
@@ -58,35 +59,18 @@ export function rand(n: number, seed = 1, lo = -1, hi = 1): Float32Array {
   return out;
 }
 
-/** Asserts |got - ref| <= atol + rtol*|ref| everywhere, listing the first mismatches. */
+/** Asserts |got - ref| <= atol + rtol*|ref| everywhere (src/runtime/compare.ts), listing the first mismatches. */
 export function expectClose(got: ArrayLike<number>, ref: ArrayLike<number>, atol = 1e-5, rtol = 1e-4, what = ''): void {
   expect(got.length, `${what} length`).toBe(ref.length);
-  const bad: string[] = [];
-  let count = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const g = got[i];
-    const r = ref[i];
-    const ok = Number.isNaN(r) ? Number.isNaN(g) : Math.abs(g - r) <= atol + rtol * Math.abs(r);
-    if (!ok) {
-      count++;
-      if (bad.length < 5) bad.push(`[${i}] got ${g} want ${r}`);
-    }
-  }
-  if (count) expect.fail(`${what}: ${count} of ${ref.length} differ (atol ${atol}, rtol ${rtol}): ${bad.join('; ')}`);
+  const r = compare(got, ref, { atol, rtol });
+  if (!r.ok) expect.fail(`${what}: ${r.mismatches} of ${ref.length} differ (atol ${atol}, rtol ${rtol}): ${r.first.join('; ')}`);
 }
 
-/** Asserts bit-exact equality, listing the first mismatches. */
+/** Asserts bit-exact equality (src/runtime/compare.ts), listing the first mismatches. */
 export function expectExact(got: ArrayLike<number>, ref: ArrayLike<number>, what = ''): void {
   expect(got.length, `${what} length`).toBe(ref.length);
-  const bad: string[] = [];
-  let count = 0;
-  for (let i = 0; i < ref.length; i++) {
-    if (!Object.is(got[i], ref[i]) && !(got[i] === 0 && ref[i] === 0)) {
-      count++;
-      if (bad.length < 5) bad.push(`[${i}] got ${got[i]} want ${ref[i]}`);
-    }
-  }
-  if (count) expect.fail(`${what}: ${count} of ${ref.length} differ: ${bad.join('; ')}`);
+  const r = compare(got, ref, { exact: true });
+  if (!r.ok) expect.fail(`${what}: ${r.mismatches} of ${ref.length} differ: ${r.first.join('; ')}`);
 }
 
 /**

@@ -1,28 +1,19 @@
 /** Comparisons of a row's result with its CPU reference, and small data helpers of the rows. */
 import type { Conv2dOptions } from '../ops/conv2d.js';
 import type { Check } from './types.js';
-import { Rng } from '../data/rng.js';
+import { compare } from '../runtime/compare.js';
 
-/** Floats: tolerance rtol * the largest |ref| (f32 sums in another order). */
+/** Floats: tolerance rtol * the largest |ref| (f32 sums in another order), as one bound for every element. */
 export function closeCheck(got: ArrayLike<number>, ref: ArrayLike<number>, rtol = 1e-4, note?: string): Check {
   let scale = 0;
-  let err = got.length === ref.length ? 0 : Infinity;
-  for (let i = 0; i < ref.length; i++) {
-    scale = Math.max(scale, Math.abs(ref[i]));
-    const d = Math.abs(got[i] - ref[i]);
-    err = Number.isNaN(d) ? Infinity : Math.max(err, d);
-  }
-  return { maxError: err, tolerance: rtol * Math.max(scale, 1e-30), note };
+  for (let i = 0; i < ref.length; i++) scale = Math.max(scale, Math.abs(ref[i]));
+  const tolerance = rtol * Math.max(scale, 1e-30);
+  return { maxError: compare(got, ref, { atol: tolerance, rtol: 0 }).maxError, tolerance, note };
 }
 
 /** Integers and bit-exact floats: no error allowed. */
 export function exactCheck(got: ArrayLike<number>, ref: ArrayLike<number>, note?: string): Check {
-  let err = got.length === ref.length ? 0 : Infinity;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs(got[i] - ref[i]);
-    err = Number.isNaN(d) ? Infinity : Math.max(err, d);
-  }
-  return { maxError: err, tolerance: 0, note };
+  return { maxError: compare(got, ref, { exact: true }).maxError, tolerance: 0, note };
 }
 
 /** The worse of several checks (largest error relative to its tolerance). */
@@ -33,19 +24,8 @@ export function worst(...cs: Check[]): Check {
 
 export const prod = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
-export function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const r = new Rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r.nextFloat();
-  return out;
-}
-
-export function integers(n: number, seed: number, lo: number, hi: number): Int32Array {
-  const r = new Rng(seed);
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + r.nextInt(hi - lo + 1);
-  return out;
-}
+/** Seeded inputs of the rows (src/data/rng.ts). */
+export { uniformArray as uniform, intArray as integers } from '../data/rng.js';
 
 /** Permutes a row-major 4-D array (out dims = shape[perm[i]]). */
 export function permute4(a: ArrayLike<number>, shape: readonly number[], perm: readonly number[]): Float32Array {

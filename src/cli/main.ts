@@ -19,6 +19,7 @@ import { registerImportCommand } from './import-command.js';
 import { registerExportCommands } from './export-commands.js';
 import { registerBenchCommand } from './bench-command.js';
 import { registerTuneCommand, tuneOnOpen } from './tune-command.js';
+import { registerSelftestCommand } from './selftest-command.js';
 import { F8NET_VERSION } from '../runtime/version.js';
 import { registerInteropCommands } from './interop-commands.js';
 import { registerServeCommand } from './serve-command.js';
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
   registerTuneCommand(program);
   registerInteropCommands(program);
   registerServeCommand(program);
+  registerSelftestCommand(program);
   return program;
 }
 
