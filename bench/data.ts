@@ -1,8 +1,8 @@
 /**
- * Seeded benchmark data, from the project's own generator (src/data/rng.ts), so every bench
+ * Seeded benchmark data, from the project's own generator (src/runtime/rng.ts), so every bench
  * draws its inputs the same way.
  */
-import { Rng } from '../src/data/rng.js';
+import { Rng } from '../src/runtime/rng.js';
 
 /** n values uniform in [lo, hi) and n integers uniform in [lo, hi]: the suite's (src/bench/check.ts). */
 export { uniform, integers } from '../src/bench/check.js';

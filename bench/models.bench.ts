@@ -30,9 +30,9 @@ import { backward } from '../src/autograd/tape.js';
 import { floatQuant, fixedQuant } from '../src/nn/qlayers.js';
 import type { Module } from '../src/nn/module.js';
 import { SGD } from '../src/optim/sgd.js';
-import { Rng } from '../src/data/rng.js';
+import { Rng } from '../src/runtime/rng.js';
 import { softmaxCrossEntropy } from '../src/ops/loss.js';
-import { buildModel } from '../models/index.js';
+import { buildModel } from '../src/models/index.js';
 import { tfjsOnEngine, tfjsSync, type Tf } from './tfjs-peer.js';
 import { gaussian as randn } from './data.js';
 

@@ -32,7 +32,7 @@ export * from './optim/schedule.js';
 export { Module, Sequential, type StateDict } from './nn/module.js';
 export * from './nn/qlayers.js';
 export * as quantRef from './quant/fixed.js';
-export { buildModel, modelNames } from '../models/index.js';
+export { buildModel, modelNames } from './models/index.js';
 export * from './ops/int8.js';
 export * from './export/graph.js';
 export { exportModel } from './export/convert.js';
@@ -54,8 +54,8 @@ export { resumeConfig, RESUME_SAFE_KEYS, type TrainOptions, type TrainResult } f
 export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointMeta } from './train/checkpoint.js';
 
 // --- product: options-object model builder (the recipe, export and predict from files are in src/node/) ---
-export { type BuildModelOptions, type DataShape, describeModel } from '../models/index.js';
-export { Rng } from './data/rng.js';
+export { type BuildModelOptions, type DataShape, describeModel } from './models/index.js';
+export { Rng } from './runtime/rng.js';
 
 // ---- portable: kernel cases (runnable in a browser page: open an Engine, then runKernelCases) ----
 export { KERNEL_CASES, selectCases, runKernelCase, runKernelCases, summarizeCases, kernelCase, type KernelCase, type CaseResult, type FamilySummary } from './cases/index.js';

@@ -10,7 +10,7 @@
  *  - requant: int32 -> uint8 / int8 / int32.
  * Shapes are not multiples of 4 or of the kernels' tiles.
  */
-import { Rng } from '../src/data/rng.js';
+import { Rng } from '../src/runtime/rng.js';
 import { INT_MODEL_FORMAT, INT_MODEL_VERSION, dtypeRange, type IntDType, type IntEpilogue, type IntGraph, type IntNode, type IntValueInfo } from '../src/export/graph.js';
 
 const outSize = (h: number, k: number, s: number, p: number, d = 1): number => Math.floor((h + 2 * p - d * (k - 1) - 1) / s) + 1;

@@ -2,7 +2,7 @@
 /**
  * Builds the browser bundle and the page into dist/web/ (run by `npm run build`, after tsc):
  *   f8net.js   the library as one ESM file (src/browser/index.ts): the WGSL sources, the model
- *              configs (models/configs) and package.json
+ *              configs (configs/) and package.json
  *              built in as strings; node: modules and Node-only packages replaced by
  *              src/browser/shims/ (read-only files from the bundle, navigator.gpu for Dawn)
  *   app.js     the page's script (web/app.ts), importing ./f8net.js
@@ -28,7 +28,7 @@ function walk(dir) {
 function assets() {
   const files = {};
   for (const f of walk(join(root, 'wgsl'))) if (f.endsWith('.wgsl')) files[`/f8net/${relative(root, f)}`] = readFileSync(f, 'utf8');
-  for (const f of walk(join(root, 'models', 'configs'))) if (f.endsWith('.yml')) files[`/f8net/${relative(root, f)}`] = readFileSync(f, 'utf8');
+  for (const f of walk(join(root, 'configs'))) if (f.endsWith('.yml')) files[`/f8net/${relative(root, f)}`] = readFileSync(f, 'utf8');
   files['/f8net/package.json'] = readFileSync(join(root, 'package.json'), 'utf8');
   const wg = JSON.parse(readFileSync(join(root, 'node_modules', 'webgpu', 'package.json'), 'utf8'));
   files['/f8net/node_modules/webgpu/package.json'] = JSON.stringify({ name: 'webgpu', version: `browser (bundle built with ${wg.version})` });

@@ -11,7 +11,7 @@ import { loadDataAsync, inputShape } from '../src/data/sources.js';
 import { modelFromConfig } from '../src/train/trainer.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { BatchLoader } from '../src/data/loader.js';
-import { Rng, mixSeed } from '../src/data/rng.js';
+import { Rng, mixSeed } from '../src/runtime/rng.js';
 import { SGD } from '../src/optim/sgd.js';
 import { Engine } from '../src/runtime/engine.js';
 import { Tensor } from '../src/tensor.js';

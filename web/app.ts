@@ -15,7 +15,7 @@ import { drawChart, type Series } from './chart.js';
 import { DrawPad } from './pad.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-const CONFIGS = '/f8net/models/configs';
+const CONFIGS = '/f8net/configs';
 
 interface PageState {
   engine: f8.Engine | null;

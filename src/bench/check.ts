@@ -24,8 +24,8 @@ export function worst(...cs: Check[]): Check {
 
 export const prod = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
-/** Seeded inputs of the rows (src/data/rng.ts). */
-export { uniformArray as uniform, intArray as integers } from '../data/rng.js';
+/** Seeded inputs of the rows (src/runtime/rng.ts). */
+export { uniformArray as uniform, intArray as integers } from '../runtime/rng.js';
 
 /** Permutes a row-major 4-D array (out dims = shape[perm[i]]). */
 export function permute4(a: ArrayLike<number>, shape: readonly number[], perm: readonly number[]): Float32Array {

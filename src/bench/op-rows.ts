@@ -25,8 +25,8 @@ import { quantize, fraclenFromTensor, requantize as refRequantize } from '../qua
 import { SGD } from '../optim/sgd.js';
 import { RefSGD } from '../optim/sgd.ref.js';
 import { floatQuant } from '../nn/qlayers.js';
-import { Rng } from '../data/rng.js';
-import { buildModel, describeModel, defaultDataShape } from '../../models/index.js';
+import { Rng } from '../runtime/rng.js';
+import { buildModel, describeModel, defaultDataShape } from '../models/index.js';
 import { zooPicks, zooLayer } from './shapes.js';
 import type { RowSpec, RowInstance, Check } from './types.js';
 import { closeCheck, exactCheck, worst, prod, uniform, integers, permute4, NCHW_TO_NHWC, NHWC_TO_NCHW } from './check.js';

@@ -9,8 +9,8 @@
  * @example
  *   zooConvs(false).map((c) => c.id); // ['resnet20.layer1.0.conv1', ...]
  */
-import { describeModel, defaultDataShape, type DataShape } from '../../models/index.js';
-import type { LayerInfo } from '../../models/shapes.js';
+import { describeModel, defaultDataShape, type DataShape } from '../models/index.js';
+import type { LayerInfo } from '../models/shapes.js';
 import { F8Error } from '../runtime/errors.js';
 
 export interface ZooConv {

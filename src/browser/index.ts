@@ -22,13 +22,13 @@ export { modelFromConfig } from '../train/loop.js';
 registerWgslSources(Object.fromEntries(Object.entries(files as Record<string, string>).filter(([k]) => k.startsWith('/f8net/wgsl/')).map(([k, v]) => [k.slice('/f8net/wgsl/'.length), v])));
 
 /**
- * A config by the path of a file built into the bundle (models/configs/*.yml under
- * /f8net/models/configs), or the built-in default when `file` is null; as `loadConfig` in Node.
+ * A config by the path of a file built into the bundle (configs/*.yml under
+ * /f8net/configs), or the built-in default when `file` is null; as `loadConfig` in Node.
  */
 export function loadConfig(file: string | null, sets: string[] = []): TrainConfig {
   if (!file) return resolveConfig({}, sets, 'built-in default');
   const text = (files as Record<string, string>)[file];
-  if (text === undefined) throw new F8Error('BAD_INPUT', `${file}: not a config built into the page (models/configs/*.yml)`);
+  if (text === undefined) throw new F8Error('BAD_INPUT', `${file}: not a config built into the page (configs/*.yml)`);
   return parseConfigText(text, file, sets);
 }
 export { encodeSafetensors, decodeSafetensors } from '../io/safetensors.js';

@@ -4,7 +4,7 @@
  *
  * @example
  *   f8net info --json
- *   f8net train --config models/configs/cnn_mnist_float.yml --set num_epochs=2
+ *   f8net train --config configs/cnn_mnist_float.yml --set num_epochs=2
  */
 import '../node/register.js';
 import { Command, Option } from 'commander';

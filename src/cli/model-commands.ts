@@ -1,8 +1,8 @@
 /** `f8net model list` and `f8net model summary`: the networks the registry knows. */
 import { Option, type Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { modelNames, modelDoc, modelArgs } from '../../models/index.js';
-import { summarizeModel, formatSummary } from '../../models/summary.js';
+import { modelNames, modelDoc, modelArgs } from '../models/index.js';
+import { summarizeModel, formatSummary } from '../models/summary.js';
 import { F8Error } from '../runtime/errors.js';
 import { parseModelArgs, MODEL_ARGS_HELP } from './model-args.js';
 

@@ -24,7 +24,7 @@
 import { F8Error } from '../runtime/errors.js';
 import type { Dataset, DatasetSplits } from './dataset.js';
 import type { SampleTransform } from './loader.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '../runtime/rng.js';
 
 export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
 export const DEFAULT_MAX_PIXELS = 40e6;

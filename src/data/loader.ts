@@ -22,7 +22,7 @@
  */
 import { F8Error } from '../runtime/errors.js';
 import { sampleSize, type Dataset } from './dataset.js';
-import { mixSeed, Rng, type RngState } from './rng.js';
+import { mixSeed, Rng, type RngState } from '../runtime/rng.js';
 
 export interface AugmentOptions {
   /** Pad each side with this many zero pixels and crop a random HxW window (0: off). */

@@ -11,7 +11,7 @@ import { F8Error } from '../runtime/errors.js';
 import type { Dataset, DatasetSplits } from './dataset.js';
 import { imageFolderTransform, type ImageFolderOptions, type ImageFolderSplits } from './image-folder.js';
 import type { SampleTransform } from './loader.js';
-import { Rng } from './rng.js';
+import { Rng } from '../runtime/rng.js';
 import type { TrainConfig } from '../train/config.js';
 
 export interface LoadedData extends DatasetSplits {

@@ -27,8 +27,8 @@ import type { Module, StateDict, StateEntry } from '../nn/module.js';
 import { saveCheckpoint, CHECKPOINT_FORMAT } from '../train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../train/config.js';
 import { quantFromConfig } from '../train/loop.js';
-import { buildModel, defaultDataShape } from '../../models/index.js';
-import { Rng, mixSeed } from '../data/rng.js';
+import { buildModel, defaultDataShape } from '../models/index.js';
+import { Rng, mixSeed } from '../runtime/rng.js';
 
 export type WeightsFormat = 'safetensors' | 'onnx' | 'torch';
 

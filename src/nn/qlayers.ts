@@ -21,7 +21,7 @@ import { foldBn, foldPlain, quantizeBias } from '../ops/fold.js';
 import { noGrad } from '../autograd/tape.js';
 import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
-import type { Rng } from '../data/rng.js';
+import type { Rng } from '../runtime/rng.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
 
 export type FormatType = 'per_layer' | 'per_channel';

@@ -108,7 +108,7 @@ export async function runRecipe(opts: RecipeOptions = {}): Promise<RecipeResult>
   for (const s of sets) {
     const k = s.split('=')[0].trim();
     if (RECIPE_STAGE_KEYS.includes(k)) {
-      throw new F8Error('BAD_CONFIG', `--set ${s}: the recipe sets ${k} itself for each stage; run a stage alone with 'f8net train --config models/configs/cnn_mnist_float.yml' (or _fixed.yml) to choose it`);
+      throw new F8Error('BAD_CONFIG', `--set ${s}: the recipe sets ${k} itself for each stage; run a stage alone with 'f8net train --config configs/cnn_mnist_float.yml' (or _fixed.yml) to choose it`);
     }
   }
   const base = loadConfig(null, ['model_args={width: 16}', ...sets]);
@@ -122,7 +122,7 @@ export async function runRecipe(opts: RecipeOptions = {}): Promise<RecipeResult>
 
   say(`f8net recipe: writing to ${dir}; stage 1 of 3, float ${floatCfg.model} on ${data.train.name}`);
   const f = await train(floatCfg, { quiet: opts.quiet, data, handleSignals: opts.handleSignals });
-  if (f.interrupted) throw interrupted('stage 1 (float)', f.interrupted, `then the fixed-point stage: f8net train --config models/configs/cnn_mnist_fixed.yml --set fp_pretrained_file=${join(f.logDir, 'best.safetensors')}`);
+  if (f.interrupted) throw interrupted('stage 1 (float)', f.interrupted, `then the fixed-point stage: f8net train --config configs/cnn_mnist_fixed.yml --set fp_pretrained_file=${join(f.logDir, 'best.safetensors')}`);
   const floatCk = join(f.logDir, 'best.safetensors');
   const fixedCfg = stageCfg(['floating_model=false', `fp_pretrained_file=${JSON.stringify(floatCk)}`, `num_epochs=${opts.fixedEpochs ?? 3}`, `lr=${opts.fixedLr ?? 0.01}`, `log_dir=${JSON.stringify(join(dir, 'fixed'))}`]);
   say(`f8net recipe: stage 2 of 3, 8-bit fixed point from ${floatCk}`);

@@ -13,7 +13,7 @@
  *   `fresh: true` draws afresh as the paper does; the boundaries then flicker over a band whose
  *   lower edge is where the paper read its constants (first sigma at which fl - 1 wins).
  */
-import { Rng } from '../data/rng.js';
+import { Rng } from '../runtime/rng.js';
 import { F8Error } from '../runtime/errors.js';
 import { flRange, fraclenFromStat, gridSearchFraclen, tensorStat } from './fixed.js';
 import { lineChartSvg, PALETTE, type Series } from './svg-chart.js';

@@ -19,7 +19,7 @@
 import { Engine } from './engine.js';
 import { F8Error } from './errors.js';
 import { Tensor } from '../tensor.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../runtime/rng.js';
 import { conv2dForward, conv2dBackwardWeight, conv2dOutputShape, conv2dTuning, depthwiseTuning, type Conv2dOptions } from '../ops/conv2d.js';
 import { refConv2d, refConv2dBackwardWeight } from '../ops/conv2d.ref.js';
 import { matmul, matmulTiles } from '../ops/matmul.js';

@@ -4,7 +4,7 @@
  * combinations before any work starts and suggests the nearest key for a typo.
  *
  * @example
- *   const cfg = loadConfig('models/configs/cnn_mnist_float.yml', ['lr=0.05', 'num_epochs=2']);
+ *   const cfg = loadConfig('configs/cnn_mnist_float.yml', ['lr=0.05', 'num_epochs=2']);
  */
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { F8Error } from '../runtime/errors.js';

@@ -11,7 +11,7 @@
  */
 import { envVar } from '../runtime/env.js';
 import { F8Error } from '../runtime/errors.js';
-import { describeModel, modelNames } from '../../models/index.js';
+import { describeModel, modelNames } from '../models/index.js';
 
 /** The largest single tensor (bytes): one GPU storage buffer / one JS typed array. */
 export const MAX_TENSOR_BYTES = 2 ** 31 - 1;

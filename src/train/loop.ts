@@ -24,12 +24,12 @@ import { normalizeImages } from '../ops/image.js';
 import { SGD } from '../optim/sgd.js';
 import { cosineLr, stepLr } from '../optim/schedule.js';
 import { BatchLoader } from '../data/loader.js';
-import { Rng, mixSeed } from '../data/rng.js';
+import { Rng, mixSeed } from '../runtime/rng.js';
 import type { LoadedData } from '../data/sources.js';
 import { inputShape, type Dataset } from '../data/dataset.js';
 import type { Module } from '../nn/module.js';
 import { fixedQuant, floatQuant, type QuantConfig } from '../nn/qlayers.js';
-import { buildModel } from '../../models/index.js';
+import { buildModel } from '../models/index.js';
 import type { TrainConfig } from './config.js';
 import { encodeCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint.js';
 

@@ -73,10 +73,10 @@ describe('config', () => {
 });
 
 describe('shipped configs', () => {
-  it('every config in models/configs validates', async () => {
+  it('every config in configs validates', async () => {
     const { readdirSync } = await import('node:fs');
-    const files = readdirSync('models/configs').filter((f) => f.endsWith('.yml'));
+    const files = readdirSync('configs').filter((f) => f.endsWith('.yml'));
     expect(files.length).toBeGreaterThanOrEqual(6);
-    for (const f of files) expect(() => loadConfig(join('models/configs', f)), f).not.toThrow();
+    for (const f of files) expect(() => loadConfig(join('configs', f)), f).not.toThrow();
   });
 });

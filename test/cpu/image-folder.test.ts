@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { centerCropInto, imageFolderTransform, randomResizedCropBox, resampleWindowInto, type ImageFolderSplits } from '../../src/data/image-folder.js';
 import { loadImageFolder } from '../../src/node/image-folder.js';
 import { BatchLoader } from '../../src/data/loader.js';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/runtime/rng.js';
 import { inputShape, loadData, loadDataAsync } from '../../src/data/sources.js';
 import { resolveConfig } from '../../src/train/config.js';
 import { F8Error } from '../../src/runtime/errors.js';

@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync, writeFileSync, symlinkSync, mkdirSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/runtime/rng.js';
 import { F8Error } from '../../src/runtime/errors.js';
 import { encodeSafetensors } from '../../src/io/safetensors.js';
 import { readSafetensors } from '../../src/node/safetensors-file.js';

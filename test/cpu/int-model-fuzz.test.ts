@@ -8,7 +8,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/runtime/rng.js';
 import { parseIntModel, serializeIntModel } from '../../src/export/format.js';
 import { runIntCpu } from '../../src/export/run-cpu.js';
 import { F8Error } from '../../src/runtime/errors.js';

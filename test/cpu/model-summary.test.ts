@@ -1,13 +1,13 @@
 // `f8net model summary` (models/summary.ts) without a GPU: parameter counts equal torchvision's,
 // MACs near the published figures, shapes, torchvision's _make_divisible, the CLI, and every
-// shipped config under models/configs/ loads and names a registered network.
+// shipped config under configs/ loads and names a registered network.
 import { describe, it, expect } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { summarizeModel, formatSummary } from '../../models/summary.js';
-import { makeDivisible } from '../../models/shapes.js';
-import { modelNames, modelArgs } from '../../models/index.js';
+import { summarizeModel, formatSummary } from '../../src/models/summary.js';
+import { makeDivisible } from '../../src/models/shapes.js';
+import { modelNames, modelArgs } from '../../src/models/index.js';
 import { loadConfig } from '../../src/node/config-file.js';
 
 describe('model summary', () => {
@@ -101,7 +101,7 @@ describe('model summary', () => {
 });
 
 describe('shipped configs', () => {
-  const dir = 'models/configs';
+  const dir = 'configs';
   const files = readdirSync(dir).filter((f) => f.endsWith('.yml'));
 
   it('every config loads and names a registered network with known arguments', () => {

@@ -15,7 +15,7 @@ import { runOnnx, onnxInputKind, closeOnnxSessions } from '../../src/export/onnx
 import { runIntCpu, quantizeNormalized } from '../../src/export/run-cpu.js';
 import { INT_MODEL_FORMAT, INT_MODEL_VERSION, type IntDType, type IntGraph, type IntNode, type IntValueInfo } from '../../src/export/graph.js';
 import { decodeOnnx } from '../../src/io/onnx-reader.js';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/runtime/rng.js';
 import { sampleGraphs, randomCodes } from '../int-graphs.js';
 
 const { onnx } = onnxProto;

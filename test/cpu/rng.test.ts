@@ -1,6 +1,6 @@
 // xoshiro128** against the reference C implementation, and state save/restore.
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/runtime/rng.js';
 
 describe('Rng', () => {
   it('matches reference xoshiro128** from state [1, 2, 3, 4]', () => {

@@ -2,7 +2,7 @@
 // refInt8Conv2d: raw accumulators, bit for bit, over strides, paddings, dilations, groups,
 // depthwise, zero and extreme weights, biases that saturate, and sums that wrap.
 import { describe, it, expect } from 'vitest';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/runtime/rng.js';
 import { convAccumulate } from '../../src/export/run-cpu.js';
 import { refInt8Conv2d } from '../../src/ops/int8.ref.js';
 

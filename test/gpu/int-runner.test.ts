@@ -5,7 +5,7 @@ import { IntGpuRunner, runIntGpu } from '../../src/export/run-gpu.js';
 import { runIntCpu } from '../../src/export/run-cpu.js';
 import { INT_MODEL_FORMAT, INT_MODEL_VERSION, type IntDType, type IntEpilogue, type IntGraph, type IntNode, type IntValueInfo } from '../../src/export/graph.js';
 import { sampleGraphs, randomCodes, GraphBuilder } from '../int-graphs.js';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/runtime/rng.js';
 
 /** Both dot paths where the adapter has dot4I8Packed, the fallback alone otherwise. */
 const paths = (): boolean[] => (Engine.get().gpu.hasDot4I8 ? [true, false] : [false]);

@@ -12,10 +12,10 @@ import { Module } from '../../src/nn/module.js';
 import { QLayer, floatQuant, fixedQuant, type QuantConfig } from '../../src/nn/qlayers.js';
 import { softmaxCrossEntropy } from '../../src/ops/loss.js';
 import { SGD } from '../../src/optim/sgd.js';
-import { Rng } from '../../src/data/rng.js';
-import { buildModel, describeModel, type DataShape } from '../../models/index.js';
-import { ResNet, ResNetBlock, type ResNetSpec } from '../../models/resnet.js';
-import { MobileNetV2, InvertedResidual } from '../../models/mobilenet_v2.js';
+import { Rng } from '../../src/runtime/rng.js';
+import { buildModel, describeModel, type DataShape } from '../../src/models/index.js';
+import { ResNet, ResNetBlock, type ResNetSpec } from '../../src/models/resnet.js';
+import { MobileNetV2, InvertedResidual } from '../../src/models/mobilenet_v2.js';
 
 interface Net {
   name: string;

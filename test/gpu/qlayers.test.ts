@@ -16,7 +16,7 @@ import { Module } from '../../src/nn/module.js';
 import { QConv2d, QLinear, QLayer, floatQuant, fixedQuant, type QuantConfig } from '../../src/nn/qlayers.js';
 import { refQLayer, type RefQLayerInput, type RefQLayerResult, type RefNext } from '../../src/nn/qlayers.ref.js';
 import { fraclenFromTensor, evalFraclen as refEvalFraclen } from '../../src/quant/fixed.js';
-import { Rng } from '../../src/data/rng.js';
+import { Rng } from '../../src/runtime/rng.js';
 
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 

@@ -11,14 +11,14 @@
  * @example
  *   const m = new SmallCnn({ inChannels: 1, numClasses: 10, imageSize: 28, width: 32 }, floatQuant(), new Rng(1));
  */
-import { globalPoolFor } from '../src/nn/qpool.js';
-import { Module } from '../src/nn/module.js';
-import { QConv2d, QLinear, type QuantConfig } from '../src/nn/qlayers.js';
-import { maxPool2d } from '../src/ops/pool.js';
-import { relu } from '../src/ops/elementwise.js';
-import type { Tensor } from '../src/tensor.js';
-import type { Rng } from '../src/data/rng.js';
-import type { IntExportable, IntGraphBuilder } from '../src/export/builder.js';
+import { globalPoolFor } from '../nn/qpool.js';
+import { Module } from '../nn/module.js';
+import { QConv2d, QLinear, type QuantConfig } from '../nn/qlayers.js';
+import { maxPool2d } from '../ops/pool.js';
+import { relu } from '../ops/elementwise.js';
+import type { Tensor } from '../tensor.js';
+import type { Rng } from '../runtime/rng.js';
+import type { IntExportable, IntGraphBuilder } from '../export/builder.js';
 
 export interface SmallCnnArgs {
   inChannels: number;

@@ -25,14 +25,14 @@
  * @example
  *   const m = new MobileNetV2({ inChannels: 3, numClasses: 1000, imageSize: 224 }, 1.0, fixedQuant(), new Rng(1));
  */
-import { globalPoolFor } from '../src/nn/qpool.js';
-import { Module, Sequential } from '../src/nn/module.js';
-import { QConv2d, QLinear, type QLayer, type QuantConfig } from '../src/nn/qlayers.js';
-import { identityShortcut, wireBlocks, type ResidualBlock } from '../src/nn/residual.js';
-import { add, relu } from '../src/ops/elementwise.js';
-import type { Tensor } from '../src/tensor.js';
-import type { Rng } from '../src/data/rng.js';
-import type { IntExportable, IntGraphBuilder, Val } from '../src/export/builder.js';
+import { globalPoolFor } from '../nn/qpool.js';
+import { Module, Sequential } from '../nn/module.js';
+import { QConv2d, QLinear, type QLayer, type QuantConfig } from '../nn/qlayers.js';
+import { identityShortcut, wireBlocks, type ResidualBlock } from '../nn/residual.js';
+import { add, relu } from '../ops/elementwise.js';
+import type { Tensor } from '../tensor.js';
+import type { Rng } from '../runtime/rng.js';
+import type { IntExportable, IntGraphBuilder, Val } from '../export/builder.js';
 import { ShapeWalker, makeDivisible, type ConvDef, type LayerInfo, type LinearDef } from './shapes.js';
 import type { DataShape } from './index.js';
 

@@ -7,10 +7,10 @@
  *   const m = buildModel('cnn', { args: { width: 16 }, data: { inChannels: 1, numClasses: 10, imageSize: 28 } });
  *   const rows = describeModel('resnet18', {}, { inChannels: 3, numClasses: 1000, imageSize: 224 });
  */
-import { F8Error } from '../src/runtime/errors.js';
-import type { Module } from '../src/nn/module.js';
-import { fixedQuant, floatQuant, type QuantConfig } from '../src/nn/qlayers.js';
-import { Rng } from '../src/data/rng.js';
+import { F8Error } from '../runtime/errors.js';
+import type { Module } from '../nn/module.js';
+import { fixedQuant, floatQuant, type QuantConfig } from '../nn/qlayers.js';
+import { Rng } from '../runtime/rng.js';
 import { SmallCnn } from './cnn.js';
 import { ResNet, RESNETS, describeResNet } from './resnet.js';
 import { MobileNetV1, describeMobileNetV1 } from './mobilenet_v1.js';

@@ -19,13 +19,13 @@
  * @example
  *   const m = new MobileNetV1({ inChannels: 3, numClasses: 1000, imageSize: 224 }, 0.5, floatQuant(), new Rng(1));
  */
-import { globalPoolFor } from '../src/nn/qpool.js';
-import { Module, Sequential } from '../src/nn/module.js';
-import { QConv2d, QLinear, type QuantConfig } from '../src/nn/qlayers.js';
-import { relu } from '../src/ops/elementwise.js';
-import type { Tensor } from '../src/tensor.js';
-import type { Rng } from '../src/data/rng.js';
-import type { IntExportable, IntGraphBuilder } from '../src/export/builder.js';
+import { globalPoolFor } from '../nn/qpool.js';
+import { Module, Sequential } from '../nn/module.js';
+import { QConv2d, QLinear, type QuantConfig } from '../nn/qlayers.js';
+import { relu } from '../ops/elementwise.js';
+import type { Tensor } from '../tensor.js';
+import type { Rng } from '../runtime/rng.js';
+import type { IntExportable, IntGraphBuilder } from '../export/builder.js';
 import { ShapeWalker, makeDivisible, type ConvDef, type LayerInfo, type LinearDef } from './shapes.js';
 import type { DataShape } from './index.js';
 

@@ -12,7 +12,7 @@
  *   w.conv('conv1', { inChannels: 3, outChannels: 64, kernel: 7, stride: 2, padding: 3 });
  *   w.rows[0]; // { name: 'conv1', kind: 'conv', outShape: [64, 112, 112], params: 9536, macs: 118013952, ... }
  */
-import { F8Error } from '../src/runtime/errors.js';
+import { F8Error } from '../runtime/errors.js';
 
 export interface ConvDef {
   inChannels: number;

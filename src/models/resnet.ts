@@ -26,17 +26,17 @@
  * @example
  *   const m = new ResNet(RESNETS.resnet20, { inChannels: 3, numClasses: 10, imageSize: 32 }, floatQuant(), new Rng(1));
  */
-import { globalPoolFor } from '../src/nn/qpool.js';
-import { Module, Sequential } from '../src/nn/module.js';
-import { QConv2d, QLinear, type QLayer, type QuantConfig } from '../src/nn/qlayers.js';
-import { identityShortcut, wireBlocks, type ResidualBlock } from '../src/nn/residual.js';
-import { maxPool2d } from '../src/ops/pool.js';
-import { add, relu } from '../src/ops/elementwise.js';
-import type { Tensor } from '../src/tensor.js';
-import type { Rng } from '../src/data/rng.js';
+import { globalPoolFor } from '../nn/qpool.js';
+import { Module, Sequential } from '../nn/module.js';
+import { QConv2d, QLinear, type QLayer, type QuantConfig } from '../nn/qlayers.js';
+import { identityShortcut, wireBlocks, type ResidualBlock } from '../nn/residual.js';
+import { maxPool2d } from '../ops/pool.js';
+import { add, relu } from '../ops/elementwise.js';
+import type { Tensor } from '../tensor.js';
+import type { Rng } from '../runtime/rng.js';
 import { ShapeWalker, type ConvDef, type LayerInfo, type LinearDef } from './shapes.js';
 import type { DataShape } from './index.js';
-import type { IntExportable, IntGraphBuilder, Val } from '../src/export/builder.js';
+import type { IntExportable, IntGraphBuilder, Val } from '../export/builder.js';
 
 export interface ResNetSpec {
   form: 'imagenet' | 'cifar';
