@@ -1,5 +1,5 @@
 /**
- * `f8net export` (fixed-point checkpoint -> integer model directory with both ONNX files),
+ * `f8net export` (fixed-point checkpoint -> integer model directory with its three ONNX files),
  * the integer modes of `f8net eval` (runEvalModes) and `f8net predict` (classes and logits of
  * images or an IDX file through an exported model).
  */
@@ -37,19 +37,20 @@ export async function runEvalModes(o: { checkpoint: string; mode: string[]; comp
 export function registerExportCommands(program: Command): void {
   program
     .command('export')
-    .description('export a fixed-point checkpoint as an integer-only model: model.json + weights.bin, integize.onnx, int_op_only.onnx')
+    .description('export a fixed-point checkpoint as an integer-only model: model.json + weights.bin, integize.onnx, int_op_only.onnx, qdq.onnx')
     .requiredOption('--checkpoint <file>', 'fixed-point checkpoint written by f8net train')
     .requiredOption('--out <dir>', 'output folder (created; files in it are replaced atomically)')
-    .option('--no-onnx', 'skip the two ONNX files')
+    .option('--no-onnx', 'skip the ONNX files (all three)')
+    .option('--no-qdq', 'skip qdq.onnx (the QuantizeLinear/DequantizeLinear form for TensorRT, OpenVINO, onnxruntime)')
     .option('--force', 'replace --out even when it is not an f8net export (its files are deleted)')
     .option('--json', 'print a JSON summary')
-    .action(async (o: { checkpoint: string; out: string; onnx: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
-      if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new F8Error('BAD_INPUT', `--out ${o.out}: exists and is not a folder; the integer model is a folder (model.json, weights.bin, two .onnx files)`);
+    .action(async (o: { checkpoint: string; out: string; onnx: boolean; qdq: boolean; force?: boolean; json?: boolean }, cmd: Command) => {
+      if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new F8Error('BAD_INPUT', `--out ${o.out}: exists and is not a folder; the integer model is a folder (model.json, weights.bin, .onnx files)`);
       // Refused before any GPU work; writeExportFolder checks again when it swaps the folder in.
       const problem = exportFolderProblem(o.out);
       if (problem && !o.force) throw new F8Error('BAD_INPUT', `--out ${o.out}: ${problem}; choose another folder, or pass --force to replace it`);
       await withEngine(cmd, async () => {
-        const { graph: g, files, replaced } = await exportCheckpoint(o.checkpoint, o.out, { onnx: o.onnx, force: o.force });
+        const { graph: g, files, replaced } = await exportCheckpoint(o.checkpoint, o.out, { onnx: o.onnx, qdq: o.qdq, force: o.force });
         const weightBytes = Object.values(g.tensors).reduce((s, t) => s + t.data.byteLength, 0);
         const ops = g.nodes.reduce<Record<string, number>>((m, n) => ({ ...m, [n.op]: (m[n.op] ?? 0) + 1 }), {});
         if (o.json) {
@@ -72,7 +73,7 @@ export function registerExportCommands(program: Command): void {
   program
     .command('predict')
     .description('classify images with an exported model: an integer model folder (model.json) or one of its ONNX files')
-    .requiredOption('--model <dir|file.onnx>', 'folder written by f8net export (or its model.json), or integize.onnx / int_op_only.onnx')
+    .requiredOption('--model <dir|file.onnx>', 'folder written by f8net export (or its model.json), or integize.onnx / int_op_only.onnx / qdq.onnx')
     .requiredOption('--images <path>', 'an image file, a folder of images, or an IDX image file (e.g. t10k-images-idx3-ubyte.gz)')
     .addOption(new Option('--runner <where>', 'for an integer model folder: run on the GPU or the CPU reference').choices(['gpu', 'cpu']).default('gpu'))
     .option('--limit <n>', 'only the first n images', (v) => {

@@ -1,7 +1,7 @@
 /**
  * Evaluation of one model in several forms on one test set, image for image: the fake-quant
  * model on the GPU ('fake'), the integer model on the CPU ('int-cpu', the definition) and on the
- * GPU ('int-gpu'), and the two ONNX files through onnxruntime ('onnx-integize', 'onnx-int').
+ * GPU ('int-gpu'), and the three ONNX files through onnxruntime ('onnx-integize', 'onnx-int', 'onnx-qdq').
  * Each mode yields real-valued logits (integer logits / 2^fl) and predictions, so that modes can
  * be compared: the share of images whose predicted class agrees and the largest logit difference.
  *
@@ -21,10 +21,11 @@ import { refArgmax } from '../ops/loss.ref.js';
 import { quantizeImages, runIntCpu } from './run-cpu.js';
 import { IntGpuRunner } from './run-gpu.js';
 import { toIntegizeOnnx, toIntOnlyOnnx } from './onnx-export.js';
+import { toQdqOnnx } from './onnx-qdq.js';
 import { runOnnx } from './onnx-run.js';
 import type { IntGraph } from './graph.js';
 
-export const EVAL_MODES = ['fake', 'int-cpu', 'int-gpu', 'onnx-integize', 'onnx-int'] as const;
+export const EVAL_MODES = ['fake', 'int-cpu', 'int-gpu', 'onnx-integize', 'onnx-int', 'onnx-qdq'] as const;
 export type EvalMode = (typeof EVAL_MODES)[number];
 
 export interface ModeResult {
@@ -44,7 +45,7 @@ export interface ModeInputs {
   /** The integer model (needed for every other mode). */
   graph?: IntGraph;
   /** ONNX bytes; made from `graph` when absent. */
-  onnx?: { integize?: Uint8Array; intOnly?: Uint8Array };
+  onnx?: { integize?: Uint8Array; intOnly?: Uint8Array; qdq?: Uint8Array };
   ds: Dataset;
   mean: number[];
   std: number[];
@@ -99,7 +100,8 @@ async function intLogits(mode: EvalMode, g: IntGraph, onnx: NonNullable<ModeInpu
       if (mode === 'int-cpu') logits = runIntCpu(g, quantizeImages(g, px, n), n);
       else if (mode === 'int-gpu') logits = await gpu!.run(quantizeImages(g, px, n), n);
       else if (mode === 'onnx-int') ({ logits, fl } = await runOnnx(onnx.intOnly!, quantizeImages(g, px, n), shape));
-      else ({ logits, fl } = await runOnnx(onnx.integize!, refNormalizeImages(px, shape, g.input.mean, g.input.std), shape));
+      // integize and qdq take normalised images and quantise them themselves.
+      else ({ logits, fl } = await runOnnx(mode === 'onnx-qdq' ? onnx.qdq! : onnx.integize!, refNormalizeImages(px, shape, g.input.mean, g.input.std), shape));
       const s = fl === g.output.fl ? scale : 2 ** -fl;
       for (let j = 0; j < n * k; j++) out[i * k + j] = logits[j] * s;
     }
@@ -133,6 +135,7 @@ export async function evaluateModes(inp: ModeInputs, modes: EvalMode[]): Promise
       if (!g) throw new F8Error('BAD_CONFIG', `evaluate: mode ${mode} needs the integer model`);
       if (mode === 'onnx-int') onnx.intOnly ??= toIntOnlyOnnx(g);
       if (mode === 'onnx-integize') onnx.integize ??= toIntegizeOnnx(g);
+      if (mode === 'onnx-qdq') onnx.qdq ??= toQdqOnnx(g);
       logits = await intLogits(mode, g, onnx, ds, count, batch);
     }
     const seconds = (performance.now() - t0) / 1000;

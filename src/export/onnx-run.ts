@@ -1,6 +1,6 @@
 /**
  * Runs an exported ONNX file (./onnx-export.ts) with onnxruntime-node on the CPU execution
- * provider: normalised float images into an "integize" file, 8-bit codes into an "int_op_only"
+ * provider: normalised float images into an "integize" or "qdq" file, 8-bit codes into an "int_op_only"
  * file; integer logits out. Sessions are cached per path or per byte array, so evaluating a data
  * set in batches opens the model once.
  *
@@ -65,7 +65,7 @@ async function load(model: Uint8Array | string): Promise<Loaded> {
   const kind: OnnxInputKind | null = type === 'float32' ? 'float' : type === 'int8' ? 'int8' : type === 'uint8' ? 'uint8' : null;
   if (!kind) {
     await session.release();
-    throw new F8Error('UNSUPPORTED', `${source}: input ${meta.name} is ${type}; expected float32 (integize) or int8 / uint8 codes (int_op_only)`);
+    throw new F8Error('UNSUPPORTED', `${source}: input ${meta.name} is ${type}; expected float32 (integize, qdq) or int8 / uint8 codes (int_op_only)`);
   }
   const flText = file.metadata[ONNX_META.outputFl];
   const fl = Number(flText);
@@ -96,13 +96,13 @@ function loaded(model: Uint8Array | string): Promise<Loaded> {
   return p;
 }
 
-/** 'float' for an integize file (normalised images in), 'int8' / 'uint8' for an int_op_only file (codes in). */
+/** 'float' for an integize or qdq file (normalised images in), 'int8' / 'uint8' for an int_op_only file (codes in). */
 export async function onnxInputKind(model: Uint8Array | string): Promise<OnnxInputKind> {
   return (await loaded(model)).kind;
 }
 
 /**
- * Runs the model on a batch: `input` is normalised images (Float32Array, integize files) or 8-bit
+ * Runs the model on a batch: `input` is normalised images (Float32Array, integize and qdq files) or 8-bit
  * codes (Int32Array, int_op_only files), laid out [N, C, H, W] as `shape` says. Returns the
  * integer logits [N, classes] and their fractional length (from the file's metadata).
  */
@@ -118,7 +118,7 @@ export async function runOnnx(model: Uint8Array | string, input: Float32Array | 
   });
   let feed: InstanceType<Ort['Tensor']>;
   if (m.kind === 'float') {
-    if (!(input instanceof Float32Array)) throw new F8Error('BAD_INPUT', `${what}: an integize model takes normalised images as a Float32Array, got ${input.constructor.name}`);
+    if (!(input instanceof Float32Array)) throw new F8Error('BAD_INPUT', `${what}: an integize / qdq model takes normalised images as a Float32Array, got ${input.constructor.name}`);
     feed = new Tensor('float32', input, shape);
   } else {
     if (!(input instanceof Int32Array)) throw new F8Error('BAD_INPUT', `${what}: an int_op_only model takes ${m.kind} codes as an Int32Array, got ${input.constructor.name}`);

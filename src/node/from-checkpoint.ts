@@ -21,6 +21,7 @@ import type { Module } from '../nn/module.js';
 import { exportModel } from '../export/convert.js';
 import { serializeIntModel } from '../export/format.js';
 import { toIntegizeOnnx, toIntOnlyOnnx } from '../export/onnx-export.js';
+import { toQdqOnnx } from '../export/onnx-qdq.js';
 import { evaluateModes, compareModes, parseModes, type EvalMode, type ModeResult, type ModeComparison } from '../export/evaluate.js';
 import { closeOnnxSessions } from '../export/onnx-run.js';
 import type { IntGraph } from '../export/graph.js';
@@ -103,15 +104,16 @@ export async function checkpointModel(file: string, opts: CheckpointModelOptions
 
 /**
  * Writes an integer graph to the folder `out` as one unit: model.json + weights.bin and, unless
- * `onnx` is false, integize.onnx and int_op_only.onnx, written into a temporary sibling folder
+ * `onnx` is false, integize.onnx, int_op_only.onnx and (unless `qdq` is false) qdq.onnx, written into a temporary sibling folder
  * and swapped in with renames (node/out-dir.ts), so `out` holds one complete export or the
  * previous one. A non-empty folder that is not an f8net export is refused unless `force`.
  * Returns the paths written and whether an earlier export was replaced.
  */
-export function writeExport(out: string, g: IntGraph, opts: { onnx?: boolean; force?: boolean } = {}): { files: string[]; replaced: boolean } {
+export function writeExport(out: string, g: IntGraph, opts: { onnx?: boolean; qdq?: boolean; force?: boolean } = {}): { files: string[]; replaced: boolean } {
   const { json, bin } = serializeIntModel(g);
   const parts = [{ name: 'model.json', data: new TextEncoder().encode(json) }, { name: 'weights.bin', data: bin }];
   if (opts.onnx ?? true) parts.push({ name: 'integize.onnx', data: toIntegizeOnnx(g) }, { name: 'int_op_only.onnx', data: toIntOnlyOnnx(g) });
+  if ((opts.onnx ?? true) && (opts.qdq ?? true)) parts.push({ name: 'qdq.onnx', data: toQdqOnnx(g) });
   const { replaced } = writeExportFolder(out, parts, { force: opts.force });
   return { files: parts.map((p) => join(out, p.name)), replaced };
 }
@@ -132,7 +134,7 @@ export interface ExportResult {
  *   const { graph, files } = await exportCheckpoint('runs/cnn-mnist-fixed/best.safetensors', 'runs/int', { onnx: false });
  *   console.log(graph.nodes.length, files); // [..., 'runs/int/model.json', 'runs/int/weights.bin']
  */
-export async function exportCheckpoint(file: string, out: string, opts: { onnx?: boolean; force?: boolean; data?: LoadedData } = {}): Promise<ExportResult> {
+export async function exportCheckpoint(file: string, out: string, opts: { onnx?: boolean; qdq?: boolean; force?: boolean; data?: LoadedData } = {}): Promise<ExportResult> {
   const { model, graph } = await checkpointModel(file, { withGraph: true, data: opts.data });
   model.dispose();
   return { graph: graph!, ...writeExport(out, graph!, opts) };

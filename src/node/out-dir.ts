@@ -20,7 +20,7 @@ import { MAX_JSON_BYTES, MODEL_JSON, WEIGHTS_BIN } from '../export/format.js';
 import { pidAlive } from './run-dir.js';
 
 /** Files an f8net export folder may hold. */
-export const EXPORT_FILES: readonly string[] = [MODEL_JSON, WEIGHTS_BIN, 'integize.onnx', 'int_op_only.onnx'];
+export const EXPORT_FILES: readonly string[] = [MODEL_JSON, WEIGHTS_BIN, 'integize.onnx', 'int_op_only.onnx', 'qdq.onnx'];
 
 export interface ExportFile {
   name: string;

@@ -64,7 +64,7 @@ function looksLikeSafetensors(file: string): boolean {
 
 /**
  * Opens `path` for prediction: a folder written by `f8net export` (or its model.json), or its
- * integize.onnx / int_op_only.onnx. A training checkpoint or run folder is refused with the
+ * integize.onnx / int_op_only.onnx / qdq.onnx. A training checkpoint or run folder is refused with the
  * export command to run.
  *
  * @example

@@ -4,9 +4,14 @@
  * bounds (test/onnx-cases.ts) and the sample graphs (test/int-graphs.ts). Also: onnxruntime
  * really folds the QDQ groups into QLinearConv / QGemm / QLinearMatMul, the int8 clamp at -127
  * is needed (a bare QuantizeLinear gives -128), the bias carries scale s_in * s_w.
- * The zoo networks are in test/gpu/onnx-qdq-zoo.test.ts (they need the engine to be recorded).
+ * Then the export folder (writeExport writes qdq.onnx, --no-qdq leaves it out), predict on the
+ * file and eval mode onnx-qdq. The zoo networks are in test/gpu/onnx-qdq-zoo.test.ts (recording
+ * their integer graphs needs the engine).
  */
 import { describe, it, expect, afterAll } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { toQdqOnnx } from '../../src/export/onnx-qdq.js';
 import { ONNX_META, ONNX_OPSET } from '../../src/export/onnx-export.js';
@@ -14,6 +19,10 @@ import { runOnnx, onnxInputKind, closeOnnxSessions } from '../../src/export/onnx
 import { runIntCpu, quantizeNormalized } from '../../src/export/run-cpu.js';
 import { decodeOnnx } from '../../src/io/onnx-reader.js';
 import type { IntGraph } from '../../src/export/graph.js';
+import type { Dataset } from '../../src/data/dataset.js';
+import { evaluateModes, parseModes } from '../../src/export/evaluate.js';
+import { writeExport } from '../../src/node/from-checkpoint.js';
+import { openPredictModel, predict } from '../../src/node/predict.js';
 import { sampleGraphs } from '../int-graphs.js';
 import { tiesGraph, graph, i8, i32, conv1x1, mismatches, exactValues, imagesFor, cases, codesFor } from '../onnx-cases.js';
 import { LEVELS, runQdqValues, optimizedOps, qdqExponents } from '../qdq-helpers.js';
@@ -187,5 +196,32 @@ describe('qdq ONNX structure', () => {
     expect(() => toQdqOnnx({ ...g, nodes: [...g.nodes].reverse() })).toThrow(/before it is computed/);
     const far = { ...g, values: g.values.map((v) => (v.name === 'r2.out' ? { ...v, fl: 200 } : v)) };
     expect(() => toQdqOnnx(far)).toThrow(/outside float32's normal range/);
+  });
+});
+
+describe('qdq.onnx in the export folder, predict and eval', () => {
+  it('writeExport writes qdq.onnx beside the others unless qdq (or onnx) is false; predict and eval mode onnx-qdq read it', async () => {
+    const g = sampleGraphs()[0].graph;
+    const out = join(mkdtempSync(join(tmpdir(), 'f8net-qdq-export-')), 'int');
+    const names = (files: string[]) => files.map((f) => basename(f)).sort();
+    expect(names(writeExport(out, g).files)).toEqual(['int_op_only.onnx', 'integize.onnx', 'model.json', 'qdq.onnx', 'weights.bin']);
+    expect(readdirSync(out).sort()).toEqual(['int_op_only.onnx', 'integize.onnx', 'model.json', 'qdq.onnx', 'weights.bin']);
+    expect(Buffer.from(readFileSync(join(out, 'qdq.onnx'))).equals(Buffer.from(toQdqOnnx(g)))).toBe(true);
+
+    const [C, H, W] = g.input.shape;
+    const n = 4;
+    const pixels = Uint8Array.from({ length: n * C * H * W }, (_, i) => (i * 89 + 7) % 256);
+    const ref = await predict(openPredictModel(out), pixels, n, { runner: 'cpu', topK: 2 });
+    const viaQdq = await predict(openPredictModel(join(out, 'qdq.onnx')), pixels, n, { topK: 2 });
+    expect(viaQdq.map((p) => p.logitsInt)).toEqual(ref.map((p) => p.logitsInt));
+
+    const ds: Dataset = { name: 'synthetic/test', numClasses: g.model.classes, channels: C, height: H, width: W, length: n, images: pixels, labels: new Uint8Array(n) };
+    const r = await evaluateModes({ graph: g, ds, mean: g.input.mean, std: g.input.std }, parseModes('int-cpu,onnx-qdq'));
+    expect(r.map((x) => x.mode)).toEqual(['int-cpu', 'onnx-qdq']);
+    expect(Array.from(r[1].logits)).toEqual(Array.from(r[0].logits));
+
+    expect(names(writeExport(out, g, { qdq: false }).files)).toEqual(['int_op_only.onnx', 'integize.onnx', 'model.json', 'weights.bin']);
+    expect(existsSync(join(out, 'qdq.onnx'))).toBe(false);
+    expect(names(writeExport(out, g, { onnx: false }).files)).toEqual(['model.json', 'weights.bin']);
   });
 });

@@ -1,6 +1,6 @@
 import { it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -60,11 +60,15 @@ gpuDescribe('command line', () => {
     const out = join(trained.dir, 'int');
     const ex = f8net(['export', '--checkpoint', trained.fixed, '--out', out, '--json']);
     expect(ex.code, ex.err).toBe(0);
-    for (const f of ['model.json', 'weights.bin', 'integize.onnx', 'int_op_only.onnx']) expect(existsSync(join(out, f)), f).toBe(true);
-    const ev = f8net(['eval', '--checkpoint', trained.fixed, '--mode', 'fake,int-cpu,int-gpu', '--mode', 'onnx-integize,onnx-int', '--compare', '--json']);
+    for (const f of ['model.json', 'weights.bin', 'integize.onnx', 'int_op_only.onnx', 'qdq.onnx']) expect(existsSync(join(out, f)), f).toBe(true);
+    const noQdq = join(trained.dir, 'int-no-qdq');
+    const ex2 = f8net(['export', '--checkpoint', trained.fixed, '--out', noQdq, '--no-qdq']);
+    expect(ex2.code, ex2.err).toBe(0);
+    expect(readdirSync(noQdq).sort()).toEqual(['int_op_only.onnx', 'integize.onnx', 'model.json', 'weights.bin']);
+    const ev = f8net(['eval', '--checkpoint', trained.fixed, '--mode', 'fake,int-cpu,int-gpu', '--mode', 'onnx-integize,onnx-int,onnx-qdq', '--compare', '--json']);
     expect(ev.code, ev.err).toBe(0);
     const r = JSON.parse(ev.out);
-    expect(r.results.map((m: { mode: string }) => m.mode)).toEqual(['fake', 'int-cpu', 'int-gpu', 'onnx-integize', 'onnx-int']);
+    expect(r.results.map((m: { mode: string }) => m.mode)).toEqual(['fake', 'int-cpu', 'int-gpu', 'onnx-integize', 'onnx-int', 'onnx-qdq']);
     const top1 = r.results.map((m: { top1: number }) => m.top1);
     expect(new Set(top1).size, JSON.stringify(top1)).toBe(1);
     for (const c of r.compare) {
@@ -88,7 +92,7 @@ gpuDescribe('command line', () => {
     expect(viaGpu.code, viaGpu.err).toBe(0);
     const a = rows(viaGpu.out);
     expect(a.length).toBe(n);
-    for (const [args, what] of [[['--runner', 'cpu'], 'cpu'], [['--model', join(out, 'int_op_only.onnx')], 'int_op_only'], [['--model', join(out, 'integize.onnx')], 'integize']] as const) {
+    for (const [args, what] of [[['--runner', 'cpu'], 'cpu'], [['--model', join(out, 'int_op_only.onnx')], 'int_op_only'], [['--model', join(out, 'integize.onnx')], 'integize'], [['--model', join(out, 'qdq.onnx')], 'qdq']] as const) {
       const b = f8net(['predict', '--model', out, '--images', idx, '--json', ...args]);
       expect(b.code, `${what}: ${b.err}`).toBe(0);
       expect(rows(b.out).map((x) => x.class), what).toEqual(a.map((x) => x.class));
