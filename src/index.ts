@@ -41,6 +41,7 @@ export { runIntCpu, quantizeImages, quantizeNormalized, applyEpilogue, logitsToF
 export { IntGpuRunner, runIntGpu } from './export/run-gpu.js';
 export { validateGraph } from './export/validate.js';
 export { toIntegizeOnnx, toIntOnlyOnnx, ONNX_META } from './export/onnx-export.js';
+export { toQdqOnnx } from './export/onnx-qdq.js';
 export { resolveConfig, parseConfigText, type TrainConfig } from './train/config.js';
 export { parseIntModel, serializeIntModel } from './export/format.js';
 export { encodeSafetensors, decodeSafetensors } from './io/safetensors.js';

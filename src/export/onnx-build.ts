@@ -6,6 +6,7 @@
  */
 import onnxProto from 'onnx-proto';
 import { F8Error } from '../runtime/errors.js';
+import { ONNX_META, ONNX_OPSET, type OnnxForm } from './onnx-meta.js';
 import { dtypeRange, nodeInputs, valueMap, type ConvNode, type IntNode, type IntEpilogue, type IntGraph, type IntValueInfo } from './graph.js';
 
 export const { onnx } = onnxProto;
@@ -13,29 +14,7 @@ type NodeProto = onnxProto.onnx.INodeProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
 export type AttributeProto = onnxProto.onnx.IAttributeProto;
 
-export type OnnxForm = 'integize' | 'int_op_only' | 'qdq';
-
-/** Opsets: 13 for integize (plain float ops) and qdq (per-axis QuantizeLinear / DequantizeLinear), 18 for int_op_only (BitwiseAnd). */
-export const ONNX_OPSET: Record<OnnxForm, number> = { integize: 13, int_op_only: 18, qdq: 13 };
 const IR_VERSION = 8;
-
-/** metadata_props keys of every form. */
-export const ONNX_META = {
-  format: 'f8net.format',
-  version: 'f8net.version',
-  form: 'f8net.onnx_form',
-  producer: 'f8net.producer',
-  model: 'f8net.model',
-  inputFl: 'f8net.input_fl',
-  outputFl: 'f8net.output_fl',
-  inputScale: 'f8net.input_scale',
-  inputMean: 'f8net.input_mean',
-  inputStd: 'f8net.input_std',
-  inputDtype: 'f8net.input_dtype',
-  inputShape: 'f8net.input_shape',
-  layers: 'f8net.layers',
-} as const;
-
 
 export const DT = onnx.TensorProto.DataType;
 export type Dt = 'float' | 'double' | 'int8' | 'uint8' | 'int32' | 'int64';

@@ -19,7 +19,7 @@ import { INT32_MAX } from '../quant/int-requant.js';
 import type { IntDType, IntEpilogue, IntGraph } from './graph.js';
 import { Builder, channelConst, check, clampRange, convAttrs, encode, inputCodes, int, nodeOutputs, ONNX_DT, poolAttrs, shifts, size } from './onnx-build.js';
 
-export { ONNX_META, ONNX_OPSET, type OnnxForm } from './onnx-build.js';
+export { ONNX_META, ONNX_OPSET, type OnnxForm } from './onnx-meta.js';
 
 // ---------------------------------------------------------------------------------------------
 // integize: float32 tensors holding integers.
