@@ -24,6 +24,10 @@
  * 2^24 are already inexact in float); see docs/ONNX_EXPORT.md for what onnxruntime's folded
  * QLinearConv does with accumulators past 2^24.
  *
+ * uint8 activations are as the brief of the format asks (F8Net's unsigned 8-bit codes, [0, 255]);
+ * TensorRT reads int8 Q/DQ only (onnx/onnx-tensorrt PR 884 refuses uint8), and an unsigned code
+ * has no exact int8 form with zero point 0. OpenVINO and onnxruntime take both.
+ *
  * Input `input`: normalised images [N, C, H, W], quantised by the graph as the integize form
  * does (double arithmetic, bit for bit quantizeNormalized), then QuantizeLinear at 2^-fl.
  * Output `logits`: float [N, classes] holding the integer logits at g.output.fl, as integize.
@@ -132,7 +136,7 @@ export function toQdqOnnx(g: IntGraph): Uint8Array {
   };
 
   /** int8 weights with one scale per output channel (axis), and their DQ. */
-  const weight = (name: string, dims: number[], data: ArrayLike<number>, ew: number[], axis: number, nm: string): string => {
+  const weight = (dims: number[], data: ArrayLike<number>, ew: number[], axis: number, nm: string): string => {
     const O = dims[axis];
     const one = ew.every((x) => x === ew[0]);
     const w = b.tensor(`${nm}/weight`, 'int8', dims, data);
@@ -168,7 +172,7 @@ export function toQdqOnnx(g: IntGraph): Uint8Array {
       case 'conv': {
         const w = g.tensors[node.weight];
         const { ew, fp } = layerExps(node, out);
-        const inputs = [real(node.input, nm, 'x'), weight(node.weight, w.shape, w.data, ew, 0, nm), ...biasDq(node.bias, fp, nm)];
+        const inputs = [real(node.input, nm, 'x'), weight(w.shape, w.data, ew, 0, nm), ...biasDq(node.bias, fp, nm)];
         const acc = b.op('Conv', inputs, `${nm}/conv`, `${nm}/acc`, convAttrs(node, w.shape));
         const [xlo, xhi] = [Math.max(low.get(node.input)!, inRange(node.input)[0]), inRange(node.input)[1]];
         epilogue(acc, fp, node.epilogue, out, accLow(w.data, w.shape[0], node.bias ? g.tensors[node.bias].data : null, xlo, xhi), nm);
@@ -183,11 +187,11 @@ export function toQdqOnnx(g: IntGraph): Uint8Array {
         const x = b.op('DequantizeLinear', [flat, scale(exp.get(node.input)!, nm), zp(values.get(node.input)!.dtype)], `${nm}/dq_x`, `${nm}/dq_x`);
         let acc: string;
         if (node.bias) {
-          acc = b.op('Gemm', [x, weight(node.weight, w.shape, w.data, ew, 0, nm), ...biasDq(node.bias, fp, nm)], `${nm}/gemm`, `${nm}/acc`, [int('transB', 1)]);
+          acc = b.op('Gemm', [x, weight(w.shape, w.data, ew, 0, nm), ...biasDq(node.bias, fp, nm)], `${nm}/gemm`, `${nm}/acc`, [int('transB', 1)]);
         } else {
           const wt = new Int8Array(K * O);
           for (let o = 0; o < O; o++) for (let i = 0; i < K; i++) wt[i * O + o] = w.data[o * K + i];
-          acc = b.op('MatMul', [x, weight(node.weight, [K, O], wt, ew, 1, nm)], `${nm}/matmul`, `${nm}/acc`);
+          acc = b.op('MatMul', [x, weight([K, O], wt, ew, 1, nm)], `${nm}/matmul`, `${nm}/acc`);
         }
         const [xlo, xhi] = [Math.max(low.get(node.input)!, inRange(node.input)[0]), inRange(node.input)[1]];
         epilogue(acc, fp, node.epilogue, out, accLow(w.data, O, node.bias ? g.tensors[node.bias].data : null, xlo, xhi), nm);
