@@ -24,9 +24,9 @@
  * 2^24 are already inexact in float); see docs/ONNX_EXPORT.md for what onnxruntime's folded
  * QLinearConv does with accumulators past 2^24.
  *
- * uint8 activations are as the brief of the format asks (F8Net's unsigned 8-bit codes, [0, 255]);
- * TensorRT reads int8 Q/DQ only (onnx/onnx-tensorrt PR 884 refuses uint8), and an unsigned code
- * has no exact int8 form with zero point 0. OpenVINO and onnxruntime take both.
+ * uint8 activations hold F8Net's unsigned 8-bit codes ([0, 255]) exactly. TensorRT reads int8
+ * Q/DQ only (onnx/onnx-tensorrt PR 884 refuses uint8), and an unsigned code has no exact int8
+ * form with zero point 0; OpenVINO and onnxruntime take both.
  *
  * Input `input`: normalised images [N, C, H, W], quantised by the graph as the integize form
  * does (double arithmetic, bit for bit quantizeNormalized), then QuantizeLinear at 2^-fl.
