@@ -10,7 +10,7 @@
  * integer). Everything else (statistics, folding, the backward chain) is f64.
  *
  * Forward (training; evaluation uses the running statistics and the given fl):
- *   fl    = fl_batch of x (metric, signedness of the input), or `inputFraclen` when given
+ *   fl    = fl_batch of x (metric or grid search, signedness of the input), or `inputFraclen` when given
  *   fl_s  = `scaleFraclen` (the rounded running length after this step's update), default fl
  *   s_in  = fixScaling(alpha, fl_s, wl, signed);   xin = x / s_in if readsNetworkInput else x
  *   x_q   = fakeQuant(xin, fl)                    (mask m_x)
@@ -33,7 +33,7 @@
  *     bn: { gamma, beta, runningMean, runningVar }, alpha: 8, wl: 8, signed: false, training: true, gy });
  *   r.y; r.grads.alpha; r.margins.w
  */
-import { fixScaling, fraclenFromTensor, quantize, tensorStat, FRACLEN_C, type Metric } from '../quant/fixed.js';
+import { fixScaling, fraclenFromTensor, gridSearchFraclen, quantize, tensorStat, FRACLEN_C, type Metric } from '../quant/fixed.js';
 import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight, geometry, outSize, type Conv2dOptionsLike } from '../ops/conv2d.ref.js';
 import { refBatchStats, refUpdateRunningStats } from '../ops/batchnorm.ref.js';
 import { refFoldBn, refFoldPlain } from '../ops/fold.ref.js';
@@ -75,6 +75,8 @@ export interface RefQLayerInput {
   signed: boolean;
   readsNetworkInput?: boolean;
   metric?: Metric;
+  /** 'grid': input and weight lengths by grid search (§2) instead of from `metric`. */
+  fraclenMethod?: 'metric' | 'grid';
   weightWl?: number;
   perChannel?: boolean;
   training: boolean;
@@ -103,6 +105,13 @@ export interface RefQLayerGrads {
   alpha: number;
   /** Gradient of the following layer's alpha through s_next (0 without one). */
   alphaNext: number;
+  /**
+   * The sums of the absolute terms that `alpha` and `alphaNext` add up. With BN, the scalings
+   * nearly cancel (BN normalises them away): an alpha gradient can be 1e-6 of its terms, so an
+   * f32 computation of it is only good to ~1e-7 of these scales; compare at this scale.
+   */
+  alphaScale: number;
+  alphaNextScale: number;
 }
 
 export interface RefQLayerResult {
@@ -159,7 +168,9 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
   // 1. Input length, s_in, x_q.
   let fl = a.inputFraclen;
   let flXMargin = Infinity;
-  if (fl === undefined) {
+  const grid = a.fraclenMethod === 'grid';
+  if (fl === undefined && grid) fl = gridSearchFraclen(a.x, { wl, signed }).fl;
+  else if (fl === undefined) {
     fl = fraclenFromTensor(a.x, { wl, signed, metric });
     flXMargin = log2Margin([tensorStat(a.x, metric)], FRACLEN_C[signed ? 'signed' : 'unsigned'][metric], wl - (signed ? 1 : 0));
   }
@@ -204,7 +215,11 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
   let flW: number[];
   let flWMargin: number;
   const cW = FRACLEN_C.signed[metric];
-  if (a.perChannel) {
+  if (grid) {
+    // Grid search decides on the f32 values it quantises; its margin is not a log2 distance.
+    flW = a.perChannel ? [...gridSearchFraclen(wf32, { wl: wwl, signed: true, perChannel: layout }).fl] : [gridSearchFraclen(wf32, { wl: wwl, signed: true }).fl];
+    flWMargin = Infinity;
+  } else if (a.perChannel) {
     flW = [...fraclenFromTensor(wf, { wl: wwl, signed: true, metric, perChannel: layout })];
     flWMargin = log2Margin(tensorStat(wf, metric, layout), cW, wwl - 1);
   } else {
@@ -231,26 +246,39 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
     const gwq = refConv2dBackwardWeight(xq, xs, G, ws, copts);
     const gW = new Float64Array(a.weight.length);
     const gk = new Float64Array(O);
+    const gkAbs = new Float64Array(O);
+    const gbvAbs = new Float64Array(O);
+    for (let i = 0; i < G.length; i++) gbvAbs[Math.floor(i / HW) % O] += Math.abs(G[i]);
     for (let i = 0; i < gwq.length; i++) {
       const o = Math.floor(i / innerW);
       const g = gwq[i] * qw.mask[i];
       gW[i] = g * k[o];
       gk[o] += g * a.weight[i];
+      gkAbs[o] += Math.abs(g * a.weight[i]);
     }
     // Fold backward.
     let gSIn = 0;
     let gSNext = 0;
+    let gSInAbs = 0;
+    let gSNextAbs = 0;
+    let gMeanAbs: Float64Array | null = null;
+    let gVarAbs: Float64Array | null = null;
     let gGamma: Float64Array | null = null;
     let gBeta: Float64Array | null = null;
     let gBias: Float64Array | null = null;
     let gMean: Float64Array | null = null;
     let gVar: Float64Array | null = null;
-    for (let o = 0; o < O; o++) gSNext += (-gk[o] * k[o] - gbv[o] * b[o]) / sNext;
+    for (let o = 0; o < O; o++) {
+      gSNext += (-gk[o] * k[o] - gbv[o] * b[o]) / sNext;
+      gSNextAbs += (gkAbs[o] * Math.abs(k[o]) + gbvAbs[o] * Math.abs(b[o])) / sNext;
+    }
     if (a.bn) {
       gGamma = new Float64Array(O);
       gBeta = new Float64Array(O);
       gMean = new Float64Array(O);
       gVar = new Float64Array(O);
+      gMeanAbs = new Float64Array(O);
+      gVarAbs = new Float64Array(O);
       for (let o = 0; o < O; o++) {
         const gam = a.bn.gamma[o];
         const r = 1 / Math.sqrt(vari![o] + eps);
@@ -261,10 +289,16 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
         // dk/dvar = -k r^2 / 2; db/dvar = gamma mu r^3 / (2 s_next)
         gVar[o] = -0.5 * gk[o] * k[o] * r * r + (0.5 * gbv[o] * gam * mu * r * r * r) / sNext;
         gSIn += (gk[o] * gam * r) / sNext;
+        gSInAbs += (gkAbs[o] * Math.abs(gam) * r) / sNext;
+        gMeanAbs[o] = (gbvAbs[o] * Math.abs(gam) * r) / sNext;
+        gVarAbs[o] = 0.5 * gkAbs[o] * Math.abs(k[o]) * r * r + (0.5 * gbvAbs[o] * Math.abs(gam * mu) * r * r * r) / sNext;
       }
     } else {
       gBias = Float64Array.from(gbv, (g) => g / sNext);
-      for (let o = 0; o < O; o++) gSIn += gk[o] / sNext;
+      for (let o = 0; o < O; o++) {
+        gSIn += gk[o] / sNext;
+        gSInAbs += gkAbs[o] / sNext;
+      }
     }
     // Batch statistics -> y0 -> (s_in x_q, w).
     if (a.bn && a.training) {
@@ -272,6 +306,8 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
       for (let i = 0; i < gy0.length; i++) {
         const o = Math.floor(i / HW) % O;
         gy0[i] = gMean![o] / M + (gVar![o] * 2 * (y0![i] - mean![o])) / M;
+        // The y0 path adds sum(gy0 * y0) / s_in to the s_in gradient.
+        gSInAbs += ((gMeanAbs![o] / M + (gVarAbs![o] * 2 * Math.abs(y0![i] - mean![o])) / M) * Math.abs(y0![i])) / sIn;
       }
       const gz = refConv2dBackwardInput(gy0, a.weight, ws, xs, copts);
       const gw2 = refConv2dBackwardWeight(z, xs, gy0, ws, copts);
@@ -288,6 +324,7 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
       if (a.readsNetworkInput) {
         gx[i] = g / sIn;
         gSIn -= (g * xin[i]) / sIn;
+        gSInAbs += Math.abs(g * xin[i]) / sIn;
       } else gx[i] = g;
     }
     grads = {
@@ -298,6 +335,8 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
       bias: gBias,
       alpha: (gSIn * Math.sign(a.alpha) * 2 ** flS) / den(wl, signed),
       alphaNext: a.next ? (gSNext * Math.sign(a.next.alpha) * 2 ** a.next.fl) / den(a.next.wl, a.next.signed) : 0,
+      alphaScale: (gSInAbs * 2 ** flS) / den(wl, signed),
+      alphaNextScale: a.next ? (gSNextAbs * 2 ** a.next.fl) / den(a.next.wl, a.next.signed) : 0,
     };
   }
   return {
