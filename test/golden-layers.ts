@@ -5,8 +5,9 @@
  *  - floats: max |got - want| <= 1e-5 * max |want| over the tensor (relative to the tensor's
  *    scale: single elements of a gradient can be cancellations near 0);
  *  - BN running statistics: the same; per element (|got - want| <= 1e-5 |want|) for the variance;
- *  - beta gradients (a sum over the batch that the next layer's BN nearly cancels): 1e-5 of the
- *    larger of the tensor's scale and the sum of the terms' magnitudes (betaTerms);
+ *  - beta and gamma gradients (sums over the batch that the next layer's BN nearly cancels):
+ *    1e-5 of the larger of the tensor's scale and the sum of the terms' magnitudes (betaTerms,
+ *    RefQLayerGrads.gammaScale);
  *  - alpha gradients: 1e-5 of the sum of the absolute terms they add up (the scalings nearly
  *    cancel through BN, so the gradient itself can be 1e-6 of its terms and the paper's f32 value
  *    is only good to ~1e-7 of them).

@@ -112,6 +112,8 @@ export interface RefQLayerGrads {
    */
   alphaScale: number;
   alphaNextScale: number;
+  /** Per channel, the sum of the absolute terms of `gamma` (with BN; it cancels the same way). */
+  gammaScale: Float64Array | null;
 }
 
 export interface RefQLayerResult {
@@ -263,6 +265,7 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
     let gSNextAbs = 0;
     let gMeanAbs: Float64Array | null = null;
     let gVarAbs: Float64Array | null = null;
+    let gGammaAbs: Float64Array | null = null;
     let gGamma: Float64Array | null = null;
     let gBeta: Float64Array | null = null;
     let gBias: Float64Array | null = null;
@@ -278,6 +281,7 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
       gMean = new Float64Array(O);
       gVar = new Float64Array(O);
       gMeanAbs = new Float64Array(O);
+      gGammaAbs = new Float64Array(O);
       gVarAbs = new Float64Array(O);
       for (let o = 0; o < O; o++) {
         const gam = a.bn.gamma[o];
@@ -291,6 +295,7 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
         gSIn += (gk[o] * gam * r) / sNext;
         gSInAbs += (gkAbs[o] * Math.abs(gam) * r) / sNext;
         gMeanAbs[o] = (gbvAbs[o] * Math.abs(gam) * r) / sNext;
+        gGammaAbs[o] = (gkAbs[o] * r * sIn + gbvAbs[o] * Math.abs(mu) * r) / sNext;
         gVarAbs[o] = 0.5 * gkAbs[o] * Math.abs(k[o]) * r * r + (0.5 * gbvAbs[o] * Math.abs(gam * mu) * r * r * r) / sNext;
       }
     } else {
@@ -336,6 +341,7 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
       alpha: (gSIn * Math.sign(a.alpha) * 2 ** flS) / den(wl, signed),
       alphaNext: a.next ? (gSNext * Math.sign(a.next.alpha) * 2 ** a.next.fl) / den(a.next.wl, a.next.signed) : 0,
       alphaScale: (gSInAbs * 2 ** flS) / den(wl, signed),
+      gammaScale: gGammaAbs,
       alphaNextScale: a.next ? (gSNextAbs * 2 ** a.next.fl) / den(a.next.wl, a.next.signed) : 0,
     };
   }

@@ -127,7 +127,7 @@ describe('layer reference against the paper (test/golden/layers.json)', () => {
           const gr = out.grads!;
           expectRel(gr.weight, f32(g.weight!), 'grad w', `${what}: grad w`);
           if (spec.kind === 'conv') {
-            expectRel(r.grads!.gamma!, f32(g.gamma!), 'grad gamma', `${what}: grad gamma`);
+            expectRelTerms(r.grads!.gamma!, f32(g.gamma!), r.grads!.gammaScale!, 'grad gamma', `${what}: grad gamma`);
             expectRelTerms(r.grads!.beta!, f32(g.beta!), betaTerms(c, spec, t), 'grad beta', `${what}: grad beta`);
           } else expectRel(gr.bias!, f32(g.bias!), 'grad bias', `${what}: grad bias`);
           addAlpha(alphaOwner(c, spec.name), gr.alpha, gr.alphaScale);
