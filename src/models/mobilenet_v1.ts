@@ -96,7 +96,8 @@ class Separable extends Module {
     this.dw.following = this.pw;
   }
   forward(x: Tensor): Tensor {
-    return this.pw.forward(this.dw.forward(x));
+    // The paper's block is dw, pw, ReLU: the next block's batch length comes from rectified values.
+    return relu(this.pw.forward(this.dw.forward(x)));
   }
 }
 
@@ -120,7 +121,10 @@ export class MobileNetV1 extends Module implements IntExportable {
   }
 
   forward(x: Tensor): Tensor {
-    return this.classifier.forward(globalPoolFor(relu(this.features.forward(x)), this.classifier));
+    // features.forward without the Sequential: the paper's head is conv, ReLU.
+    let y = relu(this.stem.forward(x));
+    for (const b of this.blocks) y = b.forward(y);
+    return this.classifier.forward(globalPoolFor(relu(y), this.classifier));
   }
 
   exportInt(b: IntGraphBuilder): void {

@@ -176,7 +176,11 @@ export class MobileNetV2 extends Module implements IntExportable {
   }
 
   forward(x: Tensor): Tensor {
-    return this.classifier.forward(globalPoolFor(relu(this.features.forward(x)), this.classifier));
+    // features.forward without the Sequential: the paper's head is conv, ReLU (the first block's
+    // batch length comes from rectified values); the blocks end linear, the last conv in a ReLU.
+    let y = relu(this.stem.forward(x));
+    for (const b of this.blocks) y = b.forward(y);
+    return this.classifier.forward(globalPoolFor(relu(this.last.forward(y)), this.classifier));
   }
 
   exportInt(b: IntGraphBuilder): void {

@@ -156,7 +156,9 @@ export class ResNetBlock extends Module implements ResidualBlock {
     let y = x;
     for (const c of this.convs) y = c.forward(y);
     const s = this.downsample ? this.downsample.forward(x) : identityShortcut(x, this.convs[0], this.next!);
-    return add(y, s);
+    // The paper's block ends in a ReLU (post_relu): its readers take their batch length from the
+    // rectified sum (one fl step apart from the raw sum's in test/golden/layers.json's block).
+    return relu(add(y, s));
   }
 
   /** The integer form: x is the raw block input (int32, in the units of this block's readers). */
@@ -194,7 +196,8 @@ export class ResNet extends Module implements IntExportable {
   }
 
   forward(x: Tensor): Tensor {
-    let y = this.conv1.forward(x);
+    // The paper's head is conv, ReLU, max pool: the first block's readers see rectified values.
+    let y = relu(this.conv1.forward(x));
     // Max pooling commutes with the ReLU (and with the positive scaling of fixed point): the
     // ReLU is left to the readers of the pooled tensor.
     if (this.maxPool) y = maxPool2d(y, { kernel: 3, stride: 2, padding: 1 });

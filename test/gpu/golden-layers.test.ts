@@ -23,7 +23,7 @@ import { QConv2d, QLinear, QLayer, fixedQuant, type QuantConfig } from '../../sr
 import { wireBlocks } from '../../src/nn/residual.js';
 import { ResNetBlock } from '../../src/models/resnet.js';
 import { InvertedResidual } from '../../src/models/mobilenet_v2.js';
-import { relu, reshape } from '../../src/ops/elementwise.js';
+import { reshape } from '../../src/ops/elementwise.js';
 import { SGD } from '../../src/optim/sgd.js';
 import { Rng } from '../../src/runtime/rng.js';
 import { quantize } from '../../src/quant/fixed.js';
@@ -70,8 +70,9 @@ function buildNet(c: GoldenCase): Net {
     // wireBlocks needs the layer before the block; nothing reads its output here.
     wireBlocks(convOf(c, 'conv1', rng), [block], next);
     layers.set('conv1', block.convs[0]).set('conv2', block.convs[1]).set('downsample', block.downsample!).set('next', next);
-    // The paper's block ends in a ReLU (post_relu); f8net's ResNet leaves it to the reader.
-    return { layers, modules: [block, next], forward: (x) => next.forward(relu(block.forward(x))) };
+    // ResNetBlock ends in the ReLU as the paper's block does (post_relu): next's batch length
+    // comes from the rectified sum.
+    return { layers, modules: [block, next], forward: (x) => next.forward(block.forward(x)) };
   }
   if (c.net === 'mbv2') {
     const quant = quantOf(c, spec('expand'));
