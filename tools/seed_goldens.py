@@ -36,7 +36,11 @@ about 2 ulps of c / 2^k), the grid search's best error leads the next by more th
 (relative; the paper's argmin takes the smallest fl on a tie, f8net the largest, so ties are
 excluded), and every running length is at least 1e-4 from a half integer (where its rounding
 would flip). The first layer's input is scaled per step so that its batch length flips between
-steps and differs from the rounded running length.
+steps and differs from the rounded running length (in the grid-search case it is |x|: an
+unsigned layer's negative inputs all clamp to 0 and flatten the grid's errors). The MobileNetV2
+case keeps the rounded running lengths of the block's entry and of the next layer equal: the
+paper adds the identity x as it is, f8net rescales it by 2^(fl_entry - fl_next), and the two
+agree only there (with lengths 6 and 4, f8net's output differs by 61% of its scale).
 
 Format: JSON; float arrays are base64 of little-endian float32 ({"f32": "..."}), integer arrays
 plain lists. See 'layout' in the file's meta for the field names.
