@@ -263,13 +263,17 @@ export function refLayer(c: GoldenCase, spec: LayerSpec, t: number, T: number): 
   const x = f32(ls.input);
   const signed = spec.signed;
   const run = f32(me.flRun)[0];
+  // A weight_only head's input length is 8, fixed (the paper's get_input_fraclen; its buffer,
+  // never updated, is not compared).
+  const wo = spec.head === 'weight_only';
   let fl: number;
-  if (!step.train) fl = evalFraclen(run, 8, signed);
+  if (wo) fl = 8;
+  else if (!step.train) fl = evalFraclen(run, 8, signed);
   else if (spec.method === 'grid') fl = gridSearchFraclen(x, { wl: 8, signed }).fl;
   else fl = fraclenFromTensor(x, { wl: 8, signed, metric: spec.metric });
   // s_in from the rounded running length after this step's update (F8NET.md §3).
-  const runNew = step.train ? runningFraclen(run, fl, c.momentum) : run;
-  if (step.train) expectRel([runNew], f32(c.states[t + 1][spec.name].flRun), 'flRun', `${spec.name} fl_run`);
+  const runNew = step.train && !wo ? runningFraclen(run, fl, c.momentum) : run;
+  if (step.train && !wo) expectRel([runNew], f32(c.states[t + 1][spec.name].flRun), 'flRun', `${spec.name} fl_run`);
   const fspec = spec.following ? c.layers.find((l) => l.name === spec.following)! : null;
   const next = fspec
     ? { alpha: st[alphaOwner(c, fspec.name)].alpha, fl: evalFraclen(f32(st[fspec.name].flRun)[0], 8, fspec.signed), wl: 8, signed: fspec.signed }
@@ -287,6 +291,7 @@ export function refLayer(c: GoldenCase, spec: LayerSpec, t: number, T: number): 
     alpha: st[alphaOwner(c, spec.name)].alpha,
     wl: 8,
     signed,
+    headForm: spec.head ?? undefined,
     metric: spec.metric,
     fraclenMethod: spec.method,
     perChannel: spec.perChannelW,

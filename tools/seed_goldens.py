@@ -411,7 +411,10 @@ def run_case(q, r, m2, flags, case, seed):
         rec_in.clear(); rec_out.clear(); rec_gout.clear()
         tgt = targets[t % len(targets)]
         if case['net'] == 'head_weight_only':
-            x = torch.rand(xshape, generator=gen)
+            # Pixels as f8net feeds a weight_only head: byte / 256, on the fl-8 grid, so that
+            # f8net's evaluation (which quantises at fl 8, as its integer model reads) and the
+            # paper's (which does not) see the same values. The paper feeds byte / 255.
+            x = torch.randint(0, 256, xshape, generator=gen).float() / 256.0
         else:
             sigma = C[signed0][case['metric']] / 2.0 ** (tgt + 0.5)
             if case['metric'] == 'mae':
@@ -482,7 +485,7 @@ CASES = [
      'perChannelW': False, 'pcInput': False, 'momentum': 0.3, 'a': {'in': 3, 'out': 4, 'next': 3}, 'xShape': [2, 3, 6, 6], 'targets': [4, 7, 3, 8, 5, 6, 6]},
     {'name': 'MobileNetV2 inverted residual (expand 2, identity)', 'net': 'mbv2', 'method': 'metric', 'metric': 'std',
      'perChannelW': False, 'pcInput': False, 'momentum': 0.1, 'a': {'in': 3, 't': 2, 'next': 3}, 'xShape': [2, 3, 5, 5], 'targets': [4, 6, 3, 7, 5, 5, 5]},
-    {'name': 'head weight_only (pixels in [0, 1])', 'net': 'head_weight_only', 'method': 'metric', 'metric': 'std', 'perChannelW': False, 'pcInput': False,
+    {'name': 'head weight_only (pixels as byte / 256)', 'net': 'head_weight_only', 'method': 'metric', 'metric': 'std', 'perChannelW': False, 'pcInput': False,
      'momentum': 0.1, 'a': {'in': 3, 'out': 4, 'next': 3}, 'xShape': [2, 3, 5, 5], 'targets': [0]},
     {'name': 'head double_side (normalised image)', 'net': 'head_double_side', 'method': 'metric', 'metric': 'std', 'perChannelW': False, 'pcInput': False,
      'momentum': 0.3, 'a': {'in': 3, 'out': 4, 'next': 3}, 'xShape': [2, 3, 5, 5], 'targets': [3, 6, 2, 7, 4, 5, 5]},

@@ -8,9 +8,9 @@
 //    length and the BN running statistics: within 1e-5 relative (test/golden-layers.ts);
 //  - the SGD reference (src/optim/sgd.ref.ts) turns the golden gradients into the next step's
 //    parameters (torch.optim.SGD, Nesterov, weight decay on weights).
-// Gaps of the reference (said in the test names): per-channel input lengths are checked as
-// lengths and levels only (refQLayer takes one input length), and the weight_only head has no
-// form in the reference yet.
+// Gap of the reference (said in the test name): per-channel input lengths are checked as
+// lengths and levels only (refQLayer takes one input length). Both head forms run through
+// refQLayer's headForm (weight_only: the image unquantised in training, fix scaling 1, fl 8).
 import { describe, it, expect, afterAll } from 'vitest';
 import { type RefQLayerResult } from '../../src/nn/qlayers.ref.js';
 import { evalFraclen, fraclenFromTensor, quantize, runningFraclen } from '../../src/quant/fixed.js';
@@ -80,7 +80,7 @@ describe('layer reference against the paper (test/golden/layers.json)', () => {
   });
 
   for (const c of golden.cases) {
-    const gap = c.net === 'head_weight_only' ? ' (weight_only head: no reference form yet, levels and SGD only)' : c.layers.some((l) => l.pcInput) ? ' (per-channel inputs: lengths and levels)' : '';
+    const gap = c.layers.some((l) => l.pcInput) ? ' (per-channel inputs: lengths and levels)' : '';
     it(`${c.name}${gap}`, () => {
       for (let t = 0; t < c.steps.length; t++) {
         const step = c.steps[t];
@@ -104,11 +104,13 @@ describe('layer reference against the paper (test/golden/layers.json)', () => {
             checkPerChannelInput(c, spec, t);
             continue;
           }
-          if (spec.head === 'weight_only') continue;
           const { r, fl } = refLayer(c, spec, t, T);
-          expectLevels([fl], ls.flIn!, `${what}: fl_in`);
-          const inner = spec.kind === 'conv' ? ls.inputShape[2] * ls.inputShape[3] : 1;
-          expectLevels(levelsOf(r.xq, [fl], inner), ls.xq!, `${what}: x_q levels`);
+          // A weight_only head quantises nothing in the paper (no levels recorded).
+          if (spec.head !== 'weight_only') {
+            expectLevels([fl], ls.flIn!, `${what}: fl_in`);
+            const inner = spec.kind === 'conv' ? ls.inputShape[2] * ls.inputShape[3] : 1;
+            expectLevels(levelsOf(r.xq, [fl], inner), ls.xq!, `${what}: x_q levels`);
+          }
           expectRel([r.sIn], f32(ls.sIn), 'sIn', `${what}: s_in`);
           // The linear classifier: the paper's form (paperLinear), f8net's reference measured only.
           const p = spec.kind === 'linear' ? paperLinear(c, spec, t, T, r, fl) : null;
@@ -134,15 +136,15 @@ describe('layer reference against the paper (test/golden/layers.json)', () => {
           if (spec.following) addAlpha(alphaOwner(c, spec.following), r.grads!.alphaNext, r.grads!.alphaNextScale);
           for (const sink of SINKS[c.net][spec.name]) addTo(gx, sink, gr.x);
         }
-        if (!step.train || c.net === 'head_weight_only' || c.layers.some((l) => l.pcInput)) continue;
+        if (!step.train || c.layers.some((l) => l.pcInput)) continue;
         for (const [k, v] of gx) {
           const want = k === 'x' ? f32(step.gradX!) : f32(step.layers[k].gradOutput!);
           expectRel(v, want, 'grad x', `${c.name}, ${at}: grad w.r.t. ${k === 'x' ? 'x' : `${k}'s output`}`);
         }
         for (const spec of c.layers) {
           const want = step.grads![spec.name].alpha;
-          if (alphaOwner(c, spec.name) !== spec.name) {
-            expect(want, `${spec.name} shares an alpha: its own gets no gradient`).toBeNull();
+          if (alphaOwner(c, spec.name) !== spec.name || spec.head === 'weight_only') {
+            expect(want, `${spec.name} shares an alpha or is a weight_only head: its own gets no gradient`).toBeNull();
             continue;
           }
           expectRelTo(gAlpha.get(spec.name) ?? 0, want!, gAlphaScale.get(spec.name) ?? 0, 'grad alpha', `${c.name}, ${at}: grad alpha of ${spec.name} (its layers' and s_next's)`);

@@ -12,9 +12,8 @@
 // What f8net does not do as the paper does is said in the test names and in README of tools/:
 // the linear classifier's weight form (see paperLinear), and evaluation without quant_bias
 // (f8net always rounds the folded bias in evaluation, F8NET.md §3): in the quant_bias-off
-// evaluation step only the levels are compared. The double_side head is the paper's signed
-// layer that quantises the normalised image as it is (no division by s_in): here a QConv2d with
-// a signed input and readsNetworkInput false; the weight_only head needs its form (F8NET.md §3).
+// evaluation step only the levels are compared. The heads are QConv2d with head: true and
+// quant.headForm 'weight_only' or 'double_side' (src/quant/head-form.ts).
 import { it, expect, afterAll } from 'vitest';
 import { gpuDescribe } from '../helpers.js';
 import { Engine } from '../../src/runtime/engine.js';
@@ -43,6 +42,7 @@ interface Net {
 
 function quantOf(c: GoldenCase, spec: LayerSpec): QuantConfig {
   return fixedQuant({
+    ...(spec.head ? { headForm: spec.head } : {}),
     formatType: spec.perChannelW ? 'per_channel' : 'per_layer',
     inputFormatType: spec.pcInput ? 'per_channel' : 'per_layer',
     fraclenMethod: spec.method,
@@ -55,7 +55,7 @@ function quantOf(c: GoldenCase, spec: LayerSpec): QuantConfig {
 
 function convOf(c: GoldenCase, name: string, rng: Rng): QConv2d {
   const s = c.layers.find((l) => l.name === name)!;
-  return new QConv2d(name, s.in, s.out, s.kernel!, { stride: s.stride, padding: s.padding, groups: s.groups, inputSigned: s.signed, quant: quantOf(c, s), rng });
+  return new QConv2d(name, s.in, s.out, s.kernel!, { stride: s.stride, padding: s.padding, groups: s.groups, inputSigned: s.signed, quant: quantOf(c, s), rng, head: s.head !== null });
 }
 
 const convDef = (s: LayerSpec) => ({ inChannels: s.in, outChannels: s.out, kernel: s.kernel!, stride: s.stride, padding: s.padding, groups: s.groups });
@@ -142,8 +142,6 @@ function gap(c: GoldenCase): string | null {
 gpuDescribe('GPU layers trained through the paper golden steps (test/golden/layers.json)', () => {
   for (const c of golden.cases) {
     const why = gap(c);
-    // weight_only needs the head form of F8NET.md §3 (branch headform).
-    if (c.net === 'head_weight_only') continue;
     it(`${c.name}${why ? ` (partial: ${why})` : ''}`, async () => {
       const e = Engine.get();
       const net = buildNet(c);
@@ -200,14 +198,18 @@ gpuDescribe('GPU layers trained through the paper golden steps (test/golden/laye
           const g = got.get(name)!;
           const what = `${at}, ${name}`;
           const fl = [...(await l.inputFraclen.read())];
-          expectLevels(fl, ls.flIn!, `${what}: fl_in`);
+          if (spec.head === 'weight_only') {
+            // The paper quantises nothing here (its length is 8 by definition) and never updates
+            // its running length buffer: only f8net's constant 8 is checked.
+            expectLevels(fl, [8], `${what}: weight_only fl_in`);
+          } else expectLevels(fl, ls.flIn!, `${what}: fl_in`);
           const inner = spec.kind === 'conv' ? ls.inputShape[2] * ls.inputShape[3] : 1;
           const layout = { outer: ls.inputShape[0], channels: fl.length, inner };
           const q = fl.length > 1 ? quantize(g.input, Int32Array.from(fl), { wl: 8, signed: spec.signed, channelAxis: layout }) : quantize(g.input, fl[0], { wl: 8, signed: spec.signed });
           // f8net evaluates with the rounded bias only (F8NET.md §3): without quant_bias the paper's
           // layer outputs, hence the inputs of the layers after the first, differ from f8net's.
-          if (step.train || step.quantBias || SINKS[c.net][name].every((k) => k === 'x')) expectLevels(q.q, ls.xq!, `${what}: levels of the input at fl_in`);
-          expectRel(await readF(l.inputFraclenRun), f32(c.states[step.train ? t + 1 : T][name].flRun), 'flRun', `${what}: running length`);
+          if (spec.head !== 'weight_only' && (step.train || step.quantBias || SINKS[c.net][name].every((k) => k === 'x'))) expectLevels(q.q, ls.xq!, `${what}: levels of the input at fl_in`);
+          if (spec.head !== 'weight_only') expectRel(await readF(l.inputFraclenRun), f32(c.states[step.train ? t + 1 : T][name].flRun), 'flRun', `${what}: running length`);
           if (why && spec.kind === 'linear') continue;
           const flW = [...(await l.weightFraclen.read())];
           expectLevels(flW, ls.flW, `${what}: fl_w`);
@@ -243,8 +245,8 @@ gpuDescribe('GPU layers trained through the paper golden steps (test/golden/laye
             else expectRel(await readF(l.gamma!.grad!), f32(gw.gamma!), 'grad gamma', `${what}: grad gamma`);
             expectRelTerms(await readF(l.beta!.grad!), f32(gw.beta!), betaTerms(c, specs.get(name)!, t), 'grad beta', `${what}: grad beta`);
           } else if (l instanceof QLinear) expectRel(await readF(l.bias.grad!), f32(gw.bias!), 'grad bias', `${what}: grad bias`);
-          if (alphaOwner(c, name) !== name) {
-            expect(l.alpha.grad, `${what}: a shared layer's own alpha gets no gradient`).toBeNull();
+          if (alphaOwner(c, name) !== name || l.headForm === 'weight_only') {
+            expect(l.alpha.grad, `${what}: a shared layer's or weight_only head's own alpha gets no gradient`).toBeNull();
             expect(gw.alpha).toBeNull();
           } else {
             const ga = (await readF(l.alpha.grad!))[0];
