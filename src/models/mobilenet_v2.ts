@@ -164,8 +164,7 @@ export class MobileNetV2 extends Module implements IntExportable {
     describeMobileNetV2(data, widthMult); // throws on an image too small for the network
     const p = mobileNetV2Plan(data, widthMult);
     const s = p.stem;
-    this.stem = new QConv2d('features.0', s.inChannels, s.outChannels, s.kernel, { stride: s.stride, padding: s.padding, inputSigned: true, quant, rng });
-    this.stem.readsNetworkInput = true;
+    this.stem = new QConv2d('features.0', s.inChannels, s.outChannels, s.kernel, { stride: s.stride, padding: s.padding, inputSigned: true, quant, rng, head: true });
     this.blocks = p.blocks.map((b) => new InvertedResidual(b, quant, rng));
     const l = p.last;
     this.last = new QConv2d(`features.${p.blocks.length + 1}`, l.inChannels, l.outChannels, 1, { inputSigned: true, quant, rng });
@@ -176,7 +175,11 @@ export class MobileNetV2 extends Module implements IntExportable {
   }
 
   forward(x: Tensor): Tensor {
-    return this.classifier.forward(globalPoolFor(relu(this.features.forward(x)), this.classifier));
+    // features.forward without the Sequential: the paper's head is conv, ReLU (the first block's
+    // batch length comes from rectified values); the blocks end linear, the last conv in a ReLU.
+    let y = relu(this.stem.forward(x));
+    for (const b of this.blocks) y = b.forward(y);
+    return this.classifier.forward(globalPoolFor(relu(this.last.forward(y)), this.classifier));
   }
 
   exportInt(b: IntGraphBuilder): void {

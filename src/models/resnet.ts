@@ -156,7 +156,9 @@ export class ResNetBlock extends Module implements ResidualBlock {
     let y = x;
     for (const c of this.convs) y = c.forward(y);
     const s = this.downsample ? this.downsample.forward(x) : identityShortcut(x, this.convs[0], this.next!);
-    return add(y, s);
+    // The paper's block ends in a ReLU (post_relu): its readers take their batch length from the
+    // rectified sum (one fl step apart from the raw sum's in test/golden/layers.json's block).
+    return relu(add(y, s));
   }
 
   /** The integer form: x is the raw block input (int32, in the units of this block's readers). */
@@ -169,8 +171,8 @@ export class ResNetBlock extends Module implements ResidualBlock {
 }
 
 /** Every conv reads a ReLU output, except the network's first. */
-function conv(name: string, d: ConvDef, quant: QuantConfig, rng: Rng, inputSigned = false): QConv2d {
-  return new QConv2d(name, d.inChannels, d.outChannels, d.kernel, { stride: d.stride, padding: d.padding, groups: d.groups, inputSigned, quant, rng });
+function conv(name: string, d: ConvDef, quant: QuantConfig, rng: Rng, inputSigned = false, head = false): QConv2d {
+  return new QConv2d(name, d.inChannels, d.outChannels, d.kernel, { stride: d.stride, padding: d.padding, groups: d.groups, inputSigned, quant, rng, head });
 }
 
 export class ResNet extends Module implements IntExportable {
@@ -185,8 +187,7 @@ export class ResNet extends Module implements IntExportable {
     describeResNet(spec, data); // throws on an image too small for the network, before any GPU allocation
     const p = resnetPlan(spec, data);
     this.maxPool = p.maxPool;
-    this.conv1 = this.child('conv1', conv('conv1', p.stem, quant, rng, true));
-    this.conv1.readsNetworkInput = true;
+    this.conv1 = this.child('conv1', conv('conv1', p.stem, quant, rng, true, true));
     this.stages = p.stages.map((st, s) => this.child(`layer${s + 1}`, new Sequential(st.map((b) => new ResNetBlock(b, quant, rng)))));
     this.blocks = this.stages.flatMap((s) => s.layers as ResNetBlock[]);
     this.fc = this.child('fc', new QLinear('fc', p.fc.inFeatures, p.fc.outFeatures, { inputSigned: false, quant, rng }));
@@ -194,7 +195,8 @@ export class ResNet extends Module implements IntExportable {
   }
 
   forward(x: Tensor): Tensor {
-    let y = this.conv1.forward(x);
+    // The paper's head is conv, ReLU, max pool: the first block's readers see rectified values.
+    let y = relu(this.conv1.forward(x));
     // Max pooling commutes with the ReLU (and with the positive scaling of fixed point): the
     // ReLU is left to the readers of the pooled tensor.
     if (this.maxPool) y = maxPool2d(y, { kernel: 3, stride: 2, padding: 1 });

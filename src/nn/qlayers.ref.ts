@@ -10,10 +10,12 @@
  * integer). Everything else (statistics, folding, the backward chain) is f64.
  *
  * Forward (training; evaluation uses the running statistics and the given fl):
- *   fl    = fl_batch of x (metric, signedness of the input), or `inputFraclen` when given
+ *   fl    = fl_batch of x (metric or grid search, signedness of the input), or `inputFraclen` when given
  *   fl_s  = `scaleFraclen` (the rounded running length after this step's update), default fl
- *   s_in  = fixScaling(alpha, fl_s, wl, signed);   xin = x / s_in if readsNetworkInput else x
+ *   s_in  = fixScaling(alpha, fl_s, wl, signed);   xin = x / s_in for the head form f8net_scaled, else x
  *   x_q   = fakeQuant(xin, fl)                    (mask m_x)
+ *   (head form weight_only: fl = 8, unsigned, s_in = 1, alpha unused; x_q = relu(x) in training,
+ *    fakeQuant(x, 8) unsigned in evaluation. double_side is the plain signed input.)
  *   y0    = conv(s_in * x_q, w);  mu, var = batch mean, biased variance of y0 per channel
  *   s_next= fixScaling(next.alpha, next.fl, ...) or 1
  *   k, b  = foldBn(gamma, beta, mu, var, s_in, s_next) | foldPlain(bias, s_in, s_next)
@@ -33,11 +35,12 @@
  *     bn: { gamma, beta, runningMean, runningVar }, alpha: 8, wl: 8, signed: false, training: true, gy });
  *   r.y; r.grads.alpha; r.margins.w
  */
-import { fixScaling, fraclenFromTensor, quantize, tensorStat, FRACLEN_C, type Metric } from '../quant/fixed.js';
+import { fixScaling, fraclenFromTensor, gridSearchFraclen, quantize, tensorStat, FRACLEN_C, type Metric } from '../quant/fixed.js';
 import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight, geometry, outSize, type Conv2dOptionsLike } from '../ops/conv2d.ref.js';
 import { refBatchStats, refUpdateRunningStats } from '../ops/batchnorm.ref.js';
 import { refFoldBn, refFoldPlain } from '../ops/fold.ref.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
+import type { HeadForm } from '../quant/head-form.js';
 
 export interface RefBn {
   gamma: ArrayLike<number>;
@@ -73,8 +76,11 @@ export interface RefQLayerInput {
   /** Input word length and signedness. */
   wl: number;
   signed: boolean;
-  readsNetworkInput?: boolean;
+  /** The layer reads the network input in this form (src/nn/qlayers.ts HeadForm); absent: not a head. */
+  headForm?: HeadForm;
   metric?: Metric;
+  /** 'grid': input and weight lengths by grid search (§2) instead of from `metric`. */
+  fraclenMethod?: 'metric' | 'grid';
   weightWl?: number;
   perChannel?: boolean;
   training: boolean;
@@ -103,6 +109,15 @@ export interface RefQLayerGrads {
   alpha: number;
   /** Gradient of the following layer's alpha through s_next (0 without one). */
   alphaNext: number;
+  /**
+   * The sums of the absolute terms that `alpha` and `alphaNext` add up. With BN, the scalings
+   * nearly cancel (BN normalises them away): an alpha gradient can be 1e-6 of its terms, so an
+   * f32 computation of it is only good to ~1e-7 of these scales; compare at this scale.
+   */
+  alphaScale: number;
+  alphaNextScale: number;
+  /** Per channel, the sum of the absolute terms of `gamma` (with BN; it cancels the same way). */
+  gammaScale: Float64Array | null;
 }
 
 export interface RefQLayerResult {
@@ -152,24 +167,33 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
   const M = N * HW;
   const ys = [N, O, OH, OW];
   const metric = a.metric ?? 'std';
-  const { signed, wl } = a;
+  const weightOnly = a.headForm === 'weight_only';
+  const scaled = a.headForm === 'f8net_scaled';
+  // A weight_only head reads an unsigned input at fl 8 (its word length is 8).
+  const signed = weightOnly ? false : a.signed;
+  const wl = weightOnly ? 8 : a.wl;
   const wwl = a.weightWl ?? 8;
   const innerW = ws[1] * ws[2] * ws[3];
 
   // 1. Input length, s_in, x_q.
-  let fl = a.inputFraclen;
+  let fl = weightOnly ? 8 : a.inputFraclen;
   let flXMargin = Infinity;
-  if (fl === undefined) {
+  const grid = a.fraclenMethod === 'grid';
+  if (fl === undefined && grid) fl = gridSearchFraclen(a.x, { wl, signed }).fl;
+  else if (fl === undefined) {
     fl = fraclenFromTensor(a.x, { wl, signed, metric });
     flXMargin = log2Margin([tensorStat(a.x, metric)], FRACLEN_C[signed ? 'signed' : 'unsigned'][metric], wl - (signed ? 1 : 0));
   }
   const flS = a.scaleFraclen ?? fl;
-  const sIn = fixScaling(a.alpha, flS, wl, signed);
-  const xin = Float64Array.from(a.x, (v) => (a.readsNetworkInput ? v / sIn : v));
-  const qx = quantize(Float32Array.from(xin), fl, { wl, signed });
+  const sIn = weightOnly ? 1 : fixScaling(a.alpha, flS, wl, signed);
+  const xin = Float64Array.from(a.x, (v) => (scaled ? v / sIn : v));
+  // weight_only in training: no quantisation, the ReLU of the unsigned input (mask x > 0).
+  const qx = weightOnly && a.training
+    ? { value: Float32Array.from(a.x, (v) => Math.max(v, 0)), mask: Uint8Array.from(a.x, (v) => (v > 0 ? 1 : 0)) }
+    : quantize(Float32Array.from(xin), fl, { wl, signed });
   const xq = qx.value;
   let xMargin = Infinity;
-  if (a.readsNetworkInput) for (const v of xin) xMargin = Math.min(xMargin, halfMargin(v * 2 ** fl));
+  if (scaled || (weightOnly && !a.training)) for (const v of xin) xMargin = Math.min(xMargin, halfMargin(v * 2 ** fl));
 
   // 2. Statistics of y0 = conv(s_in x_q, w) (training with BN).
   const z = Float32Array.from(xq, (v) => sIn * v);
@@ -204,7 +228,11 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
   let flW: number[];
   let flWMargin: number;
   const cW = FRACLEN_C.signed[metric];
-  if (a.perChannel) {
+  if (grid) {
+    // Grid search decides on the f32 values it quantises; its margin is not a log2 distance.
+    flW = a.perChannel ? [...gridSearchFraclen(wf32, { wl: wwl, signed: true, perChannel: layout }).fl] : [gridSearchFraclen(wf32, { wl: wwl, signed: true }).fl];
+    flWMargin = Infinity;
+  } else if (a.perChannel) {
     flW = [...fraclenFromTensor(wf, { wl: wwl, signed: true, metric, perChannel: layout })];
     flWMargin = log2Margin(tensorStat(wf, metric, layout), cW, wwl - 1);
   } else {
@@ -231,26 +259,41 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
     const gwq = refConv2dBackwardWeight(xq, xs, G, ws, copts);
     const gW = new Float64Array(a.weight.length);
     const gk = new Float64Array(O);
+    const gkAbs = new Float64Array(O);
+    const gbvAbs = new Float64Array(O);
+    for (let i = 0; i < G.length; i++) gbvAbs[Math.floor(i / HW) % O] += Math.abs(G[i]);
     for (let i = 0; i < gwq.length; i++) {
       const o = Math.floor(i / innerW);
       const g = gwq[i] * qw.mask[i];
       gW[i] = g * k[o];
       gk[o] += g * a.weight[i];
+      gkAbs[o] += Math.abs(g * a.weight[i]);
     }
     // Fold backward.
     let gSIn = 0;
     let gSNext = 0;
+    let gSInAbs = 0;
+    let gSNextAbs = 0;
+    let gMeanAbs: Float64Array | null = null;
+    let gVarAbs: Float64Array | null = null;
+    let gGammaAbs: Float64Array | null = null;
     let gGamma: Float64Array | null = null;
     let gBeta: Float64Array | null = null;
     let gBias: Float64Array | null = null;
     let gMean: Float64Array | null = null;
     let gVar: Float64Array | null = null;
-    for (let o = 0; o < O; o++) gSNext += (-gk[o] * k[o] - gbv[o] * b[o]) / sNext;
+    for (let o = 0; o < O; o++) {
+      gSNext += (-gk[o] * k[o] - gbv[o] * b[o]) / sNext;
+      gSNextAbs += (gkAbs[o] * Math.abs(k[o]) + gbvAbs[o] * Math.abs(b[o])) / sNext;
+    }
     if (a.bn) {
       gGamma = new Float64Array(O);
       gBeta = new Float64Array(O);
       gMean = new Float64Array(O);
       gVar = new Float64Array(O);
+      gMeanAbs = new Float64Array(O);
+      gGammaAbs = new Float64Array(O);
+      gVarAbs = new Float64Array(O);
       for (let o = 0; o < O; o++) {
         const gam = a.bn.gamma[o];
         const r = 1 / Math.sqrt(vari![o] + eps);
@@ -261,10 +304,17 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
         // dk/dvar = -k r^2 / 2; db/dvar = gamma mu r^3 / (2 s_next)
         gVar[o] = -0.5 * gk[o] * k[o] * r * r + (0.5 * gbv[o] * gam * mu * r * r * r) / sNext;
         gSIn += (gk[o] * gam * r) / sNext;
+        gSInAbs += (gkAbs[o] * Math.abs(gam) * r) / sNext;
+        gMeanAbs[o] = (gbvAbs[o] * Math.abs(gam) * r) / sNext;
+        gGammaAbs[o] = (gkAbs[o] * r * sIn + gbvAbs[o] * Math.abs(mu) * r) / sNext;
+        gVarAbs[o] = 0.5 * gkAbs[o] * Math.abs(k[o]) * r * r + (0.5 * gbvAbs[o] * Math.abs(gam * mu) * r * r * r) / sNext;
       }
     } else {
       gBias = Float64Array.from(gbv, (g) => g / sNext);
-      for (let o = 0; o < O; o++) gSIn += gk[o] / sNext;
+      for (let o = 0; o < O; o++) {
+        gSIn += gk[o] / sNext;
+        gSInAbs += gkAbs[o] / sNext;
+      }
     }
     // Batch statistics -> y0 -> (s_in x_q, w).
     if (a.bn && a.training) {
@@ -272,6 +322,8 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
       for (let i = 0; i < gy0.length; i++) {
         const o = Math.floor(i / HW) % O;
         gy0[i] = gMean![o] / M + (gVar![o] * 2 * (y0![i] - mean![o])) / M;
+        // The y0 path adds sum(gy0 * y0) / s_in to the s_in gradient.
+        gSInAbs += ((gMeanAbs![o] / M + (gVarAbs![o] * 2 * Math.abs(y0![i] - mean![o])) / M) * Math.abs(y0![i])) / sIn;
       }
       const gz = refConv2dBackwardInput(gy0, a.weight, ws, xs, copts);
       const gw2 = refConv2dBackwardWeight(z, xs, gy0, ws, copts);
@@ -285,9 +337,10 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
     const gx = new Float64Array(a.x.length);
     for (let i = 0; i < gx.length; i++) {
       const g = gxq[i] * qx.mask[i];
-      if (a.readsNetworkInput) {
+      if (scaled) {
         gx[i] = g / sIn;
         gSIn -= (g * xin[i]) / sIn;
+        gSInAbs += Math.abs(g * xin[i]) / sIn;
       } else gx[i] = g;
     }
     grads = {
@@ -296,8 +349,11 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
       gamma: gGamma,
       beta: gBeta,
       bias: gBias,
-      alpha: (gSIn * Math.sign(a.alpha) * 2 ** flS) / den(wl, signed),
+      alpha: weightOnly ? 0 : (gSIn * Math.sign(a.alpha) * 2 ** flS) / den(wl, signed),
       alphaNext: a.next ? (gSNext * Math.sign(a.next.alpha) * 2 ** a.next.fl) / den(a.next.wl, a.next.signed) : 0,
+      alphaScale: (gSInAbs * 2 ** flS) / den(wl, signed),
+      gammaScale: gGammaAbs,
+      alphaNextScale: a.next ? (gSNextAbs * 2 ** a.next.fl) / den(a.next.wl, a.next.signed) : 0,
     };
   }
   return {

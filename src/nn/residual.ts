@@ -19,7 +19,10 @@
  * it also restarts where the signedness changes (MobileNetV2 at width 0.25: features.1 adds
  * its unsigned input to a signed projection), where the ratio stays a scale, not a shift.
  *
- * ReLU. The block output is the sum before the ReLU; the ReLU belongs to whoever reads it: a
+ * ReLU. A ResNet block's forward returns relu(sum), as the paper's post_relu does, so that its
+ * readers' batch lengths come from rectified values; values are the same either way (an
+ * unsigned reader clamps at 0), and the integer export keeps the sum (below). Otherwise the
+ * ReLU belongs to whoever reads a tensor: a
  * layer with an unsigned input applies it (its quantiser in fixed mode, QLayer.floatInput in
  * float mode), and identityShortcut() applies it to the identity path, as torchvision's
  * relu(out) does. MobileNetV2's linear bottleneck passes signed values: no ReLU anywhere.
