@@ -56,6 +56,66 @@ def build(paper, module, depth, tmp):
         sys.argv = argv
     return net
 
+def resume_fixture(paper, out):
+    """A small latest_checkpoint.pt of the form fix_train.py writes ({'model', 'optimizer',
+    'last_epoch', 'best_val', 'meters'}), for a network f8net builds (its CIFAR resnet20, one input
+    channel, 4 classes: the shape of f8net's synthetic test data) under the paper's names and in the
+    paper's state_dict order. The optimizer is the paper's get_optimizer form (one param group per
+    parameter, SGD momentum 0.9 Nesterov) after two steps on random gradients; best_val is a numpy
+    scalar and meters hold the paper's own ScalarMeter objects, as in its real files. Weights are
+    multiples of 1/16 and the zip is re-written deflated, to keep the fixture small."""
+    import numpy as np, torch, zipfile, io
+    from myutils.meters import ScalarMeter
+    g = torch.Generator().manual_seed(20)
+    sd = OrderedDict()
+    params = []
+
+    def layer(name, shape, linear=False):
+        sd[f'module.{name}.alpha'] = torch.tensor(6.0 + torch.rand((), generator=g).item())
+        sd[f'module.{name}.input_fraclen'] = torch.tensor([4.0 + 2 * torch.rand((), generator=g).item()])
+        w = torch.round(torch.randn(shape, generator=g) * 0.1 * 16) / 16
+        if linear:
+            sd[f'module.{name}.weight'] = w
+            sd[f'module.{name}.bias'] = torch.round(torch.randn(shape[0], generator=g) * 16) / 256
+            params.extend([f'module.{name}.alpha', f'module.{name}.weight', f'module.{name}.bias'])
+            return
+        c = shape[0]
+        sd[f'module.{name}.conv.weight'] = w
+        sd[f'module.{name}.bn.weight'] = 1 + torch.round(torch.randn(c, generator=g) * 2) / 16
+        sd[f'module.{name}.bn.bias'] = torch.round(torch.randn(c, generator=g) * 2) / 16
+        sd[f'module.{name}.bn.running_mean'] = torch.round(torch.randn(c, generator=g) * 4) / 16
+        sd[f'module.{name}.bn.running_var'] = 0.5 + torch.round(torch.rand(c, generator=g) * 16) / 16
+        sd[f'module.{name}.bn.num_batches_tracked'] = torch.tensor(40)
+        params.extend([f'module.{name}.alpha', f'module.{name}.conv.weight', f'module.{name}.bn.weight', f'module.{name}.bn.bias'])
+
+    layer('head.0', [16, 1, 3, 3])
+    widths, cin = [16, 32, 64], 16
+    for s, w in enumerate(widths):
+        for b in range(3):
+            layer(f'stage_{s}_layer_{b}.body.0', [w, cin if b == 0 else w, 3, 3])
+            layer(f'stage_{s}_layer_{b}.body.1', [w, w, 3, 3])
+            if b == 0 and s > 0:
+                layer(f'stage_{s}_layer_{b}.shortcut.0', [w, cin, 1, 1])
+        cin = w
+    layer('classifier.0', [4, 64], linear=True)
+    ps = [torch.nn.Parameter(sd[k].clone()) for k in params]
+    opt = torch.optim.SGD([{'params': p, 'weight_decay': 4e-5, 'lr': 0.1, 'momentum': 0.9, 'nesterov': True} for p in ps])
+    for _ in range(2):
+        for p in ps:
+            p.grad = torch.round(torch.randn(p.shape, generator=g) * 16) / 256
+        opt.step()
+    meters = ({'loss': ScalarMeter('train_loss/loss'), 'top1_error': ScalarMeter('train_top1_error/top1')},
+              {'loss': ScalarMeter('val_loss/loss'), 'top1_error': ScalarMeter('val_top1_error/top1'), 'best_val': ScalarMeter('best_val')})
+    raw = io.BytesIO()
+    torch.save({'model': sd, 'optimizer': opt.state_dict(), 'last_epoch': 2, 'best_val': np.float64(0.625), 'meters': meters}, raw)
+    with zipfile.ZipFile(io.BytesIO(raw.getvalue())) as zin, zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+    back = torch.load(out)
+    assert list(back['model']) == list(sd) and back['last_epoch'] == 2
+    print(f'wrote {out}: {len(sd)} tensors, {len(params)} parameters, {len(opt.state_dict()["state"])} momentum buffers')
+
+
 def f8net(*args):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     r = subprocess.run(['npx', 'tsx', os.path.join(root, 'src/cli/entry.ts'), *args], capture_output=True, text=True, cwd=root)
@@ -71,6 +131,8 @@ def main():
     a = ap.parse_args()
     sys.path.insert(0, os.path.abspath(a.paper))
     import torch
+    if a.fixtures:
+        resume_fixture(a.paper, os.path.join(a.fixtures, 'resume.pt'))
     with tempfile.TemporaryDirectory() as tmp:
         for name, module, depth in NETS:
             net = torch.nn.DataParallel(build(a.paper, module, depth, tmp))
