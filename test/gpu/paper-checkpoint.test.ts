@@ -14,6 +14,7 @@ import { loadDataAsync } from '../../src/data/sources.js';
 import { readTorchCheckpoint } from '../../src/node/torch-file.js';
 import { torchTrainingCheckpoint, readTrainingCheckpoint, isTorchFile } from '../../src/node/torch-checkpoint.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { exportPaperCheckpoint } from '../../src/node/paper-export.js';
 import { loadConfig } from '../../src/node/config-file.js';
 import type { StTensor } from '../../src/io/safetensors.js';
 
@@ -83,6 +84,24 @@ gpuDescribe("the paper's checkpoints as fp_pretrained_file and resume", () => {
     expect(r.epochs).toHaveLength(1);
     const ck = loadCheckpoint(join(r.logDir, 'last.safetensors'));
     expect(ck.meta.stage).toBe('fixed');
+
+    // export-checkpoint --format f8net-pytorch, then read back: the identity, with the counters the paper's strict load needs.
+    const back = join(dir, 'back.pt');
+    exportPaperCheckpoint(join(r.logDir, 'last.safetensors'), back);
+    const tc = readTorchCheckpoint(back);
+    expect(tc.tensors.get('module.head.0.bn.num_batches_tracked')!.dtype).toBe('I64');
+    expect(tc.tensors.get('module.head.0.alpha')!.shape).toEqual([]);
+    const cfgBack = resolveConfig(ck.meta.config);
+    const loopBack = new TrainingLoop(cfgBack, await loadDataAsync(cfgBack));
+    try {
+      const again = readTrainingCheckpoint(back, loopBack.model, cfgBack).ck.model;
+      for (const [k, e] of ck.model) {
+        if (k.endsWith('.input_fraclen') || k.endsWith('.weight_fraclen')) continue; // derived, not exported
+        expect(again.get(k)!.data, k).toEqual(e.data);
+      }
+    } finally {
+      loopBack.dispose();
+    }
 
     // resume: the config comes from the file and --set, the state from the paper's checkpoint.
     const yml = join(dir, 'run.yml');
