@@ -2,6 +2,9 @@
 """Checkpoint round trip between the F8Net paper's code and f8net (Debian python3-torch).
 
   tools/seed_roundtrip.py --paper /tmp/f8net-paper [--fixtures test/fixtures/paper] [--check]
+  tools/seed_roundtrip.py --paper /tmp/f8net-paper --logits [--nets resnet18,...] [--images 1000] [--size 32] [--normalize]
+
+--logits compares predictions, both ways, on seeded random images (see logit_roundtrip below).
 
 For each supported network (fix_resnet 18/34/50, fix_mobilenet_v1/v2) it builds the model with
 the paper's own code (imported from the checkout, never copied), saves its state_dict the way
@@ -118,19 +121,200 @@ def resume_fixture(paper, out):
 
 def f8net(*args):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.environ.get('F8NET_VERBOSE'):
+        print('  $ f8net ' + ' '.join(args), flush=True)
     r = subprocess.run(['npx', 'tsx', os.path.join(root, 'src/cli/entry.ts'), *args], capture_output=True, text=True, cwd=root)
     if r.returncode != 0:
         sys.exit(f'f8net {" ".join(args)} failed ({r.returncode}): {r.stderr.strip().splitlines()[-1:]}')
     return r.stdout
+
+
+# ---- predictions and logits, both ways ----
+
+# The paper's FLAGS for one network (fix_train.py's get_model reads them): its fixed-point
+# training config (res18_fix_quant_train.yml) at 10 classes and a small image; rescale_forward
+# off (f8net applies it to every layer, the paper's default only to the classifier) and
+# quant_bias on (f8net rounds the bias in evaluation, as the paper's integer-model configs do).
+PAPER_YML = """model: {module}
+depth: {depth}
+num_classes: 10
+image_size: {size}
+topk: [1]
+batch_size: 32
+num_gpus_per_job: 1
+optimizer: sgd
+lr: 0.01
+momentum: 0.9
+nesterov: True
+weight_decay: 0.00004
+weight_decay_scheme: all
+rescale_forward: False
+rescale_forward_conv: False
+rescale_type: constant
+weight_format: [8, 7]
+input_format: [8, 6]
+format_type: per_layer
+format_from_metric: True
+momentum_for_metric: 0.1
+metric: std
+input_fraclen_sharing: False
+quant_bias: True
+normalize: {normalize}
+reset_parameters: True
+"""
+
+MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def seeded_images(n, size, seed=1234):
+    """n RGB images, size x size: 8x8 random colour blocks upsampled, plus noise (numpy seed)."""
+    import numpy as np
+    rs = np.random.RandomState(seed)
+    low = rs.randint(0, 256, (n, 3, 8, 8)).astype(np.int32)
+    img = low.repeat(size // 8, axis=2).repeat(size // 8, axis=3)
+    img = img + rs.randint(-24, 25, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_images(imgs, tmp):
+    """imgs/ (flat, for f8net predict) and ds/{train,val}/c<k>/ (f8net's folder data set, label i % 10)."""
+    from PIL import Image
+    flat = os.path.join(tmp, 'imgs')
+    os.makedirs(flat, exist_ok=True)
+    for i, im in enumerate(imgs):
+        pic = Image.fromarray(im.transpose(1, 2, 0))
+        pic.save(os.path.join(flat, f'{i:04d}.png'))
+        for split in ('train', 'val'):
+            d = os.path.join(tmp, 'ds', split, f'c{i % 10}')
+            os.makedirs(d, exist_ok=True)
+            pic.save(os.path.join(d, f'{i:04d}.png'))
+    return flat, os.path.join(tmp, 'ds')
+
+
+def paper_input(x, normalize):
+    """The network input fix_train.py's forward_loss makes of ToTensor's x (pixels / 255)."""
+    import torch
+    if normalize:
+        return (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
+    return (255 * x).round_() / 256
+
+
+def paper_logits(wrapper, imgs, normalize):
+    import torch
+    wrapper.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(imgs), 100):
+            x = torch.from_numpy(imgs[i:i + 100]).float() / 255
+            out.append(wrapper(paper_input(x, normalize)))
+    return torch.cat(out).numpy()
+
+
+def f8net_logits(ck, tmp, tag, flat, n):
+    """f8net export (integer model), then f8net predict on the CPU reference: [n, 10] logits."""
+    import numpy as np
+    out = os.path.join(tmp, f'{tag}-int')
+    f8net('export', '--checkpoint', ck, '--out', out, '--no-onnx', '--force')
+    lines = f8net('predict', '--model', out, '--images', flat, '--runner', 'cpu', '--json', '--top-k', '1', '--limit', str(n)).strip().splitlines()
+    rows = [json.loads(l) for l in lines]
+    assert [r['image'] for r in rows] == sorted(r['image'] for r in rows), 'predict returned the images out of order'
+    return np.array([r['logits'] for r in rows], dtype=np.float64)
+
+
+def compare(a, b):
+    import numpy as np
+    same = float(np.mean(a.argmax(1) == b.argmax(1)))
+    return same, float(np.abs(a - b).max()), float(np.abs(a).max())
+
+
+def logit_roundtrip(a, nets):
+    """For each network, paper -> f8net: the paper's model (fix_train.py get_model, its optimizer)
+    takes 3 SGD steps in train mode on the seeded images with random labels (BN running stats,
+    alpha and input_fraclen move), is saved as fix_train.py saves it, imported with
+    `f8net import --stage fixed`, exported and run by `f8net predict` (integer model, CPU
+    reference); the paper's evaluation (eval mode, fake quantisation, its input rule) runs on the
+    same images. f8net -> paper: `f8net train` continues that checkpoint for one short epoch
+    (fp_pretrained_file given the paper's .pt), `f8net export-checkpoint --format f8net-pytorch`
+    writes it, and the paper's model loads it as fix_train.py loads pretrained_file (torch.load,
+    strict load_state_dict) and evaluates. Each line: share of identical top-1 predictions and
+    the largest logit difference (and the largest logit, for scale)."""
+    import numpy as np, torch
+    import paper_shim
+    paper_shim.install(a.paper)
+    tmp = a.work or tempfile.mkdtemp(prefix='f8net-logits-')
+    os.makedirs(tmp, exist_ok=True)
+    imgs = seeded_images(a.images, a.size)
+    flat, ds = write_images(imgs, tmp)
+    labels = torch.from_numpy(np.random.RandomState(99).randint(0, 10, a.images))
+    head = ['--set', f'input_mean={MEAN}'.replace(' ', ''), '--set', f'input_std={STD}'.replace(' ', '')] if a.normalize else ['--set', 'input_mean=[0,0,0]', '--set', 'input_std=[1,1,1]']
+    common = ['--set', 'dataset=folder', '--set', f'dataset_dir={ds}', '--set', f'image_size={a.size}', *head, *a.f8net_set]
+    results = []
+    for name, module, depth in NETS:
+        if name not in nets:
+            continue
+        yml = os.path.join(tmp, f'{name}.yml')
+        with open(yml, 'w') as f:
+            f.write(PAPER_YML.format(module=module, depth=depth or 18, size=a.size, normalize=a.normalize))
+        torch.manual_seed(depth + 7)
+        ft = paper_shim.load_fix_train(yml)
+        model, wrapper = ft.get_model()
+        opt = ft.get_optimizer(wrapper)
+        wrapper.train()
+        crit = torch.nn.CrossEntropyLoss()
+        for step in range(3):
+            idx = slice(32 * step, 32 * step + 32)
+            x = torch.from_numpy(imgs[idx]).float() / 255
+            loss = crit(wrapper(paper_input(x, a.normalize)), labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        pt = os.path.join(tmp, f'{name}.pt')
+        torch.save({'model': wrapper.state_dict(), 'last_epoch': 1}, pt)
+        ours = paper_logits(wrapper, imgs, a.normalize)
+        ck = os.path.join(tmp, f'{name}.safetensors')
+        f8net('import', '--from', pt, '--model', name, '--stage', 'fixed', '--num-classes', '10', '--out', ck, '--force', *common)
+        got = f8net_logits(ck, tmp, name, flat, a.images)
+        fwd = compare(ours, got)
+        print(f'{name} paper -> f8net: {100 * fwd[0]:.1f}% identical top-1 of {a.images}, largest logit difference {fwd[1]:.3g} (largest logit {fwd[2]:.3g})', flush=True)
+        # f8net -> paper
+        run = os.path.join(tmp, f'{name}-f8net-run')
+        f8net('train', '--set', f'model={name}', '--set', 'floating_model=false', '--set', f'fp_pretrained_file={pt}', '--set', 'num_classes=10',
+              '--set', 'num_epochs=1', '--set', 'max_train_samples=64', '--set', 'max_test_samples=16', '--set', 'batch_size=16', '--set', 'lr=0.01',
+              '--set', f'log_dir={run}', '--set', 'exist_ok=true', '--quiet', *common)
+        ck2 = os.path.join(run, 'last.safetensors')
+        theirs = f8net_logits(ck2, tmp, f'{name}-back', flat, a.images)
+        back = os.path.join(tmp, f'{name}-back.pt')
+        f8net('export-checkpoint', '--checkpoint', ck2, '--format', 'f8net-pytorch', '--out', back)
+        ft = paper_shim.load_fix_train(yml)
+        model2, wrapper2 = ft.get_model()
+        wrapper2.load_state_dict(torch.load(back, map_location=lambda s, loc: s)['model'])
+        rev = compare(paper_logits(wrapper2, imgs, a.normalize), theirs)
+        print(f'{name} f8net -> paper: {100 * rev[0]:.1f}% identical top-1 of {a.images}, largest logit difference {rev[1]:.3g} (largest logit {rev[2]:.3g})', flush=True)
+        results.append({'net': name, 'paper_to_f8net': fwd, 'f8net_to_paper': rev})
+    if a.json:
+        with open(a.json, 'w') as f:
+            json.dump({'images': a.images, 'size': a.size, 'normalize': a.normalize, 'results': results}, f, indent=1)
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--paper', required=True, help='checkout of snap-research/F8Net')
     ap.add_argument('--fixtures', help='write the test fixtures here')
     ap.add_argument('--check', action='store_true', help='run the import/export round trip through f8net')
+    ap.add_argument('--logits', action='store_true', help='compare predictions and logits both ways (logit_roundtrip)')
+    ap.add_argument('--nets', default=','.join(n for n, _, _ in NETS), help='networks for --logits, comma-separated')
+    ap.add_argument('--images', type=int, default=1000, help='seeded random images for --logits')
+    ap.add_argument('--size', type=int, default=32, help='their height and width (a multiple of 8)')
+    ap.add_argument('--normalize', action='store_true', help="the paper's normalize: true head (double_side) instead of weight_only")
+    ap.add_argument('--f8net-set', action='append', default=[], help='more arguments for f8net import/train, e.g. --f8net-set=--set --f8net-set=key=value')
+    ap.add_argument('--work', help='keep the files of --logits in this folder')
+    ap.add_argument('--json', help='write the --logits figures here')
     a = ap.parse_args()
     sys.path.insert(0, os.path.abspath(a.paper))
     import torch
+    if a.logits:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        logit_roundtrip(a, a.nets.split(','))
+        return
     if a.fixtures:
         resume_fixture(a.paper, os.path.join(a.fixtures, 'resume.pt'))
     with tempfile.TemporaryDirectory() as tmp:

@@ -123,7 +123,14 @@ export function unpickle(buf: Uint8Array, source: string, persistent: (pid: Val)
   const u32 = () => (need(4), (p += 4), dv.getUint32(p - 4, true));
   const i32 = () => (need(4), (p += 4), dv.getInt32(p - 4, true));
   const bytes = (n: number) => (need(n), (p += n), buf.subarray(p - n, p));
-  const utf8 = (n: number) => new TextDecoder('utf-8', { fatal: true }).decode(bytes(n));
+  const utf8 = (n: number) => {
+    const b = bytes(n);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(b);
+    } catch {
+      return bad(`a string at byte ${p - n} that is not UTF-8`);
+    }
+  };
   const line = () => {
     const e = buf.indexOf(0x0a, p);
     if (e < 0) throw new F8Error('BAD_INPUT', `${source}: truncated pickle (line without end)`);
@@ -198,7 +205,7 @@ export function unpickle(buf: Uint8Array, source: string, persistent: (pid: Val)
     if (g === 'torch._utils._rebuild_tensor_v2') {
       const [st, off, size, stride] = a;
       const ints = (x: Val) => Array.isArray(x) && x.every((v) => Number.isSafeInteger(v) && (v as number) >= 0);
-      if (!(st instanceof StorageRef) || !Number.isSafeInteger(off) || !ints(size) || !ints(stride)) bad('_rebuild_tensor_v2 with malformed arguments');
+      if (!(st instanceof StorageRef) || !Number.isSafeInteger(off) || (off as number) < 0 || !ints(size) || !ints(stride)) bad('_rebuild_tensor_v2 with malformed arguments');
       if ((size as number[]).length !== (stride as number[]).length || (size as number[]).length > 8) bad('tensor size and stride of different ranks');
       return new TensorRef(st as StorageRef, off as number, size as number[], stride as number[]);
     }
