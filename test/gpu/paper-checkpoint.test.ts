@@ -15,6 +15,8 @@ import { readTorchCheckpoint } from '../../src/node/torch-file.js';
 import { torchTrainingCheckpoint, readTrainingCheckpoint, isTorchFile } from '../../src/node/torch-checkpoint.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { exportPaperCheckpoint } from '../../src/node/paper-export.js';
+import { importCheckpoint } from '../../src/io/import-weights.js';
+import { exportCheckpoint } from '../../src/node/from-checkpoint.js';
 import { loadConfig } from '../../src/node/config-file.js';
 import type { StTensor } from '../../src/io/safetensors.js';
 
@@ -64,6 +66,19 @@ gpuDescribe("the paper's checkpoints as fp_pretrained_file and resume", () => {
     } finally {
       loop.dispose();
     }
+  });
+
+  it('f8net import --stage fixed: the paper\'s fixed-point weights as a fixed-point checkpoint that f8net exports as it is', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'f8net-paper-import-'));
+    const out = join(dir, 'r20.safetensors');
+    const { report } = await importCheckpoint({ from: PT, model: 'resnet20', stage: 'fixed', inChannels: 1, out, sets: ['dataset=synthetic', 'image_size=12', 'max_test_samples=8'] });
+    expect(report.loaded).toBeGreaterThan(100);
+    const ck = loadCheckpoint(out);
+    expect(ck.meta.stage).toBe('fixed');
+    expect(ck.meta.config.floating_model).toBe(false);
+    const { graph } = await exportCheckpoint(out, join(dir, 'int'), { onnx: false });
+    expect(graph.nodes.length).toBeGreaterThan(20);
+    await expect(importCheckpoint({ from: PT, model: 'resnet20', stage: 'fixed', inChannels: 1, out, sets: ['floating_model=true'] })).rejects.toThrow(/--set must not change .*--stage/);
   });
 
   it('another architecture is refused with one line naming the file', async () => {
