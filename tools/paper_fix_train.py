@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The paper's own fix_train.py evaluates a checkpoint f8net wrote (issue 12, point 3).
 
-  tools/paper_fix_train.py --paper /tmp/f8paper --checkpoint runs/r18/last.safetensors [--model resnet18] [--images 50] [--work DIR]
+  tools/paper_fix_train.py --paper /tmp/f8paper --checkpoint runs/r18/last.safetensors [--model resnet18] [--images 50] [--work DIR] [--train]
 
 1. `f8net export-checkpoint --format f8net-pytorch` writes the f8net checkpoint (a fixed-point
    resnet18/34/50 or mobilenet_v1/v2 of 10 classes) as the paper's best_model.pt.
@@ -14,7 +14,13 @@
 3. f8net reads the same .pt back (`f8net import --stage fixed`, image_size 224), exports the
    integer model and predicts the same 224x224 centre crops (`f8net predict --runner cpu`).
 Printed: the paper's top-1 error, f8net's on the same labels, the share of identical top-1
-predictions and the largest logit difference. Not run by the tests.
+predictions and the largest logit difference.
+4. With --train, fix_train.py then trains: the same config with test_only: False and one epoch,
+   from pretrained_file (the f8net export) through its own loop, optimizer, cosine schedule and
+   checkpoints; and f8net resumes the paper's latest_checkpoint.pt it wrote (`f8net train --set
+   resume=.../latest_checkpoint.pt`, one more epoch at image_size 32: the weights do not depend
+   on the image size), printing what it took from it.
+Not run by the tests.
 """
 import argparse, json, os, re, subprocess, sys, tempfile
 
@@ -82,6 +88,7 @@ def main():
     ap.add_argument('--model', default='resnet18')
     ap.add_argument('--images', type=int, default=50)
     ap.add_argument('--work')
+    ap.add_argument('--train', action='store_true', help='then train one epoch with fix_train.py and resume its checkpoint in f8net')
     a = ap.parse_args()
     import numpy as np, torch
     from PIL import Image
@@ -145,6 +152,28 @@ def main():
     print(f'{a.model}: paper top-1 error {float(err.group(1)) if err else float("nan"):.4f} (fix_train.py), f8net {float(np.mean(ours.argmax(1) != lab)):.4f}; '
           f'{100 * same:.1f}% identical top-1 of {a.images}, largest logit difference {float(np.abs(paper - ours).max()):.3g} (largest logit {float(np.abs(paper).max()):.3g}); '
           f'{len(set(paper.argmax(1)))} distinct classes predicted')
+
+
+    if not a.train:
+        return
+    yml2 = os.path.join(tmp, 'train.yml')
+    with open(yml) as f, open(yml2, 'w') as g:
+        g.write(f.read().replace('test_only: True', 'test_only: False'))
+    ft = paper_shim.load_fix_train(yml2)
+    ft.main()
+    import glob
+    latest = glob.glob(os.path.join(tmp, 'log', '**', 'latest_checkpoint.pt'), recursive=True)
+    if len(latest) != 1:
+        sys.exit(f'fix_train.py wrote {len(latest)} latest_checkpoint.pt files under {tmp}/log')
+    print(f'fix_train.py trained one epoch and wrote {latest[0]}')
+    run = os.path.join(tmp, 'f8net-resumed')
+    out = f8net('train', '--set', f'resume={latest[0]}', '--set', f'model={a.model}', '--set', 'floating_model=false', '--set', 'num_classes=10',
+                '--set', 'dataset=folder', '--set', f'dataset_dir={os.path.join(tmp, "ds")}', '--set', 'image_size=32',
+                '--set', 'input_mean=[0,0,0]', '--set', 'input_std=[1,1,1]', '--set', 'num_epochs=2', '--set', 'batch_size=10',
+                '--set', 'max_test_samples=20', '--set', 'lr=0.01', '--set', f'log_dir={run}', '--set', 'exist_ok=true', stderr=True)
+    for l in out.splitlines():
+        if 'paper' in l or 'resumed' in l or 'optimizer' in l or l.startswith('epoch'):
+            print(f'f8net: {l}')
 
 
 if __name__ == '__main__':

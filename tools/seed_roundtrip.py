@@ -119,14 +119,15 @@ def resume_fixture(paper, out):
     print(f'wrote {out}: {len(sd)} tensors, {len(params)} parameters, {len(opt.state_dict()["state"])} momentum buffers')
 
 
-def f8net(*args):
+def f8net(*args, stderr=False):
+    """Runs the f8net CLI from source; its standard output (and error, with stderr=True)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if os.environ.get('F8NET_VERBOSE'):
         print('  $ f8net ' + ' '.join(args), flush=True)
     r = subprocess.run(['npx', 'tsx', os.path.join(root, 'src/cli/entry.ts'), *args], capture_output=True, text=True, cwd=root)
     if r.returncode != 0:
         sys.exit(f'f8net {" ".join(args)} failed ({r.returncode}): {r.stderr.strip().splitlines()[-1:]}')
-    return r.stdout
+    return r.stdout + (r.stderr if stderr else '')
 
 
 # ---- predictions and logits, both ways ----
