@@ -126,6 +126,14 @@ def main():
         model.register_forward_hook(lambda m, i, o: outs.append(o.detach().clone()))
         return model, wrapper
     ft.get_model = get_model
+    built = []
+    _gm = ft.get_model
+
+    def get_model_kept(*args, **kw):
+        r = _gm(*args, **kw)
+        built.append(r[0])
+        return r
+    ft.get_model = get_model_kept
     printed = []
     say = ft.mprint
 
@@ -134,7 +142,8 @@ def main():
         say(*args, **kw)
     ft.mprint = mprint
     ft.main()
-    paper = torch.cat(outs).numpy()
+    from seed_roundtrip import paper_logit_scale
+    paper = torch.cat(outs).numpy() * paper_logit_scale(built[-1])  # its eval output is in the classifier's input units
     line = next((l for l in printed if 'top1_error' in l), '')
     err = re.search(r'top1_error: ([0-9.]+)', line)
     print(f'fix_train.py test_only: {line.strip()}')

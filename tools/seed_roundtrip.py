@@ -200,7 +200,23 @@ def paper_input(x, normalize):
     return (255 * x).round_() / 256
 
 
+def paper_logit_scale(model):
+    """What the paper's classifier divides its evaluation output by: in eval mode its
+    ReLUClipFXQLinear returns linear(x_q, w_q) + bias / fix_scaling / weight_scale, the logits in
+    units of its input scaling (in training it multiplies the input by fix_scaling first). A
+    positive scalar for per-layer formats, so the top-1 is the same; f8net's logits are real."""
+    import torch
+    fc = model.classifier[0]
+    scale = fc.fix_scaling.detach().reshape(-1)
+    assert scale.numel() == 1, 'per-channel input formats: the paper scales each logit differently'
+    ws = 1.0
+    if fc.rescale_forward:
+        ws = 1.0 / fc.out_features ** 0.5 / float(torch.std(fc.weight.detach()))
+    return float(scale) * ws
+
+
 def paper_logits(wrapper, imgs, normalize):
+    """The paper's evaluation (eval mode, its input rule) of [n, 3, H, W] uint8 images, as real logits."""
     import torch
     wrapper.eval()
     out = []
@@ -208,7 +224,7 @@ def paper_logits(wrapper, imgs, normalize):
         for i in range(0, len(imgs), 100):
             x = torch.from_numpy(imgs[i:i + 100]).float() / 255
             out.append(wrapper(paper_input(x, normalize)))
-    return torch.cat(out).numpy()
+    return torch.cat(out).numpy() * paper_logit_scale(wrapper.module)
 
 
 def f8net_logits(ck, tmp, tag, flat, n):
@@ -270,6 +286,12 @@ def logit_roundtrip(a, nets):
             opt.zero_grad()
             loss.backward()
             opt.step()
+        # Then 40 forward passes in train mode without steps, so that the BN running statistics
+        # and running lengths settle at this data's (f8net's later passes then move them little).
+        with torch.no_grad():
+            for step in range(40):
+                idx = slice((32 * step) % (len(imgs) - 32), (32 * step) % (len(imgs) - 32) + 32)
+                wrapper(paper_input(torch.from_numpy(imgs[idx]).float() / 255, a.normalize))
         # A random network predicts one class for every image (the mean feature dominates): the
         # classifier's bias takes away the mean logit, so that predictions spread over the classes.
         with torch.no_grad():
