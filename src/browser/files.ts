@@ -3,7 +3,7 @@
  * arrayBuffer(), a download's Blob), with the CLI's one-line errors naming the file.
  */
 import { decodeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
-import { resolveConfig } from '../train/config.js';
+import { resolveConfig, withStoredHeadForm } from '../train/config.js';
 import { F8Error } from '../runtime/errors.js';
 import { parseIntModel } from '../export/format.js';
 import type { TrainConfig } from '../train/config.js';
@@ -19,7 +19,7 @@ export function checkpointBytesToConfig(bytes: Uint8Array, name: string): { ck: 
   const ck = checkpointFromBytes(bytes, name);
   // As checkpointConfig in src/cli/export-commands.ts (Node-only file): evaluation ignores how the run was started.
   try {
-    const raw = { ...ck.meta.config, resume: null, fp_pretrained_file: null, floating_model: ck.meta.stage === 'float' };
+    const raw = { ...withStoredHeadForm(ck.meta.config), resume: null, fp_pretrained_file: null, floating_model: ck.meta.stage === 'float' };
     return { ck, cfg: resolveConfig(raw, [], `${name} (config)`) };
   } catch (e) {
     if (e instanceof F8Error) throw new F8Error('BAD_INPUT', `${name}: stored config is not valid: ${e.message}`);

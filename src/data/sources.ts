@@ -13,6 +13,7 @@ import { imageFolderTransform, type ImageFolderOptions, type ImageFolderSplits }
 import type { SampleTransform } from './loader.js';
 import { Rng } from '../runtime/rng.js';
 import type { TrainConfig } from '../train/config.js';
+import { imageFeed, LEGACY_HEAD_FORM } from '../quant/head-form.js';
 
 export interface LoadedData extends DatasetSplits {
   mean: number[];
@@ -169,9 +170,9 @@ export function loadData(cfg: TrainConfig): LoadedData {
     throw new F8Error('BAD_CONFIG', `image_size ${cfg.image_size} does not match the ${train.height}x${train.width} images of ${train.name} (use pad_to, or leave image_size unset)`);
   }
   const [m, s] = STATS[cfg.dataset] ?? [new Array(train.channels).fill(0.5), new Array(train.channels).fill(0.5)];
-  const mean = cfg.input_mean ?? m;
-  const std = cfg.input_std ?? s;
-  if (mean.length !== train.channels) throw new F8Error('BAD_CONFIG', `input_mean has ${mean.length} values for the ${train.channels} channels of ${train.name}`);
+  if (cfg.input_mean && cfg.input_mean.length !== train.channels) throw new F8Error('BAD_CONFIG', `input_mean has ${cfg.input_mean.length} values for the ${train.channels} channels of ${train.name}`);
+  // The head form decides how the image is fed (src/quant/head-form.ts).
+  const { mean, std } = imageFeed(cfg.head_form ?? LEGACY_HEAD_FORM, cfg.input_mean ?? m, cfg.input_std ?? s);
   return { train, test, mean, std };
 }
 
@@ -199,8 +200,7 @@ export async function loadDataAsync(cfg: TrainConfig): Promise<LoadedData> {
     throw new F8Error('BAD_CONFIG', `num_classes ${cfg.num_classes} is below the ${train.numClasses} classes of ${cfg.dataset_dir}`);
   }
   const [m, s] = channels === 3 ? STATS.folder : [[0.5], [0.5]];
-  const mean = cfg.input_mean ?? m;
-  const std = cfg.input_std ?? s;
-  if (std.length !== channels) throw new F8Error('BAD_CONFIG', `input_std has ${std.length} values for the ${channels} channels of ${train.name}`);
+  const { mean, std } = imageFeed(cfg.head_form ?? LEGACY_HEAD_FORM, cfg.input_mean ?? m, cfg.input_std ?? s);
+  if (cfg.input_std && cfg.input_std.length !== channels) throw new F8Error('BAD_CONFIG', `input_std has ${cfg.input_std.length} values for the ${channels} channels of ${train.name}`);
   return { train, test, mean, std, classes: splits.classes, trainTransform: imageFolderTransform(train, cfg.image_size, cfg.augment_random_resized_crop) };
 }

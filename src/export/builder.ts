@@ -23,7 +23,7 @@
 import { F8Error } from '../runtime/errors.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
 import { clampInt32 } from '../quant/int-requant.js';
-import { QConv2d, QLinear, type QLayer } from '../nn/qlayers.js';
+import { QConv2d, QLinear, LEGACY_HEAD_FORM, type QLayer } from '../nn/qlayers.js';
 import { poolFold } from '../nn/qpool.js';
 import { INT_MODEL_FORMAT, INT_MODEL_VERSION, nodeInputs, type IntDType, type IntEpilogue, type IntGraph, type IntNode, type IntValueInfo } from './graph.js';
 
@@ -121,8 +121,12 @@ export class IntGraphBuilder {
     const c = this.cap(first);
     const dtype = this.codeType(first) as 'int8' | 'uint8';
     const levels = 2 ** (first.inputWl - (first.inputSigned ? 1 : 0)) - 1;
+    const headForm = first.headForm ?? LEGACY_HEAD_FORM;
+    // f8net_scaled quantises x / s_in at fl: code = x * 2^fl / s_in = x * levels / |alpha|; the
+    // paper's forms quantise x itself at fl (weight_only: pixel / 256 at fl 8, the pixel byte).
+    const scale = headForm === 'f8net_scaled' ? levels / c.alpha : 2 ** c.inputFl;
     this.names.add('input');
-    this.inputSpec = { name: 'input', dtype, shape: [...this.data.shape], fl: c.inputFl, scale: [levels / c.alpha], mean: [...this.data.mean], std: [...this.data.std] };
+    this.inputSpec = { name: 'input', dtype, shape: [...this.data.shape], fl: c.inputFl, scale: [scale], mean: [...this.data.mean], std: [...this.data.std], headForm };
     this.inputVal = { name: 'input', dtype, shape: [...this.data.shape], fl: c.inputFl };
     this.values.push({ ...this.inputVal, shape: [...this.inputVal.shape] });
     return this.inputVal;

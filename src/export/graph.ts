@@ -26,11 +26,15 @@
  *
  * Input. The network input is 8-bit codes at fractional length `input.fl`, computed from an
  * image outside the graph: x = (pixel / 255 - mean[c]) / std[c] (f32, as training normalises),
- * code = clamp(roundHalfEven(x * scale[c]), lo, hi) with scale = 2^fl / s_in = (2^(wl-1) - 1) / |alpha|
- * of the first layer (its input quantiser, §3, with the network input divided by s_in).
+ * code = clamp(roundHalfEven(x * scale[c]), lo, hi). The scale follows the first layer's head form
+ * (`input.headForm`, src/quant/head-form.ts): weight_only: mean 0, std 256/255, scale 2^8, uint8
+ * (the code is the pixel byte); double_side: scale 2^fl, int8; f8net_scaled: scale
+ * 2^fl / s_in = (2^(wl-1) - 1) / |alpha|, int8 (the network input divided by s_in).
  *
  * Output. `output.name` is int32 logits [classes] at `output.fl`: logit = v / 2^fl.
  */
+import type { HeadForm } from '../quant/head-form.js';
+
 export const INT_MODEL_FORMAT = 'f8net-int-model';
 export const INT_MODEL_VERSION = 1;
 
@@ -123,7 +127,7 @@ export interface IntTensor {
 
 export interface IntInputSpec {
   name: string;
-  /** 'int8' (signed first layer, the usual) or 'uint8'. */
+  /** 'int8' (a signed first layer: double_side, f8net_scaled) or 'uint8' (weight_only). */
   dtype: 'int8' | 'uint8';
   /** [C, H, W]. */
   shape: [number, number, number];
@@ -133,6 +137,11 @@ export interface IntInputSpec {
   /** Image normalisation before the scale: x = (pixel / 255 - mean[c]) / std[c]. */
   mean: number[];
   std: number[];
+  /**
+   * The first layer's form (src/quant/head-form.ts), for people and checks: mean, std and scale
+   * alone say how the image is fed. Absent in files made before head forms: f8net_scaled.
+   */
+  headForm?: HeadForm;
 }
 
 /** Formats of one F8Net layer, for people and for ONNX metadata_props. */

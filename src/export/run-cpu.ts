@@ -38,7 +38,9 @@ export function applyEpilogue(v: Int32Array, channels: number, inner: number, e:
 export function quantizeImages(g: IntGraph, pixels: Uint8Array, n: number): Int32Array {
   const [C, H, W] = g.input.shape;
   if (pixels.length !== n * C * H * W) throw new F8Error('SHAPE_MISMATCH', `quantizeImages: ${pixels.length} pixels for ${n} images of [${C}, ${H}, ${W}]`);
-  const x = refNormalizeImages(pixels, [n, C, H, W], g.input.mean, g.input.std);
+  // One mean or std stands for every channel (./validate.ts allows 1 or C entries).
+  const per = (a: number[]) => (a.length === 1 ? new Array<number>(C).fill(a[0]) : a);
+  const x = refNormalizeImages(pixels, [n, C, H, W], per(g.input.mean), per(g.input.std));
   return quantizeNormalized(g, x, n);
 }
 

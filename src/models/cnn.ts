@@ -37,11 +37,10 @@ export class SmallCnn extends Module implements IntExportable {
   constructor(args: SmallCnnArgs, quant: QuantConfig, rng: Rng) {
     super();
     const w = args.width ?? 32;
-    this.conv1 = this.child('conv1', new QConv2d('conv1', args.inChannels, w, 3, { padding: 1, inputSigned: true, quant, rng }));
+    this.conv1 = this.child('conv1', new QConv2d('conv1', args.inChannels, w, 3, { padding: 1, inputSigned: true, quant, rng, head: true }));
     this.conv2 = this.child('conv2', new QConv2d('conv2', w, 2 * w, 3, { padding: 1, inputSigned: false, quant, rng }));
     this.conv3 = this.child('conv3', new QConv2d('conv3', 2 * w, 4 * w, 3, { padding: 1, inputSigned: false, quant, rng }));
     this.fc = this.child('fc', new QLinear('fc', 4 * w, args.numClasses, { inputSigned: false, quant, rng }));
-    this.conv1.readsNetworkInput = true;
     this.conv1.following = this.conv2;
     this.conv2.following = this.conv3;
     this.conv3.following = this.fc;

@@ -82,8 +82,8 @@ export function describeMobileNetV1(data: DataShape, widthMult = 1): LayerInfo[]
   return w.rows;
 }
 
-const conv = (name: string, d: ConvDef, inputSigned: boolean, quant: QuantConfig, rng: Rng) =>
-  new QConv2d(name, d.inChannels, d.outChannels, d.kernel, { stride: d.stride, padding: d.padding, groups: d.groups, inputSigned, quant, rng });
+const conv = (name: string, d: ConvDef, inputSigned: boolean, quant: QuantConfig, rng: Rng, head = false) =>
+  new QConv2d(name, d.inChannels, d.outChannels, d.kernel, { stride: d.stride, padding: d.padding, groups: d.groups, inputSigned, quant, rng, head });
 
 /** One depthwise-separable block: features.N.dw then features.N.pw. */
 class Separable extends Module {
@@ -110,8 +110,7 @@ export class MobileNetV1 extends Module implements IntExportable {
     super();
     describeMobileNetV1(data, widthMult); // throws on an image too small for the network
     const p = mobileNetV1Plan(data, widthMult);
-    this.stem = conv('features.0', p.stem, true, quant, rng);
-    this.stem.readsNetworkInput = true;
+    this.stem = conv('features.0', p.stem, true, quant, rng, true);
     this.blocks = p.blocks.map((b, i) => new Separable(`features.${i + 1}`, b, quant, rng));
     this.features = this.child('features', new Sequential([this.stem, ...this.blocks]));
     this.classifier = this.child('classifier', new QLinear('classifier', p.classifier.inFeatures, p.classifier.outFeatures, { inputSigned: false, quant, rng }));

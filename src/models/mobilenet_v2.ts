@@ -164,8 +164,7 @@ export class MobileNetV2 extends Module implements IntExportable {
     describeMobileNetV2(data, widthMult); // throws on an image too small for the network
     const p = mobileNetV2Plan(data, widthMult);
     const s = p.stem;
-    this.stem = new QConv2d('features.0', s.inChannels, s.outChannels, s.kernel, { stride: s.stride, padding: s.padding, inputSigned: true, quant, rng });
-    this.stem.readsNetworkInput = true;
+    this.stem = new QConv2d('features.0', s.inChannels, s.outChannels, s.kernel, { stride: s.stride, padding: s.padding, inputSigned: true, quant, rng, head: true });
     this.blocks = p.blocks.map((b) => new InvertedResidual(b, quant, rng));
     const l = p.last;
     this.last = new QConv2d(`features.${p.blocks.length + 1}`, l.inChannels, l.outChannels, 1, { inputSigned: true, quant, rng });

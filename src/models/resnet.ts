@@ -169,8 +169,8 @@ export class ResNetBlock extends Module implements ResidualBlock {
 }
 
 /** Every conv reads a ReLU output, except the network's first. */
-function conv(name: string, d: ConvDef, quant: QuantConfig, rng: Rng, inputSigned = false): QConv2d {
-  return new QConv2d(name, d.inChannels, d.outChannels, d.kernel, { stride: d.stride, padding: d.padding, groups: d.groups, inputSigned, quant, rng });
+function conv(name: string, d: ConvDef, quant: QuantConfig, rng: Rng, inputSigned = false, head = false): QConv2d {
+  return new QConv2d(name, d.inChannels, d.outChannels, d.kernel, { stride: d.stride, padding: d.padding, groups: d.groups, inputSigned, quant, rng, head });
 }
 
 export class ResNet extends Module implements IntExportable {
@@ -185,8 +185,7 @@ export class ResNet extends Module implements IntExportable {
     describeResNet(spec, data); // throws on an image too small for the network, before any GPU allocation
     const p = resnetPlan(spec, data);
     this.maxPool = p.maxPool;
-    this.conv1 = this.child('conv1', conv('conv1', p.stem, quant, rng, true));
-    this.conv1.readsNetworkInput = true;
+    this.conv1 = this.child('conv1', conv('conv1', p.stem, quant, rng, true, true));
     this.stages = p.stages.map((st, s) => this.child(`layer${s + 1}`, new Sequential(st.map((b) => new ResNetBlock(b, quant, rng)))));
     this.blocks = this.stages.flatMap((s) => s.layers as ResNetBlock[]);
     this.fc = this.child('fc', new QLinear('fc', p.fc.inFeatures, p.fc.outFeatures, { inputSigned: false, quant, rng }));

@@ -12,8 +12,10 @@
  * Forward (training; evaluation uses the running statistics and the given fl):
  *   fl    = fl_batch of x (metric, signedness of the input), or `inputFraclen` when given
  *   fl_s  = `scaleFraclen` (the rounded running length after this step's update), default fl
- *   s_in  = fixScaling(alpha, fl_s, wl, signed);   xin = x / s_in if readsNetworkInput else x
+ *   s_in  = fixScaling(alpha, fl_s, wl, signed);   xin = x / s_in for the head form f8net_scaled, else x
  *   x_q   = fakeQuant(xin, fl)                    (mask m_x)
+ *   (head form weight_only: fl = 8, unsigned, s_in = 1, alpha unused; x_q = relu(x) in training,
+ *    fakeQuant(x, 8) unsigned in evaluation. double_side is the plain signed input.)
  *   y0    = conv(s_in * x_q, w);  mu, var = batch mean, biased variance of y0 per channel
  *   s_next= fixScaling(next.alpha, next.fl, ...) or 1
  *   k, b  = foldBn(gamma, beta, mu, var, s_in, s_next) | foldPlain(bias, s_in, s_next)
@@ -38,6 +40,7 @@ import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight, geometry, o
 import { refBatchStats, refUpdateRunningStats } from '../ops/batchnorm.ref.js';
 import { refFoldBn, refFoldPlain } from '../ops/fold.ref.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
+import type { HeadForm } from '../quant/head-form.js';
 
 export interface RefBn {
   gamma: ArrayLike<number>;
@@ -73,7 +76,8 @@ export interface RefQLayerInput {
   /** Input word length and signedness. */
   wl: number;
   signed: boolean;
-  readsNetworkInput?: boolean;
+  /** The layer reads the network input in this form (src/nn/qlayers.ts HeadForm); absent: not a head. */
+  headForm?: HeadForm;
   metric?: Metric;
   weightWl?: number;
   perChannel?: boolean;
@@ -152,24 +156,31 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
   const M = N * HW;
   const ys = [N, O, OH, OW];
   const metric = a.metric ?? 'std';
-  const { signed, wl } = a;
+  const weightOnly = a.headForm === 'weight_only';
+  const scaled = a.headForm === 'f8net_scaled';
+  // A weight_only head reads an unsigned input at fl 8 (its word length is 8).
+  const signed = weightOnly ? false : a.signed;
+  const wl = weightOnly ? 8 : a.wl;
   const wwl = a.weightWl ?? 8;
   const innerW = ws[1] * ws[2] * ws[3];
 
   // 1. Input length, s_in, x_q.
-  let fl = a.inputFraclen;
+  let fl = weightOnly ? 8 : a.inputFraclen;
   let flXMargin = Infinity;
   if (fl === undefined) {
     fl = fraclenFromTensor(a.x, { wl, signed, metric });
     flXMargin = log2Margin([tensorStat(a.x, metric)], FRACLEN_C[signed ? 'signed' : 'unsigned'][metric], wl - (signed ? 1 : 0));
   }
   const flS = a.scaleFraclen ?? fl;
-  const sIn = fixScaling(a.alpha, flS, wl, signed);
-  const xin = Float64Array.from(a.x, (v) => (a.readsNetworkInput ? v / sIn : v));
-  const qx = quantize(Float32Array.from(xin), fl, { wl, signed });
+  const sIn = weightOnly ? 1 : fixScaling(a.alpha, flS, wl, signed);
+  const xin = Float64Array.from(a.x, (v) => (scaled ? v / sIn : v));
+  // weight_only in training: no quantisation, the ReLU of the unsigned input (mask x > 0).
+  const qx = weightOnly && a.training
+    ? { value: Float32Array.from(a.x, (v) => Math.max(v, 0)), mask: Uint8Array.from(a.x, (v) => (v > 0 ? 1 : 0)) }
+    : quantize(Float32Array.from(xin), fl, { wl, signed });
   const xq = qx.value;
   let xMargin = Infinity;
-  if (a.readsNetworkInput) for (const v of xin) xMargin = Math.min(xMargin, halfMargin(v * 2 ** fl));
+  if (scaled || (weightOnly && !a.training)) for (const v of xin) xMargin = Math.min(xMargin, halfMargin(v * 2 ** fl));
 
   // 2. Statistics of y0 = conv(s_in x_q, w) (training with BN).
   const z = Float32Array.from(xq, (v) => sIn * v);
@@ -285,7 +296,7 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
     const gx = new Float64Array(a.x.length);
     for (let i = 0; i < gx.length; i++) {
       const g = gxq[i] * qx.mask[i];
-      if (a.readsNetworkInput) {
+      if (scaled) {
         gx[i] = g / sIn;
         gSIn -= (g * xin[i]) / sIn;
       } else gx[i] = g;
@@ -296,7 +307,7 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
       gamma: gGamma,
       beta: gBeta,
       bias: gBias,
-      alpha: (gSIn * Math.sign(a.alpha) * 2 ** flS) / den(wl, signed),
+      alpha: weightOnly ? 0 : (gSIn * Math.sign(a.alpha) * 2 ** flS) / den(wl, signed),
       alphaNext: a.next ? (gSNext * Math.sign(a.next.alpha) * 2 ** a.next.fl) / den(a.next.wl, a.next.signed) : 0,
     };
   }

@@ -23,8 +23,12 @@ import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import type { Rng } from '../runtime/rng.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
+import { HEAD_FORMS, WEIGHT_ONLY_FL, type HeadForm } from '../quant/head-form.js';
+
+export { HEAD_FORMS, LEGACY_HEAD_FORM, WEIGHT_ONLY_FL, type HeadForm } from '../quant/head-form.js';
 
 export type FormatType = 'per_layer' | 'per_channel';
+
 export type Metric = 'std' | 'mae' | 'rms';
 
 /** How a layer quantises (F8NET.md §2-§4); `enabled: false` is the float stage. */
@@ -47,6 +51,8 @@ export interface QuantConfig {
   inputFraclenSharing: boolean;
   /** Multiply the weight by 1/sqrt(fan_out)/std(w) before use (rescale_forward, constant). */
   rescaleForward: boolean;
+  /** How the first layer reads the image (src/quant/head-form.ts; default 'weight_only', the paper's default). */
+  headForm?: HeadForm;
 }
 
 export function floatQuant(): QuantConfig {
@@ -83,6 +89,8 @@ export interface QConv2dOptions extends Conv2dOptions {
   bn?: boolean;
   bnMomentum?: number;
   bnEps?: number;
+  /** This layer reads the network input: its form is quant.headForm (default false). */
+  head?: boolean;
 }
 
 /**
@@ -100,12 +108,12 @@ export abstract class QLayer extends Module {
   master: QLayer | null = null;
   /** The layer that reads this layer's output; its fix_scaling divides this layer's output. */
   following: QLayer | null = null;
-  /**
-   * True for a layer that reads the network input (real values, not in any layer's units): it
-   * divides its input by its own s_in first, so that alpha is the clipping level of the real
-   * input, and takes the input length from the statistic of the real input.
-   */
-  readsNetworkInput = false;
+  /** The head form when this layer reads the network input (HeadForm), else null. */
+  readonly headForm: HeadForm | null;
+  /** Signedness of the input: a weight_only head's input is unsigned whatever the model asked. */
+  readonly inputSigned: boolean;
+  /** A weight_only head's constant input length (8) and fix scaling (1), one per length. */
+  private readonly headConst: { fl: Tensor; s: Tensor } | null = null;
   readonly alpha: Tensor;
   readonly inputFraclenRun: Tensor;
   readonly inputFraclen: Tensor;
@@ -122,20 +130,36 @@ export abstract class QLayer extends Module {
 
   constructor(
     readonly layerName: string,
-    readonly inputSigned: boolean,
+    inputSigned: boolean,
     readonly quant: QuantConfig,
     readonly inputChannels: number,
+    head = false,
   ) {
     super();
+    this.headForm = head ? (quant.headForm ?? 'weight_only') : null;
+    if (this.headForm !== null && !HEAD_FORMS.includes(this.headForm)) {
+      throw new F8Error('BAD_CONFIG', `layer ${layerName}: head form '${String(this.headForm)}' is not one of ${HEAD_FORMS.join(', ')}`);
+    }
+    const weightOnly = this.headForm === 'weight_only';
+    this.inputSigned = weightOnly ? false : inputSigned;
     this.perChannelInput = (quant.inputFormatType ?? quant.formatType) === 'per_channel';
     // PACT clipping level of the input, init 8.0 (§3). Present in float mode too, so that
-    // float and fixed-point checkpoints share one state layout.
+    // float and fixed-point checkpoints share one state layout (a weight_only head keeps an unused one).
     this.alpha = this.param('alpha', [1], () => 8);
-    const flMax = quant.inputFormat[0] - (inputSigned ? 1 : 0);
-    const fl0 = Math.min(Math.max(quant.inputFormat[1], 0), flMax);
+    const flMax = quant.inputFormat[0] - (this.inputSigned ? 1 : 0);
+    const fl0 = weightOnly ? WEIGHT_ONLY_FL : Math.min(Math.max(quant.inputFormat[1], 0), flMax);
     const nfl = this.perChannelInput ? inputChannels : 1;
     this.inputFraclenRun = this.buffer('input_fraclen_run', [nfl], () => fl0);
     this.inputFraclen = this.buffer('input_fraclen', [nfl], () => fl0, 'i32');
+    if (weightOnly) {
+      const e = Engine.get();
+      this.headConst = { fl: e.keep(Tensor.from(new Int32Array(nfl).fill(WEIGHT_ONLY_FL), [nfl], 'i32')), s: e.keep(Tensor.from(new Float32Array(nfl).fill(1), [nfl])) };
+    }
+  }
+
+  /** True for the layer that reads the network input (whatever its head form). */
+  get readsNetworkInput(): boolean {
+    return this.headForm !== null;
   }
 
   /** The layer that owns the clipping level this layer uses. */
@@ -145,7 +169,7 @@ export abstract class QLayer extends Module {
 
   /** Word length of the input (the master's, when shared). */
   get inputWl(): number {
-    return this.alphaOwner.quant.inputFormat[0];
+    return this.headConst ? 8 : this.alphaOwner.quant.inputFormat[0];
   }
 
   /** The input transform of the float stage: ReLU for unsigned inputs, identity otherwise. */
@@ -162,12 +186,15 @@ export abstract class QLayer extends Module {
    * the alpha gradient by 2^(fl_new - fl_old).
    */
   currentInputFraclen(): Tensor {
+    if (this.headConst) return noGrad(() => copy(this.headConst!.fl));
     const src = this.quant.inputFraclenSharing && this.master ? this.master : this;
     return noGrad(() => evalFraclen(src.inputFraclenRun, src.inputWl, src.inputSigned));
   }
 
   /** fix_scaling of this layer's input, differentiable w.r.t. the (master's) alpha. */
   fixScaling(fl: Tensor = this.currentInputFraclen()): Tensor {
+    // weight_only: alpha is not used, the fix scaling is 1 (the paper's get_alpha gives ones).
+    if (this.headConst) return noGrad(() => copy(this.headConst!.s));
     return fixScalingGpu(this.alphaOwner.alpha, fl, this.inputWl, this.inputSigned);
   }
 
@@ -182,6 +209,7 @@ export abstract class QLayer extends Module {
    * it was quantised with and the fix scaling (from the updated rounded running length).
    */
   protected quantizeInput(x: Tensor): { xq: Tensor; sIn: Tensor; fl: Tensor } {
+    if (this.headConst) return this.weightOnlyInput(x);
     const wl = this.inputWl;
     const signed = this.inputSigned;
     const shared = this.quant.inputFraclenSharing && this.master ? this.master : null;
@@ -205,8 +233,22 @@ export abstract class QLayer extends Module {
     // s_in from the rounded running length after this step's update (§3), not from fl.
     const sIn = this.fixScaling(this.training ? this.currentInputFraclen() : fl);
     let xin = x;
-    if (this.readsNetworkInput) xin = this.perChannelInput ? mulChannel(x, powAffine(sIn, 1, -1), 1) : scaleByTensor(x, sIn, true);
+    if (this.headForm === 'f8net_scaled') xin = this.perChannelInput ? mulChannel(x, powAffine(sIn, 1, -1), 1) : scaleByTensor(x, sIn, true);
     return { xq: fakeQuant(xin, fl, { wl, signed, ...axis }), sIn, fl };
+  }
+
+  /**
+   * The weight_only head (HeadForm): in training the input is used as it is, after the ReLU of an
+   * unsigned input (the paper's head); in evaluation it is quantised at fl 8 unsigned, which leaves
+   * images fed as pixel / 256 unchanged and makes any other input what the integer model reads.
+   */
+  private weightOnlyInput(x: Tensor): { xq: Tensor; sIn: Tensor; fl: Tensor } {
+    const c = this.headConst!;
+    const axis = this.perChannelInput ? { axis: 1 } : {};
+    const xq = this.training ? relu(x) : fakeQuant(x, c.fl, { wl: 8, signed: false, ...axis });
+    // What the export reads as this layer's input length.
+    Engine.get().copy(c.fl.buffer, 0, this.inputFraclen.buffer, 0, this.inputFraclen.bytes);
+    return { xq, sIn: noGrad(() => copy(c.s)), fl: c.fl };
   }
 
   /**
@@ -270,7 +312,7 @@ export class QConv2d extends QLayer {
     readonly kernel: number | [number, number],
     readonly opts: QConv2dOptions,
   ) {
-    super(name, opts.inputSigned, opts.quant, inChannels);
+    super(name, opts.inputSigned, opts.quant, inChannels, opts.head ?? false);
     const [kh, kw] = typeof kernel === 'number' ? [kernel, kernel] : kernel;
     const groups = opts.groups ?? 1;
     if (this.perChannelInput && groups !== 1 && !(groups === inChannels && outChannels === inChannels)) {
@@ -347,6 +389,8 @@ export interface QLinearOptions {
   inputSigned: boolean;
   quant: QuantConfig;
   rng: Rng;
+  /** This layer reads the network input (a linear head): its form is quant.headForm. */
+  head?: boolean;
 }
 
 export class QLinear extends QLayer {
@@ -365,7 +409,7 @@ export class QLinear extends QLayer {
     readonly outFeatures: number,
     readonly opts: QLinearOptions,
   ) {
-    super(name, opts.inputSigned, opts.quant, inFeatures);
+    super(name, opts.inputSigned, opts.quant, inFeatures, opts.head ?? false);
     // PyTorch's nn.Linear default: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
     const b = 1 / Math.sqrt(inFeatures);
     this.weight = this.param('weight', [outFeatures, inFeatures], () => (opts.rng.nextFloat() * 2 - 1) * b);

@@ -11,7 +11,7 @@
  *   await Engine.get().close();
  */
 import { basename, join } from 'node:path';
-import { resolveConfig, type TrainConfig } from '../train/config.js';
+import { resolveConfig, withStoredHeadForm, type TrainConfig } from '../train/config.js';
 import { modelFromConfig } from '../train/trainer.js';
 import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { loadDataAsync, inputShape, type LoadedData } from '../data/sources.js';
@@ -36,7 +36,7 @@ import type { IntGraph } from '../export/graph.js';
 export function checkpointConfig(file: string, over: { dataset?: string; datasetDir?: string; maxTestSamples?: number | null } = {}): { ck: Checkpoint; cfg: TrainConfig } {
   const ck = loadCheckpoint(file);
   try {
-    const raw = { ...ck.meta.config };
+    const raw = withStoredHeadForm({ ...ck.meta.config });
     if (over.dataset) raw.dataset = over.dataset;
     if (over.datasetDir) raw.dataset_dir = over.datasetDir;
     if (over.maxTestSamples !== undefined) raw.max_test_samples = over.maxTestSamples;

@@ -10,6 +10,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { F8Error } from '../runtime/errors.js';
 import { checkYamlDepth, clip } from '../io/text-limits.js';
 import { checkRunSize } from './limits.js';
+import { HEAD_FORMS, LEGACY_HEAD_FORM, type HeadForm } from '../quant/head-form.js';
 
 /** A config file larger than this is refused unread (the paper's longest is 3 KB). */
 export const MAX_CONFIG_BYTES = 1 << 20;
@@ -69,6 +70,7 @@ export const SCHEMA = {
   momentum_for_metric: { kind: 'number', default: 0.1, min: 0, max: 1, help: 'momentum of the running input fractional length' },
   input_fraclen_sharing: { kind: 'bool', default: false, help: 'layers reading the same tensor share one input fractional length' },
   rescale_forward: { kind: 'bool', default: false, help: 'weight rescaling by 1/sqrt(fan_out)/std(w) (type constant)' },
+  head_form: { kind: 'enum', values: HEAD_FORMS, default: 'weight_only', help: "how the first layer reads the image (the paper's normalize: false = weight_only, true = double_side): weight_only feeds pixel/256 unnormalised, input unquantised in training, at fl 8 in the integer model; double_side quantises the normalised image as a signed input; f8net_scaled divides the normalised image by the head's s_in first (f8net before head forms; stored configs without the key)" },
   fp_pretrained_file: { kind: 'path', default: null, nullable: true, help: 'float checkpoint to start the fixed-point stage from (or the paper\'s torch .pt, read through its name maps)' },
   resume: { kind: 'path', default: null, nullable: true, help: 'checkpoint to resume from (continues exactly; config and log_dir come from it, --set may change only num_epochs, log_interval, eval_batch_size, progress_seconds, dataset_dir, exist_ok); the paper\'s latest_checkpoint.pt starts a new run of the given config from its weights, epoch and momentum buffers' },
   log_dir: { kind: 'path', default: null, nullable: true, help: 'where logs and checkpoints go (default runs/<model>-<dataset>-<stage>; a folder holding another run gives the next free name, -2, -3, unless exist_ok)' },
@@ -120,6 +122,7 @@ export interface TrainConfig {
   momentum_for_metric: number;
   input_fraclen_sharing: boolean;
   rescale_forward: boolean;
+  head_form: HeadForm;
   fp_pretrained_file: string | null;
   resume: string | null;
   log_dir: string | null;
@@ -276,8 +279,25 @@ export function resolveConfig(raw: Record<string, unknown>, sets: string[] = [],
   if (c.warmup_epochs >= c.num_epochs && c.warmup_epochs > 0) {
     throw new F8Error('BAD_CONFIG', `${where}: warmup_epochs ${c.warmup_epochs} leaves no epoch of the schedule (num_epochs ${c.num_epochs})`);
   }
+  if (c.head_form === 'weight_only' && c.input_std) {
+    throw new F8Error('BAD_CONFIG', `${where}: input_std does not apply to head_form weight_only (it feeds pixel / 256 unnormalised); drop it, or set head_form double_side or f8net_scaled`);
+  }
+  if (c.head_form === 'weight_only' && c.input_mean && c.dataset !== 'folder') {
+    throw new F8Error('BAD_CONFIG', `${where}: input_mean does not apply to head_form weight_only (it feeds pixel / 256 unnormalised); drop it, or set head_form double_side or f8net_scaled`);
+  }
   checkRunSize(c, where);
   return c;
+}
+
+/**
+ * A config stored by an earlier f8net (checkpoint metadata) that names no head_form was trained
+ * with f8net's earlier head, f8net_scaled (src/quant/head-form.ts): say so before resolving it,
+ * so that it does not pick up today's default.
+ *
+ * @example resolveConfig(withStoredHeadForm(ck.meta.config))
+ */
+export function withStoredHeadForm(raw: Record<string, unknown>): Record<string, unknown> {
+  return 'head_form' in raw ? raw : { ...raw, head_form: LEGACY_HEAD_FORM };
 }
 
 /**

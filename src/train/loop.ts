@@ -30,7 +30,7 @@ import { inputShape, type Dataset } from '../data/dataset.js';
 import type { Module } from '../nn/module.js';
 import { fixedQuant, floatQuant, type QuantConfig } from '../nn/qlayers.js';
 import { buildModel } from '../models/index.js';
-import type { TrainConfig } from './config.js';
+import { withStoredHeadForm, type TrainConfig } from './config.js';
 import { encodeCheckpoint, type Checkpoint, type CheckpointMeta } from './checkpoint.js';
 
 export interface EvalResult {
@@ -64,6 +64,7 @@ export function quantFromConfig(cfg: TrainConfig): QuantConfig {
     momentumForMetric: cfg.momentum_for_metric,
     inputFraclenSharing: cfg.input_fraclen_sharing,
     rescaleForward: cfg.rescale_forward,
+    headForm: cfg.head_form,
   };
   return cfg.floating_model ? { ...floatQuant(), ...base, enabled: false } : fixedQuant(base);
 }
@@ -304,6 +305,9 @@ export class TrainingLoop {
   /** Starts the fixed-point stage from a float-stage checkpoint's weights. */
   initFromFloat(ck: Checkpoint): void {
     if (ck.meta.stage !== 'float') throw new F8Error('BAD_INPUT', `${ck.source}: fp_pretrained_file must be a float-stage checkpoint, this one is ${ck.meta.stage}`);
+    // The float stage saw the image the way its head form feeds it; the fixed stage must too.
+    const floatHead = withStoredHeadForm(ck.meta.config).head_form;
+    if (floatHead !== this.cfg.head_form) throw new F8Error('BAD_CONFIG', `${ck.source}: the float stage was trained with head_form ${String(floatHead)}, this config says ${this.cfg.head_form}; set head_form ${String(floatHead)} (or retrain the float stage)`);
     const missing = this.model.namedParameters().filter(([n]) => !ck.model.has(n) && !n.endsWith('alpha')).map(([n]) => n);
     if (missing.length) throw new F8Error('BAD_INPUT', `${ck.source}: lacks parameters of model ${this.cfg.model}: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` (+${missing.length - 8})` : ''}`);
     this.model.loadStateDict(ck.model, { source: ck.source, strict: false });

@@ -10,6 +10,7 @@
  */
 import { parse as parseYaml, type ScalarTag } from 'yaml';
 import { F8Error } from '../runtime/errors.js';
+import { headFormOfNormalize } from '../quant/head-form.js';
 
 /** The paper's keys with no effect in f8net, with why. */
 const IGNORED: Record<string, string> = {
@@ -24,7 +25,6 @@ const IGNORED: Record<string, string> = {
   pool_fusing: 'f8net folds the global-pool factor into the classifier', quant_avgpool: 'f8net folds the global-pool factor into the classifier', quant_maxpool: 'f8net quantises max pooling',
   finetune_iters: 'train with num_epochs', ptcv_pretrained: "import the weights with 'f8net import'", nvidia_pretrained: "import the weights with 'f8net import'",
   nvidia_pretrained_file: "import the weights with 'f8net import'", width_divisor: 'f8net rounds widths to 8', min_width: 'f8net rounds widths to 8',
-  normalize: 'the head-form keys come with the semantics work; f8net quantises the network input',
 };
 
 const MODELS: Record<string, string> = { 'models.fix_mobilenet_v1': 'mobilenet_v1', 'models.fix_mobilenet_v2': 'mobilenet_v2' };
@@ -83,12 +83,23 @@ export function translatePaperKeys(raw: Record<string, unknown>, where: string):
       note(`${k} ${JSON.stringify(v)} -> unset`);
     } else if (k === 'model' && v === '') {
       note("model '' -> unset (the paper's files set it in Override Settings)");
+    } else if (k === 'normalize' && typeof v === 'boolean') {
+      // The paper's head switch (F8NET.md §3): false = weight_only (its default), true = double_side.
+      const form = headFormOfNormalize(v);
+      if ('head_form' in raw && raw.head_form !== form) throw new F8Error('BAD_CONFIG', `${where}: normalize ${v} means head_form ${form}, but head_form is ${String(raw.head_form)}; keep one of them`);
+      out.head_form = form;
+      note(`normalize ${v} -> head_form ${form}`);
     } else if (k === 'pretrained_file') {
       out.fp_pretrained_file = v;
       note(`pretrained_file -> fp_pretrained_file ${v}`);
     } else {
       out[k] = v;
     }
+  }
+  // The paper's head form when its file says nothing: normalize false.
+  if (paper && !('normalize' in raw) && !('head_form' in raw)) {
+    out.head_form = headFormOfNormalize(false);
+    note("normalize unset -> head_form weight_only (the paper's default)");
   }
   // The paper's default stage is the fixed-point one; its float files say floating_model: True.
   if (paper && !('floating_model' in raw)) {

@@ -16,7 +16,7 @@ import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import { loadDataAsync, type LoadedData } from '../data/sources.js';
 import { describeFormats, formatTable, type LayerFormat } from '../nn/qlayers.js';
-import { resolveConfig, type TrainConfig } from './config.js';
+import { resolveConfig, withStoredHeadForm, type TrainConfig } from './config.js';
 import { loadConfig } from '../node/config-file.js';
 import { saveCheckpoint, loadCheckpoint, type Checkpoint } from './checkpoint.js';
 import { writeTrainingPlot } from './plot.js';
@@ -93,7 +93,7 @@ export function resumeConfig(resume: string, sets: string[] = [], file: string |
 }
 
 function storedConfig(ck: Checkpoint): Record<string, unknown> {
-  const c: Record<string, unknown> = { ...ck.meta.config };
+  const c: Record<string, unknown> = withStoredHeadForm({ ...ck.meta.config });
   // Checkpoints written before log_dir was stored: their folder is the checkpoint's.
   if (c.log_dir === null || c.log_dir === undefined) c.log_dir = dirname(ck.source);
   return c;

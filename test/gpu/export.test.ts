@@ -10,22 +10,24 @@ import { Tensor } from '../../src/tensor.js';
 import { noGrad } from '../../src/autograd/tape.js';
 import { Rng } from '../../src/runtime/rng.js';
 import { buildModel } from '../../src/models/index.js';
-import { fixedQuant, floatQuant, type QuantConfig } from '../../src/nn/qlayers.js';
+import { fixedQuant, floatQuant, type QuantConfig, type HeadForm } from '../../src/nn/qlayers.js';
+import { imageFeed } from '../../src/quant/head-form.js';
+import { refNormalizeImages } from '../../src/ops/image.ref.js';
 import type { Module } from '../../src/nn/module.js';
 import { exportModel } from '../../src/export/convert.js';
 import { validateGraph } from '../../src/export/validate.js';
-import { quantizeNormalized, runIntCpu } from '../../src/export/run-cpu.js';
+import { quantizeImages, quantizeNormalized, runIntCpu } from '../../src/export/run-cpu.js';
 import { runIntGpu } from '../../src/export/run-gpu.js';
 import { poolFold } from '../../src/nn/qpool.js';
 
-const NETS: { name: string; args: Record<string, number>; C: number; S: number; quant?: Partial<QuantConfig> }[] = [
+const NETS: { name: string; args: Record<string, number>; C: number; S: number; quant?: Partial<QuantConfig>; forms?: HeadForm[] }[] = [
   { name: 'cnn', args: { width: 8 }, C: 1, S: 14 }, // 14 -> 7 -> 3: pool over 9 (s = 3, c = 8/9)
   // Per-output-channel weight lengths: per-channel shifts, int32 outputs aligned by left shifts.
   { name: 'cnn', args: { width: 8 }, C: 1, S: 14, quant: { formatType: 'per_channel', inputFormatType: 'per_layer' } },
   { name: 'resnet20', args: {}, C: 3, S: 12, quant: { formatType: 'per_channel', inputFormatType: 'per_layer' } },
   { name: 'resnet20', args: {}, C: 3, S: 12 }, // pool over 9, identity and projection shortcuts
   { name: 'resnet18', args: {}, C: 3, S: 32 }, // stem max pool on int32 (two readers)
-  { name: 'resnet50', args: {}, C: 3, S: 32 }, // bottlenecks
+  { name: 'resnet50', args: {}, C: 3, S: 32, forms: ['weight_only'] }, // bottlenecks (its head is resnet18's stem)
   { name: 'mobilenet_v1', args: { width_mult: 0.25 }, C: 3, S: 32 }, // depthwise
   { name: 'mobilenet_v2', args: { width_mult: 0.5 }, C: 3, S: 32 }, // linear bottlenecks, signed identities
 ];
@@ -40,18 +42,31 @@ function warmModel(net: (typeof NETS)[number], quant: QuantConfig, x: Float32Arr
   return m;
 }
 
+/** Every head form (src/quant/head-form.ts) with the images it reads: pixels / 256, or normalised ones. */
+const FORMS: HeadForm[] = ['weight_only', 'double_side', 'f8net_scaled'];
+
 gpuDescribe('integer export of the zoo', () => {
-  for (const net of NETS) {
-    it(`${net.name}${net.quant ? ' (per-channel weight lengths)' : ''}: integer logits equal the fake-quant logits; GPU equals CPU`, async () => {
+  for (const net of NETS) for (const form of net.forms ?? FORMS) {
+    it(`${net.name}${net.quant ? ' (per-channel weight lengths)' : ''}, head ${form}: integer logits equal the fake-quant logits; GPU equals CPU`, async () => {
       const e = Engine.get();
       const n = 3;
       const rng = new Rng(5);
-      const x = Float32Array.from({ length: n * net.C * net.S * net.S }, () => rng.normal());
-      const m = warmModel(net, fixedQuant(net.quant), x, n);
+      const size = n * net.C * net.S * net.S;
+      // weight_only reads images as the loaders feed them (pixel / 256); the others a normalised image.
+      const pixels = Uint8Array.from({ length: size }, () => Math.floor(rng.nextFloat() * 256));
+      const feed = imageFeed(form, new Array(net.C).fill(form === 'weight_only' ? 0.4 : 0), new Array(net.C).fill(1));
+      const x = form === 'weight_only' ? refNormalizeImages(pixels, [n, net.C, net.S, net.S], feed.mean, feed.std) : Float32Array.from({ length: size }, () => rng.normal());
+      const m = warmModel(net, fixedQuant({ ...net.quant, headForm: form }), x, n);
       const fake = (await e.tidyAsync(() => noGrad(() => m.forward(Tensor.from(x, [n, net.C, net.S, net.S]))).read())) as Float32Array;
-      const g = await exportModel(m, { name: net.name, args: net.args, dataset: 'random', classes: 10, checkpoint: '-' }, { shape: [net.C, net.S, net.S], mean: [0], std: [1] });
+      const g = await exportModel(m, { name: net.name, args: net.args, dataset: 'random', classes: 10, checkpoint: '-' }, { shape: [net.C, net.S, net.S], ...feed });
       m.dispose();
       validateGraph(g, net.name);
+      expect(g.input.headForm).toBe(form);
+      if (form === 'weight_only') {
+        // The image enters at fl 8 unsigned and its codes are the pixel bytes themselves.
+        expect([g.input.dtype, g.input.fl, g.input.scale]).toEqual(['uint8', 8, [256]]);
+        expect(Array.from(quantizeImages(g, pixels, n))).toEqual(Array.from(pixels));
+      }
       // Every multiplication is int8 x int8: conv/linear weights are int8 tensors, inputs 8-bit codes.
       const values = new Map(g.values.map((v) => [v.name, v]));
       for (const node of g.nodes) if (node.op === 'conv' || node.op === 'linear') expect(values.get(node.input)!.dtype).not.toBe('int32');

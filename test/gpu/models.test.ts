@@ -76,7 +76,8 @@ async function step(m: Module, n: number, d: DataShape, opt?: SGD): Promise<{ lo
 
 /** Every parameter a mode uses has a finite, not all-zero gradient; unused alphas have none. */
 async function checkGrads(m: Module, quant: QuantConfig, what: string): Promise<void> {
-  const owners = new Set(qlayers(m).map(([, l]) => l.alphaOwner.alpha));
+  // A weight_only head's alpha is not used (fix scaling 1, src/quant/head-form.ts).
+  const owners = new Set(qlayers(m).filter(([, l]) => l.headForm !== 'weight_only').map(([, l]) => l.alphaOwner.alpha));
   let checked = 0;
   for (const [name, p] of m.namedParameters()) {
     const used = !name.endsWith('alpha') || (quant.enabled && owners.has(p));
@@ -141,7 +142,9 @@ gpuDescribe('model zoo', () => {
     ] as const) {
       const blocks = m.blocks;
       expect(m.conv1.readsNetworkInput).toBe(true);
-      expect(m.conv1.inputSigned).toBe(true);
+      // The default head form, weight_only, reads pixel / 256: an unsigned input.
+      expect(m.conv1.headForm).toBe('weight_only');
+      expect(m.conv1.inputSigned).toBe(false);
       expect(m.conv1.following).toBe(blocks[0].convs[0]);
       expect(m.fc.following).toBeNull();
       let chain: QLayer | null = null;
