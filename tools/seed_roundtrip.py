@@ -178,8 +178,20 @@ def seeded_images(n, size, seed=1234):
 
 
 def write_images(imgs, tmp):
-    """imgs/ (flat, for f8net predict) and ds/{train,val}/c<k>/ (f8net's folder data set, label i % 10)."""
+    """imgs/ (flat, for f8net predict), ds/{train,val}/c<k>/ (f8net's folder data set, label
+    i % 10) and, for 32x32 images, cifar/ (CIFAR-10 binary batches of the same images: f8net
+    trains on exactly these pixels, where its folder reader would resize and crop)."""
     from PIL import Image
+    if imgs.shape[2] == 32:
+        c = os.path.join(tmp, 'cifar')
+        os.makedirs(c, exist_ok=True)
+        recs = [bytes([i % 10]) + im.tobytes() for i, im in enumerate(imgs)]
+        k = max(1, len(recs) // 5)
+        for b in range(5):
+            with open(os.path.join(c, f'data_batch_{b + 1}.bin'), 'wb') as f:
+                f.write(b''.join(recs[b * k:(b + 1) * k] or recs[:k]))
+        with open(os.path.join(c, 'test_batch.bin'), 'wb') as f:
+            f.write(b''.join(recs))
     flat = os.path.join(tmp, 'imgs')
     os.makedirs(flat, exist_ok=True)
     for i, im in enumerate(imgs):
@@ -264,8 +276,11 @@ def logit_roundtrip(a, nets):
     imgs = seeded_images(a.images, a.size)
     flat, ds = write_images(imgs, tmp)
     labels = torch.from_numpy(np.random.RandomState(99).randint(0, 10, a.images))
-    head = ['--set', f'input_mean={MEAN}'.replace(' ', ''), '--set', f'input_std={STD}'.replace(' ', '')] if a.normalize else ['--set', 'input_mean=[0,0,0]', '--set', 'input_std=[1,1,1]']
+    # f8net's head_form is the paper's normalize (weight_only: pixel / 256, no mean or std).
+    head = ['--set', 'head_form=double_side', '--set', f'input_mean={MEAN}'.replace(' ', ''), '--set', f'input_std={STD}'.replace(' ', '')] if a.normalize else ['--set', 'head_form=weight_only']
     common = ['--set', 'dataset=folder', '--set', f'dataset_dir={ds}', '--set', f'image_size={a.size}', *head, *a.f8net_set]
+    cifar = os.path.join(tmp, 'cifar')
+    train_data = ['--set', 'dataset=cifar10', '--set', f'dataset_dir={cifar}', *head, *a.f8net_set] if a.size == 32 else common
     results = []
     for name, module, depth in NETS:
         if name not in nets:
@@ -308,7 +323,7 @@ def logit_roundtrip(a, nets):
         run = os.path.join(tmp, f'{name}-f8net-run')
         f8net('train', '--set', f'model={name}', '--set', 'floating_model=false', '--set', f'fp_pretrained_file={pt}', '--set', 'num_classes=10',
               '--set', 'num_epochs=1', '--set', 'max_train_samples=64', '--set', 'max_test_samples=16', '--set', 'batch_size=16', '--set', 'lr=0.001',
-              '--set', f'log_dir={run}', '--set', 'exist_ok=true', '--quiet', *common)
+              '--set', f'log_dir={run}', '--set', 'exist_ok=true', '--quiet', *train_data)
         ck2 = os.path.join(run, 'last.safetensors')
         theirs = f8net_logits(ck2, tmp, f'{name}-back', flat, a.images, a.runner)
         back = os.path.join(tmp, f'{name}-back.pt')
