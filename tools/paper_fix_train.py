@@ -151,7 +151,7 @@ def main():
     ck = os.path.join(tmp, f'{a.model}-224.safetensors')
     f8net('import', '--from', pt, '--model', a.model, '--stage', 'fixed', '--num-classes', '10', '--out', ck, '--force',
           '--set', 'dataset=folder', '--set', f'dataset_dir={os.path.join(tmp, "ds")}', '--set', 'image_size=224',
-          '--set', 'input_mean=[0,0,0]', '--set', 'input_std=[1,1,1]')
+          '--set', 'head_form=weight_only')
     out = os.path.join(tmp, 'int224')
     f8net('export', '--checkpoint', ck, '--out', out, '--no-onnx', '--force')
     rows = [json.loads(l) for l in f8net('predict', '--model', out, '--images', crops, '--runner', 'cpu', '--json', '--top-k', '1').strip().splitlines()]
@@ -178,7 +178,7 @@ def main():
     run = os.path.join(tmp, 'f8net-resumed')
     out = f8net('train', '--set', f'resume={latest[0]}', '--set', f'model={a.model}', '--set', 'floating_model=false', '--set', 'num_classes=10',
                 '--set', 'dataset=folder', '--set', f'dataset_dir={os.path.join(tmp, "ds")}', '--set', 'image_size=32',
-                '--set', 'input_mean=[0,0,0]', '--set', 'input_std=[1,1,1]', '--set', 'num_epochs=2', '--set', 'batch_size=10',
+                '--set', 'head_form=weight_only', '--set', 'num_epochs=2', '--set', 'batch_size=10',
                 '--set', 'max_test_samples=20', '--set', 'lr=0.01', '--set', f'log_dir={run}', '--set', 'exist_ok=true', stderr=True)
     for l in out.splitlines():
         if 'paper' in l or 'resumed' in l or 'optimizer' in l or l.startswith('epoch'):
