@@ -249,6 +249,12 @@ export interface ImportOptions {
   out: string;
   /** More config keys (key=value) for the checkpoint's stored config, e.g. dataset=folder. */
   sets?: string[];
+  /**
+   * 'float' (default): a float-stage checkpoint, the start of the fixed-point stage. 'fixed': a
+   * fixed-point checkpoint of weights trained in fixed point (the paper's fix_quant models, with
+   * their alpha and running lengths), for `f8net eval` and `f8net export` as they are.
+   */
+  stage?: 'float' | 'fixed';
 }
 
 /**
@@ -266,10 +272,11 @@ export async function importCheckpoint(o: ImportOptions): Promise<{ report: Impo
     if (mats.length !== 1) throw new F8Error('BAD_INPUT', `${o.from}: cannot tell the number of classes (${mats.length} matrices in the file); give --num-classes`);
     numClasses = mats[0].shape[0];
   }
-  const raw = { model: o.model, model_args: o.modelArgs ?? {}, num_classes: numClasses, floating_model: true };
+  const stage = o.stage ?? 'float';
+  const raw = { model: o.model, model_args: o.modelArgs ?? {}, num_classes: numClasses, floating_model: stage === 'float' };
   const cfg = resolveConfig(raw, o.sets ?? [], o.numClasses === undefined ? `${o.from} (num_classes from its classifier)` : 'f8net import');
-  if (cfg.model !== o.model || !cfg.floating_model || cfg.num_classes !== numClasses) {
-    throw new F8Error('BAD_CONFIG', 'f8net import: --set must not change model, num_classes or floating_model (use --model, --num-classes)');
+  if (cfg.model !== o.model || cfg.floating_model !== (stage === 'float') || cfg.num_classes !== numClasses) {
+    throw new F8Error('BAD_CONFIG', 'f8net import: --set must not change model, num_classes or floating_model (use --model, --num-classes, --stage)');
   }
   const usual = defaultDataShape(cfg.model);
   const data = { inChannels: o.inChannels ?? usual.inChannels, numClasses, imageSize: cfg.image_size ?? usual.imageSize };
@@ -277,7 +284,7 @@ export async function importCheckpoint(o: ImportOptions): Promise<{ report: Impo
   try {
     const { stateDict, report } = importWeights(wf, model, nameRulesFor(cfg.model));
     model.loadStateDict(stateDict, { strict: false, source: o.from });
-    await saveCheckpoint(o.out, { model, meta: { stage: 'float', epoch: 0, step: 0, config: cfg as unknown as Record<string, unknown> } });
+    await saveCheckpoint(o.out, { model, meta: { stage, epoch: 0, step: 0, config: cfg as unknown as Record<string, unknown> } });
     return { report, config: cfg };
   } finally {
     model.dispose();

@@ -49,6 +49,14 @@ class StorageRef {
 class OrderedDictVal {
   constructor(readonly map: Map<string, unknown>) {}
 }
+/** An instance of an inert class (INERT_CLASSES): built from its name only; its state is dropped. */
+export class OpaqueObject {
+  constructor(readonly className: string) {}
+}
+/** numpy.dtype('<code>'), as the arguments of a numpy scalar. */
+class NumpyDtype {
+  constructor(readonly code: string) {}
+}
 /** A tensor as the pickle describes it, resolved against its storage after parsing. */
 export class TensorRef {
   constructor(
@@ -59,13 +67,40 @@ export class TensorRef {
   ) {}
 }
 
+/**
+ * Plain classes of the paper's training checkpoints (latest_checkpoint.pt keeps its `meters`):
+ * NEWOBJ makes an OpaqueObject of the name and BUILD drops its state; nothing of theirs is called.
+ */
+const INERT_CLASSES = new Set(['myutils.meters.ScalarMeter', 'myutils.meters.Meter']);
+
+/** numpy scalars (the paper's best_val is one): decoded here from their dtype code and bytes. */
+const NUMPY_SCALAR = { F: { f8: 8, f4: 4 }, I: { i8: 8, i4: 4 } } as const;
+
 const GLOBALS = new Set([
   'collections.OrderedDict',
   'torch._utils._rebuild_tensor_v2',
   'torch._utils._rebuild_parameter',
   'torch.Size',
   ...Object.keys(STORAGES).map((s) => `torch.${s}`),
+  // Data only, decoded without calling anything: numpy scalars and protocol-2 bytes.
+  'numpy.core.multiarray.scalar',
+  'numpy.dtype',
+  '_codecs.encode',
+  ...INERT_CLASSES,
 ]);
+
+/** The value of numpy scalar bytes of dtype `code` (little-endian f8, f4, i8, i4), or null. */
+function numpyScalar(code: string, b: Uint8Array): number | null {
+  const c = code.replace(/^[<|=]/, '');
+  const size = (NUMPY_SCALAR.F as Record<string, number>)[c] ?? (NUMPY_SCALAR.I as Record<string, number>)[c];
+  if (size === undefined || b.length !== size) return null;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (c === 'f8') return dv.getFloat64(0, true);
+  if (c === 'f4') return dv.getFloat32(0, true);
+  if (c === 'i4') return dv.getInt32(0, true);
+  const v = dv.getBigInt64(0, true);
+  return v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER) ? null : Number(v);
+}
 
 /** Limits: a checkpoint of the paper's largest network is ~100 MB; 8 GiB is far beyond any of them. */
 const MAX_ENTRIES = 100_000;
@@ -88,7 +123,14 @@ export function unpickle(buf: Uint8Array, source: string, persistent: (pid: Val)
   const u32 = () => (need(4), (p += 4), dv.getUint32(p - 4, true));
   const i32 = () => (need(4), (p += 4), dv.getInt32(p - 4, true));
   const bytes = (n: number) => (need(n), (p += n), buf.subarray(p - n, p));
-  const utf8 = (n: number) => new TextDecoder('utf-8', { fatal: true }).decode(bytes(n));
+  const utf8 = (n: number) => {
+    const b = bytes(n);
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(b);
+    } catch {
+      return bad(`a string at byte ${p - n} that is not UTF-8`);
+    }
+  };
   const line = () => {
     const e = buf.indexOf(0x0a, p);
     if (e < 0) throw new F8Error('BAD_INPUT', `${source}: truncated pickle (line without end)`);
@@ -134,6 +176,28 @@ export function unpickle(buf: Uint8Array, source: string, persistent: (pid: Val)
       return new OrderedDictVal(new Map());
     }
     if (g === 'torch.Size') return a[0];
+    if (g === 'numpy.dtype') {
+      if (typeof a[0] !== 'string' || a[0].length > 8) bad('numpy.dtype of a non-code');
+      return new NumpyDtype(a[0] as string);
+    }
+    if (g === 'numpy.core.multiarray.scalar') {
+      const v = a[0] instanceof NumpyDtype && a[1] instanceof Uint8Array ? numpyScalar(a[0].code, a[1]) : null;
+      if (v === null) bad('a numpy scalar other than float32/64 or int32/64');
+      return v;
+    }
+    if (g === '_codecs.encode') {
+      // Protocol 2 writes bytes as _codecs.encode(latin-1 text, 'latin1').
+      if (typeof a[0] !== 'string' || a[1] !== 'latin1') bad("_codecs.encode other than (text, 'latin1')");
+      const t = a[0] as string;
+      const out = new Uint8Array(t.length);
+      for (let i = 0; i < t.length; i++) {
+        const c = t.charCodeAt(i);
+        if (c > 255) bad('_codecs.encode of text beyond latin-1');
+        out[i] = c;
+      }
+      return out;
+    }
+    if (INERT_CLASSES.has(g)) bad(`REDUCE of ${g} (made by NEWOBJ only)`);
     if (g === 'torch._utils._rebuild_parameter') {
       if (!(a[0] instanceof TensorRef)) bad('_rebuild_parameter of a non-tensor');
       return a[0];
@@ -141,7 +205,7 @@ export function unpickle(buf: Uint8Array, source: string, persistent: (pid: Val)
     if (g === 'torch._utils._rebuild_tensor_v2') {
       const [st, off, size, stride] = a;
       const ints = (x: Val) => Array.isArray(x) && x.every((v) => Number.isSafeInteger(v) && (v as number) >= 0);
-      if (!(st instanceof StorageRef) || !Number.isSafeInteger(off) || !ints(size) || !ints(stride)) bad('_rebuild_tensor_v2 with malformed arguments');
+      if (!(st instanceof StorageRef) || !Number.isSafeInteger(off) || (off as number) < 0 || !ints(size) || !ints(stride)) bad('_rebuild_tensor_v2 with malformed arguments');
       if ((size as number[]).length !== (stride as number[]).length || (size as number[]).length > 8) bad('tensor size and stride of different ranks');
       return new TensorRef(st as StorageRef, off as number, size as number[], stride as number[]);
     }
@@ -213,9 +277,18 @@ export function unpickle(buf: Uint8Array, source: string, persistent: (pid: Val)
       case 0x75: { const kv = popMark(); setItems(top(), kv); break; } // SETITEMS
       case 0x51: push(persistent(pop())); break; // BINPERSID
       case 0x52: { const args = pop(); const f = pop(); push(reduce(f, args)); break; } // REDUCE
-      case 0x62: { // BUILD: only an OrderedDict's state ({_metadata: ...}), which we drop
+      case 0x62: { // BUILD: only the state of an OrderedDict ({_metadata: ...}), a numpy dtype or an inert object, which we drop
         pop();
-        if (!(top() instanceof OrderedDictVal)) bad('BUILD of an object other than an OrderedDict');
+        const t = top();
+        if (!(t instanceof OrderedDictVal || t instanceof NumpyDtype || t instanceof OpaqueObject)) bad('BUILD of an object other than an OrderedDict');
+        break;
+      }
+      case 0x81: { // NEWOBJ: only of an inert class (cls.__new__ of a plain class runs nothing)
+        const args = pop();
+        const cls = pop();
+        if (!(cls instanceof Global) || !INERT_CLASSES.has(cls.name)) bad(`NEWOBJ of ${cls instanceof Global ? cls.name : 'a non-global'}`);
+        if (!Array.isArray(args) || args.length) bad('NEWOBJ with arguments');
+        push(new OpaqueObject((cls as Global).name));
         break;
       }
       default:
@@ -234,8 +307,13 @@ function safeEntry(name: string, source: string): void {
 export interface TorchCheckpoint {
   /** The tensors of the model state_dict (key 'model', 'state_dict', or the top level), in file order. */
   tensors: Map<string, StTensor>;
-  /** Other top-level keys of the file (optimizer, last_epoch, ...), dropped. */
+  /** Other top-level keys of the file (optimizer, last_epoch, ...), not model tensors. */
   dropped: string[];
+  /**
+   * Those other top-level values as plain data: numbers, strings, booleans, null, arrays,
+   * Maps (dicts), StTensor (tensors), Uint8Array (bytes), OpaqueObject (the paper's meters).
+   */
+  extras: Map<string, unknown>;
 }
 
 /** Reads a torch zip checkpoint from bytes; `source` names it in errors. */
@@ -292,12 +370,7 @@ export function decodeTorchCheckpoint(buf: Uint8Array, source: string): TorchChe
       break;
     }
   }
-  const tensors = new Map<string, StTensor>();
-  for (const [name, v] of sd) {
-    if (!(v instanceof TensorRef)) {
-      dropped.push(name);
-      continue;
-    }
+  const resolve = (name: string, v: TensorRef): StTensor => {
     const n = v.shape.reduce((a, b) => a * b, 1);
     // Only dense, contiguous tensors: a state_dict entry always is one.
     let s = 1;
@@ -308,9 +381,31 @@ export function decodeTorchCheckpoint(buf: Uint8Array, source: string): TorchChe
     if (v.offset + n > v.storage.numel) fail(`tensor ${name} of shape [${v.shape}] at offset ${v.offset} runs past its storage of ${v.storage.numel} elements`);
     const data = storages.get(v.storage.key)!;
     const it = v.storage.item;
-    tensors.set(name, { name, dtype: v.storage.dtype, shape: v.shape, data: data.subarray(v.offset * it, (v.offset + n) * it) });
+    return { name, dtype: v.storage.dtype, shape: v.shape, data: data.subarray(v.offset * it, (v.offset + n) * it) };
+  };
+  const tensors = new Map<string, StTensor>();
+  for (const [name, v] of sd) {
+    if (!(v instanceof TensorRef)) {
+      dropped.push(name);
+      continue;
+    }
+    tensors.set(name, resolve(name, v));
   }
-  return { tensors, dropped };
+  // The rest as plain data (the optimizer's momentum buffers are tensors too). Memo references
+  // can share or nest values (a list in itself): depth and visits are bounded.
+  let visits = 0;
+  const plain = (name: string, v: Val, depth: number): unknown => {
+    if (depth > MAX_DEPTH) fail(`value ${name} nests deeper than ${MAX_DEPTH}`);
+    if (++visits > MAX_ENTRIES * 10) fail('more values than any checkpoint holds (shared references?)');
+    if (v instanceof TensorRef) return resolve(name, v);
+    if (v instanceof OrderedDictVal || v instanceof Map) return new Map([...asMap(v)!].map(([k, x]) => [k, plain(`${name}.${k}`, x, depth + 1)]));
+    if (Array.isArray(v)) return v.map((x, i) => plain(`${name}[${i}]`, x, depth + 1));
+    if (v instanceof Global || v instanceof StorageRef || v instanceof NumpyDtype) return new OpaqueObject(v instanceof Global ? v.name : 'storage');
+    return v;
+  };
+  const extras = new Map<string, unknown>();
+  if (sd !== topMap) for (const [k, v] of topMap) if (asMap(v) !== sd) extras.set(k, plain(k, v, 0));
+  return { tensors, dropped, extras };
 }
 
 // ---- writing ----

@@ -285,9 +285,13 @@ export class TrainingLoop {
     return this.epoch * this.stepsPerEpoch + this.batch;
   }
 
-  /** Continues exactly where `ck` (written by this loop, at an epoch's end or mid-epoch) stopped. */
-  resumeFrom(ck: Checkpoint): void {
-    this.model.loadStateDict(ck.model, { source: ck.source });
+  /**
+   * Continues exactly where `ck` (written by this loop, at an epoch's end or mid-epoch) stopped.
+   * `partial`: `ck` comes from another trainer (the paper's checkpoint) and lacks the layers'
+   * last-used lengths (input_fraclen, weight_fraclen), which the next forward pass recomputes.
+   */
+  resumeFrom(ck: Checkpoint, opts: { partial?: boolean } = {}): void {
+    this.model.loadStateDict(ck.model, { source: ck.source, strict: !opts.partial });
     this.optimizer.loadStateTensors(ck.optimizer);
     if (!ck.meta.loader) throw new F8Error('BAD_INPUT', `${ck.source}: checkpoint has no data-loader state; cannot resume exactly`);
     this.loader.setState(ck.meta.loader);

@@ -23,6 +23,7 @@ import { writeTrainingPlot } from './plot.js';
 import { RunProgress, restoreTerminal } from './progress.js';
 import { TrainingLoop, evaluate, type EpochRecord, type EvalResult, type StepInfo } from './loop.js';
 import { checkpointHeader, claimRunDir, lockRunDir, releaseRunDir, removeStaleTemps, trimLogs } from '../node/run-dir.js';
+import { isTorchFile, readTrainingCheckpoint } from '../node/torch-checkpoint.js';
 
 export { quantFromConfig, modelFromConfig, weightDecayFilter, evaluate, evaluateWithConfusion, TrainingLoop } from './loop.js';
 export type { EvalResult, EpochRecord, ConfusionResult, StepInfo, LoopCallbacks } from './loop.js';
@@ -60,6 +61,11 @@ export const RESUME_SAFE_KEYS: readonly string[] = ['resume', 'num_epochs', 'log
  * key that would change the stored value is refused, naming it.
  */
 export function resumeConfig(resume: string, sets: string[] = [], file: string | null = null): TrainConfig {
+  // The paper's checkpoint stores no config of ours: the run is the one the config and --set describe.
+  if (isTorchFile(resume)) {
+    const cfg = file ? loadConfig(file, sets) : resolveConfig({}, sets, '--set');
+    return { ...cfg, resume };
+  }
   const ck = loadCheckpoint(resume);
   const stored = storedConfig(ck);
   const given = file ? loadConfig(file, sets) : resolveConfig({}, sets, '--set');
@@ -174,7 +180,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
   const notes: string[] = [];
   try {
     let resumeCk: Checkpoint | null = null;
-    if (cfg.resume) {
+    // The paper's checkpoint (a torch file) starts a new run folder from its state; it is read once the model is built.
+    const paperResume = cfg.resume !== null && isTorchFile(cfg.resume);
+    if (cfg.resume && !paperResume) {
       resumeCk = loadCheckpoint(cfg.resume);
       const bad = unsafeChanges(cfg, resumeCk);
       if (bad.length) {
@@ -211,12 +219,20 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
     const data = opts.data ?? (await loadDataAsync(cfg));
     loop = new TrainingLoop(cfg, data);
     const spe = loop.stepsPerEpoch;
-    if (resumeCk) {
+    if (paperResume) {
+      const { ck, notes: read } = readTrainingCheckpoint(cfg.resume!, loop.model, cfg, loop.loader.getState());
+      if (cfg.num_epochs < ck.meta.epoch) throw new F8Error('BAD_CONFIG', `--set num_epochs=${cfg.num_epochs}: the checkpoint ${cfg.resume} is already at epoch ${ck.meta.epoch}`);
+      loop.resumeFrom(ck, { partial: true });
+      for (const n of read) say(`f8net train: ${n}`);
+      say(`resumed from ${cfg.resume} at step ${loop.globalStep} (${plural(loop.epoch, 'epoch')} done)`);
+    } else if (resumeCk) {
       loop.resumeFrom(resumeCk);
       const cut = trimLogs(logDir, { epoch: loop.epoch, step: loop.globalStep, stepsPerEpoch: spe });
       say(`resumed from ${cfg.resume} at step ${loop.globalStep} (${plural(loop.epoch, 'epoch')}${loop.batch ? ` and ${plural(loop.batch, 'step')}` : ''} done)${cut.jsonl + cut.csv ? ` (cut ${plural(cut.jsonl, 'log line')} and ${plural(cut.csv, 'metrics row')} written after it)` : ''}`);
     } else if (cfg.fp_pretrained_file) {
-      loop.initFromFloat(loadCheckpoint(cfg.fp_pretrained_file));
+      const { ck, notes: read } = readTrainingCheckpoint(cfg.fp_pretrained_file, loop.model, cfg);
+      for (const n of read) say(`f8net train: ${n}`);
+      loop.initFromFloat(ck);
       say(`initialised from float checkpoint ${cfg.fp_pretrained_file}`);
     }
     const log = (rec: Record<string, unknown>) => appendFileSync(join(logDir, 'log.jsonl'), `${JSON.stringify(rec)}\n`);

@@ -1,6 +1,6 @@
 /**
  * Structure-aware fuzzing of every input kind f8net reads from files (issue 17): checkpoints,
- * safetensors and ONNX weight imports, integer models, IDX, CIFAR, YAML configs, tuning caches,
+ * safetensors, ONNX and torch .pt weight imports (structure-aware cases in test/fuzz/), integer models, IDX, CIFAR, YAML configs, tuning caches,
  * images. Each case starts from a small valid file and applies one mutation that knows the
  * format: header and shape lies, truncation, bit flips, non-finite values, deep nesting, or a
  * special file (named pipe, link to /dev/zero) in its place. The oracle: the reader returns a
@@ -8,7 +8,7 @@
  * other exception is a crash; a case over MAX_CASE_MS is a hang; a result with a non-finite
  * float or the wrong size is a wrong result.
  *
- * F8NET_FUZZ_CASES sets the cases per kind (default 400: 3,600 cases in all, about 5 s);
+ * F8NET_FUZZ_CASES sets the cases per kind (default 400: 4,000 cases in all, about 6 s);
  * F8NET_FUZZ_SUMMARY=1 prints the table of the closing note. Seeded: a failure names its case.
  */
 import { describe, it, expect, afterAll } from 'vitest';
@@ -36,6 +36,7 @@ import { readIntModel } from '../../src/node/int-model-files.js';
 import { runIntCpu } from '../../src/export/run-cpu.js';
 import { readUntrustedImage, checkedImageSize } from '../../src/node/image-folder.js';
 import { sampleGraphs, randomCodes } from '../int-graphs.js';
+import { torchFuzzBase, torchMutations, checkTorchImport } from '../fuzz/torch-pt-cases.js';
 
 const CASES = Math.max(1, Number(process.env.F8NET_FUZZ_CASES) || 400);
 const MAX_CASE_MS = 2000;
@@ -224,6 +225,13 @@ describe('input fuzzing (issue 17)', () => {
       return tensorsOk(o.initializers.values());
     }, 'w.onnx');
     expectClean(t2);
+  });
+
+  it("torch .pt weight imports (the paper's checkpoints)", async () => {
+    const base = torchFuzzBase();
+    const muts = torchMutations(base);
+    const t = await fuzzKind('torch import', 10, (r) => mutateBytes(r, base, muts), checkTorchImport, 'w.pt');
+    expectClean(t);
   });
 
   it('integer models (CPU runner on every accepted model)', async () => {

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { unzipSync, zipSync } from 'fflate';
-import { decodeTorchCheckpoint, encodeTorchCheckpoint } from '../../src/io/torch-pt.js';
+import { decodeTorchCheckpoint, encodeTorchCheckpoint, OpaqueObject } from '../../src/io/torch-pt.js';
 import { readTorchCheckpoint } from '../../src/node/torch-file.js';
 import { paperNameMap, paperNameOf } from '../../src/io/paper-names.js';
 import type { StTensor } from '../../src/io/safetensors.js';
@@ -19,6 +19,36 @@ describe('torch zip checkpoints', () => {
     expect(w.dtype).toBe('F32');
     expect(c.tensors.get('module.head.0.alpha')!.shape).toEqual([]);
     expect(c.tensors.get('module.head.0.bn.num_batches_tracked')!.dtype).toBe('I64');
+  });
+
+  it("reads the paper's latest_checkpoint.pt form: optimizer, numpy best_val, meters (fixture resume.pt)", () => {
+    const c = readTorchCheckpoint(`${FIX}resume.pt`);
+    expect(c.tensors.size).toBe(172);
+    expect(c.extras.get('last_epoch')).toBe(2);
+    expect(c.extras.get('best_val')).toBe(0.625); // a numpy.float64 in the file
+    const meters = c.extras.get('meters') as Map<string, unknown>[];
+    expect(meters).toHaveLength(2);
+    expect((meters[0] as unknown as Map<string, unknown>).get('loss')).toBeInstanceOf(OpaqueObject);
+    const opt = c.extras.get('optimizer') as Map<string, unknown>;
+    const state = opt.get('state') as Map<string, Map<string, StTensor>>;
+    expect(state.size).toBe(87);
+    const head = state.get('1')!.get('momentum_buffer')!; // parameter 1: head.0.conv.weight (0 is head.0.alpha)
+    expect(head.shape).toEqual([16, 1, 3, 3]);
+    expect((opt.get('param_groups') as Map<string, unknown>[])[0].get('nesterov')).toBe(true);
+  });
+
+  it('refuses NEWOBJ and REDUCE of classes outside the inert ones, and numpy scalars it cannot decode', () => {
+    // NEWOBJ of collections.OrderedDict (allowed for REDUCE only) and of os.system
+    refuse(pkl([0x63, ...enc('collections\nOrderedDict\n'), 0x29, 0x81]), /NEWOBJ of collections\.OrderedDict/);
+    // REDUCE of the inert meter class (its __init__ would run)
+    refuse(pkl([0x63, ...enc('myutils.meters\nScalarMeter\n'), 0x29, 0x52]), /REDUCE of myutils\.meters\.ScalarMeter/);
+    // numpy scalar of an object dtype
+    refuse(pkl([0x63, ...enc('numpy.core.multiarray\nscalar\n'), 0x63, ...enc('numpy\ndtype\n'), 0x8c, 2, ...enc('O8'), 0x85, 0x52, 0x43, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0x86, 0x52]), /numpy scalar other than/);
+    // A list that holds itself twice per level: the walk of the extras is bounded.
+    const dag: number[] = [0x7d, 0x8c, 5, ...enc('model'), 0x7d, 0x73, 0x8c, 1, ...enc('x'), 0x5d, 0x71, 0];
+    for (let i = 1; i < 40; i++) dag.push(0x68, i - 1, 0x86, 0x71, i); // (L, L) of the level below, 2^39 leaves
+    dag.push(0x73);
+    refuse(pkl(dag), /deeper than|more values/);
   });
 
   it('write then read is the identity', () => {
