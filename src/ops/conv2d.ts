@@ -109,17 +109,9 @@ export function isDepthwise(xShape: readonly number[], wShape: readonly number[]
 
 // ---- dispatch helpers --------------------------------------------------------------------------
 
-const subgroupOk = new WeakMap<Engine, boolean>();
-/** Whether the subgroup kernels may run: the feature is on and subgroups hold >= 8 lanes. */
+/** Whether the subgroup kernels may run: tuned on (conv2dTuning.subgroups) and the adapter has them (Gpu.hasSubgroups). */
 export function useSubgroups(e: Engine): boolean {
-  if (!conv2dTuning.subgroups) return false;
-  let ok = subgroupOk.get(e);
-  if (ok === undefined) {
-    const info = e.gpu.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
-    ok = e.gpu.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 8;
-    subgroupOk.set(e, ok);
-  }
-  return ok;
+  return conv2dTuning.subgroups && e.gpu.hasSubgroups;
 }
 
 /** The conv2d.wgsl pipeline for `entry`; defines an entry does not read are pinned. */

@@ -199,10 +199,7 @@ function int8ConvLoad(xs: number[], ws: number[], opts: Conv2dOptions, withRef: 
   };
 }
 
-function hasSubgroups(e: Engine): boolean {
-  const info = e.gpu.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
-  return e.gpu.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 8;
-}
+const hasSubgroups = (e: Engine): boolean => e.gpu.hasSubgroups;
 
 /** The default setting of a family's knobs (from the snapshot). */
 function defaultsOf(f: Family): Setting {
