@@ -44,7 +44,9 @@ export { toIntegizeOnnx, toIntOnlyOnnx, ONNX_META } from './export/onnx-export.j
 export { resolveConfig, parseConfigText, type TrainConfig } from './train/config.js';
 export { parseIntModel, serializeIntModel } from './export/format.js';
 export { encodeSafetensors, decodeSafetensors } from './io/safetensors.js';
-export { resetTuning, tuneWithStore, type TuneReport, type TuningStore } from './runtime/tuner.js';
+export { resetTuning, tuneWithStore, type TuneReport, type TuningStore, type TuneSpace, type TuneFamily } from './runtime/tuner.js';
+export { defineKnobs, Tuning, type Knobs } from './runtime/tuning.js';
+export { TUNE_FAMILIES } from './cases/tune.js';
 export { setDatasetReaders, type DatasetReaders } from './data/sources.js';
 export { F8NET_VERSION } from './runtime/version.js';
 
