@@ -8,7 +8,8 @@
  *   await writeRooflinePng(result, 'bench.png');
  */
 import { writeFileAtomic } from '../node/files.js';
-import { svgToPng, PALETTE } from '../quant/svg-chart.js';
+import { PALETTE } from '../report/svg-chart.js';
+import { svgToPng } from '../node/png.js';
 import type { BenchResult, RowResult, Variant, Measured } from './suite.js';
 
 const f = (v: number | undefined, d = 2): string => (v === undefined || !Number.isFinite(v) ? '-' : v >= 1000 ? v.toFixed(0) : v.toPrecision(Math.max(d + 1, 3)).replace(/\.?0+$/, (m) => (m.includes('.') ? '' : m)));

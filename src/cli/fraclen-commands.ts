@@ -6,8 +6,10 @@ import { Command, Option } from 'commander';
 import { writeFileSync, renameSync } from 'node:fs';
 import { basename } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
-import { fraclenSweep, sweepToTsv, sweepSummary, formatSweepSummary, sweepPlotSvg, svgToPng } from '../quant/sweep.js';
-import { fraclenRows, formatFraclenTable, fraclenChartSvg } from '../quant/show.js';
+import { fraclenSweep, sweepToTsv, sweepSummary, formatSweepSummary } from '../quant/sweep.js';
+import { sweepPlotSvg } from '../report/sweep-chart.js';
+import { fraclenRows, formatFraclenTable, fraclenChartSvg } from '../report/fraclens.js';
+import { svgToPng } from '../node/png.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 
 function num(name: string, kind: 'int' | 'float', min: number) {

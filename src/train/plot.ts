@@ -7,7 +7,7 @@
  */
 import sharp from 'sharp';
 import { rename, unlink } from 'node:fs/promises';
-import { lineChartSvg } from '../quant/svg-chart.js';
+import { lineChartSvg } from '../report/svg-chart.js';
 import { F8Error } from '../runtime/errors.js';
 
 export interface CurvePoint {

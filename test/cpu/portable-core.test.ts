@@ -22,7 +22,6 @@ const ALLOWED: Record<string, string> = {
   'src/train/progress.ts': 'terminal progress of the trainer (stdout, TTY width)',
   'src/train/checkpoint.ts': 'saveCheckpoint/loadCheckpoint files; encodeCheckpoint/decodeCheckpoint are its portable bytes part',
   'src/train/plot.ts': 'PNG of the training curves through sharp (branch product owns plots)',
-  'src/quant/svg-chart.ts': 'svgToPng through sharp: moves to src/node with the charts (issue 13 point G)',
   'src/io/import-weights.ts': 'the import command (reads files, trains nothing): moves to src/node with issue 13 point G',
   'src/export/onnx-run.ts': 'runs ONNX through onnxruntime-node, loaded lazily only for the ONNX eval modes',
   'src/bench/suite.ts': 'the bench harness: peers are onnxruntime-node and tfjs on Dawn',

@@ -18,7 +18,7 @@
  */
 import { F8Error } from '../runtime/errors.js';
 import type { StateDict } from '../nn/module.js';
-import { roundHalfEven } from './fixed-format.js';
+import { roundHalfEven } from '../quant/fixed-format.js';
 import { lineChartSvg, stackCharts, type Series } from './svg-chart.js';
 
 export interface FraclenShowRow {
