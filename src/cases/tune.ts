@@ -8,6 +8,7 @@
  * (channels >= the largest tile, width >= 8), so check and timing share one pipeline and each
  * candidate compiles once.
  */
+import { F8Error } from '../runtime/errors.js';
 import type { TuneFamily, TuneCase, TuneSpace } from '../runtime/tuner.js';
 import { conv2dFwdTune, conv2dWgradTune, depthwiseFwdTune } from '../ops/conv2d.tune.js';
 import { matmulTune } from '../ops/matmul.tune.js';
@@ -20,13 +21,13 @@ import type { KernelCase } from './types.js';
 const ALL: readonly KernelCase[] = [...convCases, ...floatCases, ...int8Cases];
 
 function timed(c: KernelCase): TuneCase {
-  if (!c.prepare) throw new Error(`kernel case ${c.family}: ${c.name} has no prepare(): it cannot be tuned`);
+  if (!c.prepare) throw new F8Error('UNSUPPORTED', `kernel case ${c.family}: ${c.name} has no prepare(): it cannot check or time a tuned family`);
   return c as TuneCase;
 }
 /** The registry's case `family: name`, as a tuner problem. */
 function registered(family: string, name: string): TuneCase {
   const c = ALL.find((k) => k.family === family && k.name === name);
-  if (!c) throw new Error(`no kernel case ${family}: ${name}`);
+  if (!c) throw new F8Error('BAD_CONFIG', `TUNE_FAMILIES: no kernel case '${family}: ${name}' in the registry`);
   return timed(c);
 }
 const family = (space: TuneSpace, check: TuneCase, time: KernelCase): TuneFamily => ({ ...space, check, time: timed(time) });
