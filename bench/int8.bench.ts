@@ -98,12 +98,12 @@ for (const c of cases) {
   const impls: Impl[] = [{ name: 'f32 conv2dForward', run: () => conv2dForward(xf, wf, bf, c.opts) }];
   const depthwise = w8.depthwise;
   const tiles: ([number, number] | null)[] = depthwise || !TILES.length ? [null] : TILES;
-  const base = { OCB: int8Tuning.OCB, PW: int8Tuning.PW };
+  const base = { OCB: int8Tuning().OCB, PW: int8Tuning().PW };
   for (const dot4 of e.gpu.hasDot4I8 && !depthwise ? [true, false] : [false]) {
     for (const t of tiles) {
       const tag = t ? ` ${t[0]}x${t[1]}` : '';
       const name = depthwise ? 'int8 depthwise (vec4)' : `int8 ${dot4 ? 'dot4I8Packed' : 'fallback'}${tag}`;
-      const setup = () => Object.assign(int8Tuning, t ? { OCB: t[0], PW: t[1] } : base);
+      const setup = () => Object.assign(int8Tuning(), t ? { OCB: t[0], PW: t[1] } : base);
       impls.push({ name, setup, run: () => int8Conv2d(x8, w8, b8, { ...c.opts, relu: true, requant, dot4 }) });
     }
   }
@@ -148,7 +148,7 @@ for (const c of cases) {
     const lat = (t.result as unknown as { latency: { p50: number; min: number } }).latency;
     rows.push({ case: c.name, impl: t.name, ms: lat.p50, min: lat.min, cpu: cpu.get(t.name) ?? NaN, gops: ops / lat.p50 / 1e6 });
   }
-  Object.assign(int8Tuning, base);
+  Object.assign(int8Tuning(), base);
   for (const t of [xf, wf, bf, x8.data, w8.data, w8.sums, b8]) t.dispose();
   const r = rows.filter((x) => x.case === c.name);
   console.error(`${c.name}: ${r.map((x) => `${x.impl} ${x.ms.toFixed(1)} ms`).join(', ')}`);

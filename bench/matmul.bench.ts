@@ -29,7 +29,7 @@ const time = Number(process.argv[3] ?? 1500);
 const e = await Engine.open();
 const tf = await tfjsOnEngine(e);
 const info = e.gpu.adapter.info;
-console.log(`adapter: ${info.description || info.device || info.vendor} (${e.gpu.backend}); tiles ${JSON.stringify(matmulTiles)}`);
+console.log(`adapter: ${info.description || info.device || info.vendor} (${e.gpu.backend}); tiles ${JSON.stringify(matmulTiles())}`);
 
 
 

@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join, relative, dirname, resolve } from 'node:path';
 
-const ORDER = ['runtime', 'quant', 'tensor', 'autograd', 'ops', 'optim', 'cases', 'nn', 'models', 'data', 'io', 'export', 'train', 'bench', 'index', 'node', 'cli'];
+const ORDER = ['runtime', 'quant', 'tensor', 'autograd', 'ops', 'optim', 'cases', 'nn', 'report', 'models', 'data', 'io', 'export', 'train', 'bench', 'index', 'node', 'cli'];
 const root = resolve(process.argv.slice(2).find((a) => !a.startsWith('-')) ?? '.');
 const layerOf = (rel) => {
   const m = /^(?:src\/)?([^/.]+)/.exec(rel);

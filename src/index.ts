@@ -45,7 +45,9 @@ export { toQdqOnnx } from './export/onnx-qdq.js';
 export { resolveConfig, parseConfigText, type TrainConfig } from './train/config.js';
 export { parseIntModel, serializeIntModel } from './export/format.js';
 export { encodeSafetensors, decodeSafetensors } from './io/safetensors.js';
-export { resetTuning, tuneWithStore, type TuneReport, type TuningStore } from './runtime/tuner.js';
+export { resetTuning, tuneWithStore, type TuneReport, type TuningStore, type TuneSpace, type TuneFamily } from './runtime/tuner.js';
+export { defineKnobs, Tuning, type Knobs } from './runtime/tuning.js';
+export { TUNE_FAMILIES } from './cases/tune.js';
 export { setDatasetReaders, type DatasetReaders } from './data/sources.js';
 export { F8NET_VERSION } from './runtime/version.js';
 

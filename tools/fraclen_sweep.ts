@@ -7,7 +7,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { formatSweepSummary, fraclenSweep, svgToPng, sweepPlotSvg, sweepSummary, sweepToTsv } from '../src/quant/sweep.js';
+import { formatSweepSummary, fraclenSweep, sweepSummary, sweepToTsv } from '../src/quant/sweep.js';
+import { sweepPlotSvg } from '../src/report/sweep-chart.js';
+import { svgToPng } from '../src/node/png.js';
 
 const [outDir = 'runs/fraclen-sweep', points = '1000', samples = '10000', seed = '0', fresh] = process.argv.slice(2);
 mkdirSync(outDir, { recursive: true });

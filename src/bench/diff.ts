@@ -11,6 +11,7 @@
 import { F8Error } from '../runtime/errors.js';
 import { BENCH_FORMAT, type BenchResult, type RowResult } from './suite.js';
 import { primaryOf } from './report.js';
+import { markdownTable } from '../report/table.js';
 
 export interface DiffRow {
   id: string;
@@ -68,13 +69,12 @@ export function diffTable(d: BenchDiff): string {
     `A: ${d.a.adapter}, f8net ${d.a.version}, ${d.a.date}`,
     `B: ${d.b.adapter}, f8net ${d.b.version}, ${d.b.date}`,
     '',
-    '| row | A ms | A timing | B ms | B timing | B / A |',
-    '| --- | ---: | --- | ---: | --- | ---: |',
+    markdownTable(
+      ['row', 'A ms', 'A timing', 'B ms', 'B timing', 'B / A'],
+      ['l', 'r', 'l', 'r', 'l', 'r'],
+      d.rows.map((r) => [r.id, ms(r.a?.ms), r.a?.method ?? '-', ms(r.b?.ms), r.b?.method ?? '-', r.status !== 'both' ? r.status : Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}x` : 'not measured']),
+    ),
   ];
-  for (const r of d.rows) {
-    const ratio = r.status !== 'both' ? r.status : Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}x` : 'not measured';
-    lines.push(`| ${r.id} | ${ms(r.a?.ms)} | ${r.a?.method ?? '-'} | ${ms(r.b?.ms)} | ${r.b?.method ?? '-'} | ${ratio} |`);
-  }
   lines.push('', `geometric mean of B / A over ${d.rows.filter((r) => Number.isFinite(r.ratio)).length} rows: ${Number.isFinite(d.geomean) ? `${d.geomean.toFixed(2)}x` : '-'} (below 1: B is faster)`);
   return `${lines.join('\n')}\n`;
 }

@@ -8,7 +8,9 @@
  *   await writeRooflinePng(result, 'bench.png');
  */
 import { writeFileAtomic } from '../node/files.js';
-import { svgToPng, PALETTE } from '../quant/svg-chart.js';
+import { PALETTE } from '../report/svg-chart.js';
+import { markdownTable as mdTable } from '../report/table.js';
+import { svgToPng } from '../node/png.js';
 import type { BenchResult, RowResult, Variant, Measured } from './suite.js';
 
 const f = (v: number | undefined, d = 2): string => (v === undefined || !Number.isFinite(v) ? '-' : v >= 1000 ? v.toFixed(0) : v.toPrecision(Math.max(d + 1, 3)).replace(/\.?0+$/, (m) => (m.includes('.') ? '' : m)));
@@ -28,7 +30,7 @@ export function markdownTable(res: BenchResult): string {
   const head = ['row', 'shape', 'timing', 'median ms', 'min ms', 'max ms', 'figure', 'roofline', 'check'];
   if (both) head.push('default ms', 'tuned speed-up');
   for (const p of peers) head.push(`${p} ms`, `${p} / f8net`);
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i < 3 ? ' --- ' : ' ---: ')).join('|')}|`];
+  const rows: string[][] = [];
   for (const r of res.rows) {
     const m = primaryOf(r);
     const check = r.error && !m ? `FAILED: ${r.error}` : r.verified ? `ok (${r.maxError.toExponential(1)}${r.tolerance > 0 ? ` <= ${r.tolerance.toExponential(1)}` : ''})` : `WRONG: ${r.error ?? ''}`;
@@ -44,26 +46,27 @@ export function markdownTable(res: BenchResult): string {
       else if (pr.error) cells.push('failed', esc(pr.error).slice(0, 60));
       else cells.push(ms(pr.wall?.medianMs), `${pr.ratio.toFixed(2)}x${pr.verified ? '' : ' (wrong result)'}`);
     }
-    lines.push(`| ${cells.map((c) => esc(String(c))).join(' | ')} |`);
+    rows.push(cells.map((c) => esc(String(c))));
   }
+  const table = mdTable(head, head.map((_h, i) => (i < 3 ? 'l' : 'r')), rows);
   const p = res.peaks;
   const out = [
     `f8net bench on ${res.adapter.description || res.adapter.vendor} (${res.adapter.backend}); f8net ${res.versions.f8net}, webgpu ${res.versions.webgpu}, node ${res.versions.node}`,
     `timing: ${res.config.timing === 'timestamp' ? 'GPU timestamps around every compute pass (kernel rows); whole-model rows and peers: wall clock' : 'wall clock after a full sync'}; tuning: ${res.config.tuning}${res.tuning ? ` (${res.tuning.source})` : ''}`,
     `roofline (measured now): f32 ${f(p.f32Gflops)} GFLOP/s, int8 ${p.int8Path} ${f(p.int8Gops)} GOP/s, copy ${f(p.copyGBs)} GB/s`,
     '',
-    ...lines,
+    table,
   ];
   if (res.rows.some((r) => primaryOf(r)?.note)) out.push('', "timing 'wall (short)': the GPU time was below the resolution of the adapter's timestamps; the row is timed by the wall clock.");
   if (peers.length) out.push('', 'Peer ratios are wall-clock medians, peer / f8net: above 1 means f8net is faster.');
   for (const [p, why] of Object.entries(res.skipped ?? {})) out.push('', `--compare ${p} skipped: ${why}`);
   if (res.targets.length) {
-    out.push('', '| target | goal | measured | met |', '| --- | --- | ---: | --- |');
     const val = (t: BenchResult['targets'][number], x: number) => (t.unit === '%' ? pct(x) : `${x.toFixed(2)}x`);
-    for (const t of res.targets) {
+    const targets = res.targets.map((t) => {
       const range = t.range ? ` (${val(t, t.range[0])} to ${val(t, t.range[1])})` : '';
-      out.push(`| ${esc(t.name)} | ${esc(t.goal)} | ${val(t, t.value)}${range} | ${t.met === null ? '-' : t.met ? 'yes' : 'no'} |`);
-    }
+      return [esc(t.name), esc(t.goal), `${val(t, t.value)}${range}`, t.met === null ? '-' : t.met ? 'yes' : 'no'];
+    });
+    out.push('', mdTable(['target', 'goal', 'measured', 'met'], ['l', 'l', 'r', 'l'], targets));
   }
   return `${out.join('\n')}\n`;
 }

@@ -182,7 +182,7 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
   const tuner = await import('../node/tuning-cache.js');
 
   log(`roofline probes (${method})`);
-  tuner.resetTuning();
+  tuner.resetTuning(e);
   const peaks = await measurePeaks(e, { quick, method });
   log(`  f32 ${peaks.f32Gflops.toFixed(1)} GFLOP/s, int8 (${peaks.int8Path}) ${peaks.int8Gops.toFixed(1)} GOP/s, copy ${peaks.copyGBs.toFixed(2)} GB/s`);
 
@@ -209,7 +209,7 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
   const variants: Variant[] = tuning === 'both' ? ['default', 'tuned'] : [tuning];
   let tuneReport: TuneReport | undefined;
   for (const v of variants) {
-    if (v === 'default') tuner.resetTuning();
+    if (v === 'default') tuner.resetTuning(e);
     else {
       log(opts.retune ? 'tuning (search)' : 'tuning (cache or search)');
       tuneReport = await tuner.ensureTuning(e, { retune: opts.retune, quick, search: opts.search, cacheDir: opts.tuningCacheDir });
@@ -277,7 +277,7 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
       }
     }
   }
-  if (tuning === 'default') tuner.resetTuning();
+  if (tuning === 'default') tuner.resetTuning(e);
 
   return {
     format: BENCH_FORMAT,

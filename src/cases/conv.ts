@@ -30,6 +30,10 @@ export function convForwardCase(family: string, c: ConvShape): KernelCase {
     inputs: () => ({ x: uniformArray(prod(c.x), 11), w: uniformArray(prod(c.w), 12), b: uniformArray(c.w[0], 13) }),
     reference: (i) => [refConv2d(i.x, c.x, i.w, c.w, i.b, c.opts)],
     gpu: async (i) => [await conv2dForward(Tensor.from(i.x, c.x), Tensor.from(i.w, c.w), Tensor.from(i.b, [c.w[0]]), c.opts).read()],
+    prepare: (i) => {
+      const [x, w, b] = [Tensor.from(i.x, c.x), Tensor.from(i.w, c.w), Tensor.from(i.b, [c.w[0]])];
+      return () => conv2dForward(x, w, b, c.opts);
+    },
   });
 }
 
@@ -56,6 +60,10 @@ export function convWeightGradCase(c: ConvShape): KernelCase {
     inputs: () => ({ x: uniformArray(prod(c.x), 21), gy: uniformArray(prod(ys), 22) }),
     reference: (i) => [refConv2dBackwardWeight(i.x, c.x, i.gy, c.w, c.opts)],
     gpu: async (i) => [await conv2dBackwardWeight(Tensor.from(i.x, c.x), Tensor.from(i.gy, ys), c.w, c.opts).read()],
+    prepare: (i) => {
+      const [x, gy] = [Tensor.from(i.x, c.x), Tensor.from(i.gy, ys)];
+      return () => conv2dBackwardWeight(x, gy, c.w, c.opts);
+    },
   });
 }
 

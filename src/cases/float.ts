@@ -26,7 +26,7 @@ import { sumTolerance } from './conv.js';
 const prod = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 const f32 = async (t: Tensor) => (await t.read()) as Float32Array;
 
-function matmulCase(M: number, N: number, K: number, transA: boolean, transB: boolean): KernelCase {
+export function matmulCase(M: number, N: number, K: number, transA = false, transB = false): KernelCase {
   const aShape = transA ? [K, M] : [M, K];
   const bShape = transB ? [N, K] : [K, N];
   return kernelCase({
@@ -37,6 +37,10 @@ function matmulCase(M: number, N: number, K: number, transA: boolean, transB: bo
     inputs: () => ({ a: uniformArray(M * K, 31), b: uniformArray(K * N, 32) }),
     reference: (i) => [refMatmul(i.a, i.b, M, N, K, transA, transB)],
     gpu: async (i) => [await f32(matmul(Tensor.from(i.a, aShape), Tensor.from(i.b, bShape), { transA, transB }))],
+    prepare: (i) => {
+      const [a, b] = [Tensor.from(i.a, aShape), Tensor.from(i.b, bShape)];
+      return () => matmul(a, b, { transA, transB });
+    },
   });
 }
 

@@ -16,6 +16,7 @@ import type { KernelCase, CaseResult } from './types.js';
 
 export type { KernelCase, CaseResult, Tolerance } from './types.js';
 export { kernelCase } from './types.js';
+export { TUNE_FAMILIES } from './tune.js';
 
 /** Every case, grouped by family in the order selftest prints them. */
 export const KERNEL_CASES: readonly KernelCase[] = [...convCases, ...floatCases, ...fixedCases, ...int8Cases];

@@ -19,7 +19,7 @@ export function int8ConvInputs(xs: readonly number[], ws: readonly number[], see
   return { x: intArray(prod(xs), seed, 0, 255), w: intArray(prod(ws), seed + 1, -127, 127), b: intArray(ws[0], seed + 2, -20000, 20000) };
 }
 
-function convCase(name: string, xs: number[], ws: number[], opts: Conv2dOptions): KernelCase {
+export function int8ConvCase(name: string, xs: number[], ws: number[], opts: Conv2dOptions): KernelCase {
   const groups = opts.groups ?? 1;
   return kernelCase({
     family: groups > 1 && ws[1] === 1 ? 'int8.depthwise' : 'int8.conv',
@@ -33,6 +33,13 @@ function convCase(name: string, xs: number[], ws: number[], opts: Conv2dOptions)
       const w = int8Weights(i.w, ws, groups);
       const b = Tensor.from(i.b, [ws[0]], 'i32');
       return [await readInt8(int8Conv2d(x, w, b, { ...opts, ...EPILOGUE })), (await int8Conv2d(x, w, b, opts).read()) as Int32Array];
+    },
+    // The exported layer (codes out) alone: what the tuner times.
+    prepare: (i) => {
+      const x = int8Activation(i.x, xs, false);
+      const w = int8Weights(i.w, ws, groups);
+      const b = Tensor.from(i.b, [ws[0]], 'i32');
+      return () => int8Conv2d(x, w, b, { ...opts, ...EPILOGUE });
     },
   });
 }
@@ -94,9 +101,9 @@ const REQUANT = kernelCase({
 });
 
 export const int8Cases: KernelCase[] = [
-  convCase('odd sizes 3x3 pad 1', [1, 5, 7, 11], [37, 5, 3, 3], { padding: 1 }),
-  convCase('stride 2 groups 2', [2, 6, 9, 8], [10, 3, 3, 3], { stride: 2, padding: 1, groups: 2 }),
-  convCase('depthwise 3x3 pad 1', [1, 12, 9, 13], [12, 1, 3, 3], { padding: 1, groups: 12 }),
+  int8ConvCase('odd sizes 3x3 pad 1', [1, 5, 7, 11], [37, 5, 3, 3], { padding: 1 }),
+  int8ConvCase('stride 2 groups 2', [2, 6, 9, 8], [10, 3, 3, 3], { stride: 2, padding: 1, groups: 2 }),
+  int8ConvCase('depthwise 3x3 pad 1', [1, 12, 9, 13], [12, 1, 3, 3], { padding: 1, groups: 12 }),
   LINEAR,
   ADD,
   POOLS,

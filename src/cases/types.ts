@@ -21,6 +21,11 @@ export interface KernelCase<I = unknown> {
   reference(i: I): ArrayLike<number>[];
   /** Runs the kernel on the current engine and reads its outputs back; tensors it makes are freed by the caller's tidy scope. */
   gpu(i: I): Promise<ArrayLike<number>[]>;
+  /**
+   * Tuned families' cases (the tuner's check and timed problems, src/cases/tune.ts): uploads the
+   * inputs once and returns a function that dispatches the kernel without reading back.
+   */
+  prepare?(i: I): () => unknown;
 }
 
 /** Builds a case with its input type inferred. */

@@ -3,11 +3,13 @@
  * `f8net fraclen show`: the fractional lengths and clipping levels saved in a checkpoint (no GPU).
  */
 import { Command, Option } from 'commander';
-import { writeFileSync, renameSync } from 'node:fs';
 import { basename } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
-import { fraclenSweep, sweepToTsv, sweepSummary, formatSweepSummary, sweepPlotSvg, svgToPng } from '../quant/sweep.js';
-import { fraclenRows, formatFraclenTable, fraclenChartSvg } from '../quant/show.js';
+import { fraclenSweep, sweepToTsv, sweepSummary, formatSweepSummary } from '../quant/sweep.js';
+import { sweepPlotSvg } from '../report/sweep-chart.js';
+import { fraclenRows, formatFraclenTable, fraclenChartSvg } from '../report/fraclens.js';
+import { svgToPng } from '../node/png.js';
+import { writeFileAtomic } from '../node/files.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 
 function num(name: string, kind: 'int' | 'float', min: number) {
@@ -41,11 +43,8 @@ export function registerFraclenCommands(program: Command): void {
       const signed = !!o.signed;
       const rows = fraclenSweep({ signed, wl: o.wl, sigmaMin: o.sigmaMin, sigmaMax: o.sigmaMax, points: o.points, samples: o.samples, seed: o.seed });
       const tsv = sweepToTsv(rows, o.wl, signed);
-      if (o.out) {
-        const tmp = `${o.out}.${process.pid}.tmp`;
-        writeFileSync(tmp, tsv);
-        renameSync(tmp, o.out);
-      } else process.stdout.write(tsv);
+      if (o.out) writeFileAtomic(o.out, [new TextEncoder().encode(tsv)]);
+      else process.stdout.write(tsv);
       if (o.plot) await svgToPng(sweepPlotSvg(rows, { wl: o.wl, signed }), o.plot);
       process.stderr.write(`${formatSweepSummary(sweepSummary(rows))}\n`);
     });

@@ -7,7 +7,7 @@
  */
 import { Option, type Command } from 'commander';
 import { F8Error } from '../runtime/errors.js';
-import { importCheckpoint } from '../io/import-weights.js';
+import { importCheckpoint } from '../node/import-weights.js';
 import { withEngine } from './main.js';
 import { checkCheckpointOut } from '../node/run-dir.js';
 import { parseModelArgs, MODEL_ARGS_HELP } from './model-args.js';

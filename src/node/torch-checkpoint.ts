@@ -23,7 +23,7 @@ import type { TrainConfig } from '../train/config.js';
 import type { Module } from '../nn/module.js';
 import type { StTensor } from '../io/safetensors.js';
 import type { TorchCheckpoint } from '../io/torch-pt.js';
-import { importWeights } from '../io/import-weights.js';
+import { importWeights } from './import-weights.js';
 import { nameRulesFor } from '../io/name-maps.js';
 import { paperNameMap } from '../io/paper-names.js';
 import { readTorchCheckpoint } from './torch-file.js';

@@ -1,8 +1,9 @@
 /**
  * The tuning cache of the Node platform: one JSON file per adapter and driver in the user's
  * cache folder, keyed by the adapter, the Dawn build, f8net's version and a hash of wgsl/.
- * The search and the cache's checks are src/runtime/tuner.ts; this file only finds, reads and
- * writes the file (readCacheText is the one read of it).
+ * The search and the cache's checks are src/runtime/tuner.ts, the families it tunes
+ * src/cases/tune.ts (TUNE_FAMILIES); this file only finds, reads and writes the file
+ * (readCacheText is the one read of it).
  *
  * @example
  *   const r = await ensureTuning(await Engine.open());   // cache hit: applies it; else searches
@@ -15,7 +16,8 @@ import type { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import { Sha256, sha256Hex } from '../runtime/sha256.js';
 import { F8NET_VERSION } from '../runtime/version.js';
-import { parseTuningCache, tuneWithStore, type CacheExpectation, type TuneOptions, type TuneReport, type TuningCache } from '../runtime/tuner.js';
+import { parseTuningCache, tuneWithStore, type CacheExpectation, type TuneFamily, type TuneOptions, type TuneReport, type TuningCache } from '../runtime/tuner.js';
+import { TUNE_FAMILIES } from '../cases/tune.js';
 import { writeFileAtomic } from './files.js';
 // The one read of a cache file: regular files inside the cache folder only, size-capped, depth-checked.
 import { readCacheText } from './untrusted.js';
@@ -23,6 +25,7 @@ import { packageVersion } from './versions.js';
 import { WGSL_DIR } from './wgsl-files.js';
 
 export * from '../runtime/tuner.js';
+export { TUNE_FAMILIES };
 
 const oneLine = (e: unknown): string => String((e as Error)?.message ?? e).split('\n')[0];
 
@@ -73,11 +76,11 @@ export function tuningCacheFile(key: string, dir = tuningCacheDir()): string {
  * Reads and validates a cache file. `missing`: no file; `warning`: unusable (corrupt or stale),
  * the text names the file and why; else the cache.
  */
-export function readTuningCache(file: string, want: CacheExpectation): { cache: TuningCache } | { warning: string } | { missing: true } {
+export function readTuningCache(file: string, want: CacheExpectation, families: readonly TuneFamily[] = TUNE_FAMILIES): { cache: TuningCache } | { warning: string } | { missing: true } {
   const r = readCacheText(file);
   if ('missing' in r) return r;
   if ('error' in r) return { warning: `${file}: tuning cache ignored (cannot read it: ${r.error})` };
-  return parseTuningCache(r.text, file, want);
+  return parseTuningCache(r.text, file, want, families);
 }
 
 /** Writes a cache file atomically (temporary file in the same folder, then rename). */
@@ -91,7 +94,7 @@ export function writeTuningCache(file: string, cache: TuningCache): void {
 }
 
 /**
- * Loads this adapter's tuning from its cache file and applies it; when the cache is missing,
+ * Loads this adapter's tuning (TUNE_FAMILIES) from its cache file and applies it to e.tuning; when the cache is missing,
  * stale or corrupt (a warning names the file and why) or `retune` is set, searches (unless
  * search is false: the defaults stay), writes the cache and applies the choice.
  * @example const r = await ensureTuning(Engine.get(), { search: false }); // cache or defaults, never a search
@@ -100,5 +103,5 @@ export async function ensureTuning(e: Engine, opts: TuneOptions = {}): Promise<T
   const key = adapterKey(e);
   const file = tuningCacheFile(key, opts.cacheDir ?? tuningCacheDir());
   const want: CacheExpectation = { adapterKey: key, f8netVersion: f8netVersion(), wgslHash: wgslSourceHash(), quick: !!opts.quick };
-  return tuneWithStore(e, { name: file, want, read: () => readTuningCache(file, want), write: (c) => writeTuningCache(file, c) }, opts);
+  return tuneWithStore(e, { name: file, want, read: () => readTuningCache(file, want), write: (c) => writeTuningCache(file, c) }, TUNE_FAMILIES, opts);
 }

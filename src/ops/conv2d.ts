@@ -10,6 +10,7 @@
  *   const d = conv2d(x, wd, null, { groups: 64, stride: 2, padding: 1 }); // depthwise, wd [64,1,3,3]
  */
 import { Engine, type Kernel } from '../runtime/engine.js';
+import { defineKnobs } from '../runtime/tuning.js';
 import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
 import { record } from '../autograd/tape.js';
@@ -46,7 +47,9 @@ export interface ConvGeometry {
  * minLanes: the weight and bias gradients split their reduction until about this many threads
  * run. subgroups: use subgroup shuffles where the adapter has them (>= 8 lanes).
  */
-export const conv2dTuning = { WG: 64, OCB: 32, PW: 4, OCL: 4, CB: 32, winKW: [3], winOCL: 4, winCB: 16, minLanes: 2048, subgroups: true, SMEM: false, wgradSMEM: false };
+export const conv2dKnobs = defineKnobs('conv2d', { WG: 64, OCB: 32, PW: 4, OCL: 4, CB: 32, winKW: [3], winOCL: 4, winCB: 16, minLanes: 2048, subgroups: true, SMEM: false, wgradSMEM: false });
+/** The engine's conv2d knobs (per adapter; the defaults until tuned). Writes change what the conv picks. */
+export const conv2dTuning = (e: Engine = Engine.get()) => e.tuning.get(conv2dKnobs);
 
 // Tiles are powers of two so that layers of many sizes share a few pipelines (a cold compile
 // of the largest tile takes ~1 s on lavapipe).
@@ -109,22 +112,14 @@ export function isDepthwise(xShape: readonly number[], wShape: readonly number[]
 
 // ---- dispatch helpers --------------------------------------------------------------------------
 
-const subgroupOk = new WeakMap<Engine, boolean>();
-/** Whether the subgroup kernels may run: the feature is on and subgroups hold >= 8 lanes. */
+/** Whether the subgroup kernels may run: tuned on (conv2dTuning(e).subgroups) and the adapter has them (Gpu.hasSubgroups). */
 export function useSubgroups(e: Engine): boolean {
-  if (!conv2dTuning.subgroups) return false;
-  let ok = subgroupOk.get(e);
-  if (ok === undefined) {
-    const info = e.gpu.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
-    ok = e.gpu.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 8;
-    subgroupOk.set(e, ok);
-  }
-  return ok;
+  return conv2dTuning(e).subgroups && e.gpu.hasSubgroups;
 }
 
 /** The conv2d.wgsl pipeline for `entry`; defines an entry does not read are pinned. */
 function kernel(e: Engine, entry: 'pack_w' | 'fwd' | 'bww' | 'bww_win' | 'reduce_splits' | 'bias_grad', d: { OCB?: number; PW?: number; SHIFT?: number; OCL?: number; CB?: number; KWIN?: number } = {}): Kernel {
-  const t = conv2dTuning;
+  const t = conv2dTuning(e);
   const sg = useSubgroups(e) ? 1 : 0;
   const defs = { WG: 64, OCB: 8, PW: 1, ACC: 1, OCL: 1, CB: 8, SUBGROUPS: 0, SHIFT: 0, KWIN: 1, XWIN: 1 };
   if (entry === 'pack_w') defs.OCB = d.OCB!;
@@ -200,7 +195,7 @@ interface ConvCall {
 
 /** Runs the direct conv kernel from x [N, C, H, W] and packed weights into y. */
 function directConv(e: Engine, x: Tensor, wp: Tensor, bias: Tensor | null, y: Tensor, c: ConvCall, OCB: number): void {
-  const t = conv2dTuning;
+  const t = conv2dTuning(e);
   // Keep about OCB*PW accumulators when the channel block is small, up to 8 pixels.
   const PW = pow2Floor(Math.min(c.OW, Math.max(t.PW, Math.min(8, Math.floor((t.OCB * t.PW) / OCB)))));
   const cg = c.C / c.groups;
@@ -247,10 +242,12 @@ function phases(size: number, s: number, p: number, d: number, k: number): { a: 
  * Depthwise tiles: R rows x P columns of outputs per thread (forward and backward input);
  * bwwP output columns per step of the weight gradient.
  */
-export const depthwiseTuning = { R: 4, P: 8, bwwP: 4, minLanes: 2048, SMEM: false };
+export const depthwiseKnobs = defineKnobs('depthwise', { R: 4, P: 8, bwwP: 4, minLanes: 2048, SMEM: false });
+/** The engine's depthwise knobs (per adapter). */
+export const depthwiseTuning = (e: Engine = Engine.get()) => e.tuning.get(depthwiseKnobs);
 
 function dwKernel(e: Engine, entry: 'dw_fwd' | 'dw_bww', KH: number, KW: number, sh: number, sw: number, dh: number, dw: number): Kernel {
-  const { R, P, bwwP } = depthwiseTuning;
+  const { R, P, bwwP } = depthwiseTuning(e);
   const tile = entry === 'dw_fwd' ? { R, P } : { R: 1, P: bwwP };
   return e.kernel('depthwise.wgsl', entry, { KH, KW, SH: sh, SW: sw, DH: dh, DW: dw, ...tile });
 }
@@ -258,7 +255,7 @@ function dwKernel(e: Engine, entry: 'dw_fwd' | 'dw_bww', KH: number, KW: number,
 /** One launch of dw_fwd (see ConvCall; map: how output channels read input channels). */
 function dwDirect(e: Engine, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, c: ConvCall, taps: TapMap, map: { div: number; mi: number; wByIn: boolean }): void {
   const [, , KHs, KWs] = w.shape;
-  const { R, P } = depthwiseTuning;
+  const { R, P } = depthwiseTuning(e);
   const tr = Math.ceil(c.OH / R);
   const tc = Math.ceil(c.OW / P);
   const count = c.N * c.O * tr * tc;
@@ -315,15 +312,15 @@ export function conv2dForward(x: Tensor, w: Tensor, bias: Tensor | null, opts: C
   const call: ConvCall = { N, C, H, W, O, OH, OW, KH, KW, ...g, YH: OH, YW: OW, yoh0: 0, yow0: 0, ysh: 1, ysw: 1 };
   const taps: TapMap = { KH, KW, bh: 0, sgh: 1, bw: 0, sgw: 1 };
   if (isDepthwise(x.shape, w.shape, g.groups)) {
-    if (depthwiseTuning.SMEM && dwSmemFits(call)) dwSmem(e, x, w, bias, y, call);
+    if (depthwiseTuning(e).SMEM && dwSmemFits(call)) dwSmem(e, x, w, bias, y, call);
     else dwDirect(e, x, w, bias, y, call, taps, { div: O / C, mi: 1, wByIn: false });
     return y;
   }
-  if (conv2dTuning.SMEM && Math.ceil((N * OH * OW) / 64) <= 65535) {
+  if (conv2dTuning(e).SMEM && Math.ceil((N * OH * OW) / 64) <= 65535) {
     smemConv(e, x, w, bias, y, call);
     return y;
   }
-  const OCB = tile8(O / g.groups, conv2dTuning.OCB);
+  const OCB = tile8(O / g.groups, conv2dTuning(e).OCB);
   const wp = packWeights(e, w, g.groups, C / g.groups, O / g.groups, taps, false, OCB);
   directConv(e, x, wp, bias, y, call, OCB);
   wp.dispose();
@@ -361,7 +358,7 @@ export function conv2dBackwardInput(gy: Tensor, w: Tensor, xShape: readonly numb
   const e = Engine.get();
   const depthwise = isDepthwise(xShape, w.shape, g.groups);
   const gx = Tensor.empty([N, C, H, W]);
-  if (conv2dTuning.SMEM && !depthwise && g.sh === 1 && g.sw === 1 && Math.ceil((N * H * W) / 64) <= 65535) {
+  if (conv2dTuning(e).SMEM && !depthwise && g.sh === 1 && g.sw === 1 && Math.ceil((N * H * W) / 64) <= 65535) {
     // Stride 1: one forward conv of gy with the transposed, flipped weights (wgsl/conv2d_smem.wgsl
     // TRANSPOSE), the same choice as the forward pass (the tuner times the forward).
     const cg = C / g.groups;
@@ -377,7 +374,7 @@ export function conv2dBackwardInput(gy: Tensor, w: Tensor, xShape: readonly numb
   if (rows.some((r) => r.T === 0) || cols.some((c) => c.T === 0)) fillInPlace(gx, 0);
   const cg = C / g.groups;
   const og = O / g.groups;
-  const OCB = tile8(cg, conv2dTuning.OCB);
+  const OCB = tile8(cg, conv2dTuning(e).OCB);
   for (const r of rows) {
     for (const c of cols) {
       if (r.T === 0 || c.T === 0) continue;
@@ -413,7 +410,7 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, wShape: readonly num
   const [, , OH, OW] = yShape;
   const count = O * cg * KH * KW;
   if (isDepthwise(x.shape, wShape, g.groups)) {
-    const { splits, rowsPerSplit } = splitsFor(O, N * OH, depthwiseTuning.minLanes);
+    const { splits, rowsPerSplit } = splitsFor(O, N * OH, depthwiseTuning(e).minLanes);
     const part = Tensor.empty(splits === 1 ? wShape : [splits * count]);
     e.dispatch(
       dwKernel(e, 'dw_bww', KH, KW, g.sh, g.sw, g.dh, g.dw),
@@ -423,7 +420,7 @@ export function conv2dBackwardWeight(x: Tensor, gy: Tensor, wShape: readonly num
     );
     return reduceSplits(e, part, splits, count, wShape);
   }
-  const t = conv2dTuning;
+  const t = conv2dTuning(e);
   const og = O / g.groups;
   if (t.wgradSMEM && Math.ceil((cg * KH * KW) / 64) <= 65535) {
     // The shared-memory tiled GEMM (wgsl/conv2d_smem.wgsl wgrad_smem): one pass, no split.
@@ -457,7 +454,7 @@ export function conv2dBackwardBias(gy: Tensor): Tensor {
   if (gy.shape.length !== 4) throw new F8Error('SHAPE_MISMATCH', `conv2dBackwardBias: gradient ${fmt(gy.shape)} must be 4-D [N, O, OH, OW]`);
   const e = Engine.get();
   const [N, O, OH, OW] = gy.shape;
-  const { splits, rowsPerSplit } = splitsFor(O, N * OH, conv2dTuning.minLanes);
+  const { splits, rowsPerSplit } = splitsFor(O, N * OH, conv2dTuning(e).minLanes);
   const part = Tensor.empty([splits * O]);
   e.dispatch(kernel(e, 'bias_grad'), { gy, part }, params({ N, O, OH, OW, splits, rows_per_split: rowsPerSplit }), e.grid1d(O * splits, 64));
   return reduceSplits(e, part, splits, O, [O]);

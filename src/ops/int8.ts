@@ -31,7 +31,7 @@
  * alone).
  *
  * The dot product uses dot4I8Packed where the adapter has it (Engine.get().gpu.hasDot4I8) and
- * is a hardware one, unpacked multiply-adds otherwise (int8Tuning.dot4, int8UsesDot4); either
+ * is a hardware one, unpacked multiply-adds otherwise (int8Tuning().dot4, int8UsesDot4); either
  * way one side is offset by 128 and the sum corrected by 128 * sum(w) (no mixed-sign dot4).
  *
  * @example
@@ -41,6 +41,7 @@
  *   const logits = int8Linear(int8SumPool(a, { requant: { shift: 4, signed: false } }), fc, Bfc); // i32 [1, classes]
  *   console.log(await readInt8(a));                                      // Int32Array codes, NCHW
  */
+import { defineKnobs } from '../runtime/tuning.js';
 import { Engine, type Kernel } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
@@ -85,7 +86,7 @@ export interface Int8Epilogue {
 }
 
 export interface Int8Options extends Int8Epilogue {
-  /** Force the dot4I8Packed path (true) or the unpacked one (false); default: int8Tuning.dot4. */
+  /** Force the dot4I8Packed path (true) or the unpacked one (false); default: int8Tuning().dot4. */
   dot4?: boolean;
 }
 
@@ -103,7 +104,9 @@ type WithRequant<T> = T & { requant: Int8Requant };
  * unpacked form compiles to faster code (measured 1.1-1.2x on lavapipe).
  * subgroups: share weights by shuffles where the adapter has 8-lane subgroups.
  */
-export const int8Tuning = { WG: 64, OCB: 32, PW: 4, R: 2, P: 8, dot4: 'auto' as boolean | 'auto', subgroups: true };
+export const int8Knobs = defineKnobs('int8', { WG: 64, OCB: 32, PW: 4, R: 2, P: 8, dot4: 'auto' as boolean | 'auto', subgroups: true });
+/** The engine's int8 knobs (per adapter; the defaults until tuned). */
+export const int8Tuning = (e: Engine = Engine.get()) => e.tuning.get(int8Knobs);
 
 const I32_MAX = 2147483647;
 const XOR_OFFSET = 0x80808080;
@@ -229,11 +232,11 @@ function isSoftwareAdapter(e: Engine): boolean {
   return info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${info.description} ${info.device}`);
 }
 
-/** Whether the conv uses dot4I8Packed (see int8Tuning.dot4); opts.dot4 forces a path. */
+/** Whether the conv uses dot4I8Packed (see int8Tuning().dot4); opts.dot4 forces a path. */
 export function int8UsesDot4(force?: boolean, e: Engine = Engine.get()): boolean {
   if (force === true && !e.gpu.hasDot4I8) throw new F8Error('UNSUPPORTED', 'int8: dot4 forced but this adapter has no packed_4x8_integer_dot_product; leave opts.dot4 unset for the unpacked path');
   if (force !== undefined) return force;
-  const t = int8Tuning.dot4;
+  const t = int8Tuning(e).dot4;
   if (t !== 'auto') return t && e.gpu.hasDot4I8;
   return e.gpu.hasDot4I8 && !isSoftwareAdapter(e);
 }
@@ -279,7 +282,7 @@ const OPS_FIELDS = 'N C C4 S count H W OH OW kh kw sh sw ph pw a_kind b_kind ma 
 
 /** A conv2d.wgsl-style pipeline of int8_conv.wgsl; defines an entry does not read are pinned. */
 function convKernel(e: Engine, entry: 'conv' | 'dwconv', d: Record<string, number | boolean>): Kernel {
-  const pinned = { TPAD: 0, WVEC: 0, WG: int8Tuning.WG, SUBGROUPS: 0, DOT4: 0, OCB: 8, PW: 1, ALIGN: 1, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, R: 1, P: 1 };
+  const pinned = { TPAD: 0, WVEC: 0, WG: int8Tuning(e).WG, SUBGROUPS: 0, DOT4: 0, OCB: 8, PW: 1, ALIGN: 1, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, R: 1, P: 1 };
   return e.kernel('int8_conv.wgsl', entry, { ...pinned, ...d });
 }
 
@@ -312,14 +315,14 @@ function convCore(op: string, x: Int8Act, xShape: number[], w: Int8Weights, bias
   // Stand-ins for absent optional buffers (never read: has_bias = 0, per_channel = 0).
   const binds = { x: x.data, w: w.data, w4: w.data, wsum: w.sums, bias: bias ?? w.sums, shift: shift ?? w.sums, y };
   if (w.depthwise) {
-    const { R, P } = int8Tuning;
+    const { R, P } = int8Tuning(e);
     const tr = Math.ceil(OH / R);
     const tc = Math.ceil(OW / P);
     const count = N * O4 * tr * tc;
     const k = convKernel(e, 'dwconv', { KH, KW, SH: g.sh, SW: g.sw, DH: g.dh, DW: g.dw, R, P });
     e.dispatch(k, binds, fill(CONV_FIELDS, { ...base, tr, tc, count, xor_x: x.signed ? XOR_OFFSET : 0, fix: 0 }), e.grid1d(count, 64));
   } else {
-    const t = int8Tuning;
+    const t = int8Tuning(e);
     const dot4 = int8UsesDot4(opts.dot4, e);
     const OCB = Math.max(8, Math.min(t.OCB, 32, pow2Ceil(og)));
     const PW = pow2Floor(Math.min(OW, t.PW));

@@ -9,6 +9,7 @@
  *   const g = matmul(a, b, { transA: true });     // a is [K,M]
  *   const y = linear(x, w, bias);                // x [N,K], w [O,K], bias [O] -> [N,O]
  */
+import { defineKnobs } from '../runtime/tuning.js';
 import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
@@ -26,7 +27,9 @@ export interface MatmulOptions {
  * shared-memory tiled kernel instead (wgsl/matmul_smem.wgsl, 64 x 64 blocks; TM, TN, WGX, B4
  * unused), for adapters with real workgroup memory; slower on lavapipe.
  */
-export const matmulTiles = { TM: 16, TN: 8, WGX: 16, B4: true, SMEM: false };
+export const matmulKnobs = defineKnobs('matmul', { TM: 16, TN: 8, WGX: 16, B4: true, SMEM: false });
+/** The engine's matmul tiles (per adapter; the defaults until tuned). */
+export const matmulTiles = (e: Engine = Engine.get()) => e.tuning.get(matmulKnobs);
 
 const MAX_WG = 65535;
 
@@ -46,7 +49,7 @@ function gemm(a: Tensor, b: Tensor, bias: Tensor | null, transA: boolean, transB
   if (M === 0 || N === 0) return out;
   const bind: Record<string, Tensor> = { a, b, c: out };
   if (bias) bind.bias = bias;
-  if (matmulTiles.SMEM) {
+  if (matmulTiles(e).SMEM) {
     const k = e.kernel('matmul_smem.wgsl', 'matmul_smem', { TRANS_A: transA, TRANS_B: transB, BIAS: bias !== null });
     const tiles = Math.ceil(M / 64);
     const gz = Math.ceil(tiles / MAX_WG);
@@ -56,7 +59,7 @@ function gemm(a: Tensor, b: Tensor, bias: Tensor | null, transA: boolean, transB
     e.dispatch(k, bind, { M, N, K, rowTiles: gy }, [gx, gy, gz]);
     return out;
   }
-  const { TM, TN, WGX } = matmulTiles;
+  const { TM, TN, WGX } = matmulTiles(e);
   if (![4, 8, 16].includes(TM) || ![4, 8].includes(TN)) throw new F8Error('BAD_CONFIG', `matmul: tile ${TM}x${TN} is not one of {4,8,16}x{4,8}`);
   const k = e.kernel('matmul.wgsl', 'matmul', {
     TM,
@@ -65,7 +68,7 @@ function gemm(a: Tensor, b: Tensor, bias: Tensor | null, transA: boolean, transB
     TM16: TM === 16,
     TN8: TN === 8,
     WGX,
-    B4: matmulTiles.B4 && !transB && N % 4 === 0,
+    B4: matmulTiles(e).B4 && !transB && N % 4 === 0,
     TRANS_A: transA,
     TRANS_B: transB,
     BIAS: bias !== null,

@@ -2,7 +2,8 @@
  * The paper's error analysis (F8NET.md §2, F8Net section 3), on the CPU reference: for
  * Gaussian (signed) and rectified-Gaussian (unsigned) data over a log range of sigma, the
  * relative RMS quantisation error of every fl, the optimal fl (ties -> largest), and the fl the
- * std formula picks. Outputs: rows, TSV, a summary of where each fl is optimal, an SVG/PNG plot.
+ * std formula picks. Outputs: rows, TSV, a summary of where each fl is optimal (the SVG plot
+ * of the rows is src/report/sweep-chart.ts).
  *
  * Choices, as in the paper's script unless said:
  * - sigma is that of the Gaussian before rectification; errors are divided by it.
@@ -16,9 +17,6 @@
 import { Rng } from '../runtime/rng.js';
 import { F8Error } from '../runtime/errors.js';
 import { flRange, fraclenFromStat, gridSearchFraclen, tensorStat } from './fixed.js';
-import { lineChartSvg, PALETTE, type Series } from './svg-chart.js';
-
-export { svgToPng } from './svg-chart.js';
 
 export type SweepOpts = { signed: boolean; wl?: number; sigmaMin?: number; sigmaMax?: number; points?: number; samples?: number; seed?: number; fresh?: boolean };
 
@@ -116,34 +114,4 @@ export function formatSweepSummary(s: SweepSummary): string {
     lines.push(`formula fl ${d.formulaFl} != optimal ${d.optFl} for sigma ${g(d.sigmaFrom)} .. ${g(d.sigmaTo)} (error up to +${(100 * d.maxExcess).toFixed(2)}%)`);
   }
   return lines.join('\n');
-}
-
-/**
- * The error curves as SVG: log sigma on x, log relative error on y, one line per fl, the optimum
- * as black dots, and red crosses where the std formula picks another fl.
- * @example await svgToPng(sweepPlotSvg(rows, { wl: 8, signed: true }), 'signed.png')
- */
-export function sweepPlotSvg(rows: SweepRow[], opts: { wl: number; signed: boolean; title?: string; width?: number; height?: number }): string {
-  const [min, max] = flRange(opts.wl, opts.signed);
-  const series: Series[] = [];
-  for (let fl = min; fl <= max; fl++) {
-    series.push({ name: `FL=${fl}`, color: PALETTE[fl % PALETTE.length], points: rows.map((r) => [r.sigma, r.errs[fl - min]] as const) });
-  }
-  series.push({ name: 'optimum', color: '#000', line: false, marker: 'circle', markerSize: 1.6, points: rows.map((r) => [r.sigma, r.optErr] as const) });
-  series.push({
-    name: 'std formula (if not optimal)',
-    color: '#d00',
-    line: false,
-    marker: 'cross',
-    points: rows.filter((r) => r.formulaFl !== r.optFl).map((r) => [r.sigma, r.errs[r.formulaFl - min]] as const),
-  });
-  const kind = opts.signed ? 'Signed (Gaussian)' : 'Unsigned (rectified Gaussian)';
-  return lineChartSvg({
-    title: opts.title ?? `${opts.wl}-bit ${kind}: RMS quantisation error / sigma`,
-    width: opts.width ?? 900,
-    height: opts.height ?? 560,
-    x: { label: 'sigma', log: true },
-    y: { label: 'relative RMS error', log: true },
-    series,
-  });
 }

@@ -14,6 +14,7 @@
  *   engine.dispatch(k, { x: a, y: out }, { n: a.size }, engine.grid1d(a.size, 256));
  *   console.log(await out.read());
  */
+import { Tuning } from './tuning.js';
 import { F8Error } from './errors.js';
 import { envVar } from './env.js';
 import { Gpu, openGpu, type GpuOptions } from './gpu.js';
@@ -90,6 +91,8 @@ export class Engine {
   /** The timestamp query set and the resolve buffers, created on the first beginGpuTiming(). */
   private timerRes: { set: GPUQuerySet; spare: GPUBuffer[] } | null = null;
   private static current: Engine | null = null;
+  /** This adapter's tuned kernel settings (src/runtime/tuning.ts): the ops read their knobs here. */
+  readonly tuning = new Tuning();
 
   private constructor(readonly gpu: Gpu) {
     this.device = gpu.device;

@@ -96,6 +96,16 @@ export class Gpu {
     return !!lf && lf.has('packed_4x8_integer_dot_product');
   }
 
+  private subgroups8: boolean | undefined;
+  /**
+   * True when the subgroup kernels may run here: the 'subgroups' feature is on and subgroups
+   * hold at least 8 lanes (the one subgroup detection; the ops and the tuner ask it).
+   */
+  get hasSubgroups(): boolean {
+    this.subgroups8 ??= this.features.has('subgroups') && ((this.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number }).subgroupMinSize ?? 0) >= 8;
+    return this.subgroups8;
+  }
+
   get hasTimestamps(): boolean {
     return this.features.has('timestamp-query');
   }

@@ -1,14 +1,15 @@
 /**
- * Per-adapter kernel tuning. Kernels with variants (tile sizes, workgroup size, subgroup use,
- * the int8 dot path) read their knobs from exported tuning objects (conv2dTuning,
- * depthwiseTuning, matmulTiles, int8Tuning); the engine compiles one pipeline per distinct
- * setting. The first time f8net runs on an adapter, a short search tries a few settings per
- * family: each is checked against the CPU reference on a small odd-sized problem (bit-exact for
- * the integer kernels), then timed on a representative layer of the model zoo; the fastest that
- * passed is kept. The choice is cached per adapter and driver (Node: a file in the user's cache
- * folder, src/node/tuning-cache.ts; this module sees the cache only as text through a
- * TuningStore) with the f8net version and a hash of wgsl/, so a kernel change or an upgrade
- * makes it stale; a stale or corrupt cache is ignored with a warning naming it and why.
+ * The generic kernel search. A tuned family declares its knobs (defineKnobs, src/runtime/tuning.ts)
+ * and its search space beside its op (src/ops/<op>.tune.ts); its check and timed problems are
+ * kernel cases (src/cases/: shapes, seeded inputs, CPU reference, tolerance), bound to the space
+ * in src/cases/ and listed in TUNE_FAMILIES there. This module knows none of them: it takes the
+ * families it is given, tries a few settings of each on the engine (each checked against the
+ * CPU reference with the case's tolerance, bit-exact for the integer kernels, then timed on a
+ * representative layer of the model zoo) and keeps the fastest that passed in `e.tuning`, the
+ * engine's own set (one per adapter). The choice is cached per adapter and driver (Node: a file
+ * in the user's cache folder, src/node/tuning-cache.ts; this module sees the cache only as text
+ * through a TuningStore) with the f8net version and a hash of wgsl/, so a kernel change or an
+ * upgrade makes it stale; a stale or corrupt cache is ignored with a warning naming it and why.
  *
  * @example
  *   const e = await Engine.open();
@@ -18,14 +19,8 @@
  */
 import { Engine } from './engine.js';
 import { F8Error } from './errors.js';
-import { Tensor } from '../tensor.js';
-import { Rng } from '../runtime/rng.js';
-import { conv2dForward, conv2dBackwardWeight, conv2dOutputShape, conv2dTuning, depthwiseTuning, type Conv2dOptions } from '../ops/conv2d.js';
-import { refConv2d, refConv2dBackwardWeight } from '../ops/conv2d.ref.js';
-import { matmul, matmulTiles } from '../ops/matmul.js';
-import { refMatmul } from '../ops/matmul.ref.js';
-import { int8Activation, int8Weights, int8Conv2d, readInt8, int8Tuning, int8UsesDot4, type Int8Act } from '../ops/int8.js';
-import { refInt8Conv2d } from '../ops/int8.ref.js';
+import { compare, isExact, type Tolerance } from './compare.js';
+import type { Knobs } from './tuning.js';
 
 export type Setting = Record<string, unknown>;
 
@@ -65,152 +60,49 @@ export interface TuneOptions {
  */
 export const tunerTestHooks: { corrupt?: (family: string, setting: Setting) => boolean } = {};
 
-// ---- knobs and their defaults -------------------------------------------------------------------
-
-const TARGETS = { conv2dTuning, depthwiseTuning, matmulTiles, int8Tuning } as Record<string, Record<string, unknown>>;
-// Snapshot at load, before anything tunes: resetTuning() goes back to these.
-const DEFAULTS = structuredClone(TARGETS);
-
-/** Restores every knob of the tuning objects to its default. */
-export function resetTuning(): void {
-  for (const [k, t] of Object.entries(TARGETS)) Object.assign(t, structuredClone(DEFAULTS[k]));
+/** Restores every knob of the engine's tuning to its default (no engine open: nothing to do). */
+export function resetTuning(e: Engine | null = Engine.tryGet()): void {
+  e?.tuning.reset();
 }
 
 // ---- families -----------------------------------------------------------------------------------
 
-/** One run of an op: the output to check or dispose. */
-export type Output = Tensor | Int8Act;
-export interface Workload {
-  run(): Output;
-  /** Largest |GPU - CPU| and whether every element is within tolerance (exact for integers). */
-  check(out: Output, corrupt: boolean): Promise<{ maxError: number; ok: boolean }>;
-  dispose(): void;
-}
-
-/** A set of knobs tuned together, with the problems that check and time them. */
-export interface Family {
+/** A knob set's search space, declared beside its op (src/ops/<op>.tune.ts). */
+export interface TuneSpace {
   name: string;
-  /** The exported tuning object whose fields are the knobs. */
-  target: string;
+  /** The op's knobs (defineKnobs) that this family sets. */
+  knobs: Knobs;
   /** Every value each knob may take (a cached choice outside this is corrupt). */
   space: Record<string, readonly unknown[]>;
-  /** Settings to try, the default first; quick: two. */
+  /** Settings to try besides the default, each a partial setting over it; quick: one. */
   candidates(e: Engine, quick: boolean): Setting[];
-  /** The check problem (small, odd sizes) and the timed one (a zoo layer; the check problem when quick). */
-  problems(quick: boolean): { check: Workload; time: Workload | null };
 }
 
-const prod = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
-function uniform(n: number, seed: number): Float32Array {
-  const r = new Rng(seed);
-  return Float32Array.from({ length: n }, () => 2 * r.nextFloat() - 1);
-}
-function ints(n: number, seed: number, lo: number, hi: number): Int32Array {
-  const r = new Rng(seed);
-  return Int32Array.from({ length: n }, () => lo + r.nextInt(hi - lo + 1));
-}
-function disposeOut(o: Output): void {
-  if (o instanceof Tensor) o.dispose();
-  else o.data.dispose();
+/**
+ * A problem the search runs: a kernel case (src/cases/) fits. `prepare` uploads the inputs once
+ * and returns a function that dispatches the kernel without reading back (timing).
+ */
+export interface TuneCase<I = unknown> {
+  tolerance: Tolerance;
+  inputs(): I;
+  reference(i: I): ArrayLike<number>[];
+  gpu(i: I): Promise<ArrayLike<number>[]>;
+  prepare(i: I): () => unknown;
 }
 
-/** Float comparison as the tests do it: atol for a sum of `terms` products in [-1, 1], rtol 1e-4. */
-async function checkF32(out: Output, ref: ArrayLike<number>, terms: number, corrupt: boolean): Promise<{ maxError: number; ok: boolean }> {
-  const got = Float32Array.from((await (out as Tensor).read()) as Float32Array);
-  if (corrupt) got[0] += 1;
-  const atol = 1e-4 * Math.max(1, Math.sqrt(terms) / 4);
-  let maxError = 0;
-  let ok = got.length === ref.length;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs(got[i] - ref[i]);
-    if (!(d <= atol + 1e-4 * Math.abs(ref[i]))) ok = false;
-    maxError = Math.max(maxError, Number.isNaN(d) ? Infinity : d);
-  }
-  return { maxError, ok };
+/** A search space with the problems that check it (small, odd sizes) and time it (a zoo layer). */
+export interface TuneFamily extends TuneSpace {
+  check: TuneCase;
+  time: TuneCase;
 }
 
-function checkExact(got: Int32Array, ref: Int32Array, corrupt: boolean): { maxError: number; ok: boolean } {
-  if (corrupt) got[0] ^= 1;
-  let maxError = got.length === ref.length ? 0 : Infinity;
-  for (let i = 0; i < ref.length; i++) maxError = Math.max(maxError, Math.abs(got[i] - ref[i]));
-  return { maxError, ok: maxError === 0 };
-}
-
-/** f32 conv forward (wgsl/conv2d.wgsl fwd or wgsl/depthwise.wgsl dw_fwd): x, w shapes and options. */
-function convForward(xs: number[], ws: number[], opts: Conv2dOptions, withRef: boolean): Workload {
-  const xd = uniform(prod(xs), 11);
-  const wd = uniform(prod(ws), 12);
-  const bd = uniform(ws[0], 13);
-  const ref = withRef ? refConv2d(xd, xs, wd, ws, bd, opts) : null;
-  const x = Tensor.from(xd, xs);
-  const w = Tensor.from(wd, ws);
-  const b = Tensor.from(bd, [ws[0]]);
-  return {
-    run: () => conv2dForward(x, w, b, opts),
-    check: (out, corrupt) => checkF32(out, ref!, ws[1] * ws[2] * ws[3], corrupt),
-    dispose: () => [x, w, b].forEach((t) => t.dispose()),
-  };
-}
-
-/** f32 conv weight gradient (bww / bww_win). */
-function convWeightGrad(xs: number[], ws: number[], opts: Conv2dOptions, withRef: boolean): Workload {
-  const xd = uniform(prod(xs), 21);
-  const x = Tensor.from(xd, xs);
-  const gys = conv2dOutputShape(xs, ws, opts);
-  const [N, , OH, OW] = gys;
-  const gyd = uniform(prod(gys), 22);
-  const gy = Tensor.from(gyd, gys);
-  const ref = withRef ? refConv2dBackwardWeight(xd, xs, gyd, ws, opts) : null;
-  return {
-    run: () => conv2dBackwardWeight(x, gy, ws, opts),
-    check: (out, corrupt) => checkF32(out, ref!, N * OH * OW, corrupt),
-    dispose: () => [x, gy].forEach((t) => t.dispose()),
-  };
-}
-
-function matmulLoad(M: number, N: number, K: number, withRef: boolean): Workload {
-  const ad = uniform(M * K, 31);
-  const bd = uniform(K * N, 32);
-  const ref = withRef ? refMatmul(ad, bd, M, N, K) : null;
-  const a = Tensor.from(ad, [M, K]);
-  const b = Tensor.from(bd, [K, N]);
-  return {
-    run: () => matmul(a, b),
-    check: (out, corrupt) => checkF32(out, ref!, K, corrupt),
-    dispose: () => [a, b].forEach((t) => t.dispose()),
-  };
-}
-
-/** The exported int8 layer: unsigned codes in, bias, ReLU, shift 10, packed unsigned codes out. */
-function int8ConvLoad(xs: number[], ws: number[], opts: Conv2dOptions, withRef: boolean): Workload {
-  const groups = opts.groups ?? 1;
-  const xc = ints(prod(xs), 41, 0, 255);
-  const wc = ints(prod(ws), 42, -127, 127);
-  const bc = ints(ws[0], 43, -20000, 20000);
-  const ep = { relu: true, requant: { shift: 10, signed: false } };
-  const ref = withRef ? refInt8Conv2d(xc, xs, wc, ws, bc, { ...opts, ...ep }) : null;
-  const x = int8Activation(xc, xs, false);
-  const w = int8Weights(wc, ws, groups);
-  const b = Tensor.from(bc, [ws[0]], 'i32');
-  return {
-    run: () => int8Conv2d(x, w, b, { ...opts, ...ep }),
-    check: async (out, corrupt) => checkExact(await readInt8(out as Int8Act), ref!, corrupt),
-    dispose: () => [x.data, w.data, w.sums, b].forEach((t) => t.dispose()),
-  };
-}
-
-function hasSubgroups(e: Engine): boolean {
-  const info = e.gpu.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number };
-  return e.gpu.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 8;
-}
-
-/** The default setting of a family's knobs (from the snapshot). */
-function defaultsOf(f: Family): Setting {
-  const d = DEFAULTS[f.target];
+/** The default setting of a family's knobs. */
+function defaultsOf(f: TuneSpace): Setting {
+  const d = f.knobs.defaults as Setting;
   return Object.fromEntries(Object.keys(f.space).map((k) => [k, d[k]]));
 }
 /** Default first, then each variant (a partial setting over the default), duplicates dropped. */
-function variants(f: Family, list: Setting[]): Setting[] {
+function variants(f: TuneSpace, list: Setting[]): Setting[] {
   const seen = new Set<string>();
   const out: Setting[] = [];
   for (const v of [{}, ...list]) {
@@ -223,104 +115,13 @@ function variants(f: Family, list: Setting[]): Setting[] {
   return out;
 }
 
-// Sizes of the check problems miss every tile (odd channel counts and widths) yet keep the
-// tuned tile intact (channels >= the largest tile, width >= 8), so check and timing share one
-// pipeline and each candidate compiles once. Timed problems are layers of the model zoo.
-// Tiles stay at most 128 accumulators (f32 conv) and 192 (weight gradient): past that the
-// loops stop unrolling on lavapipe and the tile spills (see conv2dTuning).
-export const FAMILIES: readonly Family[] = [
-  {
-    name: 'conv2d.fwd',
-    target: 'conv2dTuning',
-    space: { OCB: [8, 16, 32], PW: [1, 2, 4, 8], WG: [32, 64, 128, 256], subgroups: [true, false], SMEM: [false, true] },
-    candidates(e, quick) {
-      if (quick) return variants(this, [{ OCB: 16, PW: 4 }]);
-      // SMEM: the shared-memory implicit GEMM real GPUs prefer (issue 16); timed like the rest.
-      return variants(this, [{ OCB: 16, PW: 8 }, { OCB: 32, PW: 2 }, { OCB: 16, PW: 4 }, { OCB: 8, PW: 8 }, { WG: 128 }, { WG: 32 }, ...(hasSubgroups(e) ? [{ subgroups: false }] : []), { SMEM: true }]);
-    },
-    problems: (quick) => ({
-      check: convForward([1, 5, 7, 11], [37, 5, 3, 3], { padding: 1 }, true),
-      time: quick ? null : convForward([4, 64, 32, 32], [64, 64, 3, 3], { padding: 1 }, false),
-    }),
-  },
-  {
-    name: 'conv2d.wgrad',
-    target: 'conv2dTuning',
-    space: { winOCL: [1, 2, 4, 8], winCB: [8, 16, 32], wgradSMEM: [false, true] },
-    candidates(e, quick) {
-      if (quick) return variants(this, [{ winOCL: 2, winCB: 16 }]);
-      // 2 x 32 and 8 x 8 (also 192 accumulators) spilled on lavapipe: 25x and 14x slower.
-      // wgradSMEM: the shared-memory tiled GEMM real GPUs prefer (issue 16).
-      return variants(this, [{ winOCL: 2, winCB: 16 }, { winOCL: 4, winCB: 8 }, { winOCL: 2, winCB: 8 }, { winOCL: 1, winCB: 32 }, { wgradSMEM: true }]);
-    },
-    problems: (quick) => ({
-      check: convWeightGrad([1, 37, 5, 9], [67, 37, 3, 3], { padding: 1 }, true),
-      time: quick ? null : convWeightGrad([4, 64, 32, 32], [64, 64, 3, 3], { padding: 1 }, false),
-    }),
-  },
-  {
-    name: 'depthwise.fwd',
-    target: 'depthwiseTuning',
-    space: { R: [1, 2, 4, 8], P: [1, 2, 4, 8], SMEM: [false, true] },
-    candidates(e, quick) {
-      if (quick) return variants(this, [{ R: 2, P: 4 }]);
-      // SMEM: the shared-memory halo tile real GPUs prefer (issue 16).
-      return variants(this, [{ R: 2, P: 8 }, { R: 4, P: 4 }, { R: 2, P: 4 }, { R: 1, P: 8 }, { SMEM: true }]);
-    },
-    problems: (quick) => ({
-      check: convForward([1, 5, 9, 13], [5, 1, 3, 3], { padding: 1, groups: 5 }, true),
-      time: quick ? null : convForward([8, 96, 56, 56], [96, 1, 3, 3], { padding: 1, groups: 96 }, false),
-    }),
-  },
-  {
-    name: 'matmul',
-    target: 'matmulTiles',
-    space: { TM: [4, 8, 16], TN: [4, 8], WGX: [8, 16, 32, 64], B4: [true, false], SMEM: [false, true] },
-    candidates(e, quick) {
-      if (quick) return variants(this, [{ TM: 8, TN: 4 }]);
-      // SMEM: the shared-memory tiled kernel real GPUs prefer (issue 16); timed like the rest.
-      return variants(this, [{ TM: 8, TN: 8 }, { TM: 16, TN: 4 }, { TM: 8, TN: 4 }, { WGX: 8 }, { WGX: 32 }, { B4: false }, { SMEM: true }]);
-    },
-    problems: (quick) => ({ check: matmulLoad(37, 44, 29, true), time: quick ? null : matmulLoad(256, 512, 512, false) }),
-  },
-  {
-    name: 'int8.conv',
-    target: 'int8Tuning',
-    space: { OCB: [8, 16, 32], PW: [1, 2, 4, 8], WG: [32, 64, 128, 256], dot4: [true, false, 'auto'], subgroups: [true, false] },
-    candidates(e, quick) {
-      if (quick) return variants(this, [{ OCB: 16, PW: 4 }]);
-      // The other dot path (dot4I8Packed or unpacked) where the adapter has both.
-      const other = e.gpu.hasDot4I8 ? [{ dot4: !int8UsesDot4(undefined, e) }] : [];
-      return variants(this, [{ OCB: 16, PW: 4 }, { OCB: 16, PW: 8 }, { OCB: 8, PW: 8 }, { OCB: 32, PW: 2 }, { WG: 128 }, ...other, ...(hasSubgroups(e) ? [{ subgroups: false }] : [])]);
-    },
-    problems: (quick) => ({
-      check: int8ConvLoad([1, 5, 7, 11], [37, 5, 3, 3], { padding: 1 }, true),
-      time: quick ? null : int8ConvLoad([8, 64, 32, 32], [64, 64, 3, 3], { padding: 1 }, false),
-    }),
-  },
-  {
-    // R x P = 4 x 8 compiled for 25 s on lavapipe: not a candidate.
-    name: 'int8.depthwise',
-    target: 'int8Tuning',
-    space: { R: [1, 2, 4], P: [1, 2, 4, 8] },
-    candidates(e, quick) {
-      if (quick) return variants(this, [{ R: 1, P: 8 }]);
-      return variants(this, [{ R: 1, P: 8 }, { R: 2, P: 4 }, { R: 1, P: 4 }]);
-    },
-    problems: (quick) => ({
-      check: int8ConvLoad([1, 12, 9, 13], [12, 1, 3, 3], { padding: 1, groups: 12 }, true),
-      time: quick ? null : int8ConvLoad([8, 96, 56, 56], [96, 1, 3, 3], { padding: 1, groups: 96 }, false),
-    }),
-  },
-];
-
 /** Each family's default setting, by family name. */
-export function defaultChoices(): Record<string, Setting> {
-  return Object.fromEntries(FAMILIES.map((f) => [f.name, defaultsOf(f)]));
+export function defaultChoices(families: readonly TuneSpace[]): Record<string, Setting> {
+  return Object.fromEntries(families.map((f) => [f.name, defaultsOf(f)]));
 }
 
-function apply(f: Family, s: Setting): void {
-  Object.assign(TARGETS[f.target], s);
+function apply(e: Engine, f: TuneSpace, s: Setting): void {
+  Object.assign(e.tuning.get(f.knobs), s);
 }
 
 // ---- the search ---------------------------------------------------------------------------------
@@ -332,17 +133,37 @@ type FamilyReport = TuneReport['families'][number];
 /** A setting replaces the default only when it takes at most this share of the default's time. */
 const MARGIN = 0.9;
 
+/** One timed run: dispatch, wait for the GPU, free what it made. */
+async function timeRun(e: Engine, run: () => unknown): Promise<number> {
+  return e.tidyAsync(async () => {
+    const t0 = performance.now();
+    run();
+    await e.sync();
+    return performance.now() - t0;
+  });
+}
+
+/** The check case on the current setting against its reference (computed once per family). */
+async function checkRun(e: Engine, c: TuneCase, inputs: unknown, ref: ArrayLike<number>[], corrupt: boolean): Promise<{ maxError: number; ok: boolean }> {
+  const got = await e.tidyAsync(async () => (await c.gpu(inputs)).map((a) => Array.from(a)));
+  if (corrupt && got[0]?.length) got[0][0] = isExact(c.tolerance) ? got[0][0] ^ 1 : got[0][0] + 1;
+  let maxError = got.length === ref.length ? 0 : Infinity;
+  let ok = got.length === ref.length;
+  for (let k = 0; k < Math.min(got.length, ref.length); k++) {
+    const r = compare(got[k], ref[k], c.tolerance);
+    maxError = Math.max(maxError, r.maxError);
+    ok &&= r.ok;
+  }
+  return { maxError, ok };
+}
+
 /** Fastest of `rounds` alternating runs of each candidate, on the timed problem. */
-async function headToHead(e: Engine, f: Family, w: { run(): unknown }, cs: TuneCandidate[], rounds: number): Promise<number[]> {
+async function headToHead(e: Engine, f: TuneSpace, run: () => unknown, cs: TuneCandidate[], rounds: number): Promise<number[]> {
   const best = cs.map(() => Infinity);
   for (let r = 0; r < rounds; r++)
     for (let i = 0; i < cs.length; i++) {
-      apply(f, cs[i].setting);
-      const t0 = performance.now();
-      const out = w.run();
-      await e.sync();
-      best[i] = Math.min(best[i], performance.now() - t0);
-      disposeOut(out as never);
+      apply(e, f, cs[i].setting);
+      best[i] = Math.min(best[i], await timeRun(e, run));
     }
   return best;
 }
@@ -352,26 +173,27 @@ async function headToHead(e: Engine, f: Family, w: { run(): unknown }, cs: TuneC
  * Each candidate is checked, then run once on the timed problem (compiling what the check did
  * not); then rounds time every passing candidate once each, so that a burst of load from other
  * processes hits several candidates instead of all runs of one. A candidate's time is its
- * fastest run; after two rounds, those 4x slower than the best (tiles that spill) stop.
+ * fastest run; after two rounds, those 4x slower than the best (tiles that spill) stop. Quick:
+ * the check problem is also the timed one.
  */
-async function searchFamily(e: Engine, f: Family, quick: boolean, warnings: string[]): Promise<{ entry: FamilyReport; ok: boolean }> {
-  const { check, time } = f.problems(quick);
-  const w = time ?? check;
+async function searchFamily(e: Engine, f: TuneFamily, quick: boolean, warnings: string[]): Promise<{ entry: FamilyReport; ok: boolean }> {
   const rounds = quick ? 2 : 5;
   const candidates: TuneCandidate[] = [];
   let rematch: number[] | null = null;
-  try {
-    for (const setting of f.candidates(e, quick)) {
-      apply(f, setting);
+  // The family's scope frees the uploaded inputs of both problems at its end.
+  await e.tidyAsync(async () => {
+    const checkInputs = f.check.inputs();
+    const ref = f.check.reference(checkInputs);
+    const run = quick ? f.check.prepare(checkInputs) : f.time.prepare(f.time.inputs());
+    for (const setting of variants(f, f.candidates(e, quick))) {
+      apply(e, f, setting);
       const c: TuneCandidate = { setting, ms: -1, verified: false, maxError: -1 };
       candidates.push(c);
       try {
-        const out = check.run();
-        const r = await check.check(out, !!tunerTestHooks.corrupt?.(f.name, setting));
-        disposeOut(out);
+        const r = await checkRun(e, f.check, checkInputs, ref, !!tunerTestHooks.corrupt?.(f.name, setting));
         c.maxError = r.maxError;
         c.verified = r.ok;
-        if (r.ok && time) disposeOut(time.run());
+        if (r.ok && !quick) e.tidy(() => void run());
         await e.sync();
       } catch (err) {
         if (err instanceof F8Error && err.code === 'DEVICE_LOST') throw err;
@@ -384,12 +206,8 @@ async function searchFamily(e: Engine, f: Family, quick: boolean, warnings: stri
     let live = candidates.filter((c) => c.verified);
     for (let round = 0; round < rounds && live.length; round++) {
       for (const c of live) {
-        apply(f, c.setting);
-        const t0 = performance.now();
-        const out = w.run();
-        await e.sync();
-        const ms = performance.now() - t0;
-        disposeOut(out);
+        apply(e, f, c.setting);
+        const ms = await timeRun(e, run);
         c.ms = c.ms < 0 ? ms : Math.min(c.ms, ms);
       }
       const lead = Math.min(...live.map((c) => c.ms));
@@ -398,15 +216,12 @@ async function searchFamily(e: Engine, f: Family, quick: boolean, warnings: stri
     // The rematch of the fastest against the default, while the timed problem is alive.
     const lead = live.reduce<TuneCandidate | null>((a, b) => (a === null || b.ms < a.ms ? b : a), null);
     if (lead && candidates[0].verified && lead !== candidates[0] && lead.ms <= MARGIN * candidates[0].ms) {
-      rematch = await headToHead(e, f, w, [candidates[0], lead], quick ? 1 : 3);
+      rematch = await headToHead(e, f, run, [candidates[0], lead], quick ? 1 : 3);
     }
-  } finally {
-    check.dispose();
-    time?.dispose();
-  }
+  });
   const ok = candidates.filter((c) => c.verified && c.ms >= 0);
   if (!ok.length) {
-    apply(f, defaultsOf(f));
+    apply(e, f, defaultsOf(f));
     warnings.push(`tuning: no candidate of ${f.name} passed its check against the CPU reference; it keeps its defaults`);
     return { entry: { name: f.name, choice: defaultsOf(f), candidates }, ok: false };
   }
@@ -417,10 +232,10 @@ async function searchFamily(e: Engine, f: Family, quick: boolean, warnings: stri
   let best = ok.reduce((a, b) => (b.ms < a.ms ? b : a));
   if (first.verified && first.ms >= 0 && best !== first) {
     let keep = best.ms <= MARGIN * first.ms;
-    if (keep) keep = rematch !== null && rematch[1] <= MARGIN * rematch[0];
+    if (keep) keep = rematch !== null && rematch[1] <= MARGIN * (rematch as number[])[0];
     if (!keep) best = first;
   }
-  apply(f, best.setting);
+  apply(e, f, best.setting);
   return { entry: { name: f.name, choice: best.setting, candidates }, ok: true };
 }
 
@@ -452,7 +267,7 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
 /** Why `s` is not a setting of `f` (null when it is). */
-function badSetting(f: Family, s: unknown): string | null {
+function badSetting(f: TuneSpace, s: unknown): string | null {
   if (!isObj(s)) return `a setting of ${f.name} is ${show(s)}, not an object`;
   for (const [k, vals] of Object.entries(f.space)) if (!vals.includes(s[k])) return `${f.name} ${k} = ${show(s[k])} is not one of ${vals.map(show).join(', ')}`;
   const extra = Object.keys(s).find((k) => !(k in f.space));
@@ -460,9 +275,9 @@ function badSetting(f: Family, s: unknown): string | null {
 }
 
 /** Why the families of a cache file are malformed (null when they are fine). */
-function badFamilies(v: unknown): string | null {
+function badFamilies(v: unknown, families: readonly TuneSpace[]): string | null {
   if (!Array.isArray(v)) return `'families' is ${show(v)}, not a list`;
-  for (const f of FAMILIES) {
+  for (const f of families) {
     const entry = v.find((x) => isObj(x) && x.name === f.name) as Record<string, unknown> | undefined;
     if (!entry) return `family ${f.name} is missing`;
     const why = badSetting(f, entry.choice);
@@ -480,10 +295,11 @@ function badFamilies(v: unknown): string | null {
 }
 
 /**
- * Validates the text of a cache (`file` names it in warnings): `warning` when it is unusable
- * (corrupt or stale), the text naming the file and why; else the cache.
+ * Validates the text of a cache (`file` names it in warnings) against the families it must
+ * hold: `warning` when it is unusable (corrupt or stale), the text naming the file and why;
+ * else the cache.
  */
-export function parseTuningCache(text: string, file: string, want: CacheExpectation): { cache: TuningCache } | { warning: string } {
+export function parseTuningCache(text: string, file: string, want: CacheExpectation, families: readonly TuneSpace[]): { cache: TuningCache } | { warning: string } {
   const corrupt = (why: string) => ({ warning: `${file}: tuning cache ignored (corrupt: ${why})` });
   const stale = (why: string) => ({ warning: `${file}: tuning cache ignored (stale: ${why})` });
   let d: unknown;
@@ -499,7 +315,7 @@ export function parseTuningCache(text: string, file: string, want: CacheExpectat
   if (d.f8netVersion !== want.f8netVersion) return stale(`written by f8net ${d.f8netVersion}, this is ${want.f8netVersion}`);
   if (d.wgslHash !== want.wgslHash) return stale('the kernels in wgsl/ changed since it was written');
   if (d.quick && !want.quick) return stale('made by a quick search (f8net tune --quick)');
-  const why = badFamilies(d.families);
+  const why = badFamilies(d.families, families);
   if (why) return corrupt(why);
   return { cache: d as unknown as TuningCache };
 }
@@ -519,43 +335,43 @@ export interface TuningStore {
 }
 
 /**
- * Loads this adapter's tuning from the store and applies it; when the cache is missing, stale or
+ * Loads this adapter's tuning of `families` from the store and applies it to `e.tuning`; when the cache is missing, stale or
  * corrupt (a warning names the file and why) or `retune` is set, searches (unless search is
  * false: the defaults stay), writes the cache and applies the choice. Every knob starts from
  * its default, so the result does not depend on earlier calls.
- * @example const r = await tuneWithStore(Engine.get(), store, { search: false }); // cache or defaults, never a search
+ * @example const r = await tuneWithStore(Engine.get(), store, TUNE_FAMILIES, { search: false }); // cache or defaults, never a search
  */
-export async function tuneWithStore(e: Engine, store: TuningStore, opts: TuneOptions = {}): Promise<TuneReport> {
+export async function tuneWithStore(e: Engine, store: TuningStore, families: readonly TuneFamily[], opts: TuneOptions = {}): Promise<TuneReport> {
   const quick = !!opts.quick;
   const { want, name: file } = store;
   const report: TuneReport = { adapterKey: want.adapterKey, cacheFile: file, source: 'defaults', families: [], warnings: [] };
-  resetTuning();
+  e.tuning.reset();
   if (!opts.retune) {
     const r = store.read();
     if ('cache' in r) {
       for (const fam of r.cache.families) {
-        const f = FAMILIES.find((x) => x.name === fam.name);
-        if (f) apply(f, fam.choice);
+        const f = families.find((x) => x.name === fam.name);
+        if (f) apply(e, f, fam.choice);
       }
       return { ...report, source: 'cache', families: r.cache.families };
     }
     if ('warning' in r) report.warnings.push(r.warning);
   }
   if (opts.search === false) {
-    report.families = FAMILIES.map((f) => ({ name: f.name, choice: defaultsOf(f), candidates: [] }));
+    report.families = families.map((f) => ({ name: f.name, choice: defaultsOf(f), candidates: [] }));
     return report;
   }
   const previous = Engine.tryGet();
   Engine.use(e);
   let complete = true;
   try {
-    for (const f of FAMILIES) {
+    for (const f of families) {
       const { entry, ok } = await searchFamily(e, f, quick, report.warnings);
       report.families.push(entry);
       complete &&= ok;
     }
   } catch (err) {
-    resetTuning();
+    e.tuning.reset();
     throw err;
   } finally {
     if (previous && previous !== e) Engine.use(previous);

@@ -16,7 +16,7 @@ import { HEAD_FORMS, LEGACY_HEAD_FORM, type HeadForm } from '../quant/head-form.
 export const MAX_CONFIG_BYTES = 1 << 20;
 import { parsePaperYaml, translatePaperKeys } from './paper-config.js';
 
-type Kind = 'int' | 'number' | 'bool' | 'string' | 'enum' | 'format' | 'object' | 'int[]' | 'path';
+type Kind = 'int' | 'number' | 'bool' | 'string' | 'enum' | 'format' | 'object' | 'int[]' | 'path' | 'channels';
 
 interface KeySpec {
   kind: Kind;
@@ -35,8 +35,8 @@ export const SCHEMA = {
   dataset_dir: { kind: 'path', default: null, nullable: true, help: 'folder of the data set files (idx, cifar10, folder; fashion-mnist finds the Debian package when unset)' },
   num_classes: { kind: 'int', default: null, nullable: true, min: 2, max: 100000, help: 'number of classes (default: from the data set)' },
   image_size: { kind: 'int', default: null, nullable: true, min: 1, max: 4096, help: 'input height and width (default: the data set size; required for folder, whose images are resized to round(image_size * 256 / 224) and cropped to it)' },
-  input_mean: { kind: 'object', default: null, nullable: true, help: 'per-channel mean of the pixels in [0,1] (default: per data set; folder: one value loads the images as grayscale)' },
-  input_std: { kind: 'object', default: null, nullable: true, help: 'per-channel std of the pixels in [0,1] (default: per data set)' },
+  input_mean: { kind: 'channels', default: null, nullable: true, help: 'per-channel mean of the pixels in [0,1] (default: per data set; folder: one value loads the images as grayscale)' },
+  input_std: { kind: 'channels', default: null, nullable: true, help: 'per-channel std of the pixels in [0,1] (default: per data set)' },
   pad_to: { kind: 'int', default: null, nullable: true, min: 1, max: 4096, help: 'zero-pad images to this size (e.g. 32 for 28x28 digits into CIFAR ResNets)' },
   augment_crop_padding: { kind: 'int', default: 0, min: 0, max: 1024, help: 'random crop after padding by this many pixels (training only)' },
   augment_hflip: { kind: 'bool', default: false, help: 'random horizontal flip (training only)' },
@@ -64,9 +64,8 @@ export const SCHEMA = {
   input_format: { kind: 'format', default: [8, 6], help: 'starting input format [wl, fl]' },
   format_type: { kind: 'enum', values: ['per_layer', 'per_channel'], default: 'per_layer', help: 'one fractional length per layer, or per channel (weights: per output channel; inputs: per input channel)' },
   input_format_type: { kind: 'enum', values: ['per_layer', 'per_channel'], default: null, nullable: true, help: 'input lengths per layer or per channel when they should differ from format_type' },
-  format_from_metric: { kind: 'bool', default: true, help: 'fractional lengths from a statistic (the paper formula)' },
-  format_grid_search: { kind: 'bool', default: false, help: 'fractional lengths by grid search of the RMS error' },
-  metric: { kind: 'enum', values: ['std', 'mae', 'rms'], default: 'std', help: 'statistic for format_from_metric' },
+  format_search: { kind: 'enum', values: ['metric', 'grid', 'none'], default: 'metric', help: "how fractional lengths are found: metric (from a statistic, the paper formula), grid (grid search of the RMS error) or none (float stage only); the paper's format_from_metric / format_grid_search are accepted for it" },
+  metric: { kind: 'enum', values: ['std', 'mae', 'rms'], default: 'std', help: 'statistic for format_search metric' },
   momentum_for_metric: { kind: 'number', default: 0.1, min: 0, max: 1, help: 'momentum of the running input fractional length' },
   input_fraclen_sharing: { kind: 'bool', default: false, help: 'layers reading the same tensor share one input fractional length' },
   rescale_forward: { kind: 'bool', default: false, help: 'weight rescaling by 1/sqrt(fan_out)/std(w) (type constant)' },
@@ -82,54 +81,45 @@ export const SCHEMA = {
 
 export type ConfigKey = keyof typeof SCHEMA;
 
-export interface TrainConfig {
-  dataset: (typeof DATASETS)[number];
-  dataset_dir: string | null;
-  num_classes: number | null;
-  image_size: number | null;
-  input_mean: number[] | null;
-  input_std: number[] | null;
-  pad_to: number | null;
-  augment_crop_padding: number;
-  augment_hflip: boolean;
-  augment_random_resized_crop: boolean;
-  max_train_samples: number | null;
-  max_test_samples: number | null;
-  batch_size: number;
-  eval_batch_size: number;
-  num_epochs: number;
-  optimizer: 'sgd';
-  lr: number;
-  momentum: number;
-  nesterov: boolean;
-  weight_decay: number;
-  weight_decay_scheme: 'all' | 'only_no_depthwise' | 'only_no_bn' | 'no_depthwise_no_bn';
-  lr_scheduler: 'cosine' | 'step' | 'constant';
-  warmup_epochs: number;
-  lr_milestones: number[];
-  lr_gamma: number;
-  label_smoothing: number;
-  model: string;
-  model_args: Record<string, unknown>;
-  floating_model: boolean;
-  weight_format: [number, number];
-  input_format: [number, number];
-  format_type: 'per_layer' | 'per_channel';
-  input_format_type: 'per_layer' | 'per_channel' | null;
-  format_from_metric: boolean;
-  format_grid_search: boolean;
-  metric: 'std' | 'mae' | 'rms';
-  momentum_for_metric: number;
-  input_fraclen_sharing: boolean;
-  rescale_forward: boolean;
-  head_form: HeadForm;
-  fp_pretrained_file: string | null;
-  resume: string | null;
-  log_dir: string | null;
-  random_seed: number;
-  log_interval: number;
-  exist_ok: boolean;
-  progress_seconds: number;
+/** The value type of one schema entry (null added where the entry is nullable). */
+type ValueOf<S> =
+  | (S extends { kind: 'enum'; values: readonly (infer V)[] }
+      ? V
+      : S extends { kind: 'int' | 'number' }
+        ? number
+        : S extends { kind: 'bool' }
+          ? boolean
+          : S extends { kind: 'string' | 'path' }
+            ? string
+            : S extends { kind: 'format' }
+              ? [number, number]
+              : S extends { kind: 'int[]' | 'channels' }
+                ? number[]
+                : S extends { kind: 'object' }
+                  ? Record<string, unknown>
+                  : never)
+  | (S extends { nullable: true } ? null : never);
+
+/** A validated config: one field per SCHEMA key, typed from its entry. */
+export type TrainConfig = { -readonly [K in ConfigKey]: ValueOf<(typeof SCHEMA)[K]> };
+
+/**
+ * Keys accepted for a schema key they fold into, with a one-line notice (as the paper's
+ * vocabulary gets): the paper's two booleans for format_search. Checkpoints written before
+ * format_search stored them, so their configs load through here too.
+ */
+export const KEY_ALIASES: Readonly<Record<string, ConfigKey>> = { format_from_metric: 'format_search', format_grid_search: 'format_search' };
+
+/**
+ * format_search from the paper's booleans (they default as they did: from_metric true,
+ * grid_search false); both true is a contradiction outside the paper's files (paper-config.ts
+ * resolves it for those the way the paper does).
+ */
+function formatSearchOf(b: Record<string, boolean>, where: string): 'metric' | 'grid' | 'none' {
+  const metric = b.format_from_metric;
+  const grid = b.format_grid_search;
+  if (metric && grid) throw new F8Error('BAD_CONFIG', `${clip(where)}: format_from_metric and format_grid_search are both true; choose one (format_search: metric or grid)`);
+  return grid ? 'grid' : metric ? 'metric' : 'none';
 }
 
 function levenshtein(a: string, b: string): number {
@@ -201,13 +191,12 @@ function checkValue(key: string, spec: KeySpec, v: unknown, where: string): unkn
     case 'int[]':
       if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x) && x >= 0)) fail('a list of non-negative integers');
       return v;
+    case 'channels':
+      if (typeof v === 'number') v = [v]; // one value: grey (as the help says)
+      if (!Array.isArray(v) || v.length < 1 || v.length > 4 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) fail('a list of 1 to 4 numbers (one per channel)');
+      if (key === 'input_std' && (v as number[]).some((x) => x <= 0)) fail('positive standard deviations');
+      return v;
     case 'object':
-      if (key === 'input_mean' || key === 'input_std') {
-        if (typeof v === 'number') v = [v]; // one value: grey (as the help says)
-        if (!Array.isArray(v) || v.length < 1 || v.length > 4 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) fail('a list of 1 to 4 numbers (one per channel)');
-        if (key === 'input_std' && (v as number[]).some((x) => x <= 0)) fail('positive standard deviations');
-        return v;
-      }
       if (typeof v !== 'object' || Array.isArray(v)) fail('a mapping');
       return v;
   }
@@ -231,12 +220,24 @@ function parseSetValue(s: string): unknown {
 export function resolveConfig(raw: Record<string, unknown>, sets: string[] = [], where = 'config'): TrainConfig {
   const cfg: Record<string, unknown> = {};
   for (const [k, spec] of Object.entries(SCHEMA)) cfg[k] = structuredClone(spec.default);
+  // The paper's two booleans, in order with format_search (a later key wins, as it did when
+  // they were keys of their own); folded into format_search after every key is read.
+  const flags: Record<string, boolean> = { format_from_metric: true, format_grid_search: false };
+  const aliasesGiven: string[] = [];
+  let aliasSrc: string | null = null;
   const apply = (k: string, v: unknown, src: string) => {
+    if (k in KEY_ALIASES) {
+      flags[k] = checkValue(k, { kind: 'bool', default: null, help: '' }, v, src) as boolean;
+      if (!aliasesGiven.includes(k)) aliasesGiven.push(k);
+      aliasSrc = src;
+      return;
+    }
     if (!(k in SCHEMA)) {
       const near = nearestKey(k);
       throw new F8Error('BAD_CONFIG', `${clip(src)}: unknown key '${clip(k)}'${near ? ` (did you mean '${near}'?)` : ''}; see 'f8net train --help-config'`);
     }
     cfg[k] = checkValue(k, SCHEMA[k as ConfigKey] as KeySpec, v, src);
+    if (k === 'format_search') Object.assign(flags, { format_from_metric: v === 'metric', format_grid_search: v === 'grid' });
   };
   for (const [k, v] of Object.entries(raw)) apply(k, v, where);
   for (const s of sets) {
@@ -244,13 +245,14 @@ export function resolveConfig(raw: Record<string, unknown>, sets: string[] = [],
     if (i <= 0) throw new F8Error('BAD_CONFIG', `--set ${clip(s)}: expected key=value`);
     apply(s.slice(0, i).trim(), parseSetValue(s.slice(i + 1)), `--set ${s}`);
   }
+  if (aliasSrc !== null) {
+    cfg.format_search = formatSearchOf(flags, aliasSrc);
+    console.error(`f8net: ${clip(aliasSrc)}: ${aliasesGiven.map((k) => `${k} ${flags[k]}`).join(', ')} -> format_search ${cfg.format_search}`);
+  }
   const c = cfg as unknown as TrainConfig;
   // Combinations.
-  if (c.format_from_metric && c.format_grid_search) {
-    throw new F8Error('BAD_CONFIG', `${where}: format_from_metric and format_grid_search are both true; choose one`);
-  }
-  if (!c.floating_model && !c.format_from_metric && !c.format_grid_search) {
-    throw new F8Error('BAD_CONFIG', `${where}: the fixed-point stage needs format_from_metric or format_grid_search`);
+  if (!c.floating_model && c.format_search === 'none') {
+    throw new F8Error('BAD_CONFIG', `${where}: the fixed-point stage needs format_from_metric or format_grid_search (format_search metric or grid), not format_search none`);
   }
   if (c.weight_format[1] > c.weight_format[0] - 1) {
     throw new F8Error('BAD_CONFIG', `${where}: weight_format [${c.weight_format}] is signed: fl must be at most wl - 1 = ${c.weight_format[0] - 1}`);

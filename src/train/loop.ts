@@ -59,7 +59,7 @@ export function quantFromConfig(cfg: TrainConfig): QuantConfig {
     inputFormat: cfg.input_format,
     formatType: cfg.format_type,
     inputFormatType: cfg.input_format_type ?? cfg.format_type,
-    fraclenMethod: cfg.format_grid_search ? ('grid' as const) : ('metric' as const),
+    fraclenMethod: cfg.format_search === 'grid' ? ('grid' as const) : ('metric' as const),
     metric: cfg.metric,
     momentumForMetric: cfg.momentum_for_metric,
     inputFraclenSharing: cfg.input_fraclen_sharing,

@@ -19,7 +19,7 @@ import { describeFormats, formatTable, type LayerFormat } from '../nn/qlayers.js
 import { resolveConfig, withStoredHeadForm, type TrainConfig } from './config.js';
 import { loadConfig } from '../node/config-file.js';
 import { saveCheckpoint, loadCheckpoint, type Checkpoint } from './checkpoint.js';
-import { writeTrainingPlot } from './plot.js';
+import { writeTrainingPlot } from '../node/training-plot.js';
 import { RunProgress, restoreTerminal } from './progress.js';
 import { TrainingLoop, evaluate, type EpochRecord, type EvalResult, type StepInfo } from './loop.js';
 import { checkpointHeader, claimRunDir, lockRunDir, releaseRunDir, removeStaleTemps, trimLogs } from '../node/run-dir.js';

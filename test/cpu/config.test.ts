@@ -1,4 +1,4 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, vi } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +57,35 @@ describe('config', () => {
     expect(() => resolveConfig({ fp_pretrained_file: 'x.safetensors' })).toThrow(/set floating_model: false/);
     expect(() => resolveConfig({ lr_scheduler: 'step' })).toThrow(/needs lr_milestones/);
     expect(() => resolveConfig({ dataset: 'cifar10' })).toThrow(/dataset cifar10 needs dataset_dir/);
+  });
+
+  it('format_search is one key; the paper\'s two booleans fold into it with a notice, in order with it', () => {
+    expect(resolveConfig({}).format_search).toBe('metric');
+    expect(resolveConfig({ format_search: 'grid' }).format_search).toBe('grid');
+    expect(() => resolveConfig({ format_search: 'both' })).toThrow(/format_search = "both" is invalid: expected one of metric, grid, none/);
+    expect(() => resolveConfig({ floating_model: false, format_search: 'none' })).toThrow(/needs format_from_metric or format_grid_search/);
+    const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      expect(resolveConfig({ format_from_metric: false, format_grid_search: true }).format_search).toBe('grid');
+      expect(err).toHaveBeenLastCalledWith('f8net: config: format_from_metric false, format_grid_search true -> format_search grid');
+      expect(resolveConfig({ format_grid_search: true, format_from_metric: false }, [], 'x.yml').format_search).toBe('grid');
+      expect(resolveConfig({ format_from_metric: false }).format_search).toBe('none');
+      expect(resolveConfig({ format_from_metric: true }).format_search).toBe('metric');
+      expect(() => resolveConfig({ format_grid_search: 'yes' })).toThrow(/format_grid_search = "yes" is invalid: expected true or false/);
+      // As when they were two keys: a later --set wins, and a contradiction is an error.
+      expect(resolveConfig({ format_search: 'metric' }, ['format_from_metric=false', 'format_grid_search=true']).format_search).toBe('grid');
+      expect(() => resolveConfig({ format_search: 'metric' }, ['format_grid_search=true'])).toThrow(/--set format_grid_search=true: format_from_metric and format_grid_search are both true/);
+      expect(resolveConfig({ format_grid_search: true, format_from_metric: false, format_search: 'metric' }).format_search).toBe('metric');
+      // A checkpoint written before format_search stores both booleans: its config still loads.
+      const stored = { ...resolveConfig({ floating_model: false }) } as Record<string, unknown>;
+      delete stored.format_search;
+      const old = resolveConfig({ ...stored, format_from_metric: false, format_grid_search: true }, [], 'old.safetensors (config)');
+      expect(old.format_search).toBe('grid');
+      expect(old).toEqual(resolveConfig({ floating_model: false, format_search: 'grid' }));
+      expect(err).toHaveBeenLastCalledWith('f8net: old.safetensors (config): format_from_metric false, format_grid_search true -> format_search grid');
+    } finally {
+      err.mockRestore();
+    }
   });
 
   it('reports invalid YAML with the file and line', () => {

@@ -1,5 +1,5 @@
 // `f8net fraclen show`: the fractional lengths of a checkpoint, read without a GPU
-// (src/quant/show.ts and the command in src/cli/fraclen-commands.ts).
+// (src/report/fraclens.ts and the command in src/cli/fraclen-commands.ts).
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type StTensor } from '../../src/io/safetensors.js';
 import { writeSafetensors } from '../../src/node/safetensors-file.js';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, loadCheckpoint } from '../../src/train/checkpoint.js';
-import { fraclenRows, formatFraclenTable, fraclenChartSvg } from '../../src/quant/show.js';
+import { fraclenRows, formatFraclenTable, fraclenChartSvg } from '../../src/report/fraclens.js';
 import { main } from '../../src/cli/main.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'f8net-flshow-'));
@@ -93,7 +93,7 @@ describe('fraclen show', () => {
     for (const s of ['input fl (eval)', 'input fl (running)', 'weight fl (max)', 'weight fl (min)', '>alpha<']) expect(svg).toContain(s);
     for (const name of ['conv1', 'block.conv', 'fc']) expect(svg).toMatch(new RegExp(`<text [^>]*>${name.replace('.', '\\.')}</text>`));
     const png = join(dir, 'direct.png');
-    const { svgToPng } = await import('../../src/quant/svg-chart.js');
+    const { svgToPng } = await import('../../src/node/png.js');
     await svgToPng(svg, png);
     const m = await sharp(png).metadata();
     expect([m.format, m.width]).toEqual(['png', 900]);

@@ -23,7 +23,7 @@ import { encodeSafetensors } from '../../src/io/safetensors.js';
 import { readSafetensors } from '../../src/node/safetensors-file.js';
 import { encodeOnnxInitializers } from '../../src/io/onnx-reader.js';
 import { readOnnx } from '../../src/node/onnx-file.js';
-import { readWeights } from '../../src/io/import-weights.js';
+import { readWeights } from '../../src/node/import-weights.js';
 import { assertTensorsFinite, firstNonFinite } from '../../src/io/finite.js';
 import { loadCheckpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from '../../src/train/checkpoint.js';
 import { IDX_MAGIC_IMAGES } from '../../src/data/idx.js';

@@ -124,7 +124,7 @@ describe('shipped configs', () => {
       expect([c.momentum, c.nesterov, c.lr_scheduler, c.weight_decay], f).toEqual([0.9, true, 'cosine', 4e-5]);
       if (c.floating_model) continue;
       expect(c.fp_pretrained_file, f).toBeTruthy();
-      expect([c.weight_format, c.input_format, c.format_type, c.format_from_metric, c.metric], f).toEqual([[8, 7], [8, 6], 'per_layer', true, 'std']);
+      expect([c.weight_format, c.input_format, c.format_type, c.format_search, c.metric], f).toEqual([[8, 7], [8, 6], 'per_layer', 'metric', 'std']);
     }
   });
 });

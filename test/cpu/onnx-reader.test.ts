@@ -7,7 +7,7 @@ import { decodeOnnx, encodeOnnxInitializers } from '../../src/io/onnx-reader.js'
 import { readOnnx } from '../../src/node/onnx-file.js';
 import { typedData } from '../../src/io/safetensors.js';
 import { writeSafetensors } from '../../src/node/safetensors-file.js';
-import { readWeights } from '../../src/io/import-weights.js';
+import { readWeights } from '../../src/node/import-weights.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'f8net-onnx-'));
 

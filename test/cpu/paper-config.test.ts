@@ -19,8 +19,8 @@ describe("the paper's configs (fixtures in the layout of its apps/ files)", () =
   it('test modes: grid search wins like the paper, pretrained_file .pt mapped, resnet50', () => {
     const c = loadConfig(`${D}fix_test_int.yml`);
     expect(c.model).toBe('resnet50');
-    expect(c.format_grid_search).toBe(true);
-    expect(c.format_from_metric).toBe(false);
+    // The paper's two booleans (format_grid_search true, format_from_metric false) as one key.
+    expect(c.format_search).toBe('grid');
     expect(c.fp_pretrained_file).toBe('/pretrained/best_model.pt');
     expect(c.lr_scheduler).toBe('constant');
   });

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { lineChartSvg } from '../../src/quant/svg-chart.js';
+import { lineChartSvg } from '../../src/report/svg-chart.js';
 import { rooflineSvg } from '../../src/bench/report.js';
 import type { BenchResult } from '../../src/bench/suite.js';
 

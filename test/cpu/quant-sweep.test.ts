@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { lineChartSvg } from '../../src/quant/svg-chart.js';
-import { fraclenSweep, svgToPng, sweepPlotSvg, sweepSummary, sweepToTsv } from '../../src/quant/sweep.js';
+import { lineChartSvg } from '../../src/report/svg-chart.js';
+import { fraclenSweep, sweepSummary, sweepToTsv } from '../../src/quant/sweep.js';
+import { sweepPlotSvg } from '../../src/report/sweep-chart.js';
+import { svgToPng } from '../../src/node/png.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'f8net-sweep-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

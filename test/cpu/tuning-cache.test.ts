@@ -2,12 +2,16 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, cpSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
-import { resetTuning, defaultChoices, FAMILIES, TUNING_FORMAT, type TuningCache, type CacheExpectation } from '../../src/runtime/tuner.js';
+import { resetTuning, defaultChoices as choicesOf, TUNING_FORMAT, type TuningCache, type CacheExpectation } from '../../src/runtime/tuner.js';
+import { Tuning } from '../../src/runtime/tuning.js';
+import { TUNE_FAMILIES as FAMILIES } from '../../src/cases/tune.js';
 import { readTuningCache, writeTuningCache, tuningCacheDir, tuningCacheFile, wgslSourceHash } from '../../src/node/tuning-cache.js';
 import { WGSL_DIR } from '../../src/node/wgsl-files.js';
-import { matmulTiles } from '../../src/ops/matmul.js';
-import { conv2dTuning } from '../../src/ops/conv2d.js';
-import { int8Tuning } from '../../src/ops/int8.js';
+import { matmulKnobs } from '../../src/ops/matmul.js';
+import { conv2dKnobs } from '../../src/ops/conv2d.js';
+import { int8Knobs } from '../../src/ops/int8.js';
+
+const defaultChoices = () => choicesOf(FAMILIES);
 
 const want: CacheExpectation = { adapterKey: 'acme/gpu9/dev/Acme GPU 9 driver 1.2 (vulkan)', f8netVersion: '0.1.0', wgslHash: 'abcdef0123456789', quick: false };
 
@@ -118,6 +122,10 @@ describe('tuning cache', () => {
   });
 
   it('resetTuning restores every knob', () => {
+    // The knobs of one engine (an adapter), without a GPU: what Engine.tuning holds.
+    const tuning = new Tuning();
+    const resetTuning = () => tuning.reset();
+    const [matmulTiles, conv2dTuning, int8Tuning] = [tuning.get(matmulKnobs), tuning.get(conv2dKnobs), tuning.get(int8Knobs)];
     const before = [structuredClone(matmulTiles), structuredClone(conv2dTuning), structuredClone(int8Tuning)];
     Object.assign(matmulTiles, { TM: 4, WGX: 64 });
     conv2dTuning.OCB = 8;

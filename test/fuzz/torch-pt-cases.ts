@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { unzipSync, zipSync } from 'fflate';
 import type { Rng } from '../../src/runtime/rng.js';
-import { readWeights } from '../../src/io/import-weights.js';
+import { readWeights } from '../../src/node/import-weights.js';
 import { assertTensorsFinite, firstNonFinite } from '../../src/io/finite.js';
 
 export type TorchMutation = (rng: Rng) => { bytes: Uint8Array; what: string };

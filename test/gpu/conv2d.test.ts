@@ -58,16 +58,16 @@ gpuDescribe('conv2d', () => {
   for (const c of cases) it(`forward and backward match the CPU reference: ${c.name}`, () => checkCase(c));
 
   it('matches without subgroups (each lane loads every weight)', async () => {
-    conv2dTuning.subgroups = false;
+    conv2dTuning().subgroups = false;
     try {
       for (const c of cases.filter((k) => /odd sizes|stride 2 pad 1|across tiles/.test(k.name))) await checkCase(c);
     } finally {
-      conv2dTuning.subgroups = true;
+      conv2dTuning().subgroups = true;
     }
   });
 
   it('the shared-memory implicit GEMM forward (SMEM) and stride-1 input gradient match on every dense case, and across its 64 x 64 blocks', async () => {
-    conv2dTuning.SMEM = true;
+    conv2dTuning().SMEM = true;
     try {
       const dense = cases.filter((c) => !c.name.startsWith('depthwise'));
       for (const c of [...dense, { name: 'blocks', x: [3, 70, 9, 10], w: [67, 70, 3, 3], opts: { padding: 1 } } as ConvCase]) {
@@ -86,12 +86,12 @@ gpuDescribe('conv2d', () => {
         expectClose(gx, refConv2dBackwardInput(gyd, wd, c.w, c.x, c.opts), atolFor((c.w[0] * c.w[2] * c.w[3]) / (c.opts.groups ?? 1)), 1e-4, `SMEM backward input: ${c.name}`);
       }
     } finally {
-      conv2dTuning.SMEM = false;
+      conv2dTuning().SMEM = false;
     }
   });
 
   it('the shared-memory depthwise forward (SMEM) matches on every depthwise case, and across its 16 x 16 tiles', async () => {
-    depthwiseTuning.SMEM = true;
+    depthwiseTuning().SMEM = true;
     try {
       const dw = cases.filter((c) => c.name.startsWith('depthwise'));
       for (const c of [...dw, { name: 'tiles', x: [2, 3, 37, 20], w: [3, 1, 3, 3], opts: { groups: 3, padding: 1 } } as ConvCase]) {
@@ -105,12 +105,12 @@ gpuDescribe('conv2d', () => {
         expectClose(await conv2dForward(x, w, null, c.opts).read(), refConv2d(xd, c.x, wd, c.w, null, c.opts), atolFor(terms), 1e-4, `SMEM depthwise, no bias: ${c.name}`);
       }
     } finally {
-      depthwiseTuning.SMEM = false;
+      depthwiseTuning().SMEM = false;
     }
   });
 
   it('the shared-memory tiled weight gradient (wgradSMEM) matches on every dense case, and across its blocks', async () => {
-    conv2dTuning.wgradSMEM = true;
+    conv2dTuning().wgradSMEM = true;
     try {
       const dense = cases.filter((c) => !c.name.startsWith('depthwise'));
       for (const c of [...dense, { name: 'blocks', x: [3, 9, 9, 10], w: [67, 9, 3, 3], opts: { padding: 1 } } as ConvCase]) {
@@ -122,7 +122,7 @@ gpuDescribe('conv2d', () => {
         expectClose(got, refConv2dBackwardWeight(xd, c.x, gyd, c.w, c.opts), atolFor(yShape[0] * yShape[2] * yShape[3]), 1e-4, `wgradSMEM: ${c.name}`);
       }
     } finally {
-      conv2dTuning.wgradSMEM = false;
+      conv2dTuning().wgradSMEM = false;
     }
   });
 

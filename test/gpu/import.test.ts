@@ -19,7 +19,7 @@ import { type StTensor, type StDType } from '../../src/io/safetensors.js';
 import { writeSafetensors } from '../../src/node/safetensors-file.js';
 import { encodeOnnxInitializers } from '../../src/io/onnx-reader.js';
 import { mapNames, nameRulesFor, RESNET_RULES, MOBILENET_V2_RULES, MOBILENET_V1_RULES, IDENTITY_RULES } from '../../src/io/name-maps.js';
-import { importWeights, F8NET_ONLY } from '../../src/io/import-weights.js';
+import { importWeights, F8NET_ONLY } from '../../src/node/import-weights.js';
 import { saveCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { resolveConfig } from '../../src/train/config.js';
 

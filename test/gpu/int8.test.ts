@@ -138,13 +138,13 @@ gpuDescribe('int8Conv2d', () => {
   });
 
   it('without subgroups (each lane loads every weight): 3x3 and grouped, both dot paths', async () => {
-    const saved = int8Tuning.subgroups;
-    int8Tuning.subgroups = false;
+    const saved = int8Tuning().subgroups;
+    int8Tuning().subgroups = false;
     try {
       await checkConv({ name: 'no subgroups 3x3', x: [1, 6, 5, 7], w: [12, 6, 3, 3], opts: { padding: 1 }, signed: false, relu: true, out: 'channel', outSigned: false }, paths());
       await checkConv({ name: 'no subgroups groups 2', x: [1, 6, 5, 5], w: [10, 3, 1, 1], opts: { groups: 2 }, signed: true, out: 'raw' }, paths());
     } finally {
-      int8Tuning.subgroups = saved;
+      int8Tuning().subgroups = saved;
     }
   });
 

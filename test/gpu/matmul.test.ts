@@ -42,7 +42,7 @@ gpuDescribe('matmul', () => {
   }
 
   it('every register tile variant agrees with the reference', async () => {
-    const saved = { ...matmulTiles };
+    const saved = { ...matmulTiles() };
     const [M, N, K] = [19, 44, 13];
     const a = rand(M * K, 1);
     const b = rand(K * N, 2);
@@ -51,21 +51,21 @@ gpuDescribe('matmul', () => {
         for (const TN of [4, 8]) {
           // B4 only changes the kernel where B is not transposed.
           for (const [tA, tB, B4] of [...TRANSPOSES.map(([p, q]) => [p, q, true] as const), [false, false, false] as const]) {
-            Object.assign(matmulTiles, { TM, TN, WGX: 8, B4 });
+            Object.assign(matmulTiles(), { TM, TN, WGX: 8, B4 });
             const c = matmul(Tensor.from(a, tA ? [K, M] : [M, K]), Tensor.from(b, tB ? [N, K] : [K, N]), { transA: tA, transB: tB });
             expectClose(await c.read(), refMatmul(a, b, M, N, K, tA, tB), atolFor(K), 1e-5, `TM=${TM} TN=${TN} B4=${B4} tA=${tA} tB=${tB}`);
           }
         }
       }
     } finally {
-      Object.assign(matmulTiles, saved);
+      Object.assign(matmulTiles(), saved);
     }
   });
 
   it('the shared-memory tiled kernel (SMEM) agrees with the reference: edges, transposes, bias, K past one step', async () => {
-    const saved = { ...matmulTiles };
+    const saved = { ...matmulTiles() };
     try {
-      Object.assign(matmulTiles, { SMEM: true });
+      Object.assign(matmulTiles(), { SMEM: true });
       for (const [M, N, K] of [[1, 1, 1], [19, 44, 13], [65, 130, 33], [128, 64, 16], [3, 200, 0]] as const) {
         const a = rand(M * K, 11 + M);
         const b = rand(K * N, 12 + N);
@@ -82,12 +82,12 @@ gpuDescribe('matmul', () => {
       const ref = refMatmul(x, w, N, O, K, false, true).map((v, i) => v + bias[i % O]);
       expectClose(await y.read(), ref, atolFor(K), 1e-5, 'SMEM linear with bias');
     } finally {
-      Object.assign(matmulTiles, saved);
+      Object.assign(matmulTiles(), saved);
     }
   });
 
   it('folds more than 65535 row tiles into z', async () => {
-    const [M, N, K] = [65536 * matmulTiles.TM + 5, 2, 3];
+    const [M, N, K] = [65536 * matmulTiles().TM + 5, 2, 3];
     const a = rand(M * K, 4);
     const b = rand(K * N, 5);
     const c = matmul(Tensor.from(a, [M, K]), Tensor.from(b, [K, N]));

@@ -15,7 +15,7 @@ import { readTorchCheckpoint } from '../../src/node/torch-file.js';
 import { torchTrainingCheckpoint, readTrainingCheckpoint, isTorchFile } from '../../src/node/torch-checkpoint.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { exportPaperCheckpoint } from '../../src/node/paper-export.js';
-import { importCheckpoint } from '../../src/io/import-weights.js';
+import { importCheckpoint } from '../../src/node/import-weights.js';
 import { exportCheckpoint } from '../../src/node/from-checkpoint.js';
 import { loadConfig } from '../../src/node/config-file.js';
 import type { StTensor } from '../../src/io/safetensors.js';

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gpuDescribe } from '../helpers.js';
 import { Engine } from '../../src/runtime/engine.js';
-import { resetTuning, defaultChoices, tunerTestHooks, type TuneReport, type TuningCache } from '../../src/runtime/tuner.js';
+import { resetTuning, defaultChoices as choicesOf, tunerTestHooks, type TuneReport, type TuningCache } from '../../src/runtime/tuner.js';
+import { TUNE_FAMILIES } from '../../src/cases/tune.js';
 import { ensureTuning, readTuningCache } from '../../src/node/tuning-cache.js';
 import { matmulTiles } from '../../src/ops/matmul.js';
 import { conv2dTuning, depthwiseTuning } from '../../src/ops/conv2d.js';
@@ -30,7 +31,8 @@ afterEach(() => {
 });
 
 const quick = { quick: true } as const;
-const live = (): Record<string, Record<string, unknown>> => ({ conv2dTuning, depthwiseTuning, matmulTiles, int8Tuning }) as never;
+const defaultChoices = () => choicesOf(TUNE_FAMILIES);
+const live = (): Record<string, Record<string, unknown>> => ({ conv2dTuning: conv2dTuning(), depthwiseTuning: depthwiseTuning(), matmulTiles: matmulTiles(), int8Tuning: int8Tuning() }) as never;
 const TARGET: Record<string, string> = { 'conv2d.fwd': 'conv2dTuning', 'conv2d.wgrad': 'conv2dTuning', 'depthwise.fwd': 'depthwiseTuning', matmul: 'matmulTiles', 'int8.conv': 'int8Tuning', 'int8.depthwise': 'int8Tuning' };
 
 /** Each family's choice is set in its tuning object. */
@@ -86,12 +88,12 @@ gpuDescribe('kernel tuner', () => {
     expect(r.source).toBe('cache');
     expect(r.warnings).toEqual([]);
     expect(e.dispatchCount).toBe(before);
-    expect(matmulTiles).toMatchObject({ TM: 8, TN: 4, WGX: 32, B4: false });
+    expect(matmulTiles()).toMatchObject({ TM: 8, TN: 4, WGX: 32, B4: false });
     expectApplied(r);
     // search: false also uses it.
     resetTuning();
     expect((await ensureTuning(e, { ...quick, cacheDir, search: false })).source).toBe('cache');
-    expect(matmulTiles.WGX).toBe(32);
+    expect(matmulTiles().WGX).toBe(32);
   });
 
   for (const field of ['f8netVersion', 'wgslHash', 'adapterKey'] as const) {
@@ -111,7 +113,7 @@ gpuDescribe('kernel tuner', () => {
   it('a corrupt cache is ignored with a warning; without search the defaults stay', async () => {
     for (const text of ['{"format": "f8net-tuning", "adap', JSON.stringify({ ...readJson(first.cacheFile), families: [{ name: 'matmul', choice: { TM: 'big' } }] })]) {
       writeFileSync(first.cacheFile, text);
-      Object.assign(matmulTiles, { TM: 4 });
+      Object.assign(matmulTiles(), { TM: 4 });
       const r = await ensureTuning(Engine.get(), { ...quick, cacheDir, search: false });
       expect(r.source).toBe('defaults');
       expect(r.warnings.length).toBe(1);
@@ -150,7 +152,7 @@ gpuDescribe('kernel tuner', () => {
     expect(bad.ms).toBe(-1);
     expect(bad.maxError).toBeGreaterThan(0.5);
     expect(m.choice.TM).not.toBe(d.matmul.TM);
-    expect(matmulTiles.TM).toBe(m.choice.TM);
+    expect(matmulTiles().TM).toBe(m.choice.TM);
     expect(readTuningCache(r.cacheFile, { adapterKey: r.adapterKey, f8netVersion: readJson(r.cacheFile).f8netVersion, wgslHash: readJson(r.cacheFile).wgslHash, quick: true })).toHaveProperty('cache');
 
     // Every int8 conv candidate wrong: defaults stay, nothing is cached.

@@ -18,8 +18,9 @@
  */
 import { F8Error } from '../runtime/errors.js';
 import type { StateDict } from '../nn/module.js';
-import { roundHalfEven } from './fixed-format.js';
+import { roundHalfEven } from '../quant/fixed-format.js';
 import { lineChartSvg, stackCharts, type Series } from './svg-chart.js';
+import { textTable } from './table.js';
 
 export interface FraclenShowRow {
   index: number;
@@ -92,11 +93,7 @@ export function formatFraclenTable(rows: FraclenShowRow[], inputWl = 8): string 
     r.weightFraclen.length > 1 ? String(r.weightFraclen.length) : '1',
     r.alpha === null ? '-' : r.alpha.toFixed(4),
   ]);
-  const head = ['#', 'layer', 'fl_in run', 'fl_in eval', 'fl_w', 'fl_w count', 'alpha'];
-  const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const left = new Set([1]);
-  const line = (c: string[]) => c.map((s, i) => (left.has(i) ? s.padEnd(width[i]) : s.padStart(width[i]))).join('  ').trimEnd();
-  const out = [line(head), ...cells.map(line)];
+  const out = [textTable(['#', 'layer', 'fl_in run', 'fl_in eval', 'fl_w', 'fl_w count', 'alpha'], cells, { left: [1] })];
   out.push(`fl_in eval = clamp(roundHalfEven(run), 0, ${inputWl}) for an unsigned input${rows.some((r) => r.signedWouldClamp) ? `; * a signed input uses ${inputWl - 1} there` : ` (a signed input clamps at ${inputWl - 1})`}`);
   return out.join('\n');
 }

@@ -1,10 +1,9 @@
 /**
  * A small line-chart SVG builder (axes, linear or log scales, ticks, legend, title), used by the
- * fractional-length sweep and the training-curve plots, and a PNG writer through sharp.
+ * fractional-length sweep, the fractional-length report, the bench figure and the
+ * training-curve plots; portable (strings only: the PNG writer is src/node/png.ts).
  * Points that are not finite, or not positive on a log axis, break a line instead of bending it.
  */
-import { rename, unlink } from 'node:fs/promises';
-import sharp from 'sharp';
 import { F8Error } from '../runtime/errors.js';
 
 /**
@@ -193,20 +192,4 @@ export function stackCharts(svgs: string[]): string {
     return part;
   });
   return [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`, `<rect width="${W}" height="${H}" fill="white"/>`, ...parts, '</svg>'].join('\n');
-}
-
-/**
- * Rasterises an SVG string to a PNG file through sharp; writes a temporary file and renames it,
- * so a reader never sees a half-written PNG.
- * @example await svgToPng(lineChartSvg(spec), 'runs/loss.png')
- */
-export async function svgToPng(svg: string, file: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await sharp(Buffer.from(svg)).png().toFile(tmp);
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw new F8Error('IO', `${file}: could not write the PNG (${e instanceof Error ? e.message : String(e)})`);
-  }
 }

@@ -1,14 +1,15 @@
 /**
  * Training curves as a PNG: losses (train, test) and test top-1 against epochs, two panels
- * stacked vertically, drawn with the project's SVG chart builder and rendered by sharp.
+ * stacked vertically, drawn with the project's SVG chart builder (src/report/svg-chart.ts),
+ * rendered by sharp and written atomically (writeFileAtomic).
  *
  * @example
  *   await writeTrainingPlot('runs/x/curves.png', history);
  */
 import sharp from 'sharp';
-import { rename, unlink } from 'node:fs/promises';
-import { lineChartSvg } from '../quant/svg-chart.js';
+import { lineChartSvg } from '../report/svg-chart.js';
 import { F8Error } from '../runtime/errors.js';
+import { writeFileAtomic } from './files.js';
 
 export interface CurvePoint {
   epoch: number;
@@ -43,19 +44,17 @@ export async function writeTrainingPlot(file: string, history: CurvePoint[]): Pr
       ...(history.some((r) => r.top5 !== null) ? [{ name: 'top-5', points: pts((r) => (r.top5 === null ? null : 100 * r.top5)), marker: 'circle' as const }] : []),
     ],
   });
-  const tmp = `${file}.${process.pid}.tmp`;
   try {
     const [a, b] = await Promise.all([sharp(Buffer.from(loss)).png().toBuffer(), sharp(Buffer.from(acc)).png().toBuffer()]);
-    await sharp({ create: { width: 800, height: 720, channels: 3, background: '#ffffff' } })
+    const png = await sharp({ create: { width: 800, height: 720, channels: 3, background: '#ffffff' } })
       .composite([
         { input: a, top: 0, left: 0 },
         { input: b, top: 360, left: 0 },
       ])
       .png()
-      .toFile(tmp);
-    await rename(tmp, file);
+      .toBuffer();
+    writeFileAtomic(file, [png]);
   } catch (e) {
-    await unlink(tmp).catch(() => undefined);
     throw new F8Error('IO', `${file}: could not write the training plot (${(e as Error).message})`);
   }
 }
