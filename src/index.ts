@@ -31,6 +31,7 @@ export { SGD } from './optim/sgd.js';
 export * from './optim/schedule.js';
 export { Module, Sequential, type StateDict } from './nn/module.js';
 export * from './nn/qlayers.js';
+export { imageFeed, headFormOfNormalize, WEIGHT_ONLY_STD } from './quant/head-form.js';
 export * as quantRef from './quant/fixed.js';
 export { buildModel, modelNames } from './models/index.js';
 export * from './ops/int8.js';

@@ -9,6 +9,7 @@ import type { Module } from '../src/nn/module.js';
 import type { IntGraph } from '../src/export/graph.js';
 import type { LoadedData } from '../src/data/sources.js';
 import type { TrainConfig } from '../src/train/config.js';
+import type { HeadForm } from '../src/quant/head-form.js';
 import type { BenchResult } from '../src/bench/suite.js';
 import type { EpochRecord } from '../src/train/trainer.js';
 import { drawChart, type Series } from './chart.js';
@@ -97,10 +98,11 @@ async function digits(): Promise<Uint8Array> {
   return st.digits;
 }
 
-async function mnistData(nTrain?: number, nTest?: number): Promise<LoadedData> {
+/** The digits, fed as the config's head form says (src/quant/head-form.ts: weight_only is pixel / 256). */
+async function mnistData(headForm: HeadForm, nTrain?: number, nTest?: number): Promise<LoadedData> {
   const s = f8.decodeMnistBin(await digits(), 'mnist.bin', { train: nTrain, test: nTest });
   const [mean, std] = f8.DATASET_STATS.mnist;
-  return { ...s, mean, std };
+  return { ...s, ...f8.imageFeed(headForm, mean, std) };
 }
 
 // ---- 2. training ------------------------------------------------------------------------------
@@ -130,10 +132,10 @@ function disposeModel(): void {
 async function train(o: TrainOptions = {}): Promise<{ float: StageSummary; fixed: StageSummary; formats: string }> {
   return guarded('train', async () => {
     const engine = st.engine!;
-    const data = await mnistData(o.trainSamples, o.testSamples);
     const common = [`model_args={width: ${o.width ?? 32}}`, ...(o.batchSize ? [`batch_size=${o.batchSize}`] : [])];
     const fcfg = f8.loadConfig(`${CONFIGS}/cnn_mnist_float.yml`, [`num_epochs=${o.floatEpochs ?? 1}`, 'log_dir=null', 'log_interval=5', ...common]);
     const qcfg = f8.loadConfig(`${CONFIGS}/cnn_mnist_fixed.yml`, [`num_epochs=${o.fixedEpochs ?? 1}`, 'fp_pretrained_file=null', 'log_dir=null', 'log_interval=5', ...common]);
+    const data = await mnistData(fcfg.head_form, o.trainSamples, o.testSamples);
     disposeModel();
     st.checkpoints = {};
     enableDownloads();
@@ -303,7 +305,7 @@ async function loadCheckpointBytes(bytes: Uint8Array, name: string): Promise<str
     if (cfg.dataset !== 'mnist' || cfg.pad_to || cfg.model !== 'cnn') {
       throw new f8.F8Error('BAD_INPUT', `${name}: this page runs the cnn on the mnist digits; the checkpoint holds ${cfg.model} on ${cfg.dataset}${cfg.pad_to ? ` padded to ${cfg.pad_to}` : ''} (use the CLI for it)`);
     }
-    const data = await mnistData(cfg.max_train_samples ?? undefined, cfg.max_test_samples ?? undefined);
+    const data = await mnistData(cfg.head_form, cfg.max_train_samples ?? undefined, cfg.max_test_samples ?? undefined);
     const model = f8.modelFromConfig(cfg, data);
     try {
       model.loadStateDict(ck.model, { source: name });
@@ -412,7 +414,8 @@ window.f8page = {
   bench,
   loadCheckpointBytes,
   testDigits: async (n: number) => {
-    const d = await mnistData(undefined, n);
+    // Pixels only: predictPixels feeds them as the model file says.
+    const d = await mnistData('weight_only', undefined, n);
     return { pixels: d.test.images, labels: d.test.labels };
   },
   checkpoint: (stage: 'float' | 'fixed') => st.checkpoints[stage] ?? null,

@@ -33,6 +33,7 @@ export function loadConfig(file: string | null, sets: string[] = []): TrainConfi
 }
 export { encodeSafetensors, decodeSafetensors } from '../io/safetensors.js';
 export { STATS as DATASET_STATS, inputShape, type LoadedData } from '../data/sources.js';
+export { imageFeed, HEAD_FORMS, type HeadForm } from '../quant/head-form.js';
 export { describeFormats, formatTable } from '../nn/qlayers.js';
 export { checkpointBytesToConfig, checkpointFromBytes, intModelFromFiles } from './files.js';
 export { decodeMnistBin, encodeMnistBin } from './mnist-bin.js';

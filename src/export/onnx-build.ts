@@ -102,6 +102,7 @@ function metadata(g: IntGraph, form: OnnxForm): { key: string; value: string }[]
     [ONNX_META.inputShape]: JSON.stringify(g.input.shape),
     [ONNX_META.layers]: JSON.stringify(g.layers),
   };
+  if (g.input.headForm) m[ONNX_META.headForm] = g.input.headForm;
   return Object.entries(m).map(([key, value]) => ({ key, value }));
 }
 

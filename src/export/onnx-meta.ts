@@ -22,5 +22,7 @@ export const ONNX_META = {
   inputStd: 'f8net.input_std',
   inputDtype: 'f8net.input_dtype',
   inputShape: 'f8net.input_shape',
+  /** The first layer's form (src/quant/head-form.ts); absent for graphs made before head forms. */
+  headForm: 'f8net.head_form',
   layers: 'f8net.layers',
 } as const;

@@ -32,6 +32,7 @@
  * @example
  *   validateGraph(g, 'runs/x/int/model.json'); // throws F8Error('BAD_INPUT', 'runs/x/int/model.json: node conv1: ...')
  */
+import { HEAD_FORMS, WEIGHT_ONLY_FL, type HeadForm } from '../quant/head-form.js';
 import { F8Error } from '../runtime/errors.js';
 import { INT_MODEL_FORMAT, INT_MODEL_VERSION, type IntGraph } from './graph.js';
 
@@ -191,6 +192,11 @@ export function validateGraph(g: IntGraph, where: string): void {
       if (typeof x !== 'number' || !Number.isFinite(x)) bad(`input.${key}[${i}] is ${show(x)}, expected a finite number`);
       if (key !== 'mean' && (x as number) <= 0) bad(`input.${key}[${i}] is ${x}, expected > 0`);
     });
+  }
+  if (input.headForm !== undefined) {
+    if (!HEAD_FORMS.includes(input.headForm as HeadForm)) bad(`input.headForm is ${show(input.headForm)}, expected one of ${HEAD_FORMS.map((f) => `"${f}"`).join(', ')}`);
+    // weight_only feeds the pixel byte as the code at fl 8 (src/quant/head-form.ts).
+    if (input.headForm === 'weight_only' && (input.dtype !== 'uint8' || inFl !== WEIGHT_ONLY_FL)) bad(`input: head form weight_only reads uint8 codes at fl ${WEIGHT_ONLY_FL}, the spec says ${show(input.dtype)} fl ${inFl}`);
   }
   const inValue = values.get(inName);
   if (!inValue) bad(`input ${inName} is not among the values`);

@@ -129,7 +129,8 @@ function openOnnx(file: string): PredictModel {
     const a = nums(k);
     if (a.length !== 1 && a.length !== C) throw new F8Error('BAD_INPUT', `${file}: metadata ${k} has ${a.length} values, expected 1 or ${C} (one per input channel)`);
     if (positive && !a.every((x) => x > 0)) throw new F8Error('BAD_INPUT', `${file}: metadata ${k} is ${clip(JSON.stringify(a))}, expected positive values`);
-    return a;
+    // One value stands for every channel.
+    return a.length === 1 ? new Array<number>(C).fill(a[0]) : a;
   };
   // The integer model beside it carries the class names, when it is there.
   let classNames: string[] | null = null;

@@ -306,8 +306,9 @@ export class TrainingLoop {
   initFromFloat(ck: Checkpoint): void {
     if (ck.meta.stage !== 'float') throw new F8Error('BAD_INPUT', `${ck.source}: fp_pretrained_file must be a float-stage checkpoint, this one is ${ck.meta.stage}`);
     // The float stage saw the image the way its head form feeds it; the fixed stage must too.
+    // double_side and f8net_scaled feed the same normalised image and differ only once quantised.
     const floatHead = withStoredHeadForm(ck.meta.config).head_form;
-    if (floatHead !== this.cfg.head_form) throw new F8Error('BAD_CONFIG', `${ck.source}: the float stage was trained with head_form ${String(floatHead)}, this config says ${this.cfg.head_form}; set head_form ${String(floatHead)} (or retrain the float stage)`);
+    if ((floatHead === 'weight_only') !== (this.cfg.head_form === 'weight_only')) throw new F8Error('BAD_CONFIG', `${ck.source}: the float stage was trained with head_form ${String(floatHead)}, this config says ${this.cfg.head_form}; set head_form ${String(floatHead)} (or retrain the float stage)`);
     const missing = this.model.namedParameters().filter(([n]) => !ck.model.has(n) && !n.endsWith('alpha')).map(([n]) => n);
     if (missing.length) throw new F8Error('BAD_INPUT', `${ck.source}: lacks parameters of model ${this.cfg.model}: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` (+${missing.length - 8})` : ''}`);
     this.model.loadStateDict(ck.model, { source: ck.source, strict: false });

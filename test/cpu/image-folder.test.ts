@@ -264,18 +264,19 @@ describe('image folder: bad input', () => {
 });
 
 describe('image folder: config and loadDataAsync', () => {
-  it('resolves a folder config into imageSize batches with ImageNet statistics', async () => {
+  it('resolves a folder config into imageSize batches with ImageNet statistics (double_side head; weight_only feeds pixel / 256)', async () => {
     const png = await encode(tall, 'png');
     const dir = tree({ 'train/a/x.png': png, 'train/b/x.png': png, 'val/a/y.png': png, 'val/b/y.png': png });
-    const cfg = resolveConfig({ dataset: 'folder', dataset_dir: dir, image_size: 4, augment_random_resized_crop: true, augment_hflip: true });
+    const cfg = resolveConfig({ dataset: 'folder', dataset_dir: dir, image_size: 4, augment_random_resized_crop: true, augment_hflip: true, head_form: 'double_side' });
     const data = await loadDataAsync(cfg);
     expect(data.train).toMatchObject({ height: 5, width: 5, numClasses: 2 }); // round(4 * 256 / 224)
     expect(data.test).toMatchObject({ height: 4, width: 4 });
     expect(inputShape(data)).toEqual([3, 4, 4]);
     expect(data.mean).toEqual([0.485, 0.456, 0.406]);
+    expect((await loadDataAsync({ ...cfg, head_form: 'weight_only' })).mean).toEqual([0, 0, 0]);
     const [b] = [...new BatchLoader(data.train, { batchSize: 2, sampleTransform: data.trainTransform })];
     expect(b.images.length).toBe(2 * 3 * 16);
-    const gray = await loadDataAsync(resolveConfig({ dataset: 'folder', dataset_dir: dir, image_size: 4, input_mean: [0.5], input_std: [0.25] }));
+    const gray = await loadDataAsync(resolveConfig({ dataset: 'folder', dataset_dir: dir, image_size: 4, input_mean: [0.5], input_std: [0.25], head_form: 'double_side' }));
     expect(inputShape(gray)).toEqual([1, 4, 4]);
     expect(() => loadData(cfg)).toThrow(/call loadDataAsync/);
     expect(inputShape(await loadDataAsync(resolveConfig({ dataset: 'synthetic', image_size: 8 })))).toEqual([1, 8, 8]);

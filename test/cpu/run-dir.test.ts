@@ -122,7 +122,7 @@ describe('mid-epoch checkpoints', () => {
 
 describe('config and messages', () => {
   it('input_mean with one number means grey; "1 epoch"', () => {
-    expect(resolveConfig({}, ['input_mean=0.13', 'input_std=0.3']).input_mean).toEqual([0.13]);
+    expect(resolveConfig({}, ['head_form=double_side', 'input_mean=0.13', 'input_std=0.3']).input_mean).toEqual([0.13]);
     expect(plural(1, 'epoch')).toBe('1 epoch');
     expect(plural(3, 'epoch')).toBe('3 epochs');
   });

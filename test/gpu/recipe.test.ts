@@ -39,7 +39,7 @@ gpuDescribe('the F8Net recipe (default job of f8net train)', () => {
     const args = tiny.flatMap((s) => ['--set', s]);
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/entry.ts', 'train', ...args, '--out', dir, '--quiet'], { encoding: 'utf8', timeout: 300_000 });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^F8Net recipe done in \d+ s\n {2}float top-1 .*\n {2}8-bit fixed-point top-1 .*\n {2}integer model .*same class on 32\/32 images.*\n {2}integer model files .*int_op_only\.onnx\n$/);
+    expect(r.stdout).toMatch(/^F8Net recipe done in \d+ s\n {2}float top-1 .*\n {2}8-bit fixed-point top-1 .*\n {2}integer model .*same class on 32\/32 images.*\n {2}integer model files .*int_op_only\.onnx, .*qdq\.onnx\n$/);
   });
 
   it('Ctrl-C in a stage writes its checkpoint at that step and names the command that resumes it (exit 130)', () => {

@@ -1,5 +1,5 @@
 import { it, expect } from 'vitest';
-import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gpuDescribe } from '../helpers.js';
@@ -17,8 +17,11 @@ import { resolveConfig } from '../../src/train/config.js';
 import { train } from '../../src/train/trainer.js';
 
 /** A config on the synthetic toy set (4 classes, 12x12) with a width-4 CNN, plus `over`. */
+// The accuracy thresholds below were set with a normalised image; under weight_only (pixel / 256,
+// not centred) the width-4 CNN reaches 0.5 instead of > 0.75 in its 16 steps, so these runs feed
+// the normalised image (double_side). The head forms are compared in docs/INTEROP.md.
 function synthConfig(over: Record<string, unknown>) {
-  return resolveConfig({ dataset: 'synthetic', model_args: { width: 4 }, image_size: 12, num_classes: 4, ...over });
+  return resolveConfig({ dataset: 'synthetic', model_args: { width: 4 }, image_size: 12, num_classes: 4, head_form: 'double_side', ...over });
 }
 
 /** synthConfig with 256 training images in batches of 32, logging to a fresh temp folder `dir`, plus `over`. */
@@ -171,11 +174,27 @@ gpuDescribe('image-folder training', () => {
     const { loadCheckpoint } = await import('../../src/train/checkpoint.js');
     expect(loadCheckpoint(join(log, 'best.safetensors')).meta.classes).toEqual(['blue', 'red']);
     const fixedLog = mkdtempSync(join(tmpdir(), 'f8net-folder-fixed-'));
+    // The fixed stage feeds the image as the float stage was fed (here weight_only, the default).
+    const fixedCfg = { ...cfg, num_epochs: 1, lr: 0.01, floating_model: false, fp_pretrained_file: join(log, 'best.safetensors'), log_dir: fixedLog, augment_random_resized_crop: false };
+    await expect(train(resolveConfig({ ...fixedCfg, head_form: 'double_side' }), { quiet: true })).rejects.toThrow(/trained with head_form weight_only, this config says double_side/);
     await train(resolveConfig({ ...cfg, num_epochs: 1, lr: 0.01, floating_model: false, fp_pretrained_file: join(log, 'best.safetensors'), log_dir: fixedLog, augment_random_resized_crop: false }), { quiet: true });
     const { exportCheckpoint } = await import('../../src/node/from-checkpoint.js');
     const { readIntModel } = await import('../../src/node/int-model-files.js');
     await exportCheckpoint(join(fixedLog, 'best.safetensors'), join(fixedLog, 'int'), { onnx: false });
-    expect(readIntModel(join(fixedLog, 'int')).model.classNames).toEqual(['blue', 'red']);
+    const g = readIntModel(join(fixedLog, 'int'));
+    expect(g.model.classNames).toEqual(['blue', 'red']);
+    expect([g.input.headForm, g.input.dtype, g.input.fl, g.input.scale]).toEqual(['weight_only', 'uint8', 8, [256]]);
+    // A checkpoint written before head forms (no head_form in its stored config) loads as f8net_scaled.
+    const { decodeSafetensors, encodeSafetensors } = await import('../../src/io/safetensors.js');
+    const { checkpointConfig } = await import('../../src/node/from-checkpoint.js');
+    const st = decodeSafetensors(readFileSync(join(fixedLog, 'best.safetensors')), 'best');
+    const meta = JSON.parse(st.metadata.meta);
+    delete meta.config.head_form;
+    const legacy = join(fixedLog, 'legacy.safetensors');
+    writeFileSync(legacy, Buffer.concat(encodeSafetensors([...st.tensors.values()], { ...st.metadata, meta: JSON.stringify(meta) })));
+    expect(checkpointConfig(legacy).cfg.head_form).toBe('f8net_scaled');
+    await exportCheckpoint(legacy, join(fixedLog, 'int-legacy'), { onnx: false });
+    expect(readIntModel(join(fixedLog, 'int-legacy')).input).toMatchObject({ headForm: 'f8net_scaled', dtype: 'int8' });
   });
 });
 
