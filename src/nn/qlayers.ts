@@ -15,7 +15,8 @@ import { linear } from '../ops/matmul.js';
 import { batchNorm2d, batchStats, updateRunningStats } from '../ops/batchnorm.js';
 import { relu, full, scale, scaleByTensor, powAffine, reshape, copy } from '../ops/elementwise.js';
 import { mulChannel, channelVar } from '../ops/reduce.js';
-import { fakeQuant, fixScalingGpu } from '../ops/fakequant.js';
+import { fakeQuant, fixScalingGpu, type FakeQuantOpts } from '../ops/fakequant.js';
+import { qconvBnTrain, qconvTuning } from '../ops/qconv.js';
 import { fraclenFromMetric, gridSearchFraclen, updateRunningFraclen, evalFraclen } from '../ops/fraclen.js';
 import { foldBn, foldPlain, quantizeBias } from '../ops/fold.js';
 import { noGrad } from '../autograd/tape.js';
@@ -285,12 +286,18 @@ export abstract class QLayer extends Module {
 
   /** §3 step 4: weight length from the folded weight, recorded, and the fake-quantised weight. */
   protected quantizeWeight(wf: Tensor): Tensor {
+    const { fl, opts } = this.weightFormat(wf);
+    return fakeQuant(wf, fl, opts);
+  }
+
+  /** The weight length(s) of §3 step 4 from the folded weight (recorded in weight_fraclen) and the weight format. */
+  protected weightFormat(wf: Tensor): { fl: Tensor; opts: FakeQuantOpts } {
     const wl = this.quant.weightFormat[0];
     const perChannel = this.quant.formatType === 'per_channel';
     const opts = { wl, signed: true, ...(perChannel ? { axis: 0 } : {}) };
     const fl = noGrad(() => (this.quant.fraclenMethod === 'grid' ? gridSearchFraclen(wf, opts) : fraclenFromMetric(wf, { ...opts, metric: this.quant.metric })));
     Engine.get().copy(fl.buffer, 0, this.weightFraclen.buffer, 0, fl.bytes);
-    return fakeQuant(wf, fl, opts);
+    return { fl, opts };
   }
 }
 
@@ -351,6 +358,17 @@ export class QConv2d extends QLayer {
     const sNext = this.outputScaling();
     // OIHW: the input channel is axis 1, or axis 0 for a depthwise conv (one input channel per output).
     const { w: ws, sFold } = this.inputScaleIntoWeight(w, sIn, this.conv.groups === 1 ? 1 : 0);
+    if (this.hasBn && this.training && qconvTuning().fused) {
+      // The same step with one weight-gradient pass (src/ops/qconv.ts).
+      const r = qconvBnTrain({
+        xq, ws, sFold, gamma: this.gamma!, beta: this.beta!, sNext, runningMean: this.runningMean!, runningVar: this.runningVar!,
+        conv: this.conv, eps: this.opts.bnEps ?? 1e-5, momentum: this.opts.bnMomentum ?? 0.1,
+        weightFormat: (wf) => this.weightFormat(wf),
+        quantize: (wf, flw, opts) => fakeQuant(wf, flw, opts),
+      });
+      this.onFold?.(r.wq, r.b);
+      return r.y;
+    }
     let fold: { k: Tensor; b: Tensor };
     if (this.hasBn) {
       let mean: Tensor;

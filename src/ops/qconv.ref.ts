@@ -1,0 +1,70 @@
+/**
+ * CPU references (float64) of the kernels of ./qconv.ts (wgsl/qconv.wgsl): the clipped-weight
+ * gradient, the per-channel sums of the y path, the combined output gradient and its coefficients,
+ * and the statistics of y0 = s·u. The layer as a whole is checked against src/nn/qlayers.ref.ts.
+ *
+ * @example
+ *   const gc = refWgradClipped(x, xShape, gy, mask, wShape, { padding: 1 }); // G where mask is 0
+ */
+import { forEachTap, type Conv2dOptionsLike } from './conv2d.ref.js';
+
+/** G = Wg(x, gy) at the entries where mask is 0 (a clipped weight), 0 elsewhere. */
+export function refWgradClipped(x: ArrayLike<number>, xShape: readonly number[], gy: ArrayLike<number>, mask: ArrayLike<number>, wShape: readonly number[], opts: Conv2dOptionsLike = {}): Float32Array {
+  const gw = new Float64Array(wShape.reduce((a, b) => a * b, 1));
+  forEachTap(xShape, wShape, opts, (yi, wi, xi) => {
+    if (!(mask[wi] > 0.5)) gw[wi] += gy[yi] * x[xi];
+  });
+  return Float32Array.from(gw);
+}
+
+/** [Σ gy per channel; Σ gy·u per channel] over n, oh, ow of [N, O, OH, OW] tensors: [2·O]. */
+export function refChanDot(gy: ArrayLike<number>, u: ArrayLike<number>, shape: readonly number[]): Float32Array {
+  const [N, O, OH, OW] = shape;
+  const hw = OH * OW;
+  const r = new Float64Array(2 * O);
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++)
+      for (let i = 0; i < hw; i++) {
+        const j = (n * O + o) * hw + i;
+        r[o] += gy[j];
+        r[O + o] += gy[j] * u[j];
+      }
+  return Float32Array.from(r);
+}
+
+/**
+ * Coefficients [A; B; C] of g_c = A·g_y + B·u + C (y0 = s·u over M values per channel):
+ * A = k (0 without the y path), B = 2s²·gvar/M, C = s·(gmean − 2·gvar·s·mu_u)/M.
+ */
+export function refCoefs(k: ArrayLike<number> | null, gmean: ArrayLike<number>, gvar: ArrayLike<number>, muU: ArrayLike<number>, s: number, M: number): Float32Array {
+  const O = gmean.length;
+  const c = new Float64Array(3 * O);
+  for (let o = 0; o < O; o++) {
+    c[o] = k ? k[o] : 0;
+    c[O + o] = (2 * s * s * gvar[o]) / M;
+    c[2 * O + o] = (s * (gmean[o] - 2 * gvar[o] * s * muU[o])) / M;
+  }
+  return Float32Array.from(c);
+}
+
+/** g_c = A[o]·g_y + B[o]·u + C[o] over [N, O, OH, OW] (g_y null: A·g_y left out). */
+export function refCombine(gy: ArrayLike<number> | null, u: ArrayLike<number>, coef: ArrayLike<number>, shape: readonly number[]): Float32Array {
+  const [, O, OH, OW] = shape;
+  const hw = OH * OW;
+  return Float32Array.from(u, (uv, i) => {
+    const o = Math.floor(i / hw) % O;
+    return (gy ? coef[o] * gy[i] : 0) + coef[O + o] * uv + coef[2 * O + o];
+  });
+}
+
+/** Statistics of y0 = s·u from those of u: mean s·mu_u, biased variance s²·var_u. */
+export function refScaleStats(muU: ArrayLike<number>, varU: ArrayLike<number>, s: number): { mean: Float32Array; var: Float32Array } {
+  return { mean: Float32Array.from(muU, (m) => s * m), var: Float32Array.from(varU, (v) => s * s * v) };
+}
+
+/** dL/ds through y0 = s·u: Σ_o gmean·mu_u + 2·gvar·s·var_u. */
+export function refScaleGrad(gmean: ArrayLike<number>, gvar: ArrayLike<number>, muU: ArrayLike<number>, varU: ArrayLike<number>, s: number): number {
+  let acc = 0;
+  for (let o = 0; o < gmean.length; o++) acc += gmean[o] * muU[o] + 2 * gvar[o] * s * varU[o];
+  return acc;
+}
