@@ -115,7 +115,14 @@ export function backward(root: Tensor, seed?: Tensor): void {
       leafGrads.add(ng);
       continue;
     }
-    const gs = t.node.backward(g);
+    const prevLabel = engine.profileLabel;
+    engine.profileLabel = `bwd ${t.node.name}`;
+    let gs: readonly (Tensor | null | undefined)[];
+    try {
+      gs = t.node.backward(g);
+    } finally {
+      engine.profileLabel = prevLabel;
+    }
     if (gs.length !== t.node.inputs.length) {
       throw new F8Error('UNSUPPORTED', `backward of ${t.node.name} returned ${gs.length} gradients for ${t.node.inputs.length} inputs`);
     }

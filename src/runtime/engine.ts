@@ -60,6 +60,8 @@ interface GpuTimer {
   used: number;
   /** Resolved chunks waiting to be read: a buffer and how many queries it holds. */
   chunks: { buf: GPUBuffer; count: number }[];
+  /** Per-dispatch mode (beginGpuTiming({ perDispatch: true })): each dispatch's label, in pass order. */
+  labels: string[] | null;
 }
 const UNIFORM_STRIDE = 256;
 const MAX_WG = 65535;
@@ -85,6 +87,8 @@ export class Engine {
   /** Kernels recorded in the open batch, to name them when the batch fails validation. */
   private batchKernels = new Set<string>();
   dispatchCount = 0;
+  /** What the dispatches recorded now serve (the tape sets the backward node's name); labels per-dispatch timing. */
+  profileLabel: string | null = null;
   submitCount = 0;
   /** GPU timing state while beginGpuTiming() is active (timestamp queries); null otherwise. */
   private timer: GpuTimer | null = null;
@@ -276,6 +280,11 @@ export class Engine {
     this.pass.setPipeline(k.pipeline);
     this.pass.setBindGroup(0, bg);
     this.pass.dispatchWorkgroups(x, y, z);
+    if (this.timer?.labels) {
+      // Per-dispatch timing: this dispatch's pass ends here, under the kernel's name and the tape node it serves.
+      this.timer.labels.push(this.profileLabel ? `${k.name} [${this.profileLabel}]` : k.name);
+      this.endPass();
+    }
     this.batchKernels.add(k.name);
     this.dispatchCount++;
     if (++this.batched >= this.batchSize) this.flush();
@@ -354,13 +363,13 @@ export class Engine {
    * @example
    *   e.beginGpuTiming(); conv2dForward(x, w, null); const { ns } = await e.endGpuTiming();
    */
-  beginGpuTiming(): void {
+  beginGpuTiming(opts: { perDispatch?: boolean } = {}): void {
     if (!this.gpu.hasTimestamps) throw new F8Error('UNSUPPORTED', "GPU timing needs the adapter feature 'timestamp-query', which this adapter lacks; time with a full sync instead");
     if (this.timer) throw new F8Error('BAD_INPUT', 'beginGpuTiming: GPU timing is already running; call endGpuTiming() first');
     this.gpu.checkAlive();
     this.endPass();
     this.timerRes ??= { set: this.device.createQuerySet({ type: 'timestamp', count: TIMER_QUERIES, label: 'f8net.timer' }), spare: [] };
-    this.timer = { used: 0, chunks: [] };
+    this.timer = { used: 0, chunks: [], labels: opts.perDispatch ? [] : null };
   }
 
   /**
@@ -368,7 +377,7 @@ export class Engine {
    * beginning-to-end spans, so gaps between submissions are not counted) and how many passes
    * there were. Waits until the timed work has run.
    */
-  async endGpuTiming(): Promise<{ ns: number; passes: number }> {
+  async endGpuTiming(): Promise<{ ns: number; passes: number; byLabel: Map<string, { ns: number; count: number }> }> {
     const t = this.timer;
     if (!t || !this.timerRes) throw new F8Error('BAD_INPUT', 'endGpuTiming: GPU timing is not running; call beginGpuTiming() first');
     this.endPass();
@@ -379,19 +388,28 @@ export class Engine {
     this.timer = null;
     let ns = 0;
     let passes = 0;
+    const byLabel = new Map<string, { ns: number; count: number }>();
     try {
       for (const c of t.chunks) {
         const v = new BigUint64Array(await this.readBytes(c.buf, c.count * 8));
         for (let i = 0; i + 1 < c.count; i += 2) {
           // A pass whose end precedes its beginning (a reset clock) counts as empty.
-          if (v[i + 1] > v[i]) ns += Number(v[i + 1] - v[i]);
+          const d = v[i + 1] > v[i] ? Number(v[i + 1] - v[i]) : 0;
+          ns += d;
+          const label = t.labels?.[passes];
+          if (label !== undefined) {
+            const r = byLabel.get(label) ?? { ns: 0, count: 0 };
+            r.ns += d;
+            r.count++;
+            byLabel.set(label, r);
+          }
           passes++;
         }
       }
     } finally {
       this.timerRes?.spare.push(...t.chunks.map((c) => c.buf));
     }
-    return { ns, passes };
+    return { ns, passes, byLabel };
   }
 
   /** timestampWrites for the pass about to begin; resolves the query set first when it is full. */
