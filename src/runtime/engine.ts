@@ -377,7 +377,7 @@ export class Engine {
    * beginning-to-end spans, so gaps between submissions are not counted) and how many passes
    * there were. Waits until the timed work has run.
    */
-  async endGpuTiming(): Promise<{ ns: number; passes: number; byLabel: Map<string, { ns: number; count: number }> }> {
+  async endGpuTiming(): Promise<{ ns: number; passes: number; byLabel: Map<string, { ns: number; count: number }>; perPass: { label: string; ns: number }[] }> {
     const t = this.timer;
     if (!t || !this.timerRes) throw new F8Error('BAD_INPUT', 'endGpuTiming: GPU timing is not running; call beginGpuTiming() first');
     this.endPass();
@@ -389,6 +389,7 @@ export class Engine {
     let ns = 0;
     let passes = 0;
     const byLabel = new Map<string, { ns: number; count: number }>();
+    const perPass: { label: string; ns: number }[] = [];
     try {
       for (const c of t.chunks) {
         const v = new BigUint64Array(await this.readBytes(c.buf, c.count * 8));
@@ -402,6 +403,7 @@ export class Engine {
             r.ns += d;
             r.count++;
             byLabel.set(label, r);
+            perPass.push({ label, ns: d });
           }
           passes++;
         }
@@ -409,7 +411,7 @@ export class Engine {
     } finally {
       this.timerRes?.spare.push(...t.chunks.map((c) => c.buf));
     }
-    return { ns, passes, byLabel };
+    return { ns, passes, byLabel, perPass };
   }
 
   /** timestampWrites for the pass about to begin; resolves the query set first when it is full. */
