@@ -27,6 +27,7 @@ export * from './ops/fakequant.js';
 export { fraclenFromMetric, gridSearchFraclen, updateRunningFraclen, evalFraclen, fraclenAndStat, gridSearchWithErrors } from './ops/fraclen.js';
 export * from './ops/requant.js';
 export * from './ops/fold.js';
+export * from './ops/qconv.js';
 export { SGD } from './optim/sgd.js';
 export * from './optim/schedule.js';
 export { Module, Sequential, type StateDict } from './nn/module.js';

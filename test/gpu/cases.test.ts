@@ -4,7 +4,7 @@ import { KERNEL_CASES, runKernelCase, summarizeCases, kernelCase, type CaseResul
 
 const FAMILIES = [
   'conv2d.fwd', 'conv2d.bwd-input', 'conv2d.bwd-weight', 'depthwise.fwd', 'matmul', 'batchnorm', 'elementwise', 'reduce', 'pool', 'loss', 'sgd', 'image',
-  'fake_quant', 'fraclen', 'fold', 'requant', 'int8.conv', 'int8.depthwise', 'int8.linear', 'int8.add', 'int8.pool', 'int8.requant',
+  'fake_quant', 'fraclen', 'fold', 'qconv', 'requant', 'int8.conv', 'int8.depthwise', 'int8.linear', 'int8.add', 'int8.pool', 'int8.requant',
 ];
 
 it('the registry covers every kernel family, with unique names', () => {
