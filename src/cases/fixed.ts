@@ -9,8 +9,8 @@ import { fraclenFromMetric, gridSearchFraclen } from '../ops/fraclen.js';
 import { foldBn, quantizeBias } from '../ops/fold.js';
 import { refFoldBn, refQuantizeBias } from '../ops/fold.ref.js';
 import { requantize } from '../ops/requant.js';
-import { wgradClipped, chanDot, combineCoefs, combineGrad } from '../ops/qconv.js';
-import { refWgradClipped, refChanDot, refCoefs, refCombine } from '../ops/qconv.ref.js';
+import { clipGrad, chanDot, combineCoefs, combineGrad } from '../ops/qconv.js';
+import { refClipGrad, refChanDot, refCoefs, refCombine } from '../ops/qconv.ref.js';
 import { quantize, fraclenFromTensor, gridSearchFraclen as refGridSearch, requantize as refRequantize } from '../quant/fixed.js';
 import { uniformArray, intArray } from '../runtime/rng.js';
 import { kernelCase, type KernelCase } from './types.js';
@@ -96,32 +96,36 @@ const REQUANT = kernelCase({
   gpu: async (i) => [await requantize(Tensor.from(i.acc, REQUANT_SHAPE, 'i32'), Tensor.from(i.n, [5], 'i32'), { signed: false, relu: true, axis: 1 }).read()],
 });
 
-// The fused conv-BN backward (src/ops/qconv.ts): the clipped weights' gradient (a strided conv, a
-// third of the weights clipped), the per-channel sums of the y path and the combined gradient.
+// The fused conv-BN backward (src/ops/qconv.ts): the clipped weights' gradient terms (a strided conv,
+// a third of the weights clipped), the per-channel sums of the y path and the combined gradient.
 const QX = [2, 4, 7, 7];
 const QW = [6, 4, 3, 3];
 const QY = [2, 6, 4, 4];
 const QOPTS = { stride: 2, padding: 1 };
 const QCONV = kernelCase({
   family: 'qconv',
-  name: `wgrad_clipped, chan_dot, coefs and combine, x [${QX.join(',')}], w [${QW.join(',')}], stride 2`,
+  name: `clip_grad, chan_dot, coefs and combine, x [${QX.join(',')}], w [${QW.join(',')}], stride 2`,
   shapes: { x: QX, w: QW, gy: QY },
   tolerance: { atol: 1e-5, rtol: 1e-4 },
   inputs: () => ({
     x: uniformArray(prod(QX), 161, 0, 2), gy: uniformArray(prod(QY), 162), u: uniformArray(prod(QY), 163, -2, 2),
-    mask: Float32Array.from({ length: prod(QW) }, (_, i) => (i % 3 === 1 ? 0 : 1)),
+    // w_f at fl 6: every third weight beyond 127/64 (clipped), the others inside.
+    wf: Float32Array.from(uniformArray(prod(QW), 168, 0.2, 1.9), (v, i) => (i % 3 === 1 ? v + 2 : v) * (i % 2 ? 1 : -1)),
+    ws: uniformArray(prod(QW), 169),
     k: uniformArray(6, 164, 0.5, 2), gm: uniformArray(6, 165), gv: uniformArray(6, 166), mu: uniformArray(6, 167),
   }),
   reference: (i) => {
     const coef = refCoefs(i.k, i.gm, i.gv, i.mu, 0.6, 32);
-    return [refWgradClipped(i.x, QX, i.gy, i.mask, QW, QOPTS), refChanDot(i.gy, i.u, QY), refCombine(i.gy, i.u, coef, QY)];
+    const c = refClipGrad(i.x, QX, i.gy, i.wf, Int32Array.of(6), i.ws, i.k, 8, QW, QOPTS);
+    return [c.gw, c.gcw, refChanDot(i.gy, i.u, QY), refCombine(i.gy, i.u, coef, QY)];
   },
   gpu: async (i) => {
     const t = (a: Float32Array, s: number[] = [a.length]) => Tensor.from(a, s);
     const gy = t(i.gy, QY);
     const u = t(i.u, QY);
     const coef = combineCoefs(t(i.k), t(i.gm), t(i.gv), t(i.mu), t(Float32Array.of(0.6)), 32);
-    return [await wgradClipped(t(i.x, QX), gy, t(i.mask), QW, QOPTS).read(), await chanDot(gy, u).read(), await combineGrad(gy, u, coef).read()];
+    const c = clipGrad(t(i.x, QX), gy, t(i.wf, QW), Tensor.from(Int32Array.of(6), [1], 'i32'), t(i.ws, QW), t(i.k), 8, QOPTS);
+    return [await c.gw.read(), await c.gcw.read(), await chanDot(gy, u).read(), await combineGrad(gy, u, coef).read()];
   },
 });
 

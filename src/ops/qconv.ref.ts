@@ -1,20 +1,39 @@
 /**
- * CPU references (float64) of the kernels of ./qconv.ts (wgsl/qconv.wgsl): the clipped-weight
- * gradient, the per-channel sums of the y path, the combined output gradient and its coefficients,
+ * CPU references (float64) of the kernels of ./qconv.ts (wgsl/qconv.wgsl): the clipped weights'
+ * gradient terms and their per-channel reduction, the per-channel sums of the y path, the combined output gradient and its coefficients,
  * and the statistics of y0 = s·u. The layer as a whole is checked against src/nn/qlayers.ref.ts.
  *
  * @example
- *   const gc = refWgradClipped(x, xShape, gy, mask, wShape, { padding: 1 }); // G where mask is 0
+ *   const { gw, gcw } = refClipGrad(x, xShape, gy, wf, Int32Array.of(7), ws, k, 8, wShape, { padding: 1 });
  */
 import { forEachTap, type Conv2dOptionsLike } from './conv2d.ref.js';
+import { quantize } from '../quant/fixed-format.js';
 
-/** G = Wg(x, gy) at the entries where mask is 0 (a clipped weight), 0 elsewhere. */
-export function refWgradClipped(x: ArrayLike<number>, xShape: readonly number[], gy: ArrayLike<number>, mask: ArrayLike<number>, wShape: readonly number[], opts: Conv2dOptionsLike = {}): Float32Array {
-  const gw = new Float64Array(wShape.reduce((a, b) => a * b, 1));
+/**
+ * clipGrad: at the weights where the STE mask of fakeQuant(w_f, fl_w) (signed, wl) is 0,
+ * G = Wg(x, gy), gw = −k[o]·G and gcw = G·w_s; both 0 elsewhere. fl_w: one, or one per output channel.
+ */
+export function refClipGrad(x: ArrayLike<number>, xShape: readonly number[], gy: ArrayLike<number>, wf: Float32Array, flw: Int32Array, ws: ArrayLike<number>, k: ArrayLike<number>, wl: number, wShape: readonly number[], opts: Conv2dOptionsLike = {}): { gw: Float32Array; gcw: Float32Array } {
+  const O = wShape[0];
+  const per = wf.length / O;
+  const { mask } = flw.length > 1 ? quantize(wf, flw, { wl, signed: true, channelAxis: { channels: O, inner: per } }) : quantize(wf, flw[0], { wl, signed: true });
+  const G = new Float64Array(wf.length);
   forEachTap(xShape, wShape, opts, (yi, wi, xi) => {
-    if (!(mask[wi] > 0.5)) gw[wi] += gy[yi] * x[xi];
+    if (!mask[wi]) G[wi] += gy[yi] * x[xi];
   });
-  return Float32Array.from(gw);
+  return { gw: Float32Array.from(G, (v, e) => (mask[e] ? 0 : -k[Math.floor(e / per)] * v)), gcw: Float32Array.from(G, (v, e) => (mask[e] ? 0 : v * ws[e])) };
+}
+
+/** clipReduce: dL/dk = Σ g_y·u − Σ_o gcw, dL/db = Σ g_y, from the [2·O] sums of chanDot. */
+export function refClipReduce(sums: ArrayLike<number>, gcw: ArrayLike<number>): { gk: Float32Array; gb: Float32Array } {
+  const O = sums.length / 2;
+  const per = gcw.length / O;
+  const gk = new Float64Array(O);
+  for (let o = 0; o < O; o++) {
+    gk[o] = sums[O + o];
+    for (let t = 0; t < per; t++) gk[o] -= gcw[o * per + t];
+  }
+  return { gk: Float32Array.from(gk), gb: Float32Array.from({ length: O }, (_, o) => sums[o]) };
 }
 
 /** [Σ gy per channel; Σ gy·u per channel] over n, oh, ow of [N, O, OH, OW] tensors: [2·O]. */

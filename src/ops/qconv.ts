@@ -9,8 +9,9 @@
  * x_q, and dL/dk needs no weight gradient at all: Σ_cij m·G·w_s = Σ_pos g_y·u − Σ_clipped G·w_s.
  * So the op records two tape nodes:
  *  - y's node: dL/db = Σ g_y, dL/dk from Σ g_y·u (chan_dot) minus the clipped weights' share,
- *    dL/dw_s = −k·G at the clipped weights only (wgrad_clipped: G computed entry by entry where the
- *    STE mask is 0), dL/dx_q = Bwd_x(g_y, w_q − w_f); it leaves g_y for the statistics' node;
+ *    dL/dw_s = −k·G at the clipped weights only (clip_grad: the STE mask of w_q computed in the
+ *    kernel from w_f and fl_w, G entry by entry where it is 0; clip_reduce), dL/dx_q =
+ *    Bwd_x(g_y, w_q − w_f); it leaves g_y for the statistics' node;
  *  - the statistics' node (mean; var records its gradient for it): g_c = k·g_y + s·g_y0 (combine),
  *    dL/dw_s = Wg(x_q, g_c) (the one weight-gradient pass, which also carries the y path's k·G),
  *    dL/dx_q = Bwd_x(g_c, w_s) (with the y node's Bwd_x(g_y, w_q − w_f): Bwd_x(g_y, w_q) + Bwd_x(s·g_y0, w_s)),
@@ -31,15 +32,15 @@ import { record, noGrad } from '../autograd/tape.js';
 import { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape, convGeometry, type Conv2dOptions } from './conv2d.js';
 import { batchStats, updateRunningStats } from './batchnorm.js';
 import { foldBn } from './fold.js';
-import { fakeQuantBackward, type FakeQuantOpts } from './fakequant.js';
-import { mulChannel, channelSum } from './reduce.js';
-import { full, mul, sub, scale, zeros } from './elementwise.js';
+import { checkFormat, type FakeQuantOpts } from './fakequant.js';
+import { mulChannel } from './reduce.js';
+import { add, sub, zeros } from './elementwise.js';
 
 /** fused: take this op in the fixed-point layer's training step (false: the op-by-op graph, kept to compare). */
 export const qconvKnobs = defineKnobs('qconv', { fused: true });
 export const qconvTuning = (e: Engine = Engine.get()) => e.tuning.get(qconvKnobs);
 
-const FIELDS = 'N C H W O OH OW KH KW sh sw ph pw dh dw cg og count M has_g';
+const FIELDS = 'N C H W O OH OW KH KW sh sw ph pw dh dw cg og count M has_g flmax hi fl_pc';
 function params(v: Partial<Record<string, number>>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const k of FIELDS.split(' ')) out[k] = v[k] ?? 0;
@@ -48,19 +49,41 @@ function params(v: Partial<Record<string, number>>): Record<string, number> {
 const kern = (e: Engine, entry: string) => e.kernel('qconv.wgsl', entry, {});
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
 
-/** G = Wg(x, gy) where mask (f32, 1 = the STE passes) is 0, else 0; weight-shaped. */
-export function wgradClipped(x: Tensor, gy: Tensor, mask: Tensor, wShape: readonly number[], opts: Conv2dOptions = {}): Tensor {
+/**
+ * The y path's weight-gradient terms at the clipped weights, with the STE mask of
+ * w_q = fakeQuant(w_f, fl_w) (signed, word length wl) computed in the kernel: gw = −k·G and
+ * gcw = G·w_s where the mask is 0, both 0 elsewhere (G = Wg(x, gy) entry by entry).
+ */
+export function clipGrad(x: Tensor, gy: Tensor, wf: Tensor, flw: Tensor, ws: Tensor, k: Tensor, wl: number, opts: Conv2dOptions = {}): { gw: Tensor; gcw: Tensor } {
+  const wShape = wf.shape;
   const [N, O, OH, OW] = conv2dOutputShape(x.shape, wShape, opts);
-  if (gy.shape.length !== 4 || gy.shape.some((d, i) => d !== [N, O, OH, OW][i])) throw new F8Error('SHAPE_MISMATCH', `wgradClipped: gradient ${fmt(gy.shape)} must be ${fmt([N, O, OH, OW])}`);
-  const count = wShape.reduce((a, b) => a * b, 1);
-  if (mask.size !== count) throw new F8Error('SHAPE_MISMATCH', `wgradClipped: mask has ${mask.size} elements, the weight ${fmt(wShape)} ${count}`);
+  if (gy.shape.length !== 4 || gy.shape.some((d, i) => d !== [N, O, OH, OW][i])) throw new F8Error('SHAPE_MISMATCH', `clipGrad: gradient ${fmt(gy.shape)} must be ${fmt([N, O, OH, OW])}`);
+  if (ws.size !== wf.size || k.size !== O || (flw.size !== 1 && flw.size !== O) || flw.dtype !== 'i32') {
+    throw new F8Error('SHAPE_MISMATCH', `clipGrad: w_s ${ws}, k ${k} and fl_w ${flw} must match w_f ${fmt(wShape)} (k and an i32 fl_w per output channel, or one fl_w)`);
+  }
+  const { hi, flmax } = checkFormat(wl, true, 'clipGrad');
   const g = convGeometry(opts);
   const [, C, H, W] = x.shape;
   const [, cg, KH, KW] = wShape;
+  const count = wf.size;
   const e = Engine.get();
   const gw = Tensor.empty([...wShape]);
-  e.dispatch(kern(e, 'wgrad_clipped'), { x, gy, mask, gw }, params({ N, C, H, W, O, OH, OW, KH, KW, ...g, cg, og: O / g.groups, count }), e.grid1d(count, 64));
-  return gw;
+  const gcw = Tensor.empty([...wShape]);
+  const P = params({ N, C, H, W, O, OH, OW, KH, KW, ...g, cg, og: O / g.groups, count, flmax, hi, fl_pc: flw.size > 1 ? 1 : 0 });
+  e.dispatch(kern(e, 'clip_grad'), { x, gy, kf: k, wf, flw, ws, out_a: gw, out_b: gcw }, P, e.grid1d(count, 64));
+  return { gw, gcw };
+}
+
+/** dL/dk = Σ g_y·u − Σ_clipped G·w_s and dL/db = Σ g_y per channel, from chanDot's sums and clipGrad's gcw. */
+export function clipReduce(sums: Tensor, gcw: Tensor): { gk: Tensor; gb: Tensor } {
+  const O = sums.size / 2;
+  const [, cg, KH, KW] = gcw.shape;
+  if (gcw.shape[0] !== O) throw new F8Error('SHAPE_MISMATCH', `clipReduce: ${gcw} for ${O} channels`);
+  const e = Engine.get();
+  const gk = Tensor.empty([O]);
+  const gb = Tensor.empty([O]);
+  e.dispatch(kern(e, 'clip_reduce'), { sums, coef: gcw, out_a: gk, out_b: gb }, params({ O, cg, KH, KW }), [Math.ceil(O / 64), 1, 1]);
+  return { gk, gb };
 }
 
 function dims4(op: string, t: Tensor): [number, number, number, number] {
@@ -83,7 +106,7 @@ export function combineCoefs(k: Tensor | null, gmean: Tensor, gvar: Tensor, muU:
   const O = gmean.size;
   const e = Engine.get();
   const out = Tensor.empty([3 * O]);
-  e.dispatch(kern(e, 'coefs'), { kf: k ?? gmean, gmean, gvar, mu_u: muU, s, out_a: out }, params({ O, M, has_g: k ? 1 : 0 }), [Math.ceil(O / 64), 1, 1]);
+  e.dispatch(kern(e, 'coefs'), { kf: k ?? gmean, gmean, gvar, mu_u: muU, sc: s, out_a: out }, params({ O, M, has_g: k ? 1 : 0 }), [Math.ceil(O / 64), 1, 1]);
   return out;
 }
 
@@ -103,7 +126,7 @@ export function scaleStats(muU: Tensor, varU: Tensor, s: Tensor): { mean: Tensor
   const e = Engine.get();
   const mean = Tensor.empty([O]);
   const vari = Tensor.empty([O]);
-  e.dispatch(kern(e, 'scale_stats'), { mu_u: muU, var_u: varU, s, out_a: mean, out_b: vari }, params({ O }), [Math.ceil(O / 64), 1, 1]);
+  e.dispatch(kern(e, 'scale_stats'), { mu_u: muU, var_u: varU, sc: s, out_a: mean, out_b: vari }, params({ O }), [Math.ceil(O / 64), 1, 1]);
   return { mean, var: vari };
 }
 
@@ -111,7 +134,7 @@ export function scaleStats(muU: Tensor, varU: Tensor, s: Tensor): { mean: Tensor
 export function scaleGrad(gmean: Tensor, gvar: Tensor, muU: Tensor, varU: Tensor, s: Tensor): Tensor {
   const e = Engine.get();
   const out = Tensor.empty([1]);
-  e.dispatch(kern(e, 'scale_grad'), { gmean, gvar, mu_u: muU, var_u: varU, s, out_a: out }, params({ O: gmean.size }), [1, 1, 1]);
+  e.dispatch(kern(e, 'scale_grad'), { gmean, gvar, mu_u: muU, var_u: varU, sc: s, out_a: out }, params({ O: gmean.size }), [1, 1, 1]);
   return out;
 }
 
@@ -184,27 +207,13 @@ export function qconvBnTrain(a: QConvBnTrainArgs): { y: Tensor; wq: Tensor; b: T
     noGrad(() => {
       if (statsTaped) pending.gy = gy;
       const sums = chanDot(gy, u);
-      const needClip = ws.requiresGrad || kf.requiresGrad;
-      const mask = needClip ? fakeQuantBackward(wf, fl, full(wf.shape, 1), opts) : null;
-      const gclip = mask ? wgradClipped(xq, gy, mask, ws.shape, conv) : null;
-      let gk: Tensor | null = null;
-      if (kf.requiresGrad) {
-        const corr = channelSum(mul(gclip!, ws), 0);
-        gk = sub(sliceHalf(sums, O, 1), corr);
-      }
+      const { gw, gcw } = clipGrad(xq, gy, wf, fl, ws, kf, opts.wl, conv);
+      const { gk, gb } = clipReduce(sums, gcw);
       // Without the statistics' node the y path's weight gradient k·G has no other carrier.
-      const gws = ws.requiresGrad ? (statsTaped ? scale(mulChannel(gclip!, kf, 0), -1) : mulChannel(sub(conv2dBackwardWeight(xq, gy, ws.shape, conv), gclip!), kf, 0)) : null;
+      const gws = ws.requiresGrad ? (statsTaped ? gw : add(mulChannel(conv2dBackwardWeight(xq, gy, ws.shape, conv), kf, 0), gw)) : null;
       const gxq = xq.requiresGrad ? conv2dBackwardInput(gy, statsTaped ? sub(wq, wf) : wq, xq.shape, conv) : null;
-      const gb = fold.b.requiresGrad ? sliceHalf(sums, O, 0) : null;
-      return [gxq, gws, gk, gb];
+      return [gxq, gws, kf.requiresGrad ? gk : null, fold.b.requiresGrad ? gb : null];
     }),
   );
   return { y, wq, b: fold.b };
-}
-
-/** Half h (0 or 1) of a [2·O] vector, as a fresh [O] tensor. */
-function sliceHalf(t: Tensor, O: number, h: number): Tensor {
-  const out = Tensor.empty([O]);
-  Engine.get().copy(t.buffer, h * O * 4, out.buffer, 0, O * 4);
-  return out;
 }

@@ -8,9 +8,8 @@ import { gpuDescribe, rand, expectClose } from '../helpers.js';
 import { Engine } from '../../src/runtime/engine.js';
 import { Tensor } from '../../src/tensor.js';
 import { backward } from '../../src/autograd/tape.js';
-import { wgradClipped, chanDot, combineCoefs, combineGrad, scaleStats, scaleGrad, qconvTuning } from '../../src/ops/qconv.js';
-import { refWgradClipped, refChanDot, refCoefs, refCombine, refScaleStats, refScaleGrad } from '../../src/ops/qconv.ref.js';
-import { refConv2dBackwardWeight } from '../../src/ops/conv2d.ref.js';
+import { clipGrad, clipReduce, chanDot, combineCoefs, combineGrad, scaleStats, scaleGrad, qconvTuning } from '../../src/ops/qconv.js';
+import { refClipGrad, refClipReduce, refChanDot, refCoefs, refCombine, refScaleStats, refScaleGrad } from '../../src/ops/qconv.ref.js';
 import { QConv2d, fixedQuant } from '../../src/nn/qlayers.js';
 import { Rng } from '../../src/runtime/rng.js';
 
@@ -42,22 +41,41 @@ const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
 
 gpuDescribe('fused fixed-point conv-BN op (wgsl/qconv.wgsl)', () => {
   for (const g of GEOS) {
-    it(`wgrad_clipped (${g.name}): G at the masked-out weights, 0 elsewhere; with every weight clipped it is the full weight gradient`, async () => {
-      const ys = outShape(g);
-      const x = rand(numel(g.x), 1);
-      const gy = rand(numel(ys), 2);
-      const nw = numel(g.w);
-      const mask = Float32Array.from({ length: nw }, (_, i) => (i % 5 === 2 || i % 7 === 0 ? 0 : 1));
-      const e = Engine.get();
-      const [got, all] = await e.tidyAsync(async () => {
-        const xt = Tensor.from(x, g.x);
-        const gt = Tensor.from(gy, ys);
-        return [await wgradClipped(xt, gt, Tensor.from(mask, [nw]), g.w, g.opts).read(), await wgradClipped(xt, gt, Tensor.from(new Float32Array(nw), [nw]), g.w, g.opts).read()];
+    for (const perChannel of [false, true]) {
+      it(`clip_grad and clip_reduce (${g.name}, fl_w ${perChannel ? 'per channel' : 'per layer'}): the y path's terms at the weights the STE mask clips, 0 elsewhere`, async () => {
+        const ys = outShape(g);
+        const O = g.w[0];
+        const x = rand(numel(g.x), 1);
+        const gy = rand(numel(ys), 2);
+        const nw = numel(g.w);
+        const flw = Int32Array.from({ length: perChannel ? O : 1 }, (_, o) => 5 + (o % 3));
+        const per = nw / O;
+        // Entries i % 5 == 2 or i % 7 == 0 saturate (|w_f|·2^fl >= 127.5, some of them at ±127.5 or
+        // 126.5 exactly, where the mask's half-to-even rounding decides), the others stay inside.
+        const wf = Float32Array.from(rand(nw, 3, -0.9, 0.9), (v, i) => {
+          const f = flw[perChannel ? Math.floor(i / per) : 0];
+          if (i % 35 === 14) return (i % 2 ? 126.5 : -127.5) / 2 ** f;
+          return i % 5 === 2 || i % 7 === 0 ? Math.sign(v || 1) * (130 + 40 * Math.abs(v)) / 2 ** f : (v * 100) / 2 ** f;
+        });
+        const ws = rand(nw, 4);
+        const k = rand(O, 5, 0.3, 2);
+        const sums = rand(2 * O, 6);
+        const e = Engine.get();
+        const r = await e.tidyAsync(async () => {
+          const { gw, gcw } = clipGrad(Tensor.from(x, g.x), Tensor.from(gy, ys), Tensor.from(wf, g.w), Tensor.from(flw, [flw.length], 'i32'), Tensor.from(ws, g.w), Tensor.from(k, [O]), 8, g.opts);
+          const { gk, gb } = clipReduce(Tensor.from(sums, [2 * O]), gcw);
+          return { gw: await gw.read(), gcw: await gcw.read(), gk: await gk.read(), gb: await gb.read() };
+        });
+        const ref = refClipGrad(x, g.x, gy, wf, flw, ws, k, 8, g.w, g.opts);
+        expect(ref.gw.filter((v) => v !== 0).length, 'clipped entries').toBeGreaterThanOrEqual(Math.floor(nw / 4));
+        close(r.gw, ref.gw, 'gw = -k·G at the clipped weights');
+        close(r.gcw, ref.gcw, 'gcw = G·w_s at the clipped weights');
+        expect(Array.from(r.gw).filter((v, i) => ref.gw[i] === 0 && v !== 0)).toEqual([]);
+        const rr = refClipReduce(sums, r.gcw);
+        close(r.gk, rr.gk, 'clip_reduce dL/dk');
+        close(r.gb, rr.gb, 'clip_reduce dL/db');
       });
-      close(got, refWgradClipped(x, g.x, gy, mask, g.w, g.opts), 'G at the clipped weights');
-      expect(Array.from(got).filter((v, i) => mask[i] === 1 && v !== 0)).toEqual([]);
-      close(all, refConv2dBackwardWeight(x, g.x, gy, g.w, g.opts), 'G with every weight clipped');
-    });
+    }
   }
 
   it('chan_dot, coefs, combine, scale_stats, scale_grad match the CPU reference (HW not a multiple of 4, with and without the y path)', async () => {
@@ -121,7 +139,7 @@ gpuDescribe('fused fixed-point conv-BN op (wgsl/qconv.wgsl)', () => {
     { name: '3x3, per layer, many clipped weights, with a following layer', c: 6, o: 8, hw: 8, opts: { padding: 1 }, outliers: 12 },
     { name: '3x3 stride 2, per-channel weights and inputs', c: 4, o: 6, hw: 9, opts: { padding: 1, stride: 2 }, perChannel: true, inputPerChannel: true, outliers: 8 },
     // BN normalises each depthwise channel by its own sigma, so a weight outlier cannot saturate w_f here
-    // (the depthwise sparse correction is covered by the wgrad_clipped cases above).
+    // (the depthwise sparse correction is covered by the clip_grad cases above).
     { name: 'depthwise 3x3, per layer', c: 6, o: 6, hw: 7, opts: { padding: 1, groups: 6 }, outliers: 12, noClip: true },
   ];
   for (const L of LAYERS) {
