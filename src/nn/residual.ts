@@ -30,7 +30,7 @@
  * @example
  *   // in a block's forward, after this.conv1.forward(x):
  *   const s = this.downsample ? this.downsample.forward(x) : identityShortcut(x, this.conv1, this.next);
- *   return add(body, s);
+ *   return residualAdd(body, s, this.blockName); // src/nn/traced.ts
  */
 import { Tensor } from '../tensor.js';
 import { activeTracer } from './trace.js';
