@@ -55,26 +55,39 @@ export class Tensor implements Disposable {
   /** Optional name (parameters carry their state-dict key). */
   name = '';
 
-  /** Wraps a buffer; use Tensor.empty / Tensor.from instead. */
+  /** Wraps a buffer; use Tensor.empty / Tensor.from (or Tensor.meta) instead. */
   constructor(
     readonly shape: readonly number[],
     readonly dtype: DType,
-    buffer: GPUBuffer,
-    private readonly engine: Engine,
+    buffer: GPUBuffer | null,
+    private readonly engine: Engine | null,
     private readonly pooled = true,
   ) {
     this.size = numel(shape);
     this._buffer = buffer;
-    engine.track(this);
+    this.meta = buffer === null;
+    if (!this.meta) engine!.track(this);
+  }
+
+  /** True for a shape-only tensor (Tensor.meta): no buffer, no engine, no data. */
+  readonly meta: boolean;
+
+  /**
+   * A shape-only tensor: what a network built for a shape trace (src/nn/trace.ts) holds and
+   * passes between its layers. It needs no engine; reading its buffer is an error.
+   */
+  static meta(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    return new Tensor(shape, dtype, null, null, false);
   }
 
   get buffer(): GPUBuffer {
+    if (this.meta) throw new F8Error('UNSUPPORTED', `tensor${this.name ? ` ${this.name}` : ''} [${this.shape.join(', ')}] is shape-only (made for a shape trace); it holds no data`);
     if (!this._buffer) throw new F8Error('DISPOSED', `tensor #${this.id}${this.name ? ` (${this.name})` : ''} [${this.shape.join(', ')}] was disposed`);
     return this._buffer;
   }
 
   get disposed(): boolean {
-    return this._buffer === null;
+    return this._buffer === null && !this.meta;
   }
 
   get bytes(): number {
@@ -105,17 +118,19 @@ export class Tensor implements Disposable {
 
   /** Overwrites the contents (after all previously recorded GPU work). */
   write(data: ArrayLike<number>): void {
+    const buffer = this.buffer;
     let view: ArrayBufferView;
     if (this.dtype === 'f32') view = data instanceof Float32Array ? data : Float32Array.from(data);
     else if (this.dtype === 'i32') view = data instanceof Int32Array ? data : Int32Array.from(data);
     else if (this.dtype === 'u32') view = data instanceof Uint32Array ? data : Uint32Array.from(data);
     else view = data instanceof Int8Array ? data : Int8Array.from(data);
-    this.engine.write(this.buffer, view);
+    this.engine!.write(buffer, view);
   }
 
   /** Copies the contents to the CPU. */
   async read(): Promise<Float32Array | Int32Array | Uint32Array | Int8Array> {
-    const ab = await this.engine.readBytes(this.buffer, this.bytes);
+    const buffer = this.buffer;
+    const ab = await this.engine!.readBytes(buffer, this.bytes);
     switch (this.dtype) {
       case 'f32':
         return new Float32Array(ab);
@@ -143,6 +158,7 @@ export class Tensor implements Disposable {
   reshape(shape: readonly number[]): Tensor {
     const n = numel(shape);
     if (n !== this.size) throw new F8Error('SHAPE_MISMATCH', `reshape [${this.shape.join(', ')}] -> [${shape.join(', ')}]: ${this.size} vs ${n} elements`);
+    if (this.meta) return Tensor.meta(shape, this.dtype);
     const v = new Tensor(shape, this.dtype, this.buffer, this.engine, false);
     v.viewOf = this;
     return v;
@@ -152,7 +168,7 @@ export class Tensor implements Disposable {
 
   dispose(): void {
     if (!this._buffer) return;
-    if (this.pooled) this.engine.pool.release(this._buffer);
+    if (this.pooled) this.engine!.pool.release(this._buffer);
     this._buffer = null;
   }
 

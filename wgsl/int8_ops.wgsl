@@ -23,7 +23,10 @@
 //           epilogue is then a re-quantisation of an identity add). So an add read by a conv's
 //           re-quantisation and by the next residual, or by two re-quantisations, is one pass
 //           instead of two or three (src/export/run-gpu.ts); CPU reference: the two ops in turn.
-// requant   the epilogue alone on operand a.
+// requant   the epilogue alone on operand a: f8net's one GPU re-quantisation (int8Requant; on
+//           plain i32 in and out with any clamp, requantize and shiftRoundHalfEven of
+//           src/ops/requant.ts). SCALAR_SHIFT = 1 (tests only) shifts with the scalar
+//           fx_shift_rhe lane by lane, the helper residual uses.
 // maxpool   max over the clipped window, values unchanged (PyTorch floor rule, padding <= k/2):
 //           packed codes -> packed codes, or i32 -> i32 (a_kind).
 // sumpool   sum over S (global pool, wrapping i32) of packed codes or i32 (a_kind), then the
@@ -77,7 +80,15 @@ fn store4(i: u32, pos: vec3<u32>, v: vec4<i32>) {
 }
 
 fn epilogue4(v: vec4<i32>, c0: u32) -> vec4<i32> {
+#if ${SCALAR_SHIFT}
+  // The scalar fx_shift_rhe lane by lane (the residual's helper), for its exhaustive test.
+  let a = select(v, max(v, vec4<i32>(0)), p.relu == 1u);
+  let n = shift4(c0);
+  let s = vec4<i32>(fx_shift_rhe(a.x, n.x), fx_shift_rhe(a.y, n.y), fx_shift_rhe(a.z, n.z), fx_shift_rhe(a.w, n.w));
+  return clamp(s, vec4<i32>(p.lo), vec4<i32>(p.hi));
+#else // vector
   return i8_requant4(v, p.relu == 1u, shift4(c0), p.lo, p.hi);
+#endif // SCALAR_SHIFT
 }
 
 @compute @workgroup_size(64) fn pack(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

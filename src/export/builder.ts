@@ -1,7 +1,8 @@
 /**
  * Builds the integer graph (./graph.ts) of an F8Net network from its fixed-point layers
- * (F8NET.md §5). A model describes its integer form by walking its layers in forward order
- * (`IntExportable.exportInt`); the builder turns each step into integer nodes:
+ * (F8NET.md §5). The network's forward is the definition: `fromTrace` replays the steps of a
+ * traced evaluation pass (src/nn/trace.ts) in order, and the builder turns each into integer
+ * nodes:
  *
  *  - input(L):        the network input as codes for L (the image quantiser is the input spec);
  *  - layer(L, x):     conv/linear of codes x for L: acc = sum X * W + B at fl_acc = fl_in + fl_w,
@@ -25,12 +26,8 @@ import { roundHalfEven } from '../quant/fixed-format.js';
 import { clampInt32 } from '../quant/int-requant.js';
 import { QConv2d, QLinear, LEGACY_HEAD_FORM, type QLayer } from '../nn/qlayers.js';
 import { poolFold } from '../nn/qpool.js';
+import type { ForwardTrace } from '../nn/trace.js';
 import { INT_MODEL_FORMAT, INT_MODEL_VERSION, nodeInputs, type IntDType, type IntEpilogue, type IntGraph, type IntNode, type IntValueInfo } from './graph.js';
-
-/** A model that can describe its integer form. */
-export interface IntExportable {
-  exportInt(b: IntGraphBuilder): void;
-}
 
 /** What the fixed-point forward pass of one layer computed (read back after an eval forward). */
 export interface LayerCapture {
@@ -237,6 +234,85 @@ export class IntGraphBuilder {
     const fl = this.inputFl(reader);
     const name = this.unique('avgpool');
     return this.emit({ op: 'sumpool', name, input: rv.name, output: `${name}.out`, epilogue: epi(dtype, [v.fl + s - fl], !reader.inputSigned) }, { dtype, shape: [C], fl });
+  }
+
+  /** ReLU of a raw value, as a node (where no reader clamps at 0 for it). */
+  relu(v: Val): Val {
+    if (isCodes(v)) {
+      if (v.dtype === 'uint8') return v;
+      throw new F8Error('UNSUPPORTED', `export: a ReLU of the int8 codes ${v.name} has no integer form here (put it before their re-quantisation)`);
+    }
+    const r = this.unique('relu');
+    return this.emit({ op: 'requant', name: r, input: v.name, output: `${r}.out`, epilogue: epi('int32', [0], true) }, { dtype: 'int32', shape: v.shape, fl: v.fl });
+  }
+
+  /**
+   * Replays a traced forward pass (src/nn/trace.ts) into integer nodes. A ReLU is kept as a mark
+   * on its value (max pooling keeps it: the two commute) and becomes a node only where the
+   * reader does not clamp at 0 itself: an unsigned layer input, an unsigned block entry's
+   * identity operand and the global pool all do.
+   */
+  fromTrace(trace: ForwardTrace): void {
+    type Entry = { kind: 'input' } | { kind: 'val'; val: Val; rectified: boolean } | { kind: 'operand'; op: Operand };
+    const vals: Entry[] = [];
+    const get = (i: number, what: string): Entry => {
+      const e = vals[i];
+      if (!e) throw new F8Error('UNSUPPORTED', `export: ${what} reads a value the trace did not make`);
+      return e;
+    };
+    /** A plain raw value or codes; the ReLU made a node unless the reader clamps (`clamps`). */
+    const plain = (i: number, what: string, clamps: boolean): Val => {
+      const e = get(i, what);
+      if (e.kind === 'input') throw new F8Error('UNSUPPORTED', `export: ${what} reads the network input; only a conv or linear layer may read it`);
+      if (e.kind === 'operand') throw new F8Error('UNSUPPORTED', `export: ${what} reads an identity shortcut; only a residual add may`);
+      return e.rectified && !clamps ? this.relu(e.val) : e.val;
+    };
+    let input: Val | null = null;
+    for (const st of trace.steps) {
+      switch (st.op) {
+        case 'input':
+          vals[st.out] = { kind: 'input' };
+          break;
+        case 'layer': {
+          const L = st.layer;
+          const e = get(st.input, this.nameOf(L));
+          const x = e.kind === 'input' ? (input ??= this.input(L)) : plain(st.input, this.nameOf(L), !L.inputSigned);
+          vals[st.out] = { kind: 'val', val: this.layer(L, this.codesFor(x, L)), rectified: false };
+          break;
+        }
+        case 'maxpool': {
+          const e = get(st.input, st.name);
+          const v = plain(st.input, st.name, true);
+          vals[st.out] = { kind: 'val', val: this.maxPool(v, st), rectified: e.kind === 'val' && e.rectified };
+          break;
+        }
+        case 'relu': {
+          vals[st.out] = { kind: 'val', val: plain(st.input, 'a ReLU', true), rectified: true };
+          break;
+        }
+        case 'globalpool': {
+          if (!(st.reader instanceof QLinear)) throw new F8Error('UNSUPPORTED', `export: the global pool feeds ${this.nameOf(st.reader)}, not a linear layer`);
+          vals[st.out] = { kind: 'val', val: this.globalPool(plain(st.input, 'the global pool', true), st.reader), rectified: false };
+          break;
+        }
+        case 'identity': {
+          const what = `the identity shortcut of ${this.nameOf(st.entry)}`;
+          vals[st.out] = { kind: 'operand', op: this.identity(plain(st.input, what, !st.entry.inputSigned), st.entry, st.next) };
+          break;
+        }
+        case 'add': {
+          const [a, b] = st.inputs.map((i) => {
+            const e = get(i, st.name);
+            return e.kind === 'operand' ? e.op : this.operand(plain(i, st.name, false));
+          });
+          vals[st.out] = { kind: 'val', val: this.add(a, b), rectified: false };
+          break;
+        }
+        case 'output':
+          this.output(plain(st.input, 'the network output', false));
+          break;
+      }
+    }
   }
 
   /** Declares the logits. */

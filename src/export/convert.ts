@@ -19,14 +19,11 @@ import { Tensor } from '../tensor.js';
 import { noGrad } from '../autograd/tape.js';
 import type { Module } from '../nn/module.js';
 import { QLayer } from '../nn/qlayers.js';
-import { IntGraphBuilder, type IntExportable, type LayerCapture } from './builder.js';
+import { traceForward, type ForwardTrace } from '../nn/trace.js';
+import { IntGraphBuilder, type LayerCapture } from './builder.js';
 import type { IntGraph, IntLayerFormat } from './graph.js';
 
 export const PRODUCER = `f8net ${F8NET_VERSION}`;
-
-function isExportable(m: Module): m is Module & IntExportable {
-  return typeof (m as Partial<IntExportable>).exportInt === 'function';
-}
 
 /** The F8Net layers of a model with their module paths. */
 export function qlayersOf(model: Module): Map<QLayer, string> {
@@ -44,7 +41,6 @@ export async function exportModel(
   info: IntGraph['model'],
   data: { shape: [number, number, number]; mean: number[]; std: number[] },
 ): Promise<IntGraph> {
-  if (!isExportable(model)) throw new F8Error('UNSUPPORTED', `export: model ${info.name} does not describe an integer form`);
   const layers = qlayersOf(model);
   for (const [L, path] of layers) {
     if (!L.quant.enabled) throw new F8Error('BAD_INPUT', `export: ${info.checkpoint} holds a float-stage model (layer ${path} is not quantised); export a checkpoint of the fixed-point stage`);
@@ -55,13 +51,15 @@ export async function exportModel(
   const e = Engine.get();
   const raw = new Map<QLayer, { wq: Tensor; b: Tensor }>();
   model.eval();
-  // One evaluation forward pass on one blank image records every layer's w_q and b_f.
+  // One traced evaluation forward pass on one blank image: its steps are the graph, and it
+  // records every layer's w_q and b_f.
+  let trace: ForwardTrace | null = null;
   const kept = noGrad(() =>
     e.tidy(() => {
       for (const L of layers.keys()) L.onFold = (wq, b) => raw.set(L, { wq, b });
       try {
         const x = Tensor.from(new Float32Array(data.shape[0] * data.shape[1] * data.shape[2]), [1, ...data.shape]);
-        model.forward(x);
+        trace = traceForward(model, x).trace;
       } finally {
         for (const L of layers.keys()) L.onFold = null;
       }
@@ -90,7 +88,7 @@ export async function exportModel(
     for (const t of kept) t.dispose();
   }
   const b = new IntGraphBuilder(captures, layers, data);
-  model.exportInt(b);
+  b.fromTrace(trace!);
   return b.finish({ producer: PRODUCER, model: info, layers: formats });
 }
 

@@ -14,11 +14,9 @@
 import { globalPoolFor } from '../nn/qpool.js';
 import { Module } from '../nn/module.js';
 import { QConv2d, QLinear, type QuantConfig } from '../nn/qlayers.js';
-import { maxPool2d } from '../ops/pool.js';
-import { relu } from '../ops/elementwise.js';
+import { maxPool, relu } from '../nn/traced.js';
 import type { Tensor } from '../tensor.js';
 import type { Rng } from '../runtime/rng.js';
-import type { IntExportable, IntGraphBuilder } from '../export/builder.js';
 
 export interface SmallCnnArgs {
   inChannels: number;
@@ -28,7 +26,7 @@ export interface SmallCnnArgs {
   width?: number;
 }
 
-export class SmallCnn extends Module implements IntExportable {
+export class SmallCnn extends Module {
   readonly conv1: QConv2d;
   readonly conv2: QConv2d;
   readonly conv3: QConv2d;
@@ -47,16 +45,8 @@ export class SmallCnn extends Module implements IntExportable {
   }
 
   forward(x: Tensor): Tensor {
-    let y = maxPool2d(this.conv1.forward(x), { kernel: 2 });
-    y = maxPool2d(this.conv2.forward(y), { kernel: 2 });
+    let y = maxPool(this.conv1.forward(x), { kernel: 2, name: 'pool1' });
+    y = maxPool(this.conv2.forward(y), { kernel: 2, name: 'pool2' });
     return this.fc.forward(globalPoolFor(relu(this.conv3.forward(y)), this.fc));
-  }
-
-  /** The integer form (src/export/builder.ts), step for step as forward(). */
-  exportInt(b: IntGraphBuilder): void {
-    let y = b.maxPool(b.layer(this.conv1, b.input(this.conv1)), { kernel: 2 });
-    y = b.maxPool(b.layer(this.conv2, b.codesFor(y, this.conv2)), { kernel: 2 });
-    y = b.layer(this.conv3, b.codesFor(y, this.conv3));
-    b.output(b.layer(this.fc, b.globalPool(y, this.fc)));
   }
 }

@@ -1,7 +1,8 @@
 /**
- * The model registry: name -> builder, arguments, and a GPU-free description of the layers
- * (`f8net model summary`). Configs name a model and its arguments; the data set gives the
- * DataShape (channels, classes, image size).
+ * The model registry: name -> builder, arguments and usual data shape. A network is its
+ * builder; its layer list (`f8net model summary`) is read from a shape trace of its forward
+ * (src/nn/trace.ts), without a GPU. Configs name a model and its arguments; the data set gives
+ * the DataShape (channels, classes, image size).
  *
  * @example
  *   const m = buildModel('cnn', { args: { width: 16 }, data: { inChannels: 1, numClasses: 10, imageSize: 28 } });
@@ -11,11 +12,12 @@ import { F8Error } from '../runtime/errors.js';
 import type { Module } from '../nn/module.js';
 import { fixedQuant, floatQuant, type QuantConfig } from '../nn/qlayers.js';
 import { Rng } from '../runtime/rng.js';
+import { traceShapes } from '../nn/trace.js';
 import { SmallCnn } from './cnn.js';
-import { ResNet, RESNETS, describeResNet } from './resnet.js';
-import { MobileNetV1, describeMobileNetV1 } from './mobilenet_v1.js';
-import { MobileNetV2, describeMobileNetV2 } from './mobilenet_v2.js';
-import { ShapeWalker, type LayerInfo } from './shapes.js';
+import { ResNet, RESNETS } from './resnet.js';
+import { MobileNetV1 } from './mobilenet_v1.js';
+import { MobileNetV2 } from './mobilenet_v2.js';
+import { layerRows, type LayerInfo } from './shapes.js';
 
 export interface DataShape {
   inChannels: number;
@@ -30,8 +32,6 @@ interface Entry {
   builder: Builder;
   args: string[];
   doc: string;
-  /** The layers with output shapes, parameters and MACs, computed without a GPU. */
-  describe: (args: Args, data: DataShape) => LayerInfo[];
   /** The data shape the network is usually trained on (the summary's default). */
   data: DataShape;
 }
@@ -40,19 +40,6 @@ function num(args: Record<string, unknown>, key: string, model: string, dflt: nu
   const v = args[key] ?? dflt;
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new F8Error('BAD_CONFIG', `model ${model}: argument ${key} must be a positive number, got ${JSON.stringify(v)}`);
   return v;
-}
-
-/** SmallCnn's layers (models/cnn.ts), for the summary. */
-function describeSmallCnn(width: number, d: DataShape): LayerInfo[] {
-  const w = new ShapeWalker([d.inChannels, d.imageSize, d.imageSize]);
-  w.conv('conv1', { inChannels: d.inChannels, outChannels: width, kernel: 3, padding: 1 });
-  w.maxPool('pool1', 2, 2, 0);
-  w.conv('conv2', { inChannels: width, outChannels: 2 * width, kernel: 3, padding: 1 });
-  w.maxPool('pool2', 2, 2, 0);
-  w.conv('conv3', { inChannels: 2 * width, outChannels: 4 * width, kernel: 3, padding: 1 });
-  w.globalAvgPool('avgpool');
-  w.linear('fc', { inFeatures: 4 * width, outFeatures: d.numClasses });
-  return w.rows;
 }
 
 const IMAGENET: DataShape = { inChannels: 3, numClasses: 1000, imageSize: 224 };
@@ -66,7 +53,6 @@ function resnetEntry(name: keyof typeof RESNETS, doc: string): [string, Entry] {
       builder: (_a, d, q, r) => new ResNet(spec, d, q, r),
       args: [],
       doc,
-      describe: (_a, d) => describeResNet(spec, d),
       data: spec.form === 'imagenet' ? IMAGENET : CIFAR,
     },
   ];
@@ -76,7 +62,6 @@ function resnetEntry(name: keyof typeof RESNETS, doc: string): [string, Entry] {
 function mobilenetEntry(
   name: string,
   Net: new (data: DataShape, widthMult: number, quant: QuantConfig, rng: Rng) => Module,
-  describe: (data: DataShape, widthMult: number) => LayerInfo[],
   doc: string,
 ): [string, Entry] {
   const widthMult = (a: Args) => num(a, 'width_mult', name, 1);
@@ -86,7 +71,6 @@ function mobilenetEntry(
       builder: (a, d, q, r) => new Net(d, widthMult(a), q, r),
       args: ['width_mult'],
       doc,
-      describe: (a, d) => describe(d, widthMult(a)),
       data: IMAGENET,
     },
   ];
@@ -99,7 +83,6 @@ const registry = new Map<string, Entry>([
       builder: (a, d, q, r) => new SmallCnn({ ...d, width: num(a, 'width', 'cnn', 32) }, q, r),
       args: ['width'],
       doc: 'small CNN: 3 conv+BN layers, max pools, global average pool, linear (default)',
-      describe: (a, d) => describeSmallCnn(num(a, 'width', 'cnn', 32), d),
       data: { inChannels: 1, numClasses: 10, imageSize: 28 },
     },
   ],
@@ -109,8 +92,8 @@ const registry = new Map<string, Entry>([
   resnetEntry('resnet20', 'ResNet-20, CIFAR form (3x3 stem, 16/32/64 channels, 1x1 projection shortcuts)'),
   resnetEntry('resnet32', 'ResNet-32, CIFAR form'),
   resnetEntry('resnet56', 'ResNet-56, CIFAR form'),
-  mobilenetEntry('mobilenet_v1', MobileNetV1, describeMobileNetV1, 'MobileNetV1 (13 depthwise-separable blocks)'),
-  mobilenetEntry('mobilenet_v2', MobileNetV2, describeMobileNetV2, 'MobileNetV2 (torchvision layout, inverted residuals, linear bottlenecks)'),
+  mobilenetEntry('mobilenet_v1', MobileNetV1, 'MobileNetV1 (13 depthwise-separable blocks)'),
+  mobilenetEntry('mobilenet_v2', MobileNetV2, 'MobileNetV2 (torchvision layout, inverted residuals, linear bottlenecks)'),
 ]);
 
 export function modelNames(): string[] {
@@ -161,17 +144,28 @@ export function buildModel(name: string, opts?: BuildModelOptions): Module;
 /** The positional form the trainer uses: explicit quantisation config and generator. */
 export function buildModel(name: string, args: Args, data: DataShape, quant: QuantConfig, rng: Rng): Module;
 export function buildModel(name: string, a: Args | BuildModelOptions = {}, data?: DataShape, quant?: QuantConfig, rng?: Rng): Module {
-  if (data && quant && rng) return entry(name, a as Args).builder(a as Args, data, quant, rng);
+  if (data && quant && rng) return checkedBuild(name, a as Args, data, quant, rng);
   const o = a as BuildModelOptions;
   const args = o.args ?? {};
   const e = entry(name, args);
   const q = o.fixedPoint === true ? fixedQuant() : o.fixedPoint ? o.fixedPoint : floatQuant();
-  return e.builder(args, { ...e.data, ...o.data }, q, new Rng(o.seed ?? 1));
+  return checkedBuild(name, args, { ...e.data, ...o.data }, q, new Rng(o.seed ?? 1));
 }
 
-/** The layers of a network with output shapes, parameters and MACs; needs no GPU. */
+/** Builds after a shape trace, so that an image too small for the network fails before any GPU allocation. */
+function checkedBuild(name: string, args: Args, data: DataShape, quant: QuantConfig, rng: Rng): Module {
+  describeModel(name, args, data);
+  return entry(name, args).builder(args, data, quant, rng);
+}
+
+/**
+ * The layers of a network with output shapes, parameters and MACs, from a shape trace of its
+ * forward (the network built with shape-only tensors); needs no GPU.
+ */
 export function describeModel(name: string, args: Args, data: DataShape): LayerInfo[] {
-  return entry(name, args).describe(args, data);
+  const e = entry(name, args);
+  const { model, trace } = traceShapes(() => e.builder(args, data, floatQuant(), new Rng(1)), [1, data.inChannels, data.imageSize, data.imageSize]);
+  return layerRows(model, trace);
 }
 
 /** The data shape a network is usually trained on (ImageNet, CIFAR-10 or MNIST). */

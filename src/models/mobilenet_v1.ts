@@ -22,11 +22,10 @@
 import { globalPoolFor } from '../nn/qpool.js';
 import { Module, Sequential } from '../nn/module.js';
 import { QConv2d, QLinear, type QuantConfig } from '../nn/qlayers.js';
-import { relu } from '../ops/elementwise.js';
+import { relu } from '../nn/traced.js';
 import type { Tensor } from '../tensor.js';
 import type { Rng } from '../runtime/rng.js';
-import type { IntExportable, IntGraphBuilder } from '../export/builder.js';
-import { ShapeWalker, makeDivisible, type ConvDef, type LayerInfo, type LinearDef } from './shapes.js';
+import { makeDivisible, type ConvDef, type LinearDef } from './shapes.js';
 import type { DataShape } from './index.js';
 
 /** [output channels, stride] of the 13 depthwise-separable blocks. */
@@ -68,20 +67,6 @@ export function mobileNetV1Plan(data: DataShape, widthMult = 1): MobileNetV1Plan
   return { stem, blocks, classifier: { inFeatures: inp, outFeatures: data.numClasses } };
 }
 
-/** Output shapes, parameters and MACs of every layer (for `f8net model summary`). */
-export function describeMobileNetV1(data: DataShape, widthMult = 1): LayerInfo[] {
-  const p = mobileNetV1Plan(data, widthMult);
-  const w = new ShapeWalker([data.inChannels, data.imageSize, data.imageSize]);
-  w.conv('features.0', p.stem);
-  p.blocks.forEach((b, i) => {
-    w.conv(`features.${i + 1}.dw`, b.dw);
-    w.conv(`features.${i + 1}.pw`, b.pw);
-  });
-  w.globalAvgPool('avgpool');
-  w.linear('classifier', p.classifier);
-  return w.rows;
-}
-
 const conv = (name: string, d: ConvDef, inputSigned: boolean, quant: QuantConfig, rng: Rng, head = false) =>
   new QConv2d(name, d.inChannels, d.outChannels, d.kernel, { stride: d.stride, padding: d.padding, groups: d.groups, inputSigned, quant, rng, head });
 
@@ -101,7 +86,7 @@ class Separable extends Module {
   }
 }
 
-export class MobileNetV1 extends Module implements IntExportable {
+export class MobileNetV1 extends Module {
   readonly features: Sequential;
   readonly stem: QConv2d;
   readonly blocks: Separable[];
@@ -109,7 +94,6 @@ export class MobileNetV1 extends Module implements IntExportable {
 
   constructor(data: DataShape, widthMult: number, quant: QuantConfig, rng: Rng) {
     super();
-    describeMobileNetV1(data, widthMult); // throws on an image too small for the network
     const p = mobileNetV1Plan(data, widthMult);
     this.stem = conv('features.0', p.stem, true, quant, rng, true);
     this.blocks = p.blocks.map((b, i) => new Separable(`features.${i + 1}`, b, quant, rng));
@@ -124,11 +108,5 @@ export class MobileNetV1 extends Module implements IntExportable {
     let y = relu(this.stem.forward(x));
     for (const b of this.blocks) y = b.forward(y);
     return this.classifier.forward(globalPoolFor(relu(y), this.classifier));
-  }
-
-  exportInt(b: IntGraphBuilder): void {
-    let y = b.layer(this.stem, b.input(this.stem));
-    for (const blk of this.blocks) y = b.layer(blk.pw, b.codesFor(b.layer(blk.dw, b.codesFor(y, blk.dw)), blk.pw));
-    b.output(b.layer(this.classifier, b.globalPool(y, this.classifier)));
   }
 }

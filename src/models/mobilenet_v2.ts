@@ -29,11 +29,10 @@ import { globalPoolFor } from '../nn/qpool.js';
 import { Module, Sequential } from '../nn/module.js';
 import { QConv2d, QLinear, type QLayer, type QuantConfig } from '../nn/qlayers.js';
 import { identityShortcut, wireBlocks, type ResidualBlock } from '../nn/residual.js';
-import { add, relu } from '../ops/elementwise.js';
+import { relu, residualAdd } from '../nn/traced.js';
 import type { Tensor } from '../tensor.js';
 import type { Rng } from '../runtime/rng.js';
-import type { IntExportable, IntGraphBuilder, Val } from '../export/builder.js';
-import { ShapeWalker, makeDivisible, type ConvDef, type LayerInfo, type LinearDef } from './shapes.js';
+import { makeDivisible, type ConvDef, type LinearDef } from './shapes.js';
 import type { DataShape } from './index.js';
 
 /** t (expansion), c (output channels), n (blocks), s (stride of the first block). */
@@ -90,24 +89,9 @@ export function mobileNetV2Plan(data: DataShape, widthMult = 1): MobileNetV2Plan
   };
 }
 
-/** Output shapes, parameters and MACs of every layer (for `f8net model summary`). */
-export function describeMobileNetV2(data: DataShape, widthMult = 1): LayerInfo[] {
-  const p = mobileNetV2Plan(data, widthMult);
-  const w = new ShapeWalker([data.inChannels, data.imageSize, data.imageSize]);
-  w.conv('features.0', p.stem);
-  for (const b of p.blocks) {
-    const x = w.shape;
-    b.convs.forEach((c, i) => w.conv(`${b.name}.conv.${i}`, c));
-    if (b.residual) w.add(b.name, x);
-  }
-  w.conv(`features.${p.blocks.length + 1}`, p.last);
-  w.globalAvgPool('avgpool');
-  w.linear('classifier', p.classifier);
-  return w.rows;
-}
-
 /** An inverted residual block; with `residual`, out = conv(x) + x (see residual.ts). */
 export class InvertedResidual extends Module implements ResidualBlock {
+  readonly blockName: string;
   readonly conv: Sequential;
   readonly layers: QConv2d[];
   readonly identity: boolean;
@@ -115,6 +99,7 @@ export class InvertedResidual extends Module implements ResidualBlock {
 
   constructor(plan: BlockPlan, quant: QuantConfig, rng: Rng) {
     super();
+    this.blockName = plan.name;
     this.identity = plan.residual;
     this.layers = plan.convs.map(
       (d, i) =>
@@ -141,18 +126,11 @@ export class InvertedResidual extends Module implements ResidualBlock {
 
   forward(x: Tensor): Tensor {
     const y = this.conv.forward(x);
-    return this.identity ? add(y, identityShortcut(x, this.layers[0], this.next!)) : y;
-  }
-
-  /** The integer form: x is the raw block input (int32). */
-  exportInt(b: IntGraphBuilder, x: Val): Val {
-    let y = x;
-    for (const c of this.layers) y = b.layer(c, b.codesFor(y, c));
-    return this.identity ? b.add(b.operand(y), b.identity(x, this.layers[0], this.next!)) : y;
+    return this.identity ? residualAdd(y, identityShortcut(x, this.layers[0], this.next!), this.blockName) : y;
   }
 }
 
-export class MobileNetV2 extends Module implements IntExportable {
+export class MobileNetV2 extends Module {
   readonly features: Sequential;
   readonly stem: QConv2d;
   readonly blocks: InvertedResidual[];
@@ -161,7 +139,6 @@ export class MobileNetV2 extends Module implements IntExportable {
 
   constructor(data: DataShape, widthMult: number, quant: QuantConfig, rng: Rng) {
     super();
-    describeMobileNetV2(data, widthMult); // throws on an image too small for the network
     const p = mobileNetV2Plan(data, widthMult);
     const s = p.stem;
     this.stem = new QConv2d('features.0', s.inChannels, s.outChannels, s.kernel, { stride: s.stride, padding: s.padding, inputSigned: true, quant, rng, head: true });
@@ -180,12 +157,5 @@ export class MobileNetV2 extends Module implements IntExportable {
     let y = relu(this.stem.forward(x));
     for (const b of this.blocks) y = b.forward(y);
     return this.classifier.forward(globalPoolFor(relu(this.last.forward(y)), this.classifier));
-  }
-
-  exportInt(b: IntGraphBuilder): void {
-    let y = b.layer(this.stem, b.input(this.stem));
-    for (const blk of this.blocks) y = blk.exportInt(b, y);
-    y = b.layer(this.last, b.codesFor(y, this.last));
-    b.output(b.layer(this.classifier, b.globalPool(y, this.classifier)));
   }
 }

@@ -30,13 +30,11 @@ import { globalPoolFor } from '../nn/qpool.js';
 import { Module, Sequential } from '../nn/module.js';
 import { QConv2d, QLinear, type QLayer, type QuantConfig } from '../nn/qlayers.js';
 import { identityShortcut, wireBlocks, type ResidualBlock } from '../nn/residual.js';
-import { maxPool2d } from '../ops/pool.js';
-import { add, relu } from '../ops/elementwise.js';
+import { maxPool, relu, residualAdd } from '../nn/traced.js';
 import type { Tensor } from '../tensor.js';
 import type { Rng } from '../runtime/rng.js';
-import { ShapeWalker, type ConvDef, type LayerInfo, type LinearDef } from './shapes.js';
+import type { ConvDef, LinearDef } from './shapes.js';
 import type { DataShape } from './index.js';
-import type { IntExportable, IntGraphBuilder, Val } from '../export/builder.js';
 
 export interface ResNetSpec {
   form: 'imagenet' | 'cifar';
@@ -105,35 +103,18 @@ export function resnetPlan(spec: ResNetSpec, data: DataShape): ResNetPlan {
   return { stem, maxPool: imagenet, stages, fc: { inFeatures: inp, outFeatures: data.numClasses } };
 }
 
-/** Output shapes, parameters and MACs of every layer (for `f8net model summary`). */
-export function describeResNet(spec: ResNetSpec, data: DataShape): LayerInfo[] {
-  const p = resnetPlan(spec, data);
-  const w = new ShapeWalker([data.inChannels, data.imageSize, data.imageSize]);
-  w.conv('conv1', p.stem);
-  if (p.maxPool) w.maxPool('maxpool', 3, 2, 1);
-  for (const b of p.stages.flat()) {
-    const x = w.shape;
-    b.convs.forEach((c, i) => w.conv(`${b.name}.conv${i + 1}`, c, i === 0 ? { from: x } : {}));
-    const body = w.shape;
-    const short = b.downsample ? w.conv(`${b.name}.downsample`, b.downsample, { from: x }) : x;
-    w.shape = body;
-    w.add(b.name, short);
-  }
-  w.globalAvgPool('avgpool');
-  w.linear('fc', p.fc);
-  return w.rows;
-}
-
 const CONV_NAMES = ['conv1', 'conv2', 'conv3'];
 
 /** A basic or bottleneck block: out = body(x) + shortcut(x), before the ReLU (see residual.ts). */
 export class ResNetBlock extends Module implements ResidualBlock {
+  readonly blockName: string;
   readonly convs: QConv2d[];
   readonly downsample: QConv2d | null;
   next: QLayer | null = null;
 
   constructor(plan: BlockPlan, quant: QuantConfig, rng: Rng) {
     super();
+    this.blockName = plan.name;
     this.convs = plan.convs.map((d, i) => this.child(CONV_NAMES[i], conv(`${plan.name}.${CONV_NAMES[i]}`, d, quant, rng)));
     this.downsample = plan.downsample ? this.child('downsample', conv(`${plan.name}.downsample`, plan.downsample, quant, rng)) : null;
     for (let i = 0; i + 1 < this.convs.length; i++) this.convs[i].following = this.convs[i + 1];
@@ -158,15 +139,7 @@ export class ResNetBlock extends Module implements ResidualBlock {
     const s = this.downsample ? this.downsample.forward(x) : identityShortcut(x, this.convs[0], this.next!);
     // The paper's block ends in a ReLU (post_relu): its readers take their batch length from the
     // rectified sum (one fl step apart from the raw sum's in test/golden/layers.json's block).
-    return relu(add(y, s));
-  }
-
-  /** The integer form: x is the raw block input (int32, in the units of this block's readers). */
-  exportInt(b: IntGraphBuilder, x: Val): Val {
-    let y = x;
-    for (const c of this.convs) y = b.layer(c, b.codesFor(y, c));
-    const s = this.downsample ? b.operand(b.layer(this.downsample, b.codesFor(x, this.downsample))) : b.identity(x, this.convs[0], this.next!);
-    return b.add(b.operand(y), s);
+    return relu(residualAdd(y, s, this.blockName));
   }
 }
 
@@ -175,7 +148,7 @@ function conv(name: string, d: ConvDef, quant: QuantConfig, rng: Rng, inputSigne
   return new QConv2d(name, d.inChannels, d.outChannels, d.kernel, { stride: d.stride, padding: d.padding, groups: d.groups, inputSigned, quant, rng, head });
 }
 
-export class ResNet extends Module implements IntExportable {
+export class ResNet extends Module {
   readonly conv1: QConv2d;
   readonly stages: Sequential[];
   readonly blocks: ResNetBlock[];
@@ -184,7 +157,6 @@ export class ResNet extends Module implements IntExportable {
 
   constructor(spec: ResNetSpec, data: DataShape, quant: QuantConfig, rng: Rng) {
     super();
-    describeResNet(spec, data); // throws on an image too small for the network, before any GPU allocation
     const p = resnetPlan(spec, data);
     this.maxPool = p.maxPool;
     this.conv1 = this.child('conv1', conv('conv1', p.stem, quant, rng, true, true));
@@ -199,15 +171,8 @@ export class ResNet extends Module implements IntExportable {
     let y = relu(this.conv1.forward(x));
     // Max pooling commutes with the ReLU (and with the positive scaling of fixed point): the
     // ReLU is left to the readers of the pooled tensor.
-    if (this.maxPool) y = maxPool2d(y, { kernel: 3, stride: 2, padding: 1 });
+    if (this.maxPool) y = maxPool(y, { kernel: 3, stride: 2, padding: 1 });
     for (const s of this.stages) y = s.forward(y);
     return this.fc.forward(globalPoolFor(relu(y), this.fc));
-  }
-
-  exportInt(b: IntGraphBuilder): void {
-    let y = b.layer(this.conv1, b.input(this.conv1));
-    if (this.maxPool) y = b.maxPool(y, { kernel: 3, stride: 2, padding: 1 });
-    for (const blk of this.blocks) y = blk.exportInt(b, y);
-    b.output(b.layer(this.fc, b.globalPool(y, this.fc)));
   }
 }

@@ -1,18 +1,20 @@
 /**
- * Pure architecture descriptions shared by the networks and `f8net model summary`: a network
- * builds its layers from ConvDef/LinearDef values, and walks the same values with a ShapeWalker
- * to list output shapes, parameter counts and multiply-accumulates without a GPU.
+ * The layers of a network as `f8net model summary` lists them, read from a shape trace of its
+ * forward (src/nn/trace.ts): one row per conv, linear, max pool, global pool and residual add,
+ * with the output shape of one image, parameters and multiply-accumulates. Also the plain
+ * layer descriptions (ConvDef, LinearDef) the networks build their layers from.
  *
  * Parameters counted: conv and linear weights, biases, BN affine gamma/beta (as torchvision's
  * `sum(p.numel() for p in model.parameters())`); not the F8Net clipping levels (alpha) and not
  * the running statistics. MACs: one per weight use per output element (BN folds away).
  *
  * @example
- *   const w = new ShapeWalker([3, 224, 224]);
- *   w.conv('conv1', { inChannels: 3, outChannels: 64, kernel: 7, stride: 2, padding: 3 });
- *   w.rows[0]; // { name: 'conv1', kind: 'conv', outShape: [64, 112, 112], params: 9536, macs: 118013952, ... }
+ *   const { model, trace } = traceShapes(() => buildModel('resnet18', {}, data, floatQuant(), new Rng(1)), [1, 3, 224, 224]);
+ *   layerRows(model, trace)[0]; // { name: 'conv1', kind: 'conv', outShape: [64, 112, 112], params: 9536, macs: 118013952, ... }
  */
-import { F8Error } from '../runtime/errors.js';
+import type { Module } from '../nn/module.js';
+import { QConv2d, QLinear } from '../nn/qlayers.js';
+import type { ForwardTrace } from '../nn/trace.js';
 
 export interface ConvDef {
   inChannels: number;
@@ -53,78 +55,35 @@ export function makeDivisible(v: number, divisor = 8, minValue = divisor): numbe
   return n;
 }
 
-/** Tracks the shape of one image through a network and records a row per layer. */
-export class ShapeWalker {
-  readonly rows: LayerInfo[] = [];
-  shape: number[];
-
-  constructor(input: number[]) {
-    this.shape = [...input];
-  }
-
-  /** A conv (with BN unless `bn` is false, then with a bias) reading `from` (default: the current shape). */
-  conv(name: string, d: ConvDef, opts: { bn?: boolean; from?: number[] } = {}): number[] {
-    const x = opts.from ?? this.shape;
-    const [C, H, W] = x;
-    const s = d.stride ?? 1;
-    const p = d.padding ?? 0;
-    const g = d.groups ?? 1;
-    if (x.length !== 3 || C !== d.inChannels) {
-      throw new F8Error('SHAPE_MISMATCH', `${name}: expects ${d.inChannels} input channels, gets [${x.join(', ')}]`);
+/** The summary rows of a traced network (the trace of traceShapes or traceForward). */
+export function layerRows(model: Module, trace: ForwardTrace): LayerInfo[] {
+  const paths = new Map(model.namedModules().map(([p, m]) => [m, p]));
+  const rows: LayerInfo[] = [];
+  const row = (name: string, kind: LayerKind, outShape: number[], params: number, macs: number, detail: string) => rows.push({ name, kind, outShape: [...outShape], params, macs, detail });
+  for (const st of trace.steps) {
+    if (st.op === 'layer') {
+      const L = st.layer;
+      const name = paths.get(L) ?? L.layerName;
+      const out = trace.shapes[st.out];
+      if (L instanceof QConv2d) {
+        const [kh, kw] = L.weight.shape.slice(2);
+        const s = typeof L.conv.stride === 'number' ? L.conv.stride : L.conv.stride[0];
+        const g = L.conv.groups;
+        const C = trace.shapes[st.input][0];
+        const params = L.weight.size + (L.gamma?.size ?? 0) + (L.beta?.size ?? 0) + (L.bias?.size ?? 0);
+        const detail = `${kh === kw ? `${kh}x${kh}` : `${kh}x${kw}`}${s > 1 ? ` s${s}` : ''}${g > 1 ? ` g${g}` : ''}${L.hasBn ? ' +BN' : ' +bias'}`;
+        row(name, g > 1 && g === C ? 'dwconv' : 'conv', out, params, L.weight.size * out[1] * out[2], detail);
+      } else if (L instanceof QLinear) {
+        row(name, 'linear', out, L.weight.size + L.bias.size, L.weight.size, '+bias');
+      }
+    } else if (st.op === 'maxpool') {
+      row(st.name, 'maxpool', trace.shapes[st.out], 0, 0, `${st.kernel}x${st.kernel} s${st.stride}`);
+    } else if (st.op === 'globalpool') {
+      const [, H, W] = trace.shapes[st.input];
+      row('avgpool', 'avgpool', trace.shapes[st.out], 0, 0, `global ${H}x${W}`);
+    } else if (st.op === 'add') {
+      row(st.name, 'add', trace.shapes[st.out], 0, 0, 'residual');
     }
-    const OH = Math.floor((H + 2 * p - d.kernel) / s) + 1;
-    const OW = Math.floor((W + 2 * p - d.kernel) / s) + 1;
-    if (OH < 1 || OW < 1) {
-      throw new F8Error('BAD_CONFIG', `${name}: input ${H}x${W} is too small for a ${d.kernel}x${d.kernel} kernel with stride ${s} and padding ${p} (use a larger image_size)`);
-    }
-    const perOut = (C / g) * d.kernel * d.kernel;
-    const out = [d.outChannels, OH, OW];
-    const bnOrBias = opts.bn === false ? d.outChannels : 2 * d.outChannels;
-    const dw = g > 1 && g === C;
-    this.rows.push({
-      name,
-      kind: dw ? 'dwconv' : 'conv',
-      outShape: out,
-      params: d.outChannels * perOut + bnOrBias,
-      macs: d.outChannels * OH * OW * perOut,
-      detail: `${d.kernel}x${d.kernel}${s > 1 ? ` s${s}` : ''}${g > 1 ? ` g${g}` : ''}${opts.bn === false ? ' +bias' : ' +BN'}`,
-    });
-    this.shape = out;
-    return out;
   }
-
-  linear(name: string, d: LinearDef): number[] {
-    const x = this.shape;
-    if (x.length !== 1 || x[0] !== d.inFeatures) throw new F8Error('SHAPE_MISMATCH', `${name}: expects ${d.inFeatures} features, gets [${x.join(', ')}]`);
-    this.rows.push({ name, kind: 'linear', outShape: [d.outFeatures], params: d.outFeatures * (d.inFeatures + 1), macs: d.outFeatures * d.inFeatures, detail: '+bias' });
-    this.shape = [d.outFeatures];
-    return this.shape;
-  }
-
-  maxPool(name: string, kernel: number, stride: number, padding: number): number[] {
-    const [C, H, W] = this.shape;
-    const OH = Math.floor((H + 2 * padding - kernel) / stride) + 1;
-    const OW = Math.floor((W + 2 * padding - kernel) / stride) + 1;
-    if (OH < 1 || OW < 1) throw new F8Error('BAD_CONFIG', `${name}: input ${H}x${W} is too small for max pooling ${kernel}x${kernel} (use a larger image_size)`);
-    this.shape = [C, OH, OW];
-    this.rows.push({ name, kind: 'maxpool', outShape: this.shape, params: 0, macs: 0, detail: `${kernel}x${kernel} s${stride}` });
-    return this.shape;
-  }
-
-  /** ReLU and global average pooling: [C, H, W] -> [C]. */
-  globalAvgPool(name: string): number[] {
-    const [C, H, W] = this.shape;
-    this.shape = [C];
-    this.rows.push({ name, kind: 'avgpool', outShape: this.shape, params: 0, macs: 0, detail: `global ${H}x${W}` });
-    return this.shape;
-  }
-
-  /** The residual add of a block: both operands must have the current shape. */
-  add(name: string, other: number[]): number[] {
-    if (other.length !== this.shape.length || other.some((d, i) => d !== this.shape[i])) {
-      throw new F8Error('SHAPE_MISMATCH', `${name}: residual operands [${this.shape.join(', ')}] and [${other.join(', ')}] differ`);
-    }
-    this.rows.push({ name, kind: 'add', outShape: this.shape, params: 0, macs: 0, detail: 'residual' });
-    return this.shape;
-  }
+  return rows;
 }

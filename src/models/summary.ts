@@ -1,7 +1,7 @@
 /**
  * `f8net model summary`: the layers of a registered network with output shapes, parameter
- * counts and multiply-accumulates, and the totals, computed from the network's own layer plan
- * (models/shapes.ts) without a GPU. Parameters are counted as torchvision counts them (weights,
+ * counts and multiply-accumulates, and the totals, read from a shape trace of the network's
+ * forward (src/nn/trace.ts, rows in models/shapes.ts) without a GPU. Parameters are counted as torchvision counts them (weights,
  * biases, BN gamma/beta; no alpha, no running statistics), so ResNet-18 gives 11,689,512.
  *
  * @example

@@ -21,6 +21,28 @@ export interface StateEntry {
 }
 export type StateDict = Map<string, StateEntry>;
 
+let shapesOnlyBuild = false;
+
+/**
+ * Builds modules whose parameters and buffers are shape-only tensors (Tensor.meta): no engine,
+ * no initialisation, no data. Such a network runs its forward only under a shape trace
+ * (src/nn/trace.ts traceShapes), e.g. for `f8net model summary` without a GPU.
+ */
+export function buildShapesOnly<T>(build: () => T): T {
+  const prev = shapesOnlyBuild;
+  shapesOnlyBuild = true;
+  try {
+    return build();
+  } finally {
+    shapesOnlyBuild = prev;
+  }
+}
+
+/** True inside buildShapesOnly: modules make shape-only tensors. */
+export function isShapesOnlyBuild(): boolean {
+  return shapesOnlyBuild;
+}
+
 export abstract class Module {
   training = true;
   private _params = new Map<string, Tensor>();
@@ -31,10 +53,7 @@ export abstract class Module {
 
   /** Creates a trainable f32 parameter filled by `init(i)`. */
   protected param(name: string, shape: number[], init: (i: number) => number): Tensor {
-    const n = numel(shape);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i++) data[i] = init(i);
-    const t = Engine.get().keep(Tensor.from(data, shape));
+    const t = shapesOnlyBuild ? Tensor.meta(shape) : Engine.get().keep(Tensor.from(filled(new Float32Array(numel(shape)), init), shape));
     t.requiresGrad = true;
     t.name = name;
     this._params.set(name, t);
@@ -44,9 +63,7 @@ export abstract class Module {
   /** Creates a state tensor that is saved but not trained. */
   protected buffer(name: string, shape: number[], init: (i: number) => number, dtype: DType = 'f32'): Tensor {
     const n = numel(shape);
-    const data = dtype === 'i32' ? new Int32Array(n) : new Float32Array(n);
-    for (let i = 0; i < n; i++) data[i] = init(i);
-    const t = Engine.get().keep(Tensor.from(data, shape, dtype));
+    const t = shapesOnlyBuild ? Tensor.meta(shape, dtype) : Engine.get().keep(Tensor.from(filled(dtype === 'i32' ? new Int32Array(n) : new Float32Array(n), init), shape, dtype));
     t.name = name;
     this._buffers.set(name, t);
     return t;
@@ -146,6 +163,11 @@ export abstract class Module {
       t.dispose();
     }
   }
+}
+
+function filled<A extends Float32Array | Int32Array>(data: A, init: (i: number) => number): A {
+  for (let i = 0; i < data.length; i++) data[i] = init(i);
+  return data;
 }
 
 /** Runs modules in order. */

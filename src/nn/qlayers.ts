@@ -8,7 +8,8 @@
  *   const c = new QConv2d('conv1', 1, 16, 3, { padding: 1, inputSigned: true, quant: floatQuant() });
  *   const y = c.forward(x);
  */
-import { Module } from './module.js';
+import { Module, isShapesOnlyBuild } from './module.js';
+import { activeTracer, windowOut } from './trace.js';
 import { Tensor } from '../tensor.js';
 import { conv2d, type Conv2dOptions } from '../ops/conv2d.js';
 import { linear } from '../ops/matmul.js';
@@ -152,7 +153,9 @@ export abstract class QLayer extends Module {
     const nfl = this.perChannelInput ? inputChannels : 1;
     this.inputFraclenRun = this.buffer('input_fraclen_run', [nfl], () => fl0);
     this.inputFraclen = this.buffer('input_fraclen', [nfl], () => fl0, 'i32');
-    if (weightOnly) {
+    if (weightOnly && isShapesOnlyBuild()) {
+      this.headConst = { fl: Tensor.meta([nfl], 'i32'), s: Tensor.meta([nfl]) };
+    } else if (weightOnly) {
       const e = Engine.get();
       this.headConst = { fl: e.keep(Tensor.from(new Int32Array(nfl).fill(WEIGHT_ONLY_FL), [nfl], 'i32')), s: e.keep(Tensor.from(new Float32Array(nfl).fill(1), [nfl])) };
     }
@@ -341,7 +344,30 @@ export class QConv2d extends QLayer {
   }
 
   forward(x: Tensor): Tensor {
-    return this.quant.enabled ? this.forwardFixed(x) : this.forwardFloat(x);
+    const t = activeTracer();
+    if (!t) return this.quant.enabled ? this.forwardFixed(x) : this.forwardFloat(x);
+    const input = t.read(x, this.layerName);
+    const y = t.shapesOnly ? Tensor.meta(this.outputShape(x.shape)) : this.quant.enabled ? this.forwardFixed(x) : this.forwardFloat(x);
+    t.push({ op: 'layer', layer: this, input, out: t.made(y) });
+    return y;
+  }
+
+  /** The output shape for an input of `shape` [N, C, H, W] (F8Error when it does not fit). */
+  outputShape(shape: readonly number[]): number[] {
+    const [N, C, H, W] = shape;
+    if (shape.length !== 4 || C !== this.inChannels) {
+      throw new F8Error('SHAPE_MISMATCH', `${this.layerName}: expects ${this.inChannels} input channels, gets [${shape.slice(1).join(', ')}]`);
+    }
+    const [kh, kw] = this.weight.shape.slice(2);
+    const pair = (v: number | [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : v);
+    const [[sh, sw], [ph, pw], [dh, dw]] = [pair(this.conv.stride), pair(this.conv.padding), pair(this.conv.dilation)];
+    const OH = windowOut(H, kh, sh, ph, dh);
+    const OW = windowOut(W, kw, sw, pw, dw);
+    if (OH < 1 || OW < 1) {
+      const k = kh === kw ? `${kh}x${kh}` : `${kh}x${kw}`;
+      throw new F8Error('BAD_CONFIG', `${this.layerName}: input ${H}x${W} is too small for a ${k} kernel with stride ${sh} and padding ${ph} (use a larger image_size)`);
+    }
+    return [N, this.outChannels, OH, OW];
   }
 
   /**
@@ -437,6 +463,18 @@ export class QLinear extends QLayer {
   }
 
   forward(x: Tensor): Tensor {
+    const t = activeTracer();
+    if (!t) return this.forwardUntraced(x);
+    const input = t.read(x, this.layerName);
+    if (t.shapesOnly && (x.shape.length !== 2 || x.shape[1] !== this.inFeatures)) {
+      throw new F8Error('SHAPE_MISMATCH', `${this.layerName}: expects ${this.inFeatures} features, gets [${x.shape.slice(1).join(', ')}]`);
+    }
+    const y = t.shapesOnly ? Tensor.meta([x.shape[0], this.outFeatures]) : this.forwardUntraced(x);
+    t.push({ op: 'layer', layer: this, input, out: t.made(y) });
+    return y;
+  }
+
+  private forwardUntraced(x: Tensor): Tensor {
     if (!this.quant.enabled) return linear(this.floatInput(x), this.weight, this.bias);
     // Linear layers do the same as convolutions without BN (§3).
     const { xq, sIn, fl } = this.quantizeInput(x);

@@ -15,7 +15,8 @@
  * @example
  *   return this.fc.forward(globalPoolFor(relu(features), this.fc));
  */
-import type { Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
+import { activeTracer } from './trace.js';
 import { globalAvgPool } from '../ops/pool.js';
 import { scale } from '../ops/elementwise.js';
 import type { QLinear } from './qlayers.js';
@@ -31,6 +32,15 @@ export function poolFold(positions: number): { s: number; c: number } {
  * mean / c, with c recorded on the reader (its folded weight is multiplied by c).
  */
 export function globalPoolFor(y: Tensor, reader: QLinear): Tensor {
+  const t = activeTracer();
+  if (!t) return pooled(y, reader);
+  const input = t.read(y, 'the global average pool');
+  const out = t.shapesOnly ? Tensor.meta(y.shape.slice(0, 2)) : pooled(y, reader);
+  t.push({ op: 'globalpool', input, out: t.made(out), reader });
+  return out;
+}
+
+function pooled(y: Tensor, reader: QLinear): Tensor {
   const p = globalAvgPool(y);
   if (!reader.quant.enabled) {
     reader.poolFactor = 1;

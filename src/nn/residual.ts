@@ -30,9 +30,10 @@
  * @example
  *   // in a block's forward, after this.conv1.forward(x):
  *   const s = this.downsample ? this.downsample.forward(x) : identityShortcut(x, this.conv1, this.next);
- *   return add(body, s);
+ *   return residualAdd(body, s, this.blockName); // src/nn/traced.ts
  */
-import type { Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
+import { activeTracer } from './trace.js';
 import { F8Error } from '../runtime/errors.js';
 import { relu, scaleByTensor, powAffine, pow2Diff } from '../ops/elementwise.js';
 import { mulChannel } from '../ops/reduce.js';
@@ -51,6 +52,17 @@ import type { QLayer } from './qlayers.js';
  * @example identityShortcut(x, block.conv1, nextBlock.conv1)
  */
 export function identityShortcut(x: Tensor, entry: QLayer, next: QLayer): Tensor {
+  const t = activeTracer();
+  if (!t) return shortcut(x, entry, next);
+  const input = t.read(x, `the identity shortcut of ${entry.layerName}`);
+  const s = t.shapesOnly ? Tensor.meta(x.shape) : shortcut(x, entry, next);
+  // A float signed shortcut is x itself: the step gets a view of it, a value of its own.
+  const y = s === x ? x.reshape(x.shape) : s;
+  t.push({ op: 'identity', input, out: t.made(y), entry, next });
+  return y;
+}
+
+function shortcut(x: Tensor, entry: QLayer, next: QLayer): Tensor {
   const xr = entry.inputSigned ? x : relu(x);
   if (!entry.quant.enabled) return xr;
   if (entry.alphaOwner === next.alphaOwner && !entry.perChannelInput && !next.perChannelInput) {

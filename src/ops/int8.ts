@@ -286,8 +286,8 @@ function convKernel(e: Engine, entry: 'conv' | 'dwconv', d: Record<string, numbe
   return e.kernel('int8_conv.wgsl', entry, { ...pinned, ...d });
 }
 
-function opsKernel(e: Engine, entry: 'pack' | 'unpack' | 'flatten' | 'residual' | 'residual_dual' | 'requant' | 'maxpool' | 'sumpool'): Kernel {
-  return e.kernel('int8_ops.wgsl', entry, { DOT4: 0 });
+function opsKernel(e: Engine, entry: 'pack' | 'unpack' | 'flatten' | 'residual' | 'residual_dual' | 'requant' | 'maxpool' | 'sumpool', scalarShift = false): Kernel {
+  return e.kernel('int8_ops.wgsl', entry, { DOT4: 0, SCALAR_SHIFT: scalarShift ? 1 : 0 });
 }
 
 // ---- conv / linear -----------------------------------------------------------------------------
@@ -533,6 +533,27 @@ export function int8Requant(x: Int8Operand, opts: Int8Epilogue): Int8Act | Tenso
   const X = operandInfo(op, x, 'input');
   if (X.shape.length < 2) throw new F8Error('SHAPE_MISMATCH', `${op}: input ${fmt(X.shape)} must be [N, C, ...]`);
   return elementOp(op, 'requant', X.shape, opts, { opa: X.data }, { a_kind: X.kind });
+}
+
+/**
+ * The requant kernel on plain i32 values in and out (the front doors requantize and
+ * shiftRoundHalfEven of src/ops/requant.ts): x (any shape) viewed as [N, C, S], one shift per
+ * channel (i32 [C]; C = 1 for one shift), optional ReLU, clamp to [lo, hi]. `scalarShift` uses the
+ * scalar fx_shift_rhe lane by lane (the residual's helper; tests). Returns i32 of x's shape.
+ * @example int8RequantRaw(acc, [N, C, H * W], n, { relu: true, lo: 0, hi: 255 })
+ */
+export function int8RequantRaw(x: Tensor, view: readonly [number, number, number], shift: Tensor, o: { relu: boolean; lo: number; hi: number; scalarShift?: boolean }): Tensor {
+  const op = 'int8RequantRaw';
+  const [N, C, S] = view;
+  if (x.dtype !== 'i32' || shift.dtype !== 'i32') throw new F8Error('UNSUPPORTED', `${op}: i32 tensors expected, got ${x.dtype} and ${shift.dtype}`);
+  if (N * C * S !== x.size || shift.size !== C) throw new F8Error('SHAPE_MISMATCH', `${op}: view [${view.join(', ')}] with ${shift.size} shifts does not fit x ${fmt(x.shape)}`);
+  const e = Engine.get();
+  const y = Tensor.empty(x.shape, 'i32');
+  const C4 = Math.ceil(C / 4);
+  const count = N * C4 * S;
+  const params = fill(OPS_FIELDS, { N, C, C4, S, count, a_kind: 0, relu: o.relu ? 1 : 0, per_channel: 1, lo: o.lo, hi: o.hi, packed: 0 });
+  e.dispatch(opsKernel(e, 'requant', o.scalarShift), { opa: x, shift, y }, params, e.grid1d(count, 64));
+  return y;
 }
 
 /**

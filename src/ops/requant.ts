@@ -1,19 +1,21 @@
 /**
- * Integer re-quantisation on the GPU (F8NET.md §5; wgsl/requant.wgsl): rounding shifts of int32
- * accumulators and their clamp to the next layer's 8-bit input. CPU reference:
- * src/quant/int-requant.ts, matched bit for bit (negative values, ties, n = 0, left shifts
- * that saturate, n >= 32, int32 extremes).
+ * Integer re-quantisation of plain i32 tensors on the GPU (F8NET.md §5): rounding shifts of
+ * int32 accumulators and their clamp to the next layer's input. Both functions are front doors
+ * of f8net's one GPU re-quantisation, the requant kernel of wgsl/int8_ops.wgsl (int8Requant's,
+ * src/ops/int8.ts), run on i32 in and out: a tensor is viewed as [outer, C, inner] for its
+ * shifts (one for the tensor, one per channel along an axis, or one per element). CPU
+ * reference: src/quant/int-requant.ts, matched bit for bit (negative values, ties, n = 0, left
+ * shifts that saturate, n >= 32, int32 extremes).
  *
  * @example
  *   // acc: i32 [N, C, H, W] at fl_in + fl_w; n: i32 [C], fl_acc - fl_next per output channel
  *   const x8 = requantize(acc, n, { signed: false, relu: true, axis: 1 }); // i32 in [0, 255]
  */
-import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
 import { channelLayout } from '../tensor.js';
+import { int8RequantRaw } from './int8.js';
 
-const WG = 256;
 const I32_MIN = -2147483648;
 const I32_MAX = 2147483647;
 
@@ -32,26 +34,18 @@ export type RequantizeOpts = {
 
 function launch(what: string, acc: Tensor, n: Tensor, lo: number, hi: number, relu: boolean, axis: number | undefined): Tensor {
   if (acc.dtype !== 'i32' || n.dtype !== 'i32') throw new F8Error('UNSUPPORTED', `${what}: i32 tensors expected, got ${acc.dtype} and ${n.dtype}`);
-  let C = 1;
-  let inner = 1;
-  let perLayer = n.size === 1;
-  if (!perLayer) {
+  let view: [number, number, number] = [1, 1, acc.size];
+  if (n.size !== 1) {
     if (axis === undefined) {
       if (n.size !== acc.size) throw new F8Error('BAD_CONFIG', `${what}: ${n.size} shifts for ${acc.size} values need opts.axis (the channel axis)`);
-      C = n.size;
+      view = [1, n.size, 1];
     } else {
       const l = channelLayout(acc.shape, axis, what);
       if (n.size !== l.C) throw new F8Error('SHAPE_MISMATCH', `${what}: ${n.size} shifts for ${l.C} channels (axis ${axis} of [${acc.shape.join(', ')}])`);
-      ({ C, inner } = l);
+      view = [l.outer, l.C, l.inner];
     }
   }
-  const sameC = !perLayer && inner % 4 === 0;
-  const e = Engine.get();
-  const out = Tensor.empty(acc.shape, 'i32');
-  const n4 = Math.ceil(acc.size / 4);
-  const k = e.kernel('requant.wgsl', 'requant', { WG, PER_LAYER: perLayer, SAME_C: sameC, SCALAR_SHIFT: false });
-  e.dispatch(k, { acc, shift: n, out }, { n4, inner: sameC ? inner / 4 : inner, C, relu: relu ? 1 : 0, lo, hi }, e.grid1d(n4, WG));
-  return out;
+  return int8RequantRaw(acc, view, n, { relu, lo, hi });
 }
 
 /**

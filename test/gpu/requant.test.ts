@@ -1,8 +1,8 @@
 import { it, expect } from 'vitest';
 import { gpuDescribe, rand, expectExact } from '../helpers.js';
-import { Engine } from '../../src/runtime/engine.js';
 import { Tensor } from '../../src/tensor.js';
 import { requantize, shiftRoundHalfEven } from '../../src/ops/requant.js';
+import { int8RequantRaw } from '../../src/ops/int8.js';
 import { requantize as refRequantize, shiftRoundHalfEven as refShift, type ChannelLayout } from '../../src/quant/fixed.js';
 
 const I32_MAX = 2147483647;
@@ -41,13 +41,9 @@ gpuDescribe('shiftRoundHalfEven', () => {
   });
 
   it('the scalar WGSL helper fx_shift_rhe agrees too', async () => {
-    const e = Engine.get();
+    // The one requant kernel (wgsl/int8_ops.wgsl) with SCALAR_SHIFT: one shift per element.
     const { x, n } = everyValueAtEveryShift();
-    const out = Tensor.empty([x.length], 'i32');
-    const n4 = Math.ceil(x.length / 4);
-    const k = e.kernel('requant.wgsl', 'requant', { WG: 256, PER_LAYER: false, SAME_C: false, SCALAR_SHIFT: true });
-    e.dispatch(k, { acc: Tensor.from(Int32Array.from(x), [x.length], 'i32'), shift: Tensor.from(Int32Array.from(n), [n.length], 'i32'), out },
-      { n4, inner: 1, C: x.length, relu: 0, lo: I32_MIN, hi: I32_MAX }, e.grid1d(n4, 256));
+    const out = int8RequantRaw(Tensor.from(Int32Array.from(x), [x.length], 'i32'), [1, x.length, 1], Tensor.from(Int32Array.from(n), [n.length], 'i32'), { relu: false, lo: I32_MIN, hi: I32_MAX, scalarShift: true });
     expectExact(await out.read(), x.map((v, i) => refShift(v, n[i])), 'scalar helper');
   });
 
