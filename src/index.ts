@@ -54,7 +54,6 @@ export { F8NET_VERSION } from './runtime/version.js';
 
 // runs: the portable training loop, resume, run folders, export folders.
 export { TrainingLoop, type StepInfo, type LoopCallbacks, type LoopRunOptions, type LoopRunResult } from './train/loop.js';
-export { resumeConfig, RESUME_SAFE_KEYS, type TrainOptions, type TrainResult } from './train/trainer.js';
 export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointMeta } from './train/checkpoint.js';
 
 // --- product: options-object model builder (the recipe, export and predict from files are in src/node/) ---

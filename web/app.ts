@@ -11,7 +11,7 @@ import type { LoadedData } from '../src/data/sources.js';
 import type { TrainConfig } from '../src/train/config.js';
 import type { HeadForm } from '../src/quant/head-form.js';
 import type { BenchResult } from '../src/bench/suite.js';
-import type { EpochRecord } from '../src/train/trainer.js';
+import type { EpochRecord } from '../src/train/loop.js';
 import { drawChart, type Series } from './chart.js';
 import { DrawPad } from './pad.js';
 
