@@ -19,11 +19,7 @@ const NODE_ONLY = ['webgpu', 'sharp', 'onnxruntime-node', 'cli-progress', 'mnist
  */
 const ALLOWED: Record<string, string> = {
   'src/export/onnx-run.ts': 'runs ONNX through onnxruntime-node, loaded lazily only for the ONNX eval modes',
-  'src/bench/suite.ts': 'the bench harness: peers are onnxruntime-node and tfjs on Dawn',
   'src/bench/ort-peer.ts': 'bench peer: onnxruntime-node',
-  'src/bench/tfjs-peer.ts': 'bench peer: tfjs on Dawn',
-  'src/bench/torch-peer.ts': 'bench peer: PyTorch in a python3 subprocess',
-  'src/bench/report.ts': 'bench result files (JSON, roofline PNG) of the harness',
 };
 
 function files(dir: string): string[] {
