@@ -61,5 +61,5 @@ export { type BuildModelOptions, type DataShape, describeModel } from './models/
 export { Rng } from './runtime/rng.js';
 
 // ---- portable: kernel cases (runnable in a browser page: open an Engine, then runKernelCases) ----
-export { KERNEL_CASES, selectCases, runKernelCase, runKernelCases, summarizeCases, kernelCase, type KernelCase, type CaseResult, type FamilySummary } from './cases/index.js';
-export { compare, describeTolerance, type Tolerance, type Comparison } from './runtime/compare.js';
+export { KERNEL_CASES, selectCases, runKernelCase, runKernelCases, summarizeCases, selftestLines, kernelCase, type KernelCase, type CaseResult, type FamilySummary } from './cases/index.js';
+export { compare, describeTolerance, isExact, type Tolerance, type Comparison } from './runtime/compare.js';
