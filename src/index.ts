@@ -57,7 +57,6 @@ export { F8NET_VERSION } from './runtime/version.js';
 
 // runs: the portable training loop, resume, run folders, export folders.
 export { TrainingLoop, type StepInfo, type LoopCallbacks, type LoopRunOptions, type LoopRunResult } from './train/loop.js';
-export { resumeConfig, RESUME_SAFE_KEYS, type TrainOptions, type TrainResult } from './train/trainer.js';
 export { encodeCheckpoint, decodeCheckpoint, type Checkpoint, type CheckpointMeta } from './train/checkpoint.js';
 
 // --- product: options-object model builder (the recipe, export and predict from files are in src/node/) ---
@@ -65,5 +64,5 @@ export { type BuildModelOptions, type DataShape, describeModel } from './models/
 export { Rng } from './runtime/rng.js';
 
 // ---- portable: kernel cases (runnable in a browser page: open an Engine, then runKernelCases) ----
-export { KERNEL_CASES, selectCases, runKernelCase, runKernelCases, summarizeCases, kernelCase, type KernelCase, type CaseResult, type FamilySummary } from './cases/index.js';
-export { compare, describeTolerance, type Tolerance, type Comparison } from './runtime/compare.js';
+export { KERNEL_CASES, selectCases, runKernelCase, runKernelCases, summarizeCases, selftestLines, kernelCase, type KernelCase, type CaseResult, type FamilySummary } from './cases/index.js';
+export { compare, describeTolerance, isExact, type Tolerance, type Comparison } from './runtime/compare.js';

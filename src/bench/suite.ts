@@ -21,12 +21,10 @@ import { convRows, int8ConvRow } from './conv-rows.js';
 import { matmulRows, int8LinearRows, activationRows, poolRows, sgdRows } from './op-rows.js';
 import { modelRows } from './model-rows.js';
 import type { RowSpec, RowInstance, Check, PeerInstance, Unit } from './types.js';
-import { tfjsOnEngine } from './tfjs-peer.js';
-import { loadOrt } from './ort-peer.js';
-import { findTorch, torchThreads } from './torch-peer.js';
 import type { PeakKind } from './roofline.js';
 import { F8NET_VERSION } from '../runtime/version.js';
-import { packageVersion } from '../node/versions.js';
+import { benchPlatform } from './platform.js';
+import { resetTuning } from '../runtime/tuner.js';
 
 export type Peer = 'tfjs' | 'ort' | 'torch';
 export type TuningMode = 'default' | 'tuned' | 'both';
@@ -169,20 +167,23 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
   const modelLoop: LoopOptions = { ...(quick ? { time: 0, iterations: 2, warmup: 1 } : { time: 0, iterations: 3, warmup: 1 }), ...opts.loop };
 
   // Peers load first: a missing package fails before minutes of measurements.
-  const tf = compare.includes('tfjs') ? await tfjsOnEngine(e) : null;
-  const ort = compare.includes('ort') ? await loadOrt() : null;
+  const platform = benchPlatform();
+  if (compare.length && !platform) throw new F8Error('UNSUPPORTED', `bench --compare ${compare.join(',')}: the peers run in Node only (tfjs on Dawn, onnxruntime-node, a python subprocess)`);
+  const tf = compare.includes('tfjs') ? await platform!.peers.tfjs(e) : null;
+  const ort = compare.includes('ort') ? await platform!.peers.ort() : null;
   // PyTorch is optional: without python or torch the peer is skipped with one line, not an error.
   const skipped: Partial<Record<Peer, string>> = {};
-  const torchFound = compare.includes('torch') ? findTorch() : null;
+  const torchFound = compare.includes('torch') ? platform!.peers.torch() : null;
   const torch = torchFound?.torch ?? null;
   if (torchFound && !torch) {
     skipped.torch = torchFound.reason;
     log(`--compare torch skipped: ${torchFound.reason}`);
   }
-  const tuner = await import('../node/tuning-cache.js');
+  if (tuning !== 'default' && !platform) throw new F8Error('UNSUPPORTED', `bench tuning '${tuning}' needs the tuning cache of the Node platform; in a page bench with tuning: 'default'`);
+  const packageVersion = (name: string) => platform?.packageVersion(name) ?? 'browser bundle';
 
   log(`roofline probes (${method})`);
-  tuner.resetTuning(e);
+  resetTuning(e);
   const peaks = await measurePeaks(e, { quick, method });
   log(`  f32 ${peaks.f32Gflops.toFixed(1)} GFLOP/s, int8 (${peaks.int8Path}) ${peaks.int8Gops.toFixed(1)} GOP/s, copy ${peaks.copyGBs.toFixed(2)} GB/s`);
 
@@ -209,10 +210,10 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
   const variants: Variant[] = tuning === 'both' ? ['default', 'tuned'] : [tuning];
   let tuneReport: TuneReport | undefined;
   for (const v of variants) {
-    if (v === 'default') tuner.resetTuning(e);
+    if (v === 'default') resetTuning(e);
     else {
       log(opts.retune ? 'tuning (search)' : 'tuning (cache or search)');
-      tuneReport = await tuner.ensureTuning(e, { retune: opts.retune, quick, search: opts.search, cacheDir: opts.tuningCacheDir });
+      tuneReport = await platform!.ensureTuning(e, { retune: opts.retune, quick, search: opts.search, cacheDir: opts.tuningCacheDir });
       for (const w of tuneReport.warnings) log(`  warning: ${w}`);
     }
     for (let i = 0; i < specs.length; i++) {
@@ -277,7 +278,7 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
       }
     }
   }
-  if (tuning === 'default') tuner.resetTuning(e);
+  if (tuning === 'default') resetTuning(e);
 
   return {
     format: BENCH_FORMAT,
@@ -287,11 +288,11 @@ export async function runBench(e: Engine, opts: BenchOptions = {}): Promise<Benc
     versions: {
       f8net: F8NET_VERSION,
       webgpu: packageVersion('webgpu'),
-      node: process.version,
+      node: platform?.runtimeVersion ?? 'none (browser)',
       tinybench: packageVersion('tinybench'),
       ...(tf ? { '@tensorflow/tfjs-core': packageVersion('@tensorflow/tfjs-core'), '@tensorflow/tfjs-backend-webgpu': packageVersion('@tensorflow/tfjs-backend-webgpu') } : {}),
       ...(ort ? { 'onnxruntime-node': packageVersion('onnxruntime-node') } : {}),
-      ...(torch ? { torch: `${torch.version} (CPU, ${torchThreads()} thread(s), ${torch.python})` } : {}),
+      ...(torch ? { torch: `${torch.version} (CPU, ${torch.threads} thread(s), ${torch.python})` } : {}),
     },
     config: { quick, filter: opts.filter ?? null, compare, tuning, retune: !!opts.retune, timing: method, loop, modelLoop },
     peaks,

@@ -6,7 +6,6 @@
 import type { PeakKind } from './roofline.js';
 import type { Tf } from './tfjs-peer.js';
 import type { Ort } from './ort-peer.js';
-import type { TorchEnv } from './torch-peer.js';
 
 /** Result of a check against a reference: the largest |got - ref| and what it may be at most. */
 export interface Check {
@@ -34,7 +33,7 @@ export interface RowInstance {
   /** Runs one step and returns the peak bytes of GPU buffers in use during it (training rows). */
   peakBytes?: () => Promise<number>;
   /** PyTorch on the CPU (whole-model training rows). */
-  torch?: (t: TorchEnv) => Promise<PeerInstance>;
+  torch?: (t: TorchPeer) => Promise<PeerInstance>;
   dispose(): void;
 }
 
@@ -56,4 +55,25 @@ export interface RowSpec {
   /** Images per step (whole-model rows). */
   images?: number;
   setup(): Promise<RowInstance>;
+}
+
+/** A network the PyTorch peer trains (tools/torch_peer.py builds the same architecture). */
+export interface TorchNet {
+  model: 'cnn' | 'resnet20';
+  mode: 'float' | 'fixed';
+  width?: number;
+  channels: number;
+  image: number;
+  classes: number;
+  batch: number;
+}
+
+/** The PyTorch peer as the rows see it: a python with torch, found and driven by src/node/torch-peer.ts. */
+export interface TorchPeer {
+  python: string;
+  version: string;
+  /** PyTorch's intra-op threads. */
+  threads: number;
+  /** A running PyTorch training loop for `net`; `ourWeights` is f8net's count of conv/linear weights. */
+  train(net: TorchNet, ourWeights: number): Promise<PeerInstance>;
 }

@@ -37,6 +37,6 @@ export { imageFeed, HEAD_FORMS, type HeadForm } from '../quant/head-form.js';
 export { describeFormats, formatTable } from '../nn/qlayers.js';
 export { checkpointBytesToConfig, checkpointFromBytes, intModelFromFiles } from './files.js';
 export { decodeMnistBin, encodeMnistBin } from './mnist-bin.js';
-export { trainStage, type StageHooks, type StageResult, type StepReport } from './train.js';
+export { trainStage, pageStageSets, type PageTrainOptions, type StageHooks, type StageResult, type StepReport } from './train.js';
 export { diffResults, diffTable } from '../bench/diff.js';
-export { markdownTable } from '../bench/report.js';
+export { markdownTable, benchJsonText, rooflineSvg } from '../bench/report.js';

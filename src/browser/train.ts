@@ -35,6 +35,27 @@ export interface StageHooks {
   signal?: AbortSignal;
 }
 
+/** The page's training choices (web/app.ts), also what bench/page-training.ts runs in Node. */
+export interface PageTrainOptions {
+  trainSamples?: number;
+  testSamples?: number;
+  floatEpochs?: number;
+  fixedEpochs?: number;
+  width?: number;
+  batchSize?: number;
+  /** random_seed of both stages (the configs' own when absent). */
+  seed?: number;
+}
+
+/**
+ * The --set lines the page applies to configs/cnn_mnist_float.yml and cnn_mnist_fixed.yml: no
+ * run folder, the fixed stage from the float stage's bytes instead of fp_pretrained_file.
+ */
+export function pageStageSets(o: PageTrainOptions): { float: string[]; fixed: string[] } {
+  const common = [`model_args={width: ${o.width ?? 32}}`, 'log_dir=null', 'log_interval=5', ...(o.batchSize ? [`batch_size=${o.batchSize}`] : []), ...(o.seed !== undefined ? [`random_seed=${o.seed}`] : [])];
+  return { float: [`num_epochs=${o.floatEpochs ?? 1}`, ...common], fixed: [`num_epochs=${o.fixedEpochs ?? 1}`, 'fp_pretrained_file=null', ...common] };
+}
+
 export interface StageResult {
   /** The trained model; the caller disposes it. */
   model: Module;

@@ -85,3 +85,22 @@ export function summarizeCases(results: readonly CaseResult[]): FamilySummary[] 
   }
   return [...by.values()];
 }
+
+const fmtErr = (v: number): string => (v === 0 ? '0' : Number.isFinite(v) ? v.toExponential(2) : String(v));
+
+/**
+ * The selftest lines of the families (one per family, then one per failed case): what
+ * `f8net selftest` prints and the browser page shows.
+ * @example
+ *   for (const l of selftestLines(summarizeCases(await runKernelCases()))) console.log(l);
+ */
+export function selftestLines(families: readonly FamilySummary[]): string[] {
+  const w = Math.max(0, ...families.map((f) => f.family.length));
+  const out: string[] = [];
+  for (const f of families) {
+    const how = f.exact ? (f.failed ? `not bit-exact (max error ${fmtErr(f.maxError)})` : 'bit-exact') : `max error ${fmtErr(f.maxError)} (${f.tolerance})`;
+    out.push(`${f.failed ? 'FAIL' : 'ok  '} ${f.family.padEnd(w)}  ${String(f.cases).padStart(2)} case${f.cases === 1 ? ' ' : 's'}  ${how}`);
+    for (const d of f.details) out.push(`       ${d}`);
+  }
+  return out;
+}

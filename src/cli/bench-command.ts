@@ -5,9 +5,9 @@
 import { Option, type Command } from 'commander';
 import { withEngine } from './main.js';
 import { runBench, type Peer, type TuningMode } from '../bench/suite.js';
-import { markdownTable, writeJsonAtomic, writeRooflinePng } from '../bench/report.js';
+import { markdownTable } from '../bench/report.js';
 import { diffResults, diffTable } from '../bench/diff.js';
-import { readBenchJson } from '../node/bench-files.js';
+import { readBenchJson, writeJsonAtomic, writeRooflinePng } from '../node/bench-files.js';
 import { F8Error } from '../runtime/errors.js';
 
 interface BenchCliOptions {

@@ -10,7 +10,7 @@ import { sweepPlotSvg } from '../report/sweep-chart.js';
 import { fraclenRows, formatFraclenTable, fraclenChartSvg } from '../report/fraclens.js';
 import { svgToPng } from '../node/png.js';
 import { writeFileAtomic } from '../node/files.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
+import { loadCheckpoint } from '../node/checkpoint-files.js';
 
 function num(name: string, kind: 'int' | 'float', min: number) {
   return (v: string): number => {

@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import { F8Error } from '../runtime/errors.js';
-import { selectCases, runKernelCase, summarizeCases, type CaseResult } from '../cases/index.js';
+import { selectCases, runKernelCase, summarizeCases, selftestLines, type CaseResult } from '../cases/index.js';
 import { withEngine } from './main.js';
 
 function filterOf(text: string | undefined): RegExp | undefined {
@@ -19,8 +19,6 @@ function filterOf(text: string | undefined): RegExp | undefined {
     throw new F8Error('BAD_INPUT', `--filter '${text}': not a regular expression (${(err as Error).message})`);
   }
 }
-
-const fmtErr = (v: number): string => (v === 0 ? '0' : Number.isFinite(v) ? v.toExponential(2) : String(v));
 
 export function registerSelftestCommand(program: Command): void {
   program
@@ -40,12 +38,7 @@ export function registerSelftestCommand(program: Command): void {
         const json = results.map((r) => ({ ...r, maxError: Number.isFinite(r.maxError) ? r.maxError : String(r.maxError) }));
         process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
       } else {
-        const w = Math.max(...families.map((f) => f.family.length));
-        for (const f of families) {
-          const how = f.exact ? (f.failed ? `not bit-exact (max error ${fmtErr(f.maxError)})` : 'bit-exact') : `max error ${fmtErr(f.maxError)} (${f.tolerance})`;
-          process.stdout.write(`${f.failed ? 'FAIL' : 'ok  '} ${f.family.padEnd(w)}  ${String(f.cases).padStart(2)} case${f.cases === 1 ? ' ' : 's'}  ${how}\n`);
-          for (const d of f.details) process.stdout.write(`       ${d}\n`);
-        }
+        for (const l of selftestLines(families)) process.stdout.write(`${l}\n`);
       }
       const failed = results.filter((r) => !r.ok).length;
       if (failed) throw new F8Error('GPU_VALIDATION', `selftest: ${failed} of ${results.length} kernel cases differ from their CPU reference on this adapter`);

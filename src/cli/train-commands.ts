@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { configHelp, DATASETS } from '../train/config.js';
 import { loadConfig } from '../node/config-file.js';
-import { train, evaluateWithConfusion, modelFromConfig, resumeConfig, plural } from '../train/trainer.js';
+import { train, evaluateWithConfusion, modelFromConfig, resumeConfig, plural } from '../node/trainer.js';
 import { loadDataAsync } from '../data/sources.js';
 import { F8Error } from '../runtime/errors.js';
 import { withEngine } from './main.js';

@@ -12,8 +12,9 @@
  */
 import { basename, join } from 'node:path';
 import { resolveConfig, withStoredHeadForm, type TrainConfig } from '../train/config.js';
-import { modelFromConfig } from '../train/trainer.js';
-import { loadCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { modelFromConfig } from './trainer.js';
+import { type Checkpoint } from '../train/checkpoint.js';
+import { loadCheckpoint } from './checkpoint-files.js';
 import { loadDataAsync, inputShape, type LoadedData } from '../data/sources.js';
 import { F8Error } from '../runtime/errors.js';
 import { writeExportFolder } from './out-dir.js';

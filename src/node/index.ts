@@ -12,8 +12,8 @@ import './register.js';
 
 export * from '../index.js';
 export { loadConfig } from './config-file.js';
-export { train, evaluate, evaluateWithConfusion, modelFromConfig } from '../train/trainer.js';
-export { saveCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
+export { train, evaluate, evaluateWithConfusion, modelFromConfig, resumeConfig, RESUME_SAFE_KEYS, type TrainOptions, type TrainResult } from './trainer.js';
+export { saveCheckpoint, loadCheckpoint } from './checkpoint-files.js';
 export { readSafetensors, writeSafetensors } from './safetensors-file.js';
 export { readIntModel, writeIntModel } from './int-model-files.js';
 export { runOnnx, onnxInputKind, closeOnnxSessions } from '../export/onnx-run.js';

@@ -10,7 +10,7 @@
  *   exportPaperCheckpoint('runs/r18/best.safetensors', 'best_model.pt');
  */
 import { F8Error } from '../runtime/errors.js';
-import { loadCheckpoint } from '../train/checkpoint.js';
+import { loadCheckpoint } from './checkpoint-files.js';
 import { paperFamily, paperNameOf } from '../io/paper-names.js';
 import { writeTorchCheckpoint } from './torch-file.js';
 import type { StDType, StTensor } from '../io/safetensors.js';

@@ -20,7 +20,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrainConfig } from '../train/config.js';
 import { loadConfig } from './config-file.js';
-import { train, type TrainResult } from '../train/trainer.js';
+import { train, type TrainResult } from './trainer.js';
 import { loadDataAsync, type LoadedData } from '../data/sources.js';
 import { F8Error } from '../runtime/errors.js';
 import { checkpointModel, writeExport } from './from-checkpoint.js';

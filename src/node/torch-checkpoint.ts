@@ -18,7 +18,8 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { extname } from 'node:path';
 import { F8Error } from '../runtime/errors.js';
-import { loadCheckpoint, type Checkpoint, type CheckpointMeta } from '../train/checkpoint.js';
+import { type Checkpoint, type CheckpointMeta } from '../train/checkpoint.js';
+import { loadCheckpoint } from './checkpoint-files.js';
 import type { TrainConfig } from '../train/config.js';
 import type { Module } from '../nn/module.js';
 import type { StTensor } from '../io/safetensors.js';

@@ -458,7 +458,7 @@ export class Engine {
     try {
       await st.mapAsync(GPUMapMode.READ, 0, size);
     } catch (e) {
-      this.gpu.checkAlive();
+      await this.gpu.checkAliveAfterFailure();
       throw new F8Error('GPU_VALIDATION', `read-back failed: ${(e as Error).message}`);
     }
     const out = st.getMappedRange(0, size).slice(0, bytes);

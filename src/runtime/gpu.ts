@@ -78,6 +78,8 @@ export class Gpu {
   /** Set when the device was lost; every later GPU call throws DEVICE_LOST with this text. */
   lost: string | null = null;
   private released = false;
+  /** Resolves when the device.lost handler has run (set by openGpu). */
+  lostSeen: Promise<void> = new Promise(() => undefined);
 
   constructor(
     private instance: GPU | null,
@@ -128,10 +130,26 @@ export class Gpu {
     };
   }
 
+  /** True once release() ran (f8net closed the device itself). */
+  get isReleased(): boolean {
+    return this.released;
+  }
+
   /** Throws DEVICE_LOST when the device is gone. Called before every submission. */
   checkAlive(): void {
     if (this.lost !== null) throw new F8Error('DEVICE_LOST', `GPU device lost: ${this.lost}`);
     if (this.released) throw new F8Error('DEVICE_LOST', 'GPU device was released; open a new one');
+  }
+
+  /**
+   * After a GPU call failed (a rejected mapAsync): gives the device.lost handler up to `ms` to
+   * run, since the two promises settle in no fixed order, then throws DEVICE_LOST if the device
+   * is gone. Returns when it is not, so the caller reports its own error.
+   */
+  async checkAliveAfterFailure(ms = 200): Promise<void> {
+    this.checkAlive();
+    await Promise.race([this.lostSeen, new Promise((r) => setTimeout(r, ms))]);
+    this.checkAlive();
   }
 
   /** Destroys the device and drops Dawn's instance so that the process can exit. */
@@ -195,9 +213,11 @@ export async function openGpu(opts: GpuOptions = {}): Promise<Gpu> {
   };
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   const gpu = new Gpu(instance, adapter, device, backendOf(adapter.info, backend));
-  device.lost.then((info) => {
-    if (info.reason === 'destroyed') return;
-    gpu.lost = `${info.reason}: ${info.message}`;
+  // A device destroyed by release() is f8net closing it; one destroyed by anyone else (a page's
+  // own code, another library on the same device) is lost to f8net like a driver reset.
+  gpu.lostSeen = device.lost.then((info) => {
+    if (gpu.isReleased) return;
+    gpu.lost = info.reason === 'destroyed' ? `the device was destroyed outside f8net${info.message ? ` (${info.message})` : ''}` : `${info.reason}: ${info.message}`;
   });
   return gpu;
 }

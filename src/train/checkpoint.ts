@@ -2,15 +2,13 @@
  * Checkpoints: one safetensors file (docs/CHECKPOINT.md) holding the model state under
  * `model.<name>`, the optimizer state under `optim.<name>`, and in `__metadata__` the format
  * name and version, stage, epoch, step, the config, the data order's RNG state and metrics.
- * Written atomically (temporary file, fsync, rename).
+ * Bytes only (portable); the file reader and the atomic writer are src/node/checkpoint-files.ts.
  *
  * @example
- *   await saveCheckpoint('runs/x/last.safetensors', { model, optimizer: opt, meta: { epoch: 3, step: 375, config } });
- *   const ck = loadCheckpoint('runs/x/last.safetensors');
+ *   const bytes = await encodeCheckpoint({ model, optimizer: opt, meta: { stage: 'float', epoch: 3, step: 375, config } });
+ *   const ck = decodeCheckpoint(concat(bytes), 'page.safetensors');
  */
 import { encodeSafetensors, decodeSafetensors, typedData, type StTensor, type StDType, type StFile } from '../io/safetensors.js';
-import { readSafetensors } from '../node/safetensors-file.js';
-import { writeFileAtomic } from '../node/files.js';
 import { F8Error } from '../runtime/errors.js';
 import { checkStateValues } from '../io/finite.js';
 import { parseJsonUntrusted } from '../io/text-limits.js';
@@ -56,11 +54,6 @@ export interface CheckpointContent {
   meta: CheckpointMeta;
 }
 
-/** Writes a checkpoint file atomically. */
-export async function saveCheckpoint(file: string, what: CheckpointContent): Promise<void> {
-  writeFileAtomic(file, await encodeCheckpoint(what));
-}
-
 /** A checkpoint as the chunks of its safetensors file (portable: no file system). */
 export async function encodeCheckpoint(what: CheckpointContent): Promise<Uint8Array[]> {
   const tensors: StTensor[] = [];
@@ -75,16 +68,13 @@ export async function encodeCheckpoint(what: CheckpointContent): Promise<Uint8Ar
   });
 }
 
-export function loadCheckpoint(file: string): Checkpoint {
-  return checkpointFrom(readSafetensors(file), file);
-}
-
 /** Parses a checkpoint from its file's bytes; `source` names it in errors. */
 export function decodeCheckpoint(bytes: Uint8Array, source: string): Checkpoint {
   return checkpointFrom(decodeSafetensors(bytes, source), source);
 }
 
-function checkpointFrom(st: StFile, file: string): Checkpoint {
+/** A checkpoint from a parsed safetensors file (its reader checked the bytes); `file` names it in errors. */
+export function checkpointFrom(st: StFile, file: string): Checkpoint {
   const md = st.metadata;
   if (md.format !== CHECKPOINT_FORMAT) {
     throw new F8Error('BAD_INPUT', `${file}: not an f8net checkpoint (metadata format is ${JSON.stringify(md.format ?? null)}, expected "${CHECKPOINT_FORMAT}"); to load foreign weights use 'f8net import'`);

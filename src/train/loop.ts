@@ -3,7 +3,7 @@
  * and optimizer a config describes, the learning-rate schedule, the steps over an in-memory
  * data set, the evaluation after every epoch, and the state at the current step as a
  * checkpoint (bytes). Files, run folders, locks, signals and the terminal are the Node
- * trainer's (trainer.ts), which drives this loop through its callbacks.
+ * trainer's (src/node/trainer.ts), which drives this loop through its callbacks.
  *
  * Nothing is read back inside a step: the loss is accumulated on the GPU and read every
  * `log_interval` steps (and at the end of the epoch); accuracy counts stay on the GPU until

@@ -5,7 +5,7 @@
 import { it, expect, describe } from 'vitest';
 import { targets, type RowResult } from '../../src/bench/suite.js';
 import { markdownTable } from '../../src/bench/report.js';
-import { findTorch, torchTrainPeer } from '../../src/bench/torch-peer.js';
+import { findTorch, torchTrainPeer } from '../../src/node/torch-peer.js';
 import type { Peaks } from '../../src/bench/roofline.js';
 
 const row = (id: string, ms: number, extra: Partial<RowResult> = {}, share = 0.1): RowResult => ({

@@ -7,7 +7,8 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type StTensor } from '../../src/io/safetensors.js';
 import { writeSafetensors } from '../../src/node/safetensors-file.js';
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, loadCheckpoint } from '../../src/train/checkpoint.js';
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from '../../src/train/checkpoint.js';
+import { loadCheckpoint } from '../../src/node/checkpoint-files.js';
 import { fraclenRows, formatFraclenTable, fraclenChartSvg } from '../../src/report/fraclens.js';
 import { main } from '../../src/cli/main.js';
 

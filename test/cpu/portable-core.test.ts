@@ -18,15 +18,8 @@ const NODE_ONLY = ['webgpu', 'sharp', 'onnxruntime-node', 'cli-progress', 'mnist
  * Core files still allowed to reach Node, each with why; the list only shrinks.
  */
 const ALLOWED: Record<string, string> = {
-  'src/train/trainer.ts': 'the Node side of training (run folder, lock, signals, terminal); its portable loop is train/loop.ts',
-  'src/train/progress.ts': 'terminal progress of the trainer (stdout, TTY width)',
-  'src/train/checkpoint.ts': 'saveCheckpoint/loadCheckpoint files; encodeCheckpoint/decodeCheckpoint are its portable bytes part',
   'src/export/onnx-run.ts': 'runs ONNX through onnxruntime-node, loaded lazily only for the ONNX eval modes',
-  'src/bench/suite.ts': 'the bench harness: peers are onnxruntime-node and tfjs on Dawn',
   'src/bench/ort-peer.ts': 'bench peer: onnxruntime-node',
-  'src/bench/tfjs-peer.ts': 'bench peer: tfjs on Dawn',
-  'src/bench/torch-peer.ts': 'bench peer: PyTorch in a python3 subprocess',
-  'src/bench/report.ts': 'bench result files (JSON, roofline PNG) of the harness',
 };
 
 function files(dir: string): string[] {

@@ -6,9 +6,9 @@ import { basename, join } from 'node:path';
 import { claimRunDir, lockRunDir, releaseRunDir, removeStaleTemps, trimLogs, checkDirPath, checkCheckpointOut, LOCK_FILE, pidAlive } from '../../src/node/run-dir.js';
 import { writeSafetensors } from '../../src/node/safetensors-file.js';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION } from '../../src/train/checkpoint.js';
-import { resumeConfig, plural } from '../../src/train/trainer.js';
+import { resumeConfig, plural } from '../../src/node/trainer.js';
 import { resolveConfig } from '../../src/train/config.js';
-import { RunProgress } from '../../src/train/progress.js';
+import { RunProgress } from '../../src/node/progress.js';
 import { writeExportFolder } from '../../src/node/out-dir.js';
 
 const tmp = (tag: string) => mkdtempSync(join(tmpdir(), `f8net-${tag}-`));
@@ -110,7 +110,7 @@ describe('resume config', () => {
 
 describe('mid-epoch checkpoints', () => {
   it('a partial state that makes no sense is refused naming the file', async () => {
-    const { loadCheckpoint } = await import('../../src/train/checkpoint.js');
+    const { loadCheckpoint } = await import('../../src/node/checkpoint-files.js');
     const file = join(tmp('partial'), 'last.safetensors');
     const meta = { stage: 'float', epoch: 1, step: 6, config: {}, loader: { rng: [1, 2, 3, 4], epoch: 1, batch: 2 }, partial: { loss_sum: 'NaN', images: 16 } };
     writeSafetensors(file, [], { format: CHECKPOINT_FORMAT, version: String(CHECKPOINT_VERSION), meta: JSON.stringify(meta) });

@@ -10,7 +10,8 @@ import { Engine } from '../../src/runtime/engine.js';
 import { Tensor } from '../../src/tensor.js';
 import { conv2dForward } from '../../src/ops/conv2d.js';
 import { runBench, allRows, selectRows, type BenchResult, type RowResult } from '../../src/bench/suite.js';
-import { markdownTable, writeJsonAtomic, writeRooflinePng } from '../../src/bench/report.js';
+import { markdownTable } from '../../src/bench/report.js';
+import { writeJsonAtomic, writeRooflinePng } from '../../src/node/bench-files.js';
 import { diffResults, diffTable } from '../../src/bench/diff.js';
 import { readBenchJson } from '../../src/node/bench-files.js';
 

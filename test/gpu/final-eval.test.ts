@@ -1,5 +1,5 @@
 // The trainer's final evaluation is the last epoch's: the test set is not evaluated a second
-// time after training (src/train/trainer.ts takes TrainingLoop's lastEval). The trainer's own
+// time after training (src/node/trainer.ts takes TrainingLoop's lastEval). The trainer's own
 // evaluate() calls are counted through a wrapper; the loop's per-epoch ones are module-internal.
 import { it, expect, vi } from 'vitest';
 import { mkdtempSync } from 'node:fs';
@@ -16,7 +16,7 @@ vi.mock('../../src/train/loop.js', async (importOriginal) => {
 gpuDescribe('final evaluation', () => {
   it('is the last epoch\'s evaluation, not a second pass over the test set', async () => {
     const { resolveConfig } = await import('../../src/train/config.js');
-    const { train } = await import('../../src/train/trainer.js');
+    const { train } = await import('../../src/node/trainer.js');
     const dir = mkdtempSync(join(tmpdir(), 'f8net-final-eval-'));
     const cfg = resolveConfig({ dataset: 'synthetic', model_args: { width: 4 }, image_size: 12, num_classes: 4, max_train_samples: 64, max_test_samples: 32, batch_size: 32, num_epochs: 2, log_dir: dir });
     const r = await train(cfg, { quiet: true });

@@ -20,7 +20,7 @@ import { writeSafetensors } from '../../src/node/safetensors-file.js';
 import { encodeOnnxInitializers } from '../../src/io/onnx-reader.js';
 import { mapNames, nameRulesFor, RESNET_RULES, MOBILENET_V2_RULES, MOBILENET_V1_RULES, IDENTITY_RULES } from '../../src/io/name-maps.js';
 import { importWeights, F8NET_ONLY } from '../../src/node/import-weights.js';
-import { saveCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
+import { saveCheckpoint, loadCheckpoint } from '../../src/node/checkpoint-files.js';
 import { resolveConfig } from '../../src/train/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'f8net-import-'));

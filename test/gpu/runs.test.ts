@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gpuDescribe } from '../helpers.js';
 import { typedData } from '../../src/io/safetensors.js';
 import { readSafetensors } from '../../src/node/safetensors-file.js';
-import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { loadCheckpoint } from '../../src/node/checkpoint-files.js';
 import { LOCK_FILE } from '../../src/node/run-dir.js';
 
 const CLI = ['--import', 'tsx', 'src/cli/entry.ts'];

@@ -154,6 +154,31 @@ gpuDescribe('runtime', () => {
     }
   });
 
+  it('a device destroyed outside f8net is marked lost through device.lost; a pending read and later calls fail with DEVICE_LOST, none hangs', async () => {
+    const shared = Engine.get();
+    const e = await Engine.open();
+    try {
+      const t = full([1 << 16], 1);
+      const y = scale(t, 2);
+      const pending = y.read(); // submitted, not yet read back when the device goes
+      e.gpu.device.destroy();
+      await expect(pending).rejects.toThrow(/GPU device lost: the device was destroyed outside f8net/);
+      expect(e.gpu.lost).toMatch(/destroyed outside f8net/);
+      expect(() => scale(t, 2)).toThrow(/GPU device lost/);
+      await expect(t.read()).rejects.toThrow(/GPU device lost/);
+      await expect(e.sync()).rejects.toThrow(/GPU device lost/);
+    } finally {
+      await e.close();
+      Engine.use(shared);
+    }
+    // close() (release) destroys the device too, and is not a loss.
+    const e2 = await Engine.open();
+    await e2.close();
+    await e2.gpu.lostSeen;
+    expect(e2.gpu.lost).toBeNull();
+    Engine.use(shared);
+  });
+
   it('size classes waste at most a quarter', () => {
     for (const b of [1, 4, 255, 256, 257, 1000, 4096, 5000, 1 << 20, (1 << 20) + 1, 123456789]) {
       const s = sizeClass(b);

@@ -14,7 +14,7 @@ import { floatQuant } from '../../src/nn/qlayers.js';
 import { Rng } from '../../src/runtime/rng.js';
 import { syntheticDataset } from '../../src/data/sources.js';
 import { resolveConfig } from '../../src/train/config.js';
-import { train } from '../../src/train/trainer.js';
+import { train } from '../../src/node/trainer.js';
 
 /** A config on the synthetic toy set (4 classes, 12x12) with a width-4 CNN, plus `over`. */
 // The accuracy thresholds below were set with a normalised image; under weight_only (pixel / 256,
@@ -113,7 +113,7 @@ gpuDescribe('resume mid-epoch', () => {
     const ck = join(b, 'last.safetensors');
     // The library refuses a config that differs from the checkpoint's outside the safe keys.
     await expect(train(synthConfig({ ...base, lr: 0.2, log_dir: b, resume: ck }), { quiet: true })).rejects.toThrow(/differs from the checkpoint's in lr/);
-    const { resumeConfig } = await import('../../src/train/trainer.js');
+    const { resumeConfig } = await import('../../src/node/trainer.js');
     // best.safetensors (epoch 1, step 6) is behind last (step 8): resuming from it would discard steps.
     const best = join(b, 'best.safetensors');
     await expect(train(resumeConfig(best, [`resume=${best}`]), { quiet: true })).rejects.toThrow(`resume ${best}: is at step 6, but the run in ${b} went on to step 8`);
@@ -171,7 +171,7 @@ gpuDescribe('image-folder training', () => {
     expect(r.final.count).toBe(8);
     expect(r.final.top1).toBeGreaterThanOrEqual(0.75);
     // The class folder names travel with the checkpoint and into the integer model.
-    const { loadCheckpoint } = await import('../../src/train/checkpoint.js');
+    const { loadCheckpoint } = await import('../../src/node/checkpoint-files.js');
     expect(loadCheckpoint(join(log, 'best.safetensors')).meta.classes).toEqual(['blue', 'red']);
     const fixedLog = mkdtempSync(join(tmpdir(), 'f8net-folder-fixed-'));
     // The fixed stage feeds the image as the float stage was fed (here weight_only, the default).

@@ -16,17 +16,18 @@ import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import { loadDataAsync, type LoadedData } from '../data/sources.js';
 import { describeFormats, formatTable, type LayerFormat } from '../nn/qlayers.js';
-import { resolveConfig, withStoredHeadForm, type TrainConfig } from './config.js';
-import { loadConfig } from '../node/config-file.js';
-import { saveCheckpoint, loadCheckpoint, type Checkpoint } from './checkpoint.js';
-import { writeTrainingPlot } from '../node/training-plot.js';
+import { resolveConfig, withStoredHeadForm, type TrainConfig } from '../train/config.js';
+import { loadConfig } from './config-file.js';
+import { type Checkpoint } from '../train/checkpoint.js';
+import { saveCheckpoint, loadCheckpoint } from './checkpoint-files.js';
+import { writeTrainingPlot } from './training-plot.js';
 import { RunProgress, restoreTerminal } from './progress.js';
-import { TrainingLoop, evaluate, type EpochRecord, type EvalResult, type StepInfo } from './loop.js';
-import { checkpointHeader, claimRunDir, lockRunDir, releaseRunDir, removeStaleTemps, trimLogs } from '../node/run-dir.js';
-import { isTorchFile, readTrainingCheckpoint } from '../node/torch-checkpoint.js';
+import { TrainingLoop, evaluate, type EpochRecord, type EvalResult, type StepInfo } from '../train/loop.js';
+import { checkpointHeader, claimRunDir, lockRunDir, releaseRunDir, removeStaleTemps, trimLogs } from './run-dir.js';
+import { isTorchFile, readTrainingCheckpoint } from './torch-checkpoint.js';
 
-export { quantFromConfig, modelFromConfig, weightDecayFilter, evaluate, evaluateWithConfusion, TrainingLoop } from './loop.js';
-export type { EvalResult, EpochRecord, ConfusionResult, StepInfo, LoopCallbacks } from './loop.js';
+export { quantFromConfig, modelFromConfig, weightDecayFilter, evaluate, evaluateWithConfusion, TrainingLoop } from '../train/loop.js';
+export type { EvalResult, EpochRecord, ConfusionResult, StepInfo, LoopCallbacks } from '../train/loop.js';
 
 export interface TrainResult {
   epochs: EpochRecord[];

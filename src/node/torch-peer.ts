@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { F8Error } from '../runtime/errors.js';
-import type { Check, PeerInstance } from './types.js';
+import type { Check, PeerInstance, TorchNet, TorchPeer } from '../bench/types.js';
 
 export interface TorchEnv {
   python: string;
@@ -65,14 +65,11 @@ export function torchThreads(env: NodeJS.ProcessEnv = process.env): number {
   return n;
 }
 
-export interface TorchNet {
-  model: 'cnn' | 'resnet20';
-  mode: 'float' | 'fixed';
-  width?: number;
-  channels: number;
-  image: number;
-  classes: number;
-  batch: number;
+export type { TorchNet };
+
+/** The peer the bench rows call (src/bench/types.ts TorchPeer). */
+export function torchPeer(t: TorchEnv): TorchPeer {
+  return { python: t.python, version: t.version, threads: torchThreads(), train: (net, w) => torchTrainPeer(t, net, w) };
 }
 
 /**
