@@ -24,7 +24,9 @@ import { assertTensorsFinite, checkStateValues } from '../../src/io/finite.js';
 import { loadData } from '../../src/data/sources.js';
 import { readUntrustedImage, checkedImageSize } from '../../src/node/image-folder.js';
 import { checkpointConfig } from '../../src/node/from-checkpoint.js';
-import { sampleGraphs } from '../int-graphs.js';
+import { sampleGraphs, GraphBuilder } from '../int-graphs.js';
+import { Rng } from '../../src/runtime/rng.js';
+import { validateGraph } from '../../src/export/validate.js';
 
 let dir: string;
 beforeAll(() => {
@@ -253,5 +255,37 @@ describe('integer-model validator (point 3)', () => {
     conv.dilation = [1, 1];
     writeFileSync(join(m, 'model.json'), JSON.stringify(doc));
     oneLine(() => readIntModel(m), /padding \[1000, 1000\] exceeds the dilated kernel extent/);
+  });
+
+  it('bounds every conv and maxpool attribute by what the runners support, naming the node and the attribute', () => {
+    const { json, bin } = serializeIntModel(sampleGraphs()[0].graph);
+    const m = join(dir, 'attrs');
+    mkdirSync(m);
+    writeFileSync(join(m, 'weights.bin'), bin);
+    const check = (edit: (nodes: Record<string, any>[]) => void, re: RegExp) => {
+      const doc = JSON.parse(json);
+      edit(doc.nodes);
+      writeFileSync(join(m, 'model.json'), JSON.stringify(doc));
+      oneLine(() => readIntModel(m), re);
+    };
+    const conv = (ns: Record<string, any>[]) => ns.find((n) => n.op === 'conv')!;
+    const pool = (ns: Record<string, any>[]) => ns.find((n) => n.op === 'maxpool')!;
+    check((ns) => (conv(ns).stride = [33, 1]), /node conv0: stride 33 exceeds 32/);
+    check((ns) => (conv(ns).dilation = [1, 33]), /node conv0: dilation 33 exceeds 32/);
+    check((ns) => (conv(ns).padding = [0, 3]), /node conv0: padding \[0, 3\] exceeds the dilated kernel extent \[2, 2\]/);
+    check((ns) => (conv(ns).groups = 0), /node conv0: groups is 0, expected an integer in \[1, /);
+    check((ns) => (conv(ns).groups = 2), /node conv0: 3 input and 6 output channels are not both divisible by groups = 2/);
+    check((ns) => (conv(ns).stride = [1.5, 1]), /node conv0: stride\[0\] is 1.5, expected an integer/);
+    check((ns) => (pool(ns).kernel = [33, 2]), /node maxpool1: kernel \[33, 2\] or stride \[2, 2\] exceeds 32/);
+    check((ns) => (pool(ns).padding = [2, 0]), /node maxpool1: padding \[2, 0\] exceeds half the kernel/);
+    check((ns) => (conv(ns).epilogue.shift = [32]), /node conv0: epilogue\.shift\[0\] is 32, expected an integer in \[-31, 31\]/);
+    check((ns) => (ns.find((n) => n.op === 'linear')!.epilogue.shift = [1, 2]), /epilogue\.shift has 2 entries, expected 1 or 5/);
+  });
+
+  it('refuses a conv window over 7x7, which the GPU runner would take minutes to compile', () => {
+    const b = new GraphBuilder(new Rng(2), 'k9', { dtype: 'uint8', shape: [2, 12, 12], fl: 8 });
+    const x = b.conv('input', 4, 9, { padding: 4, epilogue: { relu: false, shift: [7], out: 'uint8' } });
+    const g = b.finish(b.linear(b.sumpool(x, { relu: false, shift: [12], out: 'uint8' }), 2, { relu: false, shift: [0], out: 'int32' }));
+    oneLine(() => validateGraph(g, 'k9/model.json'), /^k9\/model\.json: node conv0: kernel 9x9 has 81 positions, more than 49 \(7x7\), the largest the GPU integer runner compiles in reasonable time$/);
   });
 });
