@@ -51,7 +51,8 @@ async function load(model: Uint8Array | string): Promise<Loaded> {
   const file = typeof model === 'string' ? readOnnx(model) : decodeOnnx(model, source);
   let session: Session;
   try {
-    const opts = { executionProviders: ['cpu'] };
+    // Fatal messages only: onnxruntime's own error lines would reach the terminal beside f8net's one-line error.
+    const opts = { executionProviders: ['cpu'], logSeverityLevel: 4 as const };
     session = typeof model === 'string' ? await InferenceSession.create(model, opts) : await InferenceSession.create(model, opts);
   } catch (e) {
     throw new F8Error('BAD_INPUT', `${source}: onnxruntime cannot load the model: ${(e as Error).message.split('\n')[0]}`);
@@ -133,7 +134,7 @@ export async function runOnnx(model: Uint8Array | string, input: Float32Array | 
   }
   let out: InstanceType<Ort['Tensor']>;
   try {
-    out = (await m.session.run({ [m.inputName]: feed }, [m.outputName]))[m.outputName];
+    out = (await m.session.run({ [m.inputName]: feed }, [m.outputName], { logSeverityLevel: 4 }))[m.outputName];
   } catch (e) {
     // A file that loads but cannot run (an attribute that contradicts a weight's shape, a window
     // larger than the image): onnxruntime's message, cut to its first line.

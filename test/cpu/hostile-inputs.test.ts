@@ -340,6 +340,16 @@ describe('ONNX files for predict (points 3, 6 and 7)', () => {
     }, toIntOnlyOnnx);
     const m = openPredictModel(p);
     await oneLineAsync(predict(m, pixels, 2), /kshape\.onnx: onnxruntime cannot run the model: \S+ node\. Name:'[^']+' Status Message: kernel_shape is not compatible with W shape/);
+    // onnxruntime's own log line ("[E:onnxruntime:...] ... ExecuteKernel") stays off the terminal.
+    const script = join(dir, 'predict-kshape.mts');
+    writeFileSync(
+      script,
+      `import { openPredictModel, predict } from ${JSON.stringify(resolve('src/node/predict.ts'))};\n` +
+        `try { await predict(openPredictModel(${JSON.stringify(p)}), new Uint8Array(243), 1); } catch (e) { console.log(e.name + ': ' + e.message); }\n`,
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', cwd: resolve('.') });
+    expect(r.stdout.trim()).toMatch(/^F8Error: .*kshape\.onnx: onnxruntime cannot run the model: /);
+    expect(r.stderr).not.toMatch(/onnxruntime|ExecuteKernel/);
   });
 });
 
