@@ -7,7 +7,7 @@
  *   node --import tsx tools/hostile_faults.ts [--kills 40] [--pairs 20]
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readSafetensors, writeSafetensors } from '../src/node/safetensors-file.js';
@@ -167,24 +167,29 @@ async function twoRuns(): Promise<void> {
     for (const existOk of [true, false]) {
       const dir = join(root, `runs-${i}-${existOk}`, 'run');
       mkdirSync(join(dir, '..'), { recursive: true });
-      // Both start at once; each claims the folder as a training does, holds it 1 s, and says what it got.
+      // Both start at once (each waits for the file 'go', made once both are loaded); each claims the
+      // folder as a training does, holds it 3 s, and says what it got.
+      const go = join(dir, '..', 'go');
       const code =
-        `const { claimRunDir } = await import(${src('src/node/run-dir.ts')});` +
-        `console.log('ready'); await new Promise((r) => setTimeout(r, 300));` +
-        `try { const c = claimRunDir(${JSON.stringify(dir)}, { existOk: ${existOk} }); require('node:fs').writeFileSync(c.dir + '/log.jsonl', String(process.pid)); console.log('GOT ' + c.dir); await new Promise((r) => setTimeout(r, 1000)); }` +
+        `const { claimRunDir } = await import(${src('src/node/run-dir.ts')}); const fs = await import('node:fs');` +
+        `console.log('ready'); while (!fs.existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 2));` +
+        `try { const c = claimRunDir(${JSON.stringify(dir)}, { existOk: ${existOk} }); fs.writeFileSync(c.dir + '/log.jsonl', String(process.pid)); console.log('GOT ' + c.dir); await new Promise((r) => setTimeout(r, 3000)); }` +
         ` catch (e) { console.log('REFUSED ' + e.message.split('\\n').length + ' ' + e.message); }`;
-      const cs = [child(code.replace("require('node:fs')", '(await import("node:fs"))')), child(code.replace("require('node:fs')", '(await import("node:fs"))'))];
+      const cs = [child(code), child(code)];
       const outs = cs.map((c) => {
         let s = '';
         c.stdout!.on('data', (d: Buffer) => (s += d.toString()));
         return () => s;
       });
+      await Promise.all(cs.map(ready));
+      writeFileSync(go, '');
       await Promise.all(cs.map(exited));
       const got = outs.map((o) => o());
       const dirs = got.map((s) => /GOT (.*)/.exec(s)?.[1]).filter(Boolean);
       if (existOk) {
         // One run gets the folder, the other is refused with one line naming it.
         if (dirs.length === 1 && got.some((s) => /REFUSED 1 log_dir .*: in use by another run/.test(s))) refused++;
+        else console.log(`trial ${i}: ${JSON.stringify(got)}`);
       } else if (dirs.length === 2 && new Set(dirs).size === 2 && dirs.every((d) => readFileSync(join(d!, 'log.jsonl'), 'utf8').length > 0)) elsewhere++;
     }
   }
