@@ -29,6 +29,9 @@ if (!available) {
   console.warn('f8net tests: no WebGPU adapter on this machine; GPU tests are skipped (run scripts/setup.sh)');
 }
 
+/** Whether a WebGPU adapter exists here (on CI one must). */
+export const gpuAvailable = available;
+
 /** describe() for tests that need the GPU: opens the engine before and closes it after. */
 export function gpuDescribe(name: string, body: () => void): void {
   (available ? describe : describe.skip)(name, () => {

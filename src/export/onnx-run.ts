@@ -51,7 +51,8 @@ async function load(model: Uint8Array | string): Promise<Loaded> {
   const file = typeof model === 'string' ? readOnnx(model) : decodeOnnx(model, source);
   let session: Session;
   try {
-    const opts = { executionProviders: ['cpu'] };
+    // Fatal messages only: onnxruntime's own error lines would reach the terminal beside f8net's one-line error.
+    const opts = { executionProviders: ['cpu'], logSeverityLevel: 4 as const };
     session = typeof model === 'string' ? await InferenceSession.create(model, opts) : await InferenceSession.create(model, opts);
   } catch (e) {
     throw new F8Error('BAD_INPUT', `${source}: onnxruntime cannot load the model: ${(e as Error).message.split('\n')[0]}`);
@@ -131,7 +132,15 @@ export async function runOnnx(model: Uint8Array | string, input: Float32Array | 
     }
     feed = new Tensor(m.kind, codes, shape);
   }
-  const out = (await m.session.run({ [m.inputName]: feed }, [m.outputName]))[m.outputName];
+  let out: InstanceType<Ort['Tensor']>;
+  try {
+    out = (await m.session.run({ [m.inputName]: feed }, [m.outputName], { logSeverityLevel: 4 }))[m.outputName];
+  } catch (e) {
+    // A file that loads but cannot run (an attribute that contradicts a weight's shape, a window
+    // larger than the image): onnxruntime's message, cut to its first line.
+    const msg = (e as Error).message.split('\n')[0].replace(/^Non-zero status code returned while running /, '');
+    throw new F8Error('BAD_INPUT', `${what}: onnxruntime cannot run the model: ${msg.length > 300 ? `${msg.slice(0, 300)}...` : msg}`);
+  }
   const data = out.data;
   let logits: Int32Array;
   if (data instanceof Int32Array) logits = new Int32Array(data);

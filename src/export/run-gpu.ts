@@ -27,10 +27,11 @@ import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
 import { conv2dOutputShape } from '../ops/conv2d.js';
 import {
-  int8Activation, int8Weights, int8Conv2d, int8Linear, int8Flatten, int8Add, int8AddDual, int8Requant, int8MaxPool2d, int8SumPool,
+  int8Tuning, int8Activation, int8Weights, int8Conv2d, int8Linear, int8Flatten, int8Add, int8AddDual, int8Requant, int8MaxPool2d, int8SumPool,
   int8UsesDot4, readInt8, type Int8Act, type Int8Epilogue, type Int8Weights,
 } from '../ops/int8.js';
 import { nodeInputs, valueMap, type IntEpilogue, type IntGraph, type IntNode, type IntValueInfo } from './graph.js';
+import { gpuBatchFor } from './gpu-limits.js';
 
 /** A value on the GPU: packed codes, or i32 values. */
 type GpuValue = Int8Act | Tensor;
@@ -94,7 +95,13 @@ export class IntGpuRunner {
   /** Index of the last step that reads each value (values read by none: -1). */
   private readonly lastUse = new Map<string, number>();
   private readonly owned: Tensor[] = [];
-  private readonly batch: number;
+  /** Images per chunk: the requested batch, shrunk until every buffer fits the adapter (./gpu-limits.ts). */
+  readonly batch: number;
+  /**
+   * Whether a chunk has run node by node in error scopes (see forward): the first chunk does, so a
+   * GPU error (a kernel that does not compile, a binding over a limit, memory) names its node.
+   */
+  private checkedOnce = false;
   private readonly values: Map<string, IntValueInfo>;
   /** Requant nodes computed by the pass of the add before them (see AddFusion). */
   private readonly fusedAway = new Set<string>();
@@ -105,8 +112,10 @@ export class IntGpuRunner {
     opts: IntGpuOptions = {},
   ) {
     this.e = Engine.get();
-    this.batch = opts.batch ?? 64;
-    if (!Number.isInteger(this.batch) || this.batch < 1) throw new F8Error('BAD_CONFIG', `IntGpuRunner: batch ${opts.batch} must be a positive integer`);
+    const batch = opts.batch ?? 64;
+    if (!Number.isInteger(batch) || batch < 1) throw new F8Error('BAD_CONFIG', `IntGpuRunner: batch ${opts.batch} must be a positive integer`);
+    // The adapter's buffer and dispatch limits, before anything is uploaded.
+    this.batch = gpuBatchFor(graph, this.e.device.limits, batch, int8Tuning(this.e).OCB);
     // Fails early where dot4 is forced on an adapter without it.
     if (opts.dot4 !== undefined) int8UsesDot4(opts.dot4, this.e);
     const g = graph;
@@ -300,23 +309,35 @@ export class IntGpuRunner {
     }
   }
 
-  /** Runs the steps on one chunk of b images; returns the values still alive (all with keepAll). */
-  private forward(codes: Int32Array, b: number, keepAll: boolean): Map<string, GpuValue> {
+  /**
+   * Runs the steps on one chunk of b images; returns the values still alive (all with keepAll).
+   * The runner's first chunk runs each node in Engine.checked (its own error scopes, submitted and
+   * waited for), so that Dawn's asynchronous validation errors are thrown as one line naming the
+   * node that caused them rather than a later node or the read-back.
+   */
+  private async forward(codes: Int32Array, b: number, keepAll: boolean): Promise<Map<string, GpuValue>> {
+    const checked = !this.checkedOnce;
     const g = this.graph;
     const signed = g.input.dtype === 'int8';
     const env = new Map<string, GpuValue>([[g.input.name, int8Activation(codes, [b, ...g.input.shape], signed)]]);
     // Fusions only where intermediate values are not read back (keepAll reads every value).
     const fuse = !keepAll;
     const pending = new Map<string, GpuValue>();
-    this.steps.forEach(({ node, run, fused }, i) => {
+    for (let i = 0; i < this.steps.length; i++) {
+      const { node, run, fused } = this.steps[i];
       const ins = nodeInputs(node).map((name) => env.get(name)!);
+      const step = (): GpuValue => {
+        if (fuse && fused) return fused(ins, pending);
+        if (fuse && this.fusedAway.has(node.name)) {
+          const v = pending.get(node.output)!;
+          pending.delete(node.output);
+          return v;
+        }
+        return run(ins);
+      };
       let y: GpuValue;
       try {
-        if (fuse && fused) y = fused(ins, pending);
-        else if (fuse && this.fusedAway.has(node.name)) {
-          y = pending.get(node.output)!;
-          pending.delete(node.output);
-        } else y = run(ins);
+        y = checked ? await this.e.checked(step) : step();
       } catch (err) {
         throw nodeError(node.name, err);
       }
@@ -324,7 +345,7 @@ export class IntGpuRunner {
       const got = y.shape;
       if (fmt(got) !== fmt([b, ...out.shape])) throw new F8Error('SHAPE_MISMATCH', `integer model: node ${node.name} produced ${fmt(got)}, expected ${fmt([b, ...out.shape])}`);
       env.set(node.output, y);
-      if (keepAll) return;
+      if (keepAll) continue;
       for (const name of new Set(nodeInputs(node))) {
         if (this.lastUse.get(name) === i && name !== g.output.name) {
           const t = owner(env.get(name)!);
@@ -333,7 +354,8 @@ export class IntGpuRunner {
           if (![...env.values()].some((v) => owner(v) === t)) t.dispose();
         }
       }
-    });
+    }
+    this.checkedOnce = true;
     return env;
   }
 
@@ -364,7 +386,7 @@ export class IntGpuRunner {
       for (let s = 0; s < n; s += this.batch) {
         const b = Math.min(this.batch, n - s);
         const part = await this.e.tidyAsync(async () => {
-          const env = this.forward(codes.subarray(s * per, (s + b) * per), b, false);
+          const env = await this.forward(codes.subarray(s * per, (s + b) * per), b, false);
           return readValue(env.get(this.graph.output.name)!);
         });
         result.set(part, s * outPer);
@@ -384,7 +406,7 @@ export class IntGpuRunner {
     for (let s = 0; s < n; s += this.batch) {
       const b = Math.min(this.batch, n - s);
       await this.e.tidyAsync(async () => {
-        const env = this.forward(codes.subarray(s * per, (s + b) * per), b, true);
+        const env = await this.forward(codes.subarray(s * per, (s + b) * per), b, true);
         for (const name of names) {
           const v = await readValue(env.get(name)!);
           all.get(name)!.set(v, s * (v.length / b));

@@ -25,7 +25,10 @@
  *    a hostile file cannot make a runner allocate gigabytes per image;
  *  - kernel, stride and dilation at most MAX_WINDOW (32; the zoo uses 7 at most): the GPU
  *    kernels specialise on them as pipeline constants and unroll the window, so a dilation of
- *    1000 makes an invalid pipeline rather than a slow one; padding at most the dilated kernel
+ *    1000 makes an invalid pipeline rather than a slow one; a conv window of at most
+ *    MAX_CONV_TAPS (49, 7x7) positions, since the unrolled window's compile time grows steeply
+ *    with it (lavapipe: 3x3 about 1 s, 7x7 26 s, 11x11 197 s, 32x32 over 10 minutes, which would
+ *    be a hang; pool windows are loops and keep MAX_WINDOW); padding at most the dilated kernel
  *    extent (dilation * (kernel - 1)) for convs, half the window for pools: more only adds
  *    rows of pure padding, which no trained network has.
  *
@@ -43,6 +46,8 @@ export const MAX_FL = 64;
 export const MAX_GEOMETRY = 65535;
 /** Largest kernel, stride or dilation both runners support (see above). */
 export const MAX_WINDOW = 32;
+/** Largest conv window (KH * KW) the GPU integer runner compiles in reasonable time (see above). */
+export const MAX_CONV_TAPS = 49;
 export const MAX_NAME = 256;
 
 const VALUE_DTYPES = ['int8', 'uint8', 'int32'];
@@ -266,6 +271,7 @@ export function validateGraph(g: IntGraph, where: string): void {
         for (const [v, what] of [[KH, 'kernel height'], [KW, 'kernel width'], [stride[0], 'stride'], [stride[1], 'stride'], [dilation[0], 'dilation'], [dilation[1], 'dilation']] as const) {
           if (v > MAX_WINDOW) bad(`node ${nn}: ${what} ${v} exceeds ${MAX_WINDOW}, the largest the integer runners support`);
         }
+        if (KH * KW > MAX_CONV_TAPS) bad(`node ${nn}: kernel ${KH}x${KW} has ${KH * KW} positions, more than ${MAX_CONV_TAPS} (7x7), the largest the GPU integer runner compiles in reasonable time`);
         if (padding[0] > dilation[0] * (KH - 1) || padding[1] > dilation[1] * (KW - 1)) bad(`node ${nn}: padding ${fmt(padding)} exceeds the dilated kernel extent ${fmt([dilation[0] * (KH - 1), dilation[1] * (KW - 1)])}, expected at most dilation * (kernel - 1)`);
         const groups = int(n.groups, 1, MAX_ELEMENTS, `node ${nn}: groups`);
         if (Cin % groups !== 0 || O % groups !== 0) bad(`node ${nn}: ${Cin} input and ${O} output channels are not both divisible by groups = ${groups}`);

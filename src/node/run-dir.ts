@@ -11,7 +11,7 @@
  *   ...
  *   releaseRunDir(dir);
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from './files.js';
@@ -79,14 +79,31 @@ function tryLock(dir: string): { ok: true; stale: number | null } | { ok: false;
   const file = join(dir, LOCK_FILE);
   const body = `${JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() })}\n`;
   for (let attempt = 0; attempt < 3; attempt++) {
+    // The lock appears with its content: a hard link of a written temporary (an exclusive create
+    // then a write would show an empty file, which another run would read as a stale lock and take).
+    const fresh = join(dir, `${LOCK_FILE}.new.${process.pid}.tmp`);
     try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, body);
-      closeSync(fd);
+      writeFileSync(fresh, body);
+      try {
+        linkSync(fresh, file);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') throw e;
+        // A file system without hard links: an exclusive create, then the content.
+        const fd = openSync(file, 'wx');
+        writeSync(fd, body);
+        closeSync(fd);
+      }
       held.add(dir);
       return { ok: true, stale: null };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new F8Error('IO', `${file}: cannot create the run lock: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    } finally {
+      try {
+        unlinkSync(fresh);
+      } catch {
+        /* not written */
+      }
     }
     const info = readLock(dir);
     if (info && info.pid === process.pid && info.host === hostname()) return { ok: false, holder: info };

@@ -211,12 +211,53 @@ export class Engine {
         } else if (err) {
           if (this.pendingError?.code !== 'WGSL_COMPILE') this.pendingError = new F8Error('WGSL_COMPILE', `kernel ${name} (${shown}): ${err.message.split('\n')[0]}`);
         }
+        // An invalid pipeline is not kept: the next request compiles it again and reports its
+        // cause, not only "invalid due to a previous error".
+        if ((msgs.length || err) && this.kernels.get(key) === k) this.kernels.delete(key);
       },
       () => undefined,
     );
     k = new Kernel(name, pipeline, bindings, params, paramsBinding);
     this.kernels.set(key, k);
     return k;
+  }
+
+  /**
+   * Runs `fn` (which records GPU work) inside a validation and an out-of-memory error scope,
+   * submits what it recorded and waits for it; rejects with the first error that work raised, as
+   * one line: a kernel's compile error before the "invalid due to a previous error" lines that
+   * follow from it. Earlier errors are thrown first (they belong to earlier work). One submission
+   * and wait per call: for a first run that must say which step failed (the integer runner names
+   * the node).
+   * @example await e.checked(() => int8Conv2d(x, w, b, opts)); // F8Error('WGSL_COMPILE', 'kernel int8_conv.conv (...): ...')
+   */
+  async checked<T>(fn: () => T): Promise<T> {
+    this.gpu.checkAlive();
+    this.throwPending();
+    this.flush();
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    let result: T;
+    let failed: unknown = null;
+    try {
+      result = fn();
+      this.flush();
+    } catch (e) {
+      failed = e;
+    }
+    const [validation, memory] = [this.device.popErrorScope(), this.device.popErrorScope()];
+    const [ve, me] = await Promise.all([validation.catch(() => null), memory.catch(() => null)]);
+    await this.device.queue.onSubmittedWorkDone();
+    await new Promise((r) => setImmediate(r));
+    this.gpu.checkAlive();
+    // A compile error (recorded by kernel()) explains the validation errors that follow from it.
+    if (this.pendingError?.code === 'WGSL_COMPILE') this.throwPending();
+    if (failed) throw failed;
+    this.throwPending();
+    const oneLine = (m: string): string => m.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ');
+    if (ve) throw new F8Error('GPU_VALIDATION', oneLine(ve.message));
+    if (me) throw new F8Error('GPU_VALIDATION', `out of GPU memory: ${oneLine(me.message)}`);
+    return result!;
   }
 
   /** Rejects with the first compile or validation error recorded so far, if any. */

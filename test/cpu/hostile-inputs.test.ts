@@ -4,10 +4,12 @@
  * mkfifo and symlinks to /dev/zero; every read must return or throw at once.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { crc32, deflateSync } from 'node:zlib';
+import onnxProto from 'onnx-proto';
 import { mkdtempSync, rmSync, writeFileSync, symlinkSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { F8Error } from '../../src/runtime/errors.js';
 import { readSafetensors, writeSafetensors } from '../../src/node/safetensors-file.js';
 import { readOnnx } from '../../src/node/onnx-file.js';
@@ -25,7 +27,12 @@ import { assertTensorsFinite, checkStateValues } from '../../src/io/finite.js';
 import { loadData } from '../../src/data/sources.js';
 import { readUntrustedImage, checkedImageSize } from '../../src/node/image-folder.js';
 import { checkpointConfig } from '../../src/node/from-checkpoint.js';
-import { sampleGraphs } from '../int-graphs.js';
+import { openPredictModel, predict } from '../../src/node/predict.js';
+import { toIntegizeOnnx, toIntOnlyOnnx, ONNX_META } from '../../src/export/onnx-export.js';
+import { importCheckpoint } from '../../src/node/import-weights.js';
+import { sampleGraphs, GraphBuilder } from '../int-graphs.js';
+import { Rng } from '../../src/runtime/rng.js';
+import { validateGraph } from '../../src/export/validate.js';
 
 let dir: string;
 beforeAll(() => {
@@ -254,5 +261,133 @@ describe('integer-model validator (point 3)', () => {
     conv.dilation = [1, 1];
     writeFileSync(join(m, 'model.json'), JSON.stringify(doc));
     oneLine(() => readIntModel(m), /padding \[1000, 1000\] exceeds the dilated kernel extent/);
+  });
+
+  it('bounds every conv and maxpool attribute by what the runners support, naming the node and the attribute', () => {
+    const { json, bin } = serializeIntModel(sampleGraphs()[0].graph);
+    const m = join(dir, 'attrs');
+    mkdirSync(m);
+    writeFileSync(join(m, 'weights.bin'), bin);
+    const check = (edit: (nodes: Record<string, any>[]) => void, re: RegExp) => {
+      const doc = JSON.parse(json);
+      edit(doc.nodes);
+      writeFileSync(join(m, 'model.json'), JSON.stringify(doc));
+      oneLine(() => readIntModel(m), re);
+    };
+    const conv = (ns: Record<string, any>[]) => ns.find((n) => n.op === 'conv')!;
+    const pool = (ns: Record<string, any>[]) => ns.find((n) => n.op === 'maxpool')!;
+    check((ns) => (conv(ns).stride = [33, 1]), /node conv0: stride 33 exceeds 32/);
+    check((ns) => (conv(ns).dilation = [1, 33]), /node conv0: dilation 33 exceeds 32/);
+    check((ns) => (conv(ns).padding = [0, 3]), /node conv0: padding \[0, 3\] exceeds the dilated kernel extent \[2, 2\]/);
+    check((ns) => (conv(ns).groups = 0), /node conv0: groups is 0, expected an integer in \[1, /);
+    check((ns) => (conv(ns).groups = 2), /node conv0: 3 input and 6 output channels are not both divisible by groups = 2/);
+    check((ns) => (conv(ns).stride = [1.5, 1]), /node conv0: stride\[0\] is 1.5, expected an integer/);
+    check((ns) => (pool(ns).kernel = [33, 2]), /node maxpool1: kernel \[33, 2\] or stride \[2, 2\] exceeds 32/);
+    check((ns) => (pool(ns).padding = [2, 0]), /node maxpool1: padding \[2, 0\] exceeds half the kernel/);
+    check((ns) => (conv(ns).epilogue.shift = [32]), /node conv0: epilogue\.shift\[0\] is 32, expected an integer in \[-31, 31\]/);
+    check((ns) => (ns.find((n) => n.op === 'linear')!.epilogue.shift = [1, 2]), /epilogue\.shift has 2 entries, expected 1 or 5/);
+  });
+
+  it('refuses a conv window over 7x7, which the GPU runner would take minutes to compile', () => {
+    const b = new GraphBuilder(new Rng(2), 'k9', { dtype: 'uint8', shape: [2, 12, 12], fl: 8 });
+    const x = b.conv('input', 4, 9, { padding: 4, epilogue: { relu: false, shift: [7], out: 'uint8' } });
+    const g = b.finish(b.linear(b.sumpool(x, { relu: false, shift: [12], out: 'uint8' }), 2, { relu: false, shift: [0], out: 'int32' }));
+    oneLine(() => validateGraph(g, 'k9/model.json'), /^k9\/model\.json: node conv0: kernel 9x9 has 81 positions, more than 49 \(7x7\), the largest the GPU integer runner compiles in reasonable time$/);
+  });
+});
+
+/** The rejection of p, which must be a one-line F8Error matching `re`. */
+async function oneLineAsync(p: Promise<unknown>, re: RegExp): Promise<F8Error> {
+  const err = await p.then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(F8Error);
+  expect((err as F8Error).message).not.toMatch(/\n/);
+  expect((err as F8Error).message).toMatch(re);
+  return err as F8Error;
+}
+
+describe('ONNX files for predict (points 3, 6 and 7)', () => {
+  const { onnx } = onnxProto;
+  const g = sampleGraphs()[0].graph;
+  const pixels = new Uint8Array(2 * 3 * 9 * 9).fill(100);
+  const write = (name: string, edit: (m: InstanceType<typeof onnx.ModelProto>) => void, form = toIntegizeOnnx) => {
+    const m = onnx.ModelProto.decode(form(g));
+    edit(m);
+    const p = join(dir, name);
+    writeFileSync(p, onnx.ModelProto.encode(m).finish());
+    return p;
+  };
+
+  it('a NaN initializer names the tensor and the file, before onnxruntime runs it', () => {
+    const p = write('nan.onnx', (m) => {
+      const t = m.graph!.initializer!.find((x) => x.dataType === onnx.TensorProto.DataType.FLOAT && x.rawData && x.rawData.length >= 8)!;
+      const raw = Uint8Array.from(t.rawData!);
+      new DataView(raw.buffer).setFloat32(4, NaN, true);
+      t.rawData = raw;
+    });
+    oneLine(() => openPredictModel(p), /nan\.onnx: tensor \S+ (\(F32\) )?holds (NaN|a NaN or infinity) at index 1/);
+  });
+
+  it('an input_scale of the wrong length is refused, not used', () => {
+    const p = write('scale.onnx', (m) => {
+      m.metadataProps.find((x) => x.key === ONNX_META.inputScale)!.value = '[1, 2]';
+    });
+    oneLine(() => openPredictModel(p), /scale\.onnx: metadata f8net\.input_scale has 2 values, expected 1 or 3 \(one per input channel\)/);
+  });
+
+  it('a file that loads but cannot run (a kernel_shape that contradicts its weight) is one line naming the file', async () => {
+    const p = write('kshape.onnx', (m) => {
+      const nd = m.graph!.node!.find((x) => (x.attribute ?? []).some((a) => a.name === 'kernel_shape'))!;
+      nd.attribute!.find((a) => a.name === 'kernel_shape')!.ints = [1000, 1000];
+    }, toIntOnlyOnnx);
+    const m = openPredictModel(p);
+    await oneLineAsync(predict(m, pixels, 2), /kshape\.onnx: onnxruntime cannot run the model: \S+ node\. Name:'[^']+' Status Message: kernel_shape is not compatible with W shape/);
+    // onnxruntime's own log line ("[E:onnxruntime:...] ... ExecuteKernel") stays off the terminal.
+    const script = join(dir, 'predict-kshape.mts');
+    writeFileSync(
+      script,
+      `import { openPredictModel, predict } from ${JSON.stringify(resolve('src/node/predict.ts'))};\n` +
+        `try { await predict(openPredictModel(${JSON.stringify(p)}), new Uint8Array(243), 1); } catch (e) { console.log(e.name + ': ' + e.message); }\n`,
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', cwd: resolve('.') });
+    expect(r.stdout.trim()).toMatch(/^F8Error: .*kshape\.onnx: onnxruntime cannot run the model: /);
+    expect(r.stderr).not.toMatch(/onnxruntime|ExecuteKernel/);
+  });
+});
+
+describe('messages (point 12)', () => {
+  it("import's num_classes = 0 (a classifier of 0 rows) names the file", async () => {
+    const p = join(dir, 'zero.safetensors');
+    writeSafetensors(p, [{ name: 'fc.weight', dtype: 'F32', shape: [0, 16], data: new Float32Array(0) }]);
+    await oneLineAsync(importCheckpoint({ from: p, model: 'cnn', out: join(dir, 'zero-out.safetensors') }), /zero\.safetensors.*num_classes = 0 is invalid/);
+  });
+
+  it('a 1 x 39M PNG given to predict: one line, and no GLib-CRITICAL (or any other native noise) on stderr', () => {
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(1, 0);
+    ihdr.writeUInt32BE(39_000_000, 4);
+    ihdr[8] = 8;
+    ihdr[9] = 2;
+    const chunk = (type: string, data: Buffer) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(data.length);
+      const td = Buffer.concat([Buffer.from(type), data]);
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(td) >>> 0);
+      return Buffer.concat([len, td, crc]);
+    };
+    // Signature, IHDR, an IDAT of one compressed row's worth of zeros, IEND: what sharp would start decoding.
+    const idat = deflateSync(Buffer.alloc(4 * 39_000 + 39_000));
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+    const img = join(dir, 'tall.png');
+    writeFileSync(img, png);
+    const script = join(dir, 'decode-tall.mts');
+    writeFileSync(
+      script,
+      `import { decodeImages } from ${JSON.stringify(resolve('src/node/decode-images.ts'))};\n` +
+        `try { await decodeImages(${JSON.stringify(img)}, [3, 8, 8]); console.log('decoded'); } catch (e) { console.log(e.name + ': ' + e.message); }\n`,
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', cwd: resolve('.') });
+    expect(r.stdout.trim()).toMatch(/^F8Error: .*tall\.png: not a readable image \(image of 1 x 39000000 pixels, expected an aspect ratio of at most 256:1\)$/);
+    expect(r.stderr).not.toMatch(/GLib|CRITICAL|vips/i);
   });
 });

@@ -6,6 +6,9 @@ import { runIntCpu } from '../../src/export/run-cpu.js';
 import { INT_MODEL_FORMAT, INT_MODEL_VERSION, type IntDType, type IntEpilogue, type IntGraph, type IntNode, type IntValueInfo } from '../../src/export/graph.js';
 import { sampleGraphs, randomCodes, GraphBuilder } from '../int-graphs.js';
 import { Rng } from '../../src/runtime/rng.js';
+import { F8Error } from '../../src/runtime/errors.js';
+import { gpuBatchFor } from '../../src/export/gpu-limits.js';
+import { int8Tuning } from '../../src/ops/int8.js';
 
 /** Both dot paths where the adapter has dot4I8Packed, the fallback alone otherwise. */
 const paths = (): boolean[] => (Engine.get().gpu.hasDot4I8 ? [true, false] : [false]);
@@ -121,6 +124,10 @@ gpuDescribe('IntGpuRunner', () => {
       const e = Engine.get();
       const codes = randomCodes(g, 5, 77);
       const ref = runIntCpu(g, codes, 5);
+      // A runner's first chunk runs node by node in error scopes (one submission each), later ones in one.
+      const s00 = e.submitCount;
+      expectExact(await r.run(codes, 5), ref, 'fused run, checked');
+      expect(e.submitCount - s00).toBeGreaterThanOrEqual(g.nodes.length - r.fusedRequants.length);
       const [d0, s0] = [e.dispatchCount, e.submitCount];
       expectExact(await r.run(codes, 5), ref, 'fused run');
       const [fusedDispatches, submits] = [e.dispatchCount - d0, e.submitCount - s0];
@@ -185,5 +192,63 @@ gpuDescribe('IntGpuRunner', () => {
     expect(() => new IntGpuRunner(fc)).toThrow(/fc2 \(linear\) reads int32 t/);
     expect(() => new IntGpuRunner(g, { batch: 0 })).toThrow(/batch 0/);
     if (!Engine.get().gpu.hasDot4I8) expect(() => new IntGpuRunner(g, { dot4: true })).toThrow(/dot4 forced/);
+  });
+});
+
+gpuDescribe('IntGpuRunner: GPU errors and adapter limits (issue 17 point 3)', () => {
+  const oneLine = async (p: Promise<unknown>, code: string, re: RegExp): Promise<void> => {
+    const err = await p.then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(F8Error);
+    expect((err as F8Error).code).toBe(code);
+    expect((err as F8Error).message).not.toContain('\n');
+    expect((err as F8Error).message).toMatch(re);
+  };
+
+  it('a kernel the GPU refuses (a conv of dilation and padding 1000, built past the validator) is one line naming the node, every time', async () => {
+    const g = structuredClone(sampleGraphs()[0].graph);
+    const conv = g.nodes.find((n) => n.op === 'conv') as IntNode & { op: 'conv' };
+    conv.dilation = [1000, 1000];
+    conv.padding = [1000, 1000];
+    const codes = randomCodes(g, 2, 1);
+    // The CPU definition runs it; the GPU's compile error must name conv's node, not a later one.
+    expect(runIntCpu(g, codes, 2).length).toBe(2 * g.model.classes);
+    for (let i = 0; i < 2; i++) {
+      const r = new IntGpuRunner(g);
+      await oneLine(r.run(codes, 2), 'WGSL_COMPILE', new RegExp(`^integer model: node ${conv.name}: kernel int8_conv\\.conv \\(wgsl/int8_conv\\.wgsl\\): `));
+      r.dispose();
+    }
+    // The engine is usable afterwards: the valid graph runs and matches the CPU.
+    const ok = sampleGraphs()[0].graph;
+    expectExact(await runIntGpu(ok, codes, 2), runIntCpu(ok, codes, 2), 'after the error');
+  });
+
+  it("refuses before uploading a model whose one image exceeds the adapter's largest binding, naming the node", () => {
+    const lim = Engine.get().device.limits;
+    const bind = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
+    // One channel of H x W codes takes H * W words packed; the first conv's int32 output 4 bytes each.
+    const side = Math.ceil(Math.sqrt(bind / 4)) + 8;
+    if (side * side > 2 ** 26) return; // an adapter with bindings over 256 MiB: the validator's bound is lower
+    const b = new GraphBuilder(new Rng(5), 'big', { dtype: 'uint8', shape: [1, side, side], fl: 8 });
+    const x = b.conv('input', 4, 1, { epilogue: ep('uint8', [7]) });
+    const g = b.finish(b.linear(b.sumpool(x, ep('uint8', [12])), 2, ep('int32')));
+    expect(() => new IntGpuRunner(g)).toThrow(new RegExp(`^integer model: node input: the input input needs ${side * side * 4} bytes per image on the GPU, more than this adapter's max\\w+ of ${bind} bytes; run it with --runner cpu$`));
+  });
+
+  it('runs a model too large for a chunk of 64 in the chunk that fits, equal to the CPU', async () => {
+    const lim = Engine.get().device.limits;
+    const bind = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
+    // An int32 [2, side, side] value of about bind / 40 bytes per image: a chunk of 64 does not fit.
+    const side = Math.floor(Math.sqrt(bind / 40 / 8));
+    const b = new GraphBuilder(new Rng(6), 'chunks', { dtype: 'uint8', shape: [1, side, side], fl: 8 });
+    const x = b.conv('input', 2, 1, { epilogue: ep('int32', [3]) });
+    const g = b.finish(b.linear(b.sumpool(b.requant(x, ep('uint8', [4])), ep('uint8', [14])), 3, ep('int32')));
+    const r = new IntGpuRunner(g);
+    expect(r.batch).toBeLessThan(64);
+    expect(r.batch).toBeGreaterThan(1);
+    expect(r.batch).toBe(gpuBatchFor(g, lim, 64, int8Tuning().OCB));
+    // Two images (chunks crossing is covered above; a full chunk here would be a binding's worth of work).
+    const codes = randomCodes(g, 2, 9);
+    expectExact(await r.run(codes, 2), runIntCpu(g, codes, 2), 'smaller chunk');
+    r.dispose();
   });
 });
