@@ -74,6 +74,8 @@ export class IntGraphBuilder {
   private inputVal: Val | null = null;
   private outputVal: Val | null = null;
   private inputSpec: IntGraph['input'] | null = null;
+  /** The linear layer that produced each linear node's value (the output's classifier form). */
+  private readonly linearOf = new Map<string, QLinear>();
 
   constructor(
     private readonly captures: Map<QLayer, LayerCapture>,
@@ -182,6 +184,7 @@ export class IntGraphBuilder {
       );
     }
     if (L instanceof QLinear) {
+      this.linearOf.set(`${name}.out`, L);
       return this.emit({ op: 'linear', name, input: x.name, output: `${name}.out`, weight: `${name}.weight`, bias: `${name}.bias`, epilogue: epi('int32', shift) }, { dtype: 'int32', shape: [O], fl: top });
     }
     throw new F8Error('UNSUPPORTED', `export: layer ${name} is neither a conv nor a linear layer`);
@@ -254,7 +257,7 @@ export class IntGraphBuilder {
       producer: meta.producer,
       model: meta.model,
       input: this.inputSpec,
-      output: { name: this.outputVal.name, fl: this.outputVal.fl },
+      output: { name: this.outputVal.name, fl: this.outputVal.fl, classifierForm: this.linearOf.get(this.outputVal.name)?.classifierForm ?? 'folded' },
       values: this.values,
       nodes: this.nodes,
       tensors: this.tensors,

@@ -16,6 +16,7 @@ import { ResNet, RESNETS, describeResNet } from './resnet.js';
 import { MobileNetV1, describeMobileNetV1 } from './mobilenet_v1.js';
 import { MobileNetV2, describeMobileNetV2 } from './mobilenet_v2.js';
 import { ShapeWalker, type LayerInfo } from './shapes.js';
+import { SHORTCUT_ALPHAS, type ShortcutAlpha } from '../nn/residual.js';
 
 export interface DataShape {
   inChannels: number;
@@ -42,6 +43,12 @@ function num(args: Record<string, unknown>, key: string, model: string, dflt: nu
   return v;
 }
 
+function oneOf<T extends string>(args: Record<string, unknown>, key: string, model: string, values: readonly T[], dflt: T): T {
+  const v = args[key] ?? dflt;
+  if (typeof v !== 'string' || !values.includes(v as T)) throw new F8Error('BAD_CONFIG', `model ${model}: argument ${key} must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as T;
+}
+
 /** SmallCnn's layers (models/cnn.ts), for the summary. */
 function describeSmallCnn(width: number, d: DataShape): LayerInfo[] {
   const w = new ShapeWalker([d.inChannels, d.imageSize, d.imageSize]);
@@ -63,10 +70,14 @@ function resnetEntry(name: keyof typeof RESNETS, doc: string): [string, Entry] {
   return [
     name,
     {
-      builder: (_a, d, q, r) => new ResNet(spec, d, q, r),
-      args: [],
+      // shortcut_alpha (src/nn/residual.ts): 'shared' (default) or 'own' (the paper's first projection shortcut).
+      builder: (a, d, q, r) => new ResNet(spec, d, q, r, oneOf<ShortcutAlpha>(a, 'shortcut_alpha', name, SHORTCUT_ALPHAS, 'shared')),
+      args: ['shortcut_alpha'],
       doc,
-      describe: (_a, d) => describeResNet(spec, d),
+      describe: (a, d) => {
+        oneOf<ShortcutAlpha>(a, 'shortcut_alpha', name, SHORTCUT_ALPHAS, 'shared'); // a bad value fails here too
+        return describeResNet(spec, d);
+      },
       data: spec.form === 'imagenet' ? IMAGENET : CIFAR,
     },
   ];

@@ -24,8 +24,10 @@ import { F8Error } from '../runtime/errors.js';
 import type { Rng } from '../runtime/rng.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
 import { HEAD_FORMS, WEIGHT_ONLY_FL, type HeadForm } from '../quant/head-form.js';
+import { CLASSIFIER_FORMS, type ClassifierForm } from '../quant/classifier-form.js';
 
 export { HEAD_FORMS, LEGACY_HEAD_FORM, WEIGHT_ONLY_FL, type HeadForm } from '../quant/head-form.js';
+export { CLASSIFIER_FORMS, LEGACY_CLASSIFIER_FORM, type ClassifierForm } from '../quant/classifier-form.js';
 
 export type FormatType = 'per_layer' | 'per_channel';
 
@@ -53,6 +55,8 @@ export interface QuantConfig {
   rescaleForward: boolean;
   /** How the first layer reads the image (src/quant/head-form.ts; default 'weight_only', the paper's default). */
   headForm?: HeadForm;
+  /** How a linear classifier quantises (src/quant/classifier-form.ts; default 'folded', f8net's). */
+  classifierForm?: ClassifierForm;
 }
 
 export function floatQuant(): QuantConfig {
@@ -418,8 +422,16 @@ export class QLinear extends QLayer {
     this.weightFraclen = this.buffer('weight_fraclen', [opts.quant.formatType === 'per_channel' ? outFeatures : 1], () => flw, 'i32');
   }
 
+  /** The classifier form (src/quant/classifier-form.ts): 'folded' (default) or the paper's. */
+  get classifierForm(): ClassifierForm {
+    return this.quant.classifierForm ?? 'folded';
+  }
+
   forward(x: Tensor): Tensor {
     if (!this.quant.enabled) return linear(this.floatInput(x), this.weight, this.bias);
+    const form = this.classifierForm;
+    if (!CLASSIFIER_FORMS.includes(form)) throw new F8Error('BAD_CONFIG', `layer ${this.layerName}: classifier form '${String(form)}' is not one of ${CLASSIFIER_FORMS.join(', ')}`);
+    if (form === 'paper') return this.forwardPaper(x);
     // Linear layers do the same as convolutions without BN (§3).
     const { xq, sIn, fl } = this.quantizeInput(x);
     const w0 = this.rescaled(this.weight, this.outFeatures);
@@ -430,6 +442,26 @@ export class QLinear extends QLayer {
     const bq = this.quantizedBias(fold.b, fl);
     this.onFold?.(wq, bq);
     return linear(xq, wq, bq);
+  }
+
+  /**
+   * The paper's classifier form (src/quant/classifier-form.ts): w_q = Q(c w) alone; training
+   * y = s_in (x_q . w_q + b / s_in) = s_in x_q . w_q + b; evaluation z = x_q . w_q + round(b / s_in),
+   * the logits / s_in that the integer model computes (its w_q and bias go to the export as they are).
+   */
+  private forwardPaper(x: Tensor): Tensor {
+    if (this.perChannelInput) throw new F8Error('UNSUPPORTED', `layer ${this.layerName}: classifier_form paper has one input length (the paper's linear); set input_format_type per_layer or classifier_form folded`);
+    if (this.quant.rescaleForward) throw new F8Error('UNSUPPORTED', `layer ${this.layerName}: classifier_form paper with rescale_forward is not implemented; set rescale_forward false or classifier_form folded`);
+    if (this.following) throw new F8Error('BAD_CONFIG', `layer ${this.layerName}: classifier_form paper is for the last layer (its output is not divided by a reader's fix scaling), but ${this.following.layerName} reads it`);
+    const { xq, sIn, fl } = this.quantizeInput(x);
+    const w = this.poolFactor === 1 ? this.weight : scale(this.weight, this.poolFactor);
+    const wq = this.quantizeWeight(w);
+    // b / s_in: foldPlain with s_in in the place of s_next (its k = 1 / s_in is not used).
+    const fold = foldPlain(this.bias, noGrad(() => full([1], 1)), sIn);
+    const bq = this.quantizedBias(fold.b, fl);
+    this.onFold?.(wq, bq);
+    const z = linear(xq, wq, bq);
+    return this.training ? scaleByTensor(z, sIn) : z;
   }
 }
 

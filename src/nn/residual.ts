@@ -90,20 +90,39 @@ export interface ResidualBlock {
 }
 
 /**
+ * How the readers of a block input other than its entry (a projection shortcut) get their
+ * clipping level: 'shared' (default, F8NET.md §4: they read the entry's tensor, so they use its
+ * alpha) or 'own': where the block starts a sharing chain (the network's first block, or the block
+ * after a projection block), the shortcut owns its alpha, as the paper's fix_resnet.py builds it
+ * (its shortcut takes the block's incoming master, None there). In a ResNet only the first block
+ * of ResNet-50 is such a block with a projection shortcut (after a projection come identity blocks).
+ * The shortcut then reads the entry's units (x / s_in(entry)) and scales by its own s_in, as the
+ * paper's does; the integer model is unchanged in form (a re-quantisation to its own fl).
+ */
+export type ShortcutAlpha = 'shared' | 'own';
+export const SHORTCUT_ALPHAS: readonly ShortcutAlpha[] = ['shared', 'own'];
+
+export interface WireOptions {
+  shortcutAlpha?: ShortcutAlpha;
+}
+
+/**
  * Sets the scaling and sharing relations of a chain of blocks (their internal `following`
  * relations are the blocks' own): `before` (the stem) feeds blocks[0]; `after` (the classifier,
  * or a last conv) reads the last block's output.
  *
  * @example wireBlocks(this.conv1, blocks, this.fc)
  */
-export function wireBlocks(before: QLayer, blocks: ResidualBlock[], after: QLayer): void {
+export function wireBlocks(before: QLayer, blocks: ResidualBlock[], after: QLayer, opts: WireOptions = {}): void {
   before.following = blocks[0]?.readers[0] ?? after;
   let chain: QLayer | null = null;
   for (let i = 0; i < blocks.length; i++) {
     const b = blocks[i];
     const entry = b.readers[0];
-    if (chain && chain.inputSigned === entry.inputSigned) shareAlpha(entry, chain);
-    for (const r of b.readers.slice(1)) shareAlpha(r, entry);
+    const starts = !(chain && chain.inputSigned === entry.inputSigned);
+    if (!starts) shareAlpha(entry, chain!);
+    // shortcutAlpha 'own': where a block starts a chain, its projection shortcut keeps its own alpha.
+    if (!(starts && opts.shortcutAlpha === 'own')) for (const r of b.readers.slice(1)) shareAlpha(r, entry);
     const next = blocks[i + 1]?.readers[0] ?? after;
     for (const e of b.exits) e.following = next;
     b.next = next;

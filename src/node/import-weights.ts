@@ -27,7 +27,8 @@ import type { Module, StateDict, StateEntry } from '../nn/module.js';
 import { saveCheckpoint, CHECKPOINT_FORMAT } from '../train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../train/config.js';
 import { quantFromConfig } from '../train/loop.js';
-import { buildModel, defaultDataShape } from '../models/index.js';
+import { buildModel, defaultDataShape, modelArgs } from '../models/index.js';
+import { classifierFormOfPaper } from '../quant/classifier-form.js';
 import { Rng, mixSeed } from '../runtime/rng.js';
 
 export type WeightsFormat = 'safetensors' | 'onnx' | 'torch';
@@ -273,7 +274,16 @@ export async function importCheckpoint(o: ImportOptions): Promise<{ report: Impo
     numClasses = mats[0].shape[0];
   }
   const stage = o.stage ?? 'float';
-  const raw = { model: o.model, model_args: o.modelArgs ?? {}, num_classes: numClasses, floating_model: stage === 'float' };
+  const raw: Record<string, unknown> = { model: o.model, model_args: o.modelArgs ?? {}, num_classes: numClasses, floating_model: stage === 'float' };
+  // The paper's checkpoints carry its forms (src/quant/classifier-form.ts, src/nn/residual.ts
+  // ShortcutAlpha): its classifier quantises the weight alone, and a projection shortcut that
+  // starts a sharing chain (ResNet-50's first) owns its alpha. Recorded in the checkpoint's
+  // config; an explicit --set classifier_form or --model-args shortcut_alpha wins.
+  if (nameRulesFor(o.model).family !== 'identity' && isPaperNames(wf.tensors.keys())) {
+    raw.classifier_form = classifierFormOfPaper(true);
+    const args = raw.model_args as Record<string, unknown>;
+    if (modelArgs(o.model).includes('shortcut_alpha') && !('shortcut_alpha' in args)) raw.model_args = { ...args, shortcut_alpha: 'own' };
+  }
   const cfg = resolveConfig(raw, o.sets ?? [], o.numClasses === undefined ? `${o.from} (num_classes from its classifier)` : 'f8net import');
   if (cfg.model !== o.model || cfg.floating_model !== (stage === 'float') || cfg.num_classes !== numClasses) {
     throw new F8Error('BAD_CONFIG', 'f8net import: --set must not change model, num_classes or floating_model (use --model, --num-classes, --stage)');

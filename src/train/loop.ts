@@ -65,6 +65,7 @@ export function quantFromConfig(cfg: TrainConfig): QuantConfig {
     inputFraclenSharing: cfg.input_fraclen_sharing,
     rescaleForward: cfg.rescale_forward,
     headForm: cfg.head_form,
+    classifierForm: cfg.classifier_form,
   };
   return cfg.floating_model ? { ...floatQuant(), ...base, enabled: false } : fixedQuant(base);
 }

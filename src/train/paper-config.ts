@@ -11,6 +11,7 @@
 import { parse as parseYaml, type ScalarTag } from 'yaml';
 import { F8Error } from '../runtime/errors.js';
 import { headFormOfNormalize } from '../quant/head-form.js';
+import { classifierFormOfPaper } from '../quant/classifier-form.js';
 
 /** The paper's keys with no effect in f8net, with why. */
 const IGNORED: Record<string, string> = {
@@ -100,6 +101,11 @@ export function translatePaperKeys(raw: Record<string, unknown>, where: string):
   if (paper && !('normalize' in raw) && !('head_form' in raw)) {
     out.head_form = headFormOfNormalize(false);
     note("normalize unset -> head_form weight_only (the paper's default)");
+  }
+  // The paper's code has one classifier form: its linear quantises the weight alone.
+  if (paper && !('classifier_form' in raw)) {
+    out.classifier_form = classifierFormOfPaper(true);
+    note("classifier -> classifier_form paper (its linear quantises the weight alone and scales input and output)");
   }
   // The paper's default stage is the fixed-point one; its float files say floating_model: True.
   if (paper && !('floating_model' in raw)) {
