@@ -6,6 +6,16 @@
  * input_fraclen; weight_fraclen, which it derives, is left out; every BN gets a
  * num_batches_tracked of 0 (we keep none), so that the strict pretrained_file load accepts it.
  *
+ * Forms. The paper's code has one classifier form (src/quant/classifier-form.ts 'paper') and
+ * gives the projection shortcut of a chain-starting block (ResNet-50's first) its own alpha
+ * (src/nn/residual.ts ShortcutAlpha). A checkpoint of those forms goes out as it is. For one made
+ * with f8net's forms the report says what the paper's code will compute differently: a 'folded'
+ * classifier's weights are quantised there as Q(w), not Q(s_in w); and a ResNet whose shortcuts
+ * share alpha ('shared') gets each downsample's alpha written as its block's conv1 alpha: where
+ * the paper's shortcut owns its alpha (a chain-starting block) f8net's conv1 owns the one both
+ * used, so the paper's shortcut scales as f8net's did; the paper's other shortcuts read their
+ * master's alpha and leave the written one unused.
+ *
  * @example
  *   exportPaperCheckpoint('runs/r18/best.safetensors', 'best_model.pt');
  */
@@ -19,6 +29,8 @@ export interface PaperExportReport {
   written: number;
   skipped: string[];
   model: string;
+  /** What the paper's code will compute differently from f8net, one line each (empty: nothing). */
+  notes: string[];
 }
 
 export function exportPaperCheckpoint(from: string, out: string): PaperExportReport {
@@ -27,7 +39,21 @@ export function exportPaperCheckpoint(from: string, out: string): PaperExportRep
   if (!paperFamily(model)) throw new F8Error('BAD_INPUT', `${from}: model ${model} has no counterpart in the paper's code (resnet18/34/50, mobilenet_v1, mobilenet_v2)`);
   const tensors: StTensor[] = [];
   const skipped: string[] = [];
-  for (const [name, e] of ck.model) {
+  const notes: string[] = [];
+  const cfg = ck.meta.config;
+  if ((cfg.classifier_form ?? 'folded') !== 'paper') notes.push("classifier_form folded: the paper's linear quantises the weight alone (Q(w), not Q(s_in w)); its logits differ by that rounding (train with --set classifier_form=paper for the same predictions)");
+  const args = (cfg.model_args ?? {}) as Record<string, unknown>;
+  const sharedShortcuts = paperFamily(model) === 'resnet' && args.shortcut_alpha !== 'own';
+  let rewritten = 0;
+  for (const [name, e0] of ck.model) {
+    let e = e0;
+    const ds = sharedShortcuts ? /^(layer\d+\.\d+)\.downsample\.alpha$/.exec(name) : null;
+    if (ds) {
+      const owner = ck.model.get(`${ds[1]}.conv1.alpha`);
+      if (!owner) throw new F8Error('BAD_INPUT', `${from}: ${name} has no ${ds[1]}.conv1.alpha beside it`);
+      e = owner;
+      rewritten++;
+    }
     const p = paperNameOf(name, model);
     if (p === null) {
       skipped.push(name);
@@ -40,5 +66,6 @@ export function exportPaperCheckpoint(from: string, out: string): PaperExportRep
     if (p.endsWith('.bn.running_var')) tensors.push({ name: `module.${p.slice(0, -'running_var'.length)}num_batches_tracked`, dtype: 'I64', shape: [], data: new BigInt64Array(1) });
   }
   writeTorchCheckpoint(out, tensors, { last_epoch: ck.meta.epoch });
-  return { written: tensors.length, skipped, model };
+  if (rewritten) notes.push(`shortcut_alpha shared: ${rewritten} downsample alphas written as their block's conv1 alpha (the paper's first ResNet-50 shortcut owns its alpha and so scales as f8net's shared one did; the others read their master's)`);
+  return { written: tensors.length, skipped, model, notes };
 }
