@@ -74,6 +74,12 @@ export function translatePaperKeys(raw: Record<string, unknown>, where: string):
       if (!m || (v === 'models.fix_resnet' && ![18, 34, 50].includes(raw.depth as number))) throw new F8Error('BAD_CONFIG', `${where}: model ${v}${v === 'models.fix_resnet' ? ` depth ${raw.depth}` : ''} has no f8net counterpart (fix_resnet 18/34/50, fix_mobilenet_v1, fix_mobilenet_v2)`);
       out.model = m;
       note(`model ${v}${v === 'models.fix_resnet' ? ` depth ${raw.depth}` : ''} -> ${m}`);
+      // fix_resnet gives a chain-starting block's projection shortcut its own alpha (src/nn/residual.ts).
+      const margs = (raw.model_args ?? {}) as Record<string, unknown>;
+      if (v === 'models.fix_resnet' && !('shortcut_alpha' in margs)) {
+        out.model_args = { ...margs, shortcut_alpha: 'own' };
+        note('fix_resnet -> model_args shortcut_alpha own (its first projection shortcut owns its alpha)');
+      }
     } else if (k === 'dataset' && v === 'imagenet1k') {
       out.dataset = 'folder';
       note('dataset imagenet1k -> folder (dataset_dir holds train/ and val/ with one sub-folder per class)');
