@@ -298,7 +298,7 @@ def logit_roundtrip(a, nets):
     paper_forms = a.forms == 'paper'
     form = 'paper' if paper_forms else 'folded'
     def forms_of(name, train):
-        out = ['--set', f'classifier_form={form}']
+        out = ['--set', f'classifier_form={form}', '--set', f"fold_order={'paper' if paper_forms else 'fused'}"]
         if name.startswith('resnet'):
             out += ['--set', 'model_args={shortcut_alpha: %s}' % ('own' if paper_forms else 'shared')] if train else ['--model-args', '{shortcut_alpha: %s}' % ('own' if paper_forms else 'shared')]
         return out

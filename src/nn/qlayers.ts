@@ -17,7 +17,7 @@ import { relu, full, scale, scaleByTensor, powAffine, reshape, copy } from '../o
 import { mulChannel, channelVar } from '../ops/reduce.js';
 import { fakeQuant, fixScalingGpu } from '../ops/fakequant.js';
 import { fraclenFromMetric, gridSearchFraclen, updateRunningFraclen, evalFraclen } from '../ops/fraclen.js';
-import { foldBn, foldPlain, quantizeBias } from '../ops/fold.js';
+import { foldBn, foldBnPaper, foldPlain, quantizeBias } from '../ops/fold.js';
 import { noGrad } from '../autograd/tape.js';
 import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
@@ -57,6 +57,14 @@ export interface QuantConfig {
   headForm?: HeadForm;
   /** How a linear classifier quantises (src/quant/classifier-form.ts; default 'folded', f8net's). */
   classifierForm?: ClassifierForm;
+  /**
+   * The f32 operation order of the conv-BN fold in evaluation: 'fused' (default: k = gamma r s_in /
+   * s_next per channel, w_f = k w, r = inverseSqrt) or 'paper' (the paper's code:
+   * w_f = ((gamma / sqrt(var + eps)) w s_in) / s_next, b = (beta - t mean) / s_next, each step one f32
+   * operation), so that w_f 2^fl_w rounds to the same weight codes as the paper's evaluation where
+   * it sits within an ulp of a half integer. Training keeps the fused fold (its gradients).
+   */
+  foldOrder?: 'fused' | 'paper';
 }
 
 export function floatQuant(): QuantConfig {
@@ -372,8 +380,16 @@ export class QConv2d extends QLayer {
     } else {
       fold = foldPlain(this.bias!, sFold, sNext);
     }
-    const wq = this.quantizeWeight(mulChannel(ws, fold.k, 0));
-    const bq = this.quantizedBias(fold.b, fl);
+    let wf = mulChannel(ws, fold.k, 0);
+    let bf = fold.b;
+    if (this.quant.foldOrder === 'paper' && !this.training && this.hasBn && sFold === sIn && sNext.size === 1) {
+      // The paper's evaluation order (QuantConfig.foldOrder): ((t w) s_in) / s_next, t = gamma / sqrt(var + eps).
+      const p = foldBnPaper(this.gamma!, this.beta!, this.runningMean!, this.runningVar!, sNext, this.opts.bnEps ?? 1e-5);
+      wf = scaleByTensor(scaleByTensor(mulChannel(w, p.t, 0), sIn), sNext, true);
+      bf = p.b;
+    }
+    const wq = this.quantizeWeight(wf);
+    const bq = this.quantizedBias(bf, fl);
     this.onFold?.(wq, bq);
     return conv2d(xq, wq, bq, this.conv);
   }

@@ -276,11 +276,13 @@ export async function importCheckpoint(o: ImportOptions): Promise<{ report: Impo
   const stage = o.stage ?? 'float';
   const raw: Record<string, unknown> = { model: o.model, model_args: o.modelArgs ?? {}, num_classes: numClasses, floating_model: stage === 'float' };
   // The paper's checkpoints carry its forms (src/quant/classifier-form.ts, src/nn/residual.ts
-  // ShortcutAlpha): its classifier quantises the weight alone, and a projection shortcut that
-  // starts a sharing chain (ResNet-50's first) owns its alpha. Recorded in the checkpoint's
-  // config; an explicit --set classifier_form or --model-args shortcut_alpha wins.
+  // ShortcutAlpha, QuantConfig.foldOrder): its classifier quantises the weight alone, a projection
+  // shortcut that starts a sharing chain (ResNet-50's first) owns its alpha, and its fold has its
+  // f32 operation order. Recorded in the checkpoint's config; an explicit --set classifier_form /
+  // fold_order or --model-args shortcut_alpha wins.
   if (nameRulesFor(o.model).family !== 'identity' && isPaperNames(wf.tensors.keys())) {
     raw.classifier_form = classifierFormOfPaper(true);
+    raw.fold_order = 'paper';
     const args = raw.model_args as Record<string, unknown>;
     if (modelArgs(o.model).includes('shortcut_alpha') && !('shortcut_alpha' in args)) raw.model_args = { ...args, shortcut_alpha: 'own' };
   }

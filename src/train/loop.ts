@@ -66,6 +66,7 @@ export function quantFromConfig(cfg: TrainConfig): QuantConfig {
     rescaleForward: cfg.rescale_forward,
     headForm: cfg.head_form,
     classifierForm: cfg.classifier_form,
+    foldOrder: cfg.fold_order,
   };
   return cfg.floating_model ? { ...floatQuant(), ...base, enabled: false } : fixedQuant(base);
 }

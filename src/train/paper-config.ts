@@ -113,6 +113,10 @@ export function translatePaperKeys(raw: Record<string, unknown>, where: string):
     out.classifier_form = classifierFormOfPaper(true);
     note("classifier -> classifier_form paper (its linear quantises the weight alone and scales input and output)");
   }
+  if (paper && !('fold_order' in raw)) {
+    out.fold_order = 'paper';
+    note('fold -> fold_order paper (its f32 operation order of the conv-BN fold)');
+  }
   // The paper's default stage is the fixed-point one; its float files say floating_model: True.
   if (paper && !('floating_model' in raw)) {
     out.floating_model = false;
