@@ -298,9 +298,9 @@ def logit_roundtrip(a, nets):
     paper_forms = a.forms == 'paper'
     form = 'paper' if paper_forms else 'folded'
     def forms_of(name, train):
-        out = ['--set', f'classifier_form={form}', '--set', f"fold_order={'paper' if paper_forms else 'fused'}"]
+        out = ['--set', f'classifier_form={form}', '--set', f"fold_order={'paper' if paper_forms else 'fused'}", '--set', f"identity_add={'paper' if paper_forms else 'aligned'}"]
         if name.startswith('resnet'):
-            out += ['--set', 'model_args={shortcut_alpha: %s}' % ('own' if paper_forms else 'shared')] if train else ['--model-args', '{shortcut_alpha: %s}' % ('own' if paper_forms else 'shared')]
+            out += ['--set', 'model_args={alpha_sharing: %s}' % ('paper' if paper_forms else 'f8net')] if train else ['--model-args', '{alpha_sharing: %s}' % ('paper' if paper_forms else 'f8net')]
         return out
     results = []
     for name, module, depth in NETS:
@@ -369,7 +369,7 @@ def main():
     ap.add_argument('--size', type=int, default=32, help='their height and width (a multiple of 8)')
     ap.add_argument('--normalize', action='store_true', help="the paper's normalize: true head (double_side) instead of weight_only")
     ap.add_argument('--f8net-set', action='append', default=[], help='more arguments for f8net import/train, e.g. --f8net-set=--set --f8net-set=key=value')
-    ap.add_argument('--forms', choices=['paper', 'f8net'], default='paper', help="f8net's classifier_form and ResNet shortcut_alpha for --logits: paper (the paper's, what import of its checkpoint selects) or f8net (folded, shared: the earlier figures)")
+    ap.add_argument('--forms', choices=['paper', 'f8net'], default='paper', help="f8net's classifier_form and ResNet alpha_sharing for --logits: paper (the paper's, what import of its checkpoint selects) or f8net (folded, shared: the earlier figures)")
     ap.add_argument('--work', help='keep the files of --logits in this folder')
     ap.add_argument('--runner', choices=['gpu', 'cpu'], default='gpu', help="f8net predict's runner of the integer model (gpu: ~7x faster on lavapipe; cpu: the reference)")
     ap.add_argument('--json', help='write the --logits figures here')

@@ -213,6 +213,8 @@ export class IntGraphBuilder {
    * E), as an operand in the units of N, the layer that reads the block output.
    */
   identity(x: Val, entry: QLayer, next: QLayer): Operand {
+    // identityAdd 'paper' (src/nn/residual.ts): the raw block input is added as it is (its value in N's units is X / 2^fl_x).
+    if (entry.quant.identityAdd === 'paper') return { val: x, relu: !entry.inputSigned, fl: x.fl };
     if (entry.alphaOwner !== next.alphaOwner) {
       throw new F8Error('UNSUPPORTED', `export: the identity shortcut from ${this.nameOf(entry)} to ${this.nameOf(next)} joins two clipping levels; their ratio is not a power of two (no integer shift)`);
     }

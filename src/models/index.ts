@@ -16,7 +16,7 @@ import { ResNet, RESNETS, describeResNet } from './resnet.js';
 import { MobileNetV1, describeMobileNetV1 } from './mobilenet_v1.js';
 import { MobileNetV2, describeMobileNetV2 } from './mobilenet_v2.js';
 import { ShapeWalker, type LayerInfo } from './shapes.js';
-import { SHORTCUT_ALPHAS, type ShortcutAlpha } from '../nn/residual.js';
+import { ALPHA_SHARINGS, type AlphaSharing } from '../nn/residual.js';
 
 export interface DataShape {
   inChannels: number;
@@ -70,12 +70,12 @@ function resnetEntry(name: keyof typeof RESNETS, doc: string): [string, Entry] {
   return [
     name,
     {
-      // shortcut_alpha (src/nn/residual.ts): 'shared' (default) or 'own' (the paper's first projection shortcut).
-      builder: (a, d, q, r) => new ResNet(spec, d, q, r, oneOf<ShortcutAlpha>(a, 'shortcut_alpha', name, SHORTCUT_ALPHAS, 'shared')),
-      args: ['shortcut_alpha'],
+      // alpha_sharing (src/nn/residual.ts): 'f8net' (default) or 'paper' (the paper's first projection shortcut and classifier own their alphas).
+      builder: (a, d, q, r) => new ResNet(spec, d, q, r, oneOf<AlphaSharing>(a, 'alpha_sharing', name, ALPHA_SHARINGS, 'f8net')),
+      args: ['alpha_sharing'],
       doc,
       describe: (a, d) => {
-        oneOf<ShortcutAlpha>(a, 'shortcut_alpha', name, SHORTCUT_ALPHAS, 'shared'); // a bad value fails here too
+        oneOf<AlphaSharing>(a, 'alpha_sharing', name, ALPHA_SHARINGS, 'f8net'); // a bad value fails here too
         return describeResNet(spec, d);
       },
       data: spec.form === 'imagenet' ? IMAGENET : CIFAR,

@@ -65,6 +65,14 @@ export interface QuantConfig {
    * it sits within an ulp of a half integer. Training keeps the fused fold (its gradients).
    */
   foldOrder?: 'fused' | 'paper';
+  /**
+   * How an identity shortcut joins a residual sum (src/nn/residual.ts identityShortcut): 'aligned'
+   * (default, F8NET.md §4/§5: the block input is brought to the reader's units, x s_in(E) / s_in(N),
+   * a shift by fl_E - fl_N) or 'paper' (the paper's fake-quant blocks, `res += x`: the block input is
+   * added as it is, in its entry layer's units; the same where fl_E = fl_N, a factor 2^(fl_N - fl_E)
+   * on the identity path elsewhere). Read from the block's entry layer.
+   */
+  identityAdd?: 'aligned' | 'paper';
 }
 
 export function floatQuant(): QuantConfig {

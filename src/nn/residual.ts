@@ -53,6 +53,8 @@ import type { QLayer } from './qlayers.js';
 export function identityShortcut(x: Tensor, entry: QLayer, next: QLayer): Tensor {
   const xr = entry.inputSigned ? x : relu(x);
   if (!entry.quant.enabled) return xr;
+  // The paper's `res += x` (QuantConfig.identityAdd 'paper'): the block input as it is.
+  if (entry.quant.identityAdd === 'paper') return xr;
   if (entry.alphaOwner === next.alphaOwner && !entry.perChannelInput && !next.perChannelInput) {
     // One clipping level, word length and signedness: s_E / s_N = 2^(fl_E - fl_N), computed
     // exactly (the integer model's shift); its derivative in alpha is 0 (alpha cancels).
@@ -90,20 +92,22 @@ export interface ResidualBlock {
 }
 
 /**
- * How the readers of a block input other than its entry (a projection shortcut) get their
- * clipping level: 'shared' (default, F8NET.md §4: they read the entry's tensor, so they use its
- * alpha) or 'own': where the block starts a sharing chain (the network's first block, or the block
- * after a projection block), the shortcut owns its alpha, as the paper's fix_resnet.py builds it
- * (its shortcut takes the block's incoming master, None there). In a ResNet only the first block
- * of ResNet-50 is such a block with a projection shortcut (after a projection come identity blocks).
- * The shortcut then reads the entry's units (x / s_in(entry)) and scales by its own s_in, as the
- * paper's does; the integer model is unchanged in form (a re-quantisation to its own fl).
+ * How the layers around a chain of blocks share clipping levels: 'f8net' (default, F8NET.md §4:
+ * a projection shortcut reads its entry's tensor, so it uses the entry's alpha; the layer after
+ * the last block joins the chain of an identity block) or 'paper', as the paper's fix_resnet.py
+ * builds it: where a block starts a sharing chain (the network's first block, or the block after
+ * a projection block; its incoming master is None there) its projection shortcut owns its alpha
+ * (in a ResNet only ResNet-50's first block is such a block with a projection shortcut), and the
+ * classifier after the last block owns its alpha. Such a shortcut reads the entry's units
+ * (x / s_in(entry)) and scales by its own s_in, as the paper's does; the integer model is
+ * unchanged in form (a re-quantisation to its own fl). An identity into a classifier with its own
+ * alpha needs QuantConfig.identityAdd 'paper' (the paper's unscaled add) for an integer form.
  */
-export type ShortcutAlpha = 'shared' | 'own';
-export const SHORTCUT_ALPHAS: readonly ShortcutAlpha[] = ['shared', 'own'];
+export type AlphaSharing = 'f8net' | 'paper';
+export const ALPHA_SHARINGS: readonly AlphaSharing[] = ['f8net', 'paper'];
 
 export interface WireOptions {
-  shortcutAlpha?: ShortcutAlpha;
+  alphaSharing?: AlphaSharing;
 }
 
 /**
@@ -121,12 +125,13 @@ export function wireBlocks(before: QLayer, blocks: ResidualBlock[], after: QLaye
     const entry = b.readers[0];
     const starts = !(chain && chain.inputSigned === entry.inputSigned);
     if (!starts) shareAlpha(entry, chain!);
-    // shortcutAlpha 'own': where a block starts a chain, its projection shortcut keeps its own alpha.
-    if (!(starts && opts.shortcutAlpha === 'own')) for (const r of b.readers.slice(1)) shareAlpha(r, entry);
+    // alphaSharing 'paper': where a block starts a chain, its projection shortcut keeps its own alpha.
+    if (!(starts && opts.alphaSharing === 'paper')) for (const r of b.readers.slice(1)) shareAlpha(r, entry);
     const next = blocks[i + 1]?.readers[0] ?? after;
     for (const e of b.exits) e.following = next;
     b.next = next;
     chain = b.identity ? entry : null;
   }
-  if (chain && chain.inputSigned === after.inputSigned) shareAlpha(after, chain);
+  // alphaSharing 'paper': the layer after the blocks (the paper's classifier) owns its alpha.
+  if (chain && chain.inputSigned === after.inputSigned && opts.alphaSharing !== 'paper') shareAlpha(after, chain);
 }

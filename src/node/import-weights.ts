@@ -276,15 +276,16 @@ export async function importCheckpoint(o: ImportOptions): Promise<{ report: Impo
   const stage = o.stage ?? 'float';
   const raw: Record<string, unknown> = { model: o.model, model_args: o.modelArgs ?? {}, num_classes: numClasses, floating_model: stage === 'float' };
   // The paper's checkpoints carry its forms (src/quant/classifier-form.ts, src/nn/residual.ts
-  // ShortcutAlpha, QuantConfig.foldOrder): its classifier quantises the weight alone, a projection
-  // shortcut that starts a sharing chain (ResNet-50's first) owns its alpha, and its fold has its
-  // f32 operation order. Recorded in the checkpoint's config; an explicit --set classifier_form /
-  // fold_order or --model-args shortcut_alpha wins.
+  // AlphaSharing, QuantConfig.foldOrder): its classifier quantises the weight alone, a projection
+  // shortcut that starts a sharing chain (ResNet-50's first) owns its alpha, its fold has its
+  // f32 operation order, and its blocks add the identity unscaled. Recorded in the checkpoint's config; an explicit --set classifier_form /
+  // fold_order or --model-args alpha_sharing wins.
   if (nameRulesFor(o.model).family !== 'identity' && isPaperNames(wf.tensors.keys())) {
     raw.classifier_form = classifierFormOfPaper(true);
     raw.fold_order = 'paper';
+    raw.identity_add = 'paper';
     const args = raw.model_args as Record<string, unknown>;
-    if (modelArgs(o.model).includes('shortcut_alpha') && !('shortcut_alpha' in args)) raw.model_args = { ...args, shortcut_alpha: 'own' };
+    if (modelArgs(o.model).includes('alpha_sharing') && !('alpha_sharing' in args)) raw.model_args = { ...args, alpha_sharing: 'paper' };
   }
   const cfg = resolveConfig(raw, o.sets ?? [], o.numClasses === undefined ? `${o.from} (num_classes from its classifier)` : 'f8net import');
   if (cfg.model !== o.model || cfg.floating_model !== (stage === 'float') || cfg.num_classes !== numClasses) {

@@ -67,6 +67,7 @@ export function quantFromConfig(cfg: TrainConfig): QuantConfig {
     headForm: cfg.head_form,
     classifierForm: cfg.classifier_form,
     foldOrder: cfg.fold_order,
+    identityAdd: cfg.identity_add,
   };
   return cfg.floating_model ? { ...floatQuant(), ...base, enabled: false } : fixedQuant(base);
 }

@@ -76,9 +76,9 @@ export function translatePaperKeys(raw: Record<string, unknown>, where: string):
       note(`model ${v}${v === 'models.fix_resnet' ? ` depth ${raw.depth}` : ''} -> ${m}`);
       // fix_resnet gives a chain-starting block's projection shortcut its own alpha (src/nn/residual.ts).
       const margs = (raw.model_args ?? {}) as Record<string, unknown>;
-      if (v === 'models.fix_resnet' && !('shortcut_alpha' in margs)) {
-        out.model_args = { ...margs, shortcut_alpha: 'own' };
-        note('fix_resnet -> model_args shortcut_alpha own (its first projection shortcut owns its alpha)');
+      if (v === 'models.fix_resnet' && !('alpha_sharing' in margs)) {
+        out.model_args = { ...margs, alpha_sharing: 'paper' };
+        note('fix_resnet -> model_args alpha_sharing paper (its first projection shortcut and its classifier own their alphas)');
       }
     } else if (k === 'dataset' && v === 'imagenet1k') {
       out.dataset = 'folder';
@@ -112,6 +112,10 @@ export function translatePaperKeys(raw: Record<string, unknown>, where: string):
   if (paper && !('classifier_form' in raw)) {
     out.classifier_form = classifierFormOfPaper(true);
     note("classifier -> classifier_form paper (its linear quantises the weight alone and scales input and output)");
+  }
+  if (paper && !('identity_add' in raw)) {
+    out.identity_add = 'paper';
+    note('res += x -> identity_add paper (its blocks add the block input unscaled)');
   }
   if (paper && !('fold_order' in raw)) {
     out.fold_order = 'paper';

@@ -22,7 +22,7 @@ describe("the paper's configs (fixtures in the layout of its apps/ files)", () =
   it('test modes: grid search wins like the paper, pretrained_file .pt mapped, resnet50', () => {
     const c = loadConfig(`${D}fix_test_int.yml`);
     expect(c.model).toBe('resnet50');
-    expect(c.model_args).toEqual({ shortcut_alpha: 'own' });
+    expect(c.model_args).toEqual({ alpha_sharing: 'paper' });
     expect(c.classifier_form).toBe('paper');
     // The paper's two booleans (format_grid_search true, format_from_metric false) as one key.
     expect(c.format_search).toBe('grid');

@@ -31,12 +31,12 @@ const NETS: { name: string; args: Record<string, number | string>; C: number; S:
   { name: 'resnet50', args: {}, C: 3, S: 32, forms: ['weight_only'] }, // bottlenecks (its head is resnet18's stem)
   { name: 'mobilenet_v1', args: { width_mult: 0.25 }, C: 3, S: 32 }, // depthwise
   { name: 'mobilenet_v2', args: { width_mult: 0.5 }, C: 3, S: 32 }, // linear bottlenecks, signed identities
-  // The paper's forms (src/quant/classifier-form.ts 'paper': logits / s_in; ResNet shortcut_alpha
+  // The paper's forms (src/quant/classifier-form.ts 'paper': logits / s_in; ResNet alpha_sharing
   // own), one head form each: every family, per-layer and per-channel weights, a pool over 9 (c = 8/9).
   { name: 'cnn', args: { width: 8 }, C: 1, S: 14, quant: { classifierForm: 'paper' }, forms: ['weight_only'] },
-  { name: 'resnet20', args: { shortcut_alpha: 'own' }, C: 3, S: 12, quant: { classifierForm: 'paper', formatType: 'per_channel', inputFormatType: 'per_layer' }, forms: ['weight_only'] },
-  { name: 'resnet18', args: { shortcut_alpha: 'own' }, C: 3, S: 32, quant: { classifierForm: 'paper' }, forms: ['double_side'] },
-  { name: 'resnet50', args: { shortcut_alpha: 'own' }, C: 3, S: 32, quant: { classifierForm: 'paper' }, forms: ['weight_only'] }, // the first downsample owns its alpha
+  { name: 'resnet20', args: { alpha_sharing: 'paper' }, C: 3, S: 12, quant: { classifierForm: 'paper', formatType: 'per_channel', inputFormatType: 'per_layer' }, forms: ['weight_only'] },
+  { name: 'resnet18', args: { alpha_sharing: 'paper' }, C: 3, S: 32, quant: { classifierForm: 'paper' }, forms: ['double_side'] },
+  { name: 'resnet50', args: { alpha_sharing: 'paper' }, C: 3, S: 32, quant: { classifierForm: 'paper' }, forms: ['weight_only'] }, // the first downsample owns its alpha
   { name: 'mobilenet_v1', args: { width_mult: 0.25 }, C: 3, S: 32, quant: { classifierForm: 'paper' }, forms: ['weight_only'] },
   { name: 'mobilenet_v2', args: { width_mult: 0.5 }, C: 3, S: 32, quant: { classifierForm: 'paper' }, forms: ['weight_only'] },
 ];
@@ -57,7 +57,7 @@ const FORMS: HeadForm[] = ['weight_only', 'double_side', 'f8net_scaled'];
 
 gpuDescribe('integer export of the zoo', () => {
   for (const net of NETS) for (const form of net.forms ?? FORMS) {
-    const what = [net.quant?.formatType === 'per_channel' && 'per-channel weight lengths', net.quant?.classifierForm && `classifier ${net.quant.classifierForm}`, net.args.shortcut_alpha && `shortcut_alpha ${net.args.shortcut_alpha}`].filter(Boolean).join(', ');
+    const what = [net.quant?.formatType === 'per_channel' && 'per-channel weight lengths', net.quant?.classifierForm && `classifier ${net.quant.classifierForm}`, net.args.alpha_sharing && `alpha_sharing ${net.args.alpha_sharing}`].filter(Boolean).join(', ');
     it(`${net.name}${what ? ` (${what})` : ''}, head ${form}: integer logits equal the fake-quant logits; GPU equals CPU`, async () => {
       const e = Engine.get();
       let downsampleAlpha: number | null = null;
@@ -93,7 +93,7 @@ gpuDescribe('integer export of the zoo', () => {
         const want = Array.from(fc.w, (v, i) => Math.max(-127, Math.min(127, roundHalfEven(Math.fround(Math.fround(v * fc.c) * 2 ** flW[flW.length === 1 ? 0 : Math.floor(i / inner)])))) + 0); // + 0: no -0
         expect(Array.from(g.tensors[`${fcName}.weight`].data), `${fcName}: int8 weights`).toEqual(want);
       }
-      if (net.args.shortcut_alpha === 'own' && downsampleAlpha !== null) {
+      if (net.args.alpha_sharing === 'paper' && downsampleAlpha !== null) {
         // The first projection shortcut keeps its own alpha (6, conv1's is 8).
         expect(g.layers.find((l) => l.name === 'layer1.0.downsample')!.alpha).toBe(6);
       }
