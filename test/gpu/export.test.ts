@@ -21,6 +21,9 @@ import { quantizeImages, quantizeNormalized, runIntCpu } from '../../src/export/
 import { runIntGpu } from '../../src/export/run-gpu.js';
 import { poolFold } from '../../src/nn/qpool.js';
 
+/** The paper's forms of QuantConfig (with the ResNets' model argument alpha_sharing: paper). */
+const PAPER: Partial<QuantConfig> = { classifierForm: 'paper', foldOrder: 'paper', identityAdd: 'paper' };
+
 const NETS: { name: string; args: Record<string, number | string>; C: number; S: number; quant?: Partial<QuantConfig>; forms?: HeadForm[] }[] = [
   { name: 'cnn', args: { width: 8 }, C: 1, S: 14 }, // 14 -> 7 -> 3: pool over 9 (s = 3, c = 8/9)
   // Per-output-channel weight lengths: per-channel shifts, int32 outputs aligned by left shifts.
@@ -33,12 +36,12 @@ const NETS: { name: string; args: Record<string, number | string>; C: number; S:
   { name: 'mobilenet_v2', args: { width_mult: 0.5 }, C: 3, S: 32 }, // linear bottlenecks, signed identities
   // The paper's forms (src/quant/classifier-form.ts 'paper': logits / s_in; ResNet alpha_sharing
   // own), one head form each: every family, per-layer and per-channel weights, a pool over 9 (c = 8/9).
-  { name: 'cnn', args: { width: 8 }, C: 1, S: 14, quant: { classifierForm: 'paper' }, forms: ['weight_only'] },
-  { name: 'resnet20', args: { alpha_sharing: 'paper' }, C: 3, S: 12, quant: { classifierForm: 'paper', formatType: 'per_channel', inputFormatType: 'per_layer' }, forms: ['weight_only'] },
-  { name: 'resnet18', args: { alpha_sharing: 'paper' }, C: 3, S: 32, quant: { classifierForm: 'paper' }, forms: ['double_side'] },
-  { name: 'resnet50', args: { alpha_sharing: 'paper' }, C: 3, S: 32, quant: { classifierForm: 'paper' }, forms: ['weight_only'] }, // the first downsample owns its alpha
-  { name: 'mobilenet_v1', args: { width_mult: 0.25 }, C: 3, S: 32, quant: { classifierForm: 'paper' }, forms: ['weight_only'] },
-  { name: 'mobilenet_v2', args: { width_mult: 0.5 }, C: 3, S: 32, quant: { classifierForm: 'paper' }, forms: ['weight_only'] },
+  { name: 'cnn', args: { width: 8 }, C: 1, S: 14, quant: { ...PAPER }, forms: ['weight_only'] },
+  { name: 'resnet20', args: { alpha_sharing: 'paper' }, C: 3, S: 12, quant: { ...PAPER, formatType: 'per_channel', inputFormatType: 'per_layer' }, forms: ['weight_only'] },
+  { name: 'resnet18', args: { alpha_sharing: 'paper' }, C: 3, S: 32, quant: { ...PAPER }, forms: ['double_side'] },
+  { name: 'resnet50', args: { alpha_sharing: 'paper' }, C: 3, S: 32, quant: { ...PAPER }, forms: ['weight_only'] }, // the first downsample owns its alpha
+  { name: 'mobilenet_v1', args: { width_mult: 0.25 }, C: 3, S: 32, quant: { ...PAPER }, forms: ['weight_only'] },
+  { name: 'mobilenet_v2', args: { width_mult: 0.5 }, C: 3, S: 32, quant: { ...PAPER }, forms: ['weight_only'] },
 ];
 
 /** A fixed-point model with batch statistics and running lengths from a few training-mode passes. */
@@ -57,7 +60,7 @@ const FORMS: HeadForm[] = ['weight_only', 'double_side', 'f8net_scaled'];
 
 gpuDescribe('integer export of the zoo', () => {
   for (const net of NETS) for (const form of net.forms ?? FORMS) {
-    const what = [net.quant?.formatType === 'per_channel' && 'per-channel weight lengths', net.quant?.classifierForm && `classifier ${net.quant.classifierForm}`, net.args.alpha_sharing && `alpha_sharing ${net.args.alpha_sharing}`].filter(Boolean).join(', ');
+    const what = [net.quant?.formatType === 'per_channel' && 'per-channel weight lengths', net.quant?.classifierForm && `classifier ${net.quant.classifierForm}, fold ${net.quant.foldOrder}, identity ${net.quant.identityAdd ?? 'aligned'}`, net.args.alpha_sharing && `alpha_sharing ${net.args.alpha_sharing}`].filter(Boolean).join(', ');
     it(`${net.name}${what ? ` (${what})` : ''}, head ${form}: integer logits equal the fake-quant logits; GPU equals CPU`, async () => {
       const e = Engine.get();
       let downsampleAlpha: number | null = null;
