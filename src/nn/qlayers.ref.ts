@@ -38,7 +38,7 @@
 import { fixScaling, fraclenFromTensor, gridSearchFraclen, quantize, tensorStat, FRACLEN_C, type Metric } from '../quant/fixed.js';
 import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight, geometry, outSize, type Conv2dOptionsLike } from '../ops/conv2d.ref.js';
 import { refBatchStats, refUpdateRunningStats } from '../ops/batchnorm.ref.js';
-import { refFoldBn, refFoldPlain } from '../ops/fold.ref.js';
+import { refFoldBn, refFoldBnPaper, refPaperFoldWeight, refFoldPlain } from '../ops/fold.ref.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
 import type { HeadForm } from '../quant/head-form.js';
 import type { ClassifierForm } from '../quant/classifier-form.js';
@@ -84,6 +84,12 @@ export interface RefQLayerInput {
    * w_q = Q(w) alone, y = s_in x_q . w_q + b in training, x_q . w_q + b / s_in in evaluation.
    */
   classifierForm?: ClassifierForm;
+  /**
+   * 'paper' (QuantConfig.foldOrder): in evaluation with BN, w_f = ((t w) s_in) / s_next and
+   * b = (beta - t mean) / s_next with t = gamma / sqrt(var + eps), every step in f32 as the paper's
+   * code (src/ops/fold.ref.ts refFoldBnPaper); default 'fused' (f64 k w).
+   */
+  foldOrder?: 'fused' | 'paper';
   metric?: Metric;
   /** 'grid': input and weight lengths by grid search (§2) instead of from `metric`. */
   fraclenMethod?: 'metric' | 'grid';
@@ -226,10 +232,15 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
   const sNext = a.next ? fixScaling(a.next.alpha, a.next.fl, a.next.wl, a.next.signed) : 1;
   const eps = a.bn?.eps ?? 1e-5;
   const bias = a.bias ?? new Float64Array(O);
-  const { k, b } = a.bn ? refFoldBn(a.bn.gamma, a.bn.beta, mean!, vari!, sIn, sNext, eps) : refFoldPlain(bias, sIn, sNext);
+  const fused = a.bn ? refFoldBn(a.bn.gamma, a.bn.beta, mean!, vari!, sIn, sNext, eps) : refFoldPlain(bias, sIn, sNext);
+  const { k } = fused;
+  let { b } = fused;
+  const paperFold = a.foldOrder === 'paper' && !a.training && !!a.bn;
+  const pf = paperFold ? refFoldBnPaper(a.bn!.gamma, a.bn!.beta, mean!, vari!, sNext, eps) : null;
+  if (pf) b = pf.b;
 
   // 4. Weight length and w_q.
-  const wf = Float64Array.from(a.weight, (v, i) => k[Math.floor(i / innerW)] * v);
+  const wf = pf ? Float64Array.from(refPaperFoldWeight(a.weight, pf.t, sIn, sNext, innerW)) : Float64Array.from(a.weight, (v, i) => k[Math.floor(i / innerW)] * v);
   const wf32 = Float32Array.from(wf);
   const layout = { channels: O, inner: innerW };
   let flW: number[];
