@@ -238,7 +238,7 @@ def paper_logits(wrapper, imgs, normalize, real=True):
             x = torch.from_numpy(imgs[i:i + 100]).float() / 255
             out.append(wrapper(paper_input(x, normalize)))
     z = torch.cat(out).numpy()
-    return z * paper_logit_scale(wrapper.module) if real else z
+    return z.astype('float64') * paper_logit_scale(wrapper.module) if real else z
 
 
 def f8net_logits(ck, tmp, tag, flat, n, runner='gpu'):
@@ -257,8 +257,10 @@ def compare_forms(wrapper, imgs, normalize, got, form):
     (src/quant/classifier-form.ts) returns what the paper's evaluation returns, the logits / s_in:
     both are compared as they come and then multiplied by the paper's s_in; folded returns real
     logits, compared with the paper's times its s_in."""
+    import numpy as np
     s = paper_logit_scale(wrapper.module)
-    z = paper_logits(wrapper, imgs, normalize, real=False)
+    # float64 before the product: float32 z * s stays float32 in numpy and rounds (2^-25 at logits of 0.5..1).
+    z = paper_logits(wrapper, imgs, normalize, real=False).astype(np.float64)
     return compare(z * s, got * s if form == 'paper' else got)
 
 
