@@ -9,12 +9,10 @@
  * Forms. The paper's code has one classifier form (src/quant/classifier-form.ts 'paper') and
  * gives the projection shortcut of a chain-starting block (ResNet-50's first) its own alpha
  * (src/nn/residual.ts AlphaSharing). A checkpoint of those forms goes out as it is. For one made
- * with f8net's forms the report says what the paper's code will compute differently: a 'folded'
- * classifier's weights are quantised there as Q(w), not Q(s_in w); and a ResNet whose shortcuts
- * share alpha (alpha_sharing f8net) gets each downsample's alpha written as its block's conv1 alpha: where
- * the paper's shortcut owns its alpha (a chain-starting block) f8net's conv1 owns the one both
- * used, so the paper's shortcut scales as f8net's did; the paper's other shortcuts read their
- * master's alpha and leave the written one unused.
+ * with f8net's forms the report says what the paper's code will compute differently (a 'folded'
+ * classifier's weights are quantised there as Q(w), not Q(s_in w); alpha_sharing f8net, fold_order
+ * fused, identity_add aligned); the tensors go out as they are either way (export then import is
+ * the identity).
  *
  * @example
  *   exportPaperCheckpoint('runs/r18/best.safetensors', 'best_model.pt');
@@ -44,16 +42,7 @@ export function exportPaperCheckpoint(from: string, out: string): PaperExportRep
   if ((cfg.classifier_form ?? 'folded') !== 'paper') notes.push("classifier_form folded: the paper's linear quantises the weight alone (Q(w), not Q(s_in w)); its logits differ by that rounding (train with --set classifier_form=paper for the same predictions)");
   const args = (cfg.model_args ?? {}) as Record<string, unknown>;
   const sharedShortcuts = paperFamily(model) === 'resnet' && args.alpha_sharing !== 'paper';
-  let rewritten = 0;
-  for (const [name, e0] of ck.model) {
-    let e = e0;
-    const ds = sharedShortcuts ? /^(layer\d+\.\d+)\.downsample\.alpha$/.exec(name) : null;
-    if (ds) {
-      const owner = ck.model.get(`${ds[1]}.conv1.alpha`);
-      if (!owner) throw new F8Error('BAD_INPUT', `${from}: ${name} has no ${ds[1]}.conv1.alpha beside it`);
-      e = owner;
-      rewritten++;
-    }
+  for (const [name, e] of ck.model) {
     const p = paperNameOf(name, model);
     if (p === null) {
       skipped.push(name);
@@ -66,7 +55,7 @@ export function exportPaperCheckpoint(from: string, out: string): PaperExportRep
     if (p.endsWith('.bn.running_var')) tensors.push({ name: `module.${p.slice(0, -'running_var'.length)}num_batches_tracked`, dtype: 'I64', shape: [], data: new BigInt64Array(1) });
   }
   writeTorchCheckpoint(out, tensors, { last_epoch: ck.meta.epoch });
-  if (sharedShortcuts) notes.push("alpha_sharing f8net: the paper's classifier owns its alpha where f8net's fc uses the last identity chain's; its logits differ by that scaling (import with the paper's forms, or train with model_args alpha_sharing paper)");
-  if (rewritten) notes.push(`alpha_sharing f8net: ${rewritten} downsample alphas written as their block's conv1 alpha (the paper's first ResNet-50 shortcut owns its alpha and so scales as f8net's shared one did; the others read their master's)`);
+  if (sharedShortcuts) notes.push("alpha_sharing f8net: the paper's classifier (and ResNet-50's first projection shortcut) own their alphas where f8net's use a master's; the file holds each layer's own alpha, so the paper scales those layers differently (train with model_args alpha_sharing paper for the same predictions)");
+  if ((cfg.fold_order ?? 'fused') !== 'paper' || (cfg.identity_add ?? 'aligned') !== 'paper') notes.push("fold_order / identity_add not paper: the paper's evaluation folds in its own f32 order and adds identities unscaled; weight codes at rounding boundaries and identity sums where lengths differ come out differently (set both to paper for the same predictions)");
   return { written: tensors.length, skipped, model, notes };
 }

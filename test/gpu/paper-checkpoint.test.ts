@@ -108,7 +108,11 @@ gpuDescribe("the paper's checkpoints as fp_pretrained_file and resume", () => {
 
     // export-checkpoint --format f8net-pytorch, then read back: the identity, with the counters the paper's strict load needs.
     const back = join(dir, 'back.pt');
-    exportPaperCheckpoint(join(r.logDir, 'last.safetensors'), back);
+    // f8net's forms (this run's config): the tensors go out as they are, with one note per form the paper computes differently.
+    const notes = exportPaperCheckpoint(join(r.logDir, 'last.safetensors'), back).notes.join('\n');
+    expect(notes).toMatch(/classifier_form folded/);
+    expect(notes).toMatch(/alpha_sharing f8net/);
+    expect(notes).toMatch(/fold_order \/ identity_add not paper/);
     const tc = readTorchCheckpoint(back);
     expect(tc.tensors.get('module.head.0.bn.num_batches_tracked')!.dtype).toBe('I64');
     expect(tc.tensors.get('module.head.0.alpha')!.shape).toEqual([]);
