@@ -227,8 +227,9 @@ def paper_logit_scale(model):
     return float(scale) * ws
 
 
-def paper_logits(wrapper, imgs, normalize):
-    """The paper's evaluation (eval mode, its input rule) of [n, 3, H, W] uint8 images, as real logits."""
+def paper_logits(wrapper, imgs, normalize, real=True):
+    """The paper's evaluation (eval mode, its input rule) of [n, 3, H, W] uint8 images, as real
+    logits (real=False: as it returns them, in units of its classifier's input scaling)."""
     import torch
     wrapper.eval()
     out = []
@@ -236,7 +237,8 @@ def paper_logits(wrapper, imgs, normalize):
         for i in range(0, len(imgs), 100):
             x = torch.from_numpy(imgs[i:i + 100]).float() / 255
             out.append(wrapper(paper_input(x, normalize)))
-    return torch.cat(out).numpy() * paper_logit_scale(wrapper.module)
+    z = torch.cat(out).numpy()
+    return z.astype('float64') * paper_logit_scale(wrapper.module) if real else z
 
 
 def f8net_logits(ck, tmp, tag, flat, n, runner='gpu'):
@@ -248,6 +250,18 @@ def f8net_logits(ck, tmp, tag, flat, n, runner='gpu'):
     rows = [json.loads(l) for l in lines]
     assert [r['image'] for r in rows] == sorted(r['image'] for r in rows), 'predict returned the images out of order'
     return np.array([r['logits'] for r in rows], dtype=np.float64)
+
+
+def compare_forms(wrapper, imgs, normalize, got, form):
+    """The paper's logits against f8net's `got` in real units. f8net's classifier_form paper
+    (src/quant/classifier-form.ts) returns what the paper's evaluation returns, the logits / s_in:
+    both are compared as they come and then multiplied by the paper's s_in; folded returns real
+    logits, compared with the paper's times its s_in."""
+    import numpy as np
+    s = paper_logit_scale(wrapper.module)
+    # float64 before the product: float32 z * s stays float32 in numpy and rounds (2^-25 at logits of 0.5..1).
+    z = paper_logits(wrapper, imgs, normalize, real=False).astype(np.float64)
+    return compare(z * s, got * s if form == 'paper' else got)
 
 
 def compare(a, b):
@@ -281,6 +295,15 @@ def logit_roundtrip(a, nets):
     common = ['--set', 'dataset=folder', '--set', f'dataset_dir={ds}', '--set', f'image_size={a.size}', *head, *a.f8net_set]
     cifar = os.path.join(tmp, 'cifar')
     train_data = ['--set', 'dataset=cifar10', '--set', f'dataset_dir={cifar}', *head, *a.f8net_set] if a.size == 32 else common
+    # The paper's forms (default): the import of a paper checkpoint selects them; f8net's own
+    # training run is told. --forms f8net: f8net's folded classifier and shared shortcut alpha.
+    paper_forms = a.forms == 'paper'
+    form = 'paper' if paper_forms else 'folded'
+    def forms_of(name, train):
+        out = ['--set', f'classifier_form={form}', '--set', f"fold_order={'paper' if paper_forms else 'fused'}", '--set', f"identity_add={'paper' if paper_forms else 'aligned'}"]
+        if name.startswith('resnet'):
+            out += ['--set', 'model_args={alpha_sharing: %s}' % ('paper' if paper_forms else 'f8net')] if train else ['--model-args', '{alpha_sharing: %s}' % ('paper' if paper_forms else 'f8net')]
+        return out
     results = []
     for name, module, depth in NETS:
         if name not in nets:
@@ -313,17 +336,16 @@ def logit_roundtrip(a, nets):
             model.classifier[0].bias -= torch.from_numpy(paper_logits(wrapper, imgs[:200], a.normalize).mean(0)).float()
         pt = os.path.join(tmp, f'{name}.pt')
         torch.save({'model': wrapper.state_dict(), 'last_epoch': 1}, pt)
-        ours = paper_logits(wrapper, imgs, a.normalize)
         ck = os.path.join(tmp, f'{name}.safetensors')
-        f8net('import', '--from', pt, '--model', name, '--stage', 'fixed', '--num-classes', '10', '--out', ck, '--force', *common)
+        f8net('import', '--from', pt, '--model', name, '--stage', 'fixed', '--num-classes', '10', '--out', ck, '--force', *forms_of(name, False), *common)
         got = f8net_logits(ck, tmp, name, flat, a.images, a.runner)
-        fwd = compare(ours, got)
+        fwd = compare_forms(wrapper, imgs, a.normalize, got, form)
         print(f'{name} paper -> f8net: {100 * fwd[0]:.1f}% identical top-1 of {a.images}, largest logit difference {fwd[1]:.3g} (largest logit {fwd[2]:.3g}, {fwd[3]} classes predicted)', flush=True)
         # f8net -> paper
         run = os.path.join(tmp, f'{name}-f8net-run')
         f8net('train', '--set', f'model={name}', '--set', 'floating_model=false', '--set', f'fp_pretrained_file={pt}', '--set', 'num_classes=10',
               '--set', 'num_epochs=1', '--set', 'max_train_samples=64', '--set', 'max_test_samples=16', '--set', 'batch_size=16', '--set', 'lr=0.001',
-              '--set', f'log_dir={run}', '--set', 'exist_ok=true', '--quiet', *train_data)
+              '--set', f'log_dir={run}', '--set', 'exist_ok=true', '--quiet', *forms_of(name, True), *train_data)
         ck2 = os.path.join(run, 'last.safetensors')
         theirs = f8net_logits(ck2, tmp, f'{name}-back', flat, a.images, a.runner)
         back = os.path.join(tmp, f'{name}-back.pt')
@@ -331,12 +353,12 @@ def logit_roundtrip(a, nets):
         ft = paper_shim.load_fix_train(yml)
         model2, wrapper2 = ft.get_model()
         wrapper2.load_state_dict(torch.load(back, map_location=lambda s, loc: s)['model'])
-        rev = compare(paper_logits(wrapper2, imgs, a.normalize), theirs)
+        rev = compare_forms(wrapper2, imgs, a.normalize, theirs, form)
         print(f'{name} f8net -> paper: {100 * rev[0]:.1f}% identical top-1 of {a.images}, largest logit difference {rev[1]:.3g} (largest logit {rev[2]:.3g}, {rev[3]} classes predicted)', flush=True)
         results.append({'net': name, 'paper_to_f8net': fwd, 'f8net_to_paper': rev})
     if a.json:
         with open(a.json, 'w') as f:
-            json.dump({'images': a.images, 'size': a.size, 'normalize': a.normalize, 'results': results}, f, indent=1)
+            json.dump({'images': a.images, 'size': a.size, 'normalize': a.normalize, 'forms': a.forms, 'results': results}, f, indent=1)
 
 def main():
     ap = argparse.ArgumentParser()
@@ -349,6 +371,7 @@ def main():
     ap.add_argument('--size', type=int, default=32, help='their height and width (a multiple of 8)')
     ap.add_argument('--normalize', action='store_true', help="the paper's normalize: true head (double_side) instead of weight_only")
     ap.add_argument('--f8net-set', action='append', default=[], help='more arguments for f8net import/train, e.g. --f8net-set=--set --f8net-set=key=value')
+    ap.add_argument('--forms', choices=['paper', 'f8net'], default='paper', help="f8net's classifier_form and ResNet alpha_sharing for --logits: paper (the paper's, what import of its checkpoint selects) or f8net (folded, shared: the earlier figures)")
     ap.add_argument('--work', help='keep the files of --logits in this folder')
     ap.add_argument('--runner', choices=['gpu', 'cpu'], default='gpu', help="f8net predict's runner of the integer model (gpu: ~7x faster on lavapipe; cpu: the reference)")
     ap.add_argument('--json', help='write the --logits figures here')

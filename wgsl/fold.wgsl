@@ -40,6 +40,18 @@ fn sn(o: u32) -> f32 {
   b_out[o] = (beta[o] - gamma[o] * mean[o] * r) / sn(o);
 }
 
+// The paper's operation order (fold_order paper, evaluation only: models/fix_quant_ops.py of the
+// F8Net code): t[o] = gamma[o] / sqrt(var[o] + eps) into k_out, b[o] = (beta[o] - t[o] * mean[o]) / s_next;
+// the caller forms w_f = ((t[o] * w) * s_in) / s_next elementwise, in that order. Every step is
+// one f32 operation rounded as torch rounds it on the CPU (sqrt and / correctly rounded on lavapipe).
+@compute @workgroup_size(64) fn fold_bn_paper(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let o = gid.x;
+  if (o >= p.o) { return; }
+  let t = gamma[o] / sqrt(variance[o] + p.eps);
+  k_out[o] = t;
+  b_out[o] = (beta[o] - t * mean[o]) / sn(o);
+}
+
 @compute @workgroup_size(64) fn fold_plain(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x;
   if (o >= p.o) { return; }

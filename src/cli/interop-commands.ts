@@ -17,5 +17,6 @@ export function registerInteropCommands(program: Command): void {
       if (o.format !== 'f8net-pytorch') throw new F8Error('BAD_INPUT', `--format ${o.format}: expected f8net-pytorch`);
       const r = exportPaperCheckpoint(o.checkpoint, o.out);
       process.stdout.write(`wrote ${o.out}: ${r.written} tensors of ${r.model} in the paper's names (${r.skipped.length} f8net-only entries left out)\n`);
+      for (const n of r.notes) process.stderr.write(`note: ${n}\n`);
     });
 }

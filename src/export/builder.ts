@@ -71,6 +71,8 @@ export class IntGraphBuilder {
   private inputVal: Val | null = null;
   private outputVal: Val | null = null;
   private inputSpec: IntGraph['input'] | null = null;
+  /** The linear layer that produced each linear node's value (the output's classifier form). */
+  private readonly linearOf = new Map<string, QLinear>();
 
   constructor(
     private readonly captures: Map<QLayer, LayerCapture>,
@@ -179,6 +181,7 @@ export class IntGraphBuilder {
       );
     }
     if (L instanceof QLinear) {
+      this.linearOf.set(`${name}.out`, L);
       return this.emit({ op: 'linear', name, input: x.name, output: `${name}.out`, weight: `${name}.weight`, bias: `${name}.bias`, epilogue: epi('int32', shift) }, { dtype: 'int32', shape: [O], fl: top });
     }
     throw new F8Error('UNSUPPORTED', `export: layer ${name} is neither a conv nor a linear layer`);
@@ -207,6 +210,8 @@ export class IntGraphBuilder {
    * E), as an operand in the units of N, the layer that reads the block output.
    */
   identity(x: Val, entry: QLayer, next: QLayer): Operand {
+    // identityAdd 'paper' (src/nn/residual.ts): the raw block input is added as it is (its value in N's units is X / 2^fl_x).
+    if (entry.quant.identityAdd === 'paper') return { val: x, relu: !entry.inputSigned, fl: x.fl };
     if (entry.alphaOwner !== next.alphaOwner) {
       throw new F8Error('UNSUPPORTED', `export: the identity shortcut from ${this.nameOf(entry)} to ${this.nameOf(next)} joins two clipping levels; their ratio is not a power of two (no integer shift)`);
     }
@@ -330,7 +335,7 @@ export class IntGraphBuilder {
       producer: meta.producer,
       model: meta.model,
       input: this.inputSpec,
-      output: { name: this.outputVal.name, fl: this.outputVal.fl },
+      output: { name: this.outputVal.name, fl: this.outputVal.fl, classifierForm: this.linearOf.get(this.outputVal.name)?.classifierForm ?? 'folded' },
       values: this.values,
       nodes: this.nodes,
       tensors: this.tensors,

@@ -41,7 +41,7 @@ const FIELDS = {
   top: ['format', 'version', 'producer', 'model', 'input', 'output', 'values', 'nodes', 'layers', 'tensors', 'weights'],
   model: ['name', 'args', 'dataset', 'classes', 'checkpoint', 'classNames'],
   input: ['name', 'dtype', 'shape', 'fl', 'scale', 'mean', 'std', 'headForm'],
-  output: ['name', 'fl'],
+  output: ['name', 'fl', 'classifierForm'],
   value: ['name', 'dtype', 'shape', 'fl'],
   layer: ['name', 'inputSigned', 'inputFl', 'weightFl', 'alpha'],
   epilogue: ['relu', 'shift', 'out'],
@@ -69,7 +69,7 @@ function badInput(file: string, msg: string): never {
   throw new F8Error('BAD_INPUT', `${file}: ${msg}`);
 }
 
-const OPTIONAL_FIELDS: ReadonlySet<string> = new Set(['classNames', 'headForm']);
+const OPTIONAL_FIELDS: ReadonlySet<string> = new Set(['classNames', 'headForm', 'classifierForm']);
 
 /** A copy of `raw` with exactly `fields` (none missing, none unknown); nested objects by `nested`. */
 function pick(raw: unknown, fields: readonly string[], what: string, file: string): Obj {

@@ -34,6 +34,7 @@
  * Output. `output.name` is int32 logits [classes] at `output.fl`: logit = v / 2^fl.
  */
 import type { HeadForm } from '../quant/head-form.js';
+import type { ClassifierForm } from '../quant/classifier-form.js';
 
 export const INT_MODEL_FORMAT = 'f8net-int-model';
 export const INT_MODEL_VERSION = 1;
@@ -161,7 +162,12 @@ export interface IntGraph {
   /** Where it came from: model name and args, data set, number of classes, source checkpoint; class names when the data set had them. */
   model: { name: string; args: Record<string, unknown>; dataset: string; classes: number; checkpoint: string; classNames?: string[] };
   input: IntInputSpec;
-  output: { name: string; fl: number };
+  /**
+   * The logits: int32 at fl. classifierForm (src/quant/classifier-form.ts), for people and checks:
+   * 'paper' logits are the real logits divided by the classifier's s_in (same top-1); absent in
+   * files made before classifier forms: 'folded', real logits.
+   */
+  output: { name: string; fl: number; classifierForm?: ClassifierForm };
   /** Every value, the input and the output included. */
   values: IntValueInfo[];
   nodes: IntNode[];

@@ -103,6 +103,7 @@ function metadata(g: IntGraph, form: OnnxForm): { key: string; value: string }[]
     [ONNX_META.layers]: JSON.stringify(g.layers),
   };
   if (g.input.headForm) m[ONNX_META.headForm] = g.input.headForm;
+  if (g.output.classifierForm) m[ONNX_META.classifierForm] = g.output.classifierForm;
   return Object.entries(m).map(([key, value]) => ({ key, value }));
 }
 

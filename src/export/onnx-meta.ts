@@ -24,5 +24,7 @@ export const ONNX_META = {
   inputShape: 'f8net.input_shape',
   /** The first layer's form (src/quant/head-form.ts); absent for graphs made before head forms. */
   headForm: 'f8net.head_form',
+  /** The classifier's form (src/quant/classifier-form.ts): paper logits are the real ones / s_in; absent: folded. */
+  classifierForm: 'f8net.classifier_form',
   layers: 'f8net.layers',
 } as const;

@@ -36,6 +36,7 @@
  *   validateGraph(g, 'runs/x/int/model.json'); // throws F8Error('BAD_INPUT', 'runs/x/int/model.json: node conv1: ...')
  */
 import { HEAD_FORMS, WEIGHT_ONLY_FL, type HeadForm } from '../quant/head-form.js';
+import { CLASSIFIER_FORMS, type ClassifierForm } from '../quant/classifier-form.js';
 import { F8Error } from '../runtime/errors.js';
 import { INT_MODEL_FORMAT, INT_MODEL_VERSION, type IntGraph } from './graph.js';
 
@@ -213,6 +214,9 @@ export function validateGraph(g: IntGraph, where: string): void {
   const output = obj(g.output, 'output');
   const outName = name(output.name, 'output');
   const outFl = int(output.fl, -MAX_FL, MAX_FL, 'output.fl');
+  if (output.classifierForm !== undefined && !CLASSIFIER_FORMS.includes(output.classifierForm as ClassifierForm)) {
+    bad(`output.classifierForm is ${show(output.classifierForm)}, expected one of ${CLASSIFIER_FORMS.map((f) => `"${f}"`).join(', ')}`);
+  }
   const outValue = values.get(outName);
   if (!outValue) bad(`output ${outName} is not among the values`);
   if (outValue!.dtype !== 'int32' || !sameShape(outValue!.shape, [classes]) || outValue!.fl !== outFl) {

@@ -18,6 +18,7 @@ import { ResNet, RESNETS } from './resnet.js';
 import { MobileNetV1 } from './mobilenet_v1.js';
 import { MobileNetV2 } from './mobilenet_v2.js';
 import { layerRows, type LayerInfo } from './shapes.js';
+import { ALPHA_SHARINGS, type AlphaSharing } from '../nn/residual.js';
 
 export interface DataShape {
   inChannels: number;
@@ -42,6 +43,12 @@ function num(args: Record<string, unknown>, key: string, model: string, dflt: nu
   return v;
 }
 
+function oneOf<T extends string>(args: Record<string, unknown>, key: string, model: string, values: readonly T[], dflt: T): T {
+  const v = args[key] ?? dflt;
+  if (typeof v !== 'string' || !values.includes(v as T)) throw new F8Error('BAD_CONFIG', `model ${model}: argument ${key} must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as T;
+}
+
 const IMAGENET: DataShape = { inChannels: 3, numClasses: 1000, imageSize: 224 };
 const CIFAR: DataShape = { inChannels: 3, numClasses: 10, imageSize: 32 };
 
@@ -50,8 +57,9 @@ function resnetEntry(name: keyof typeof RESNETS, doc: string): [string, Entry] {
   return [
     name,
     {
-      builder: (_a, d, q, r) => new ResNet(spec, d, q, r),
-      args: [],
+      // alpha_sharing (src/nn/residual.ts): 'f8net' (default) or 'paper' (the paper's first projection shortcut and classifier own their alphas).
+      builder: (a, d, q, r) => new ResNet(spec, d, q, r, oneOf<AlphaSharing>(a, 'alpha_sharing', name, ALPHA_SHARINGS, 'f8net')),
+      args: ['alpha_sharing'],
       doc,
       data: spec.form === 'imagenet' ? IMAGENET : CIFAR,
     },

@@ -19,7 +19,8 @@
  *   fc                       fc
  *
  * F8Net relations (src/nn/residual.ts): conv1 -> conv2 (-> conv3) -> next block's conv1; the
- * downsample shares conv1's alpha and also feeds the next block's conv1; identity blocks pass
+ * downsample shares conv1's alpha (model argument alpha_sharing: paper gives the first block's
+ * downsample of ResNet-50 and fc their own, as the paper's code) and also feeds the next block's conv1; identity blocks pass
  * their alpha on to the next block's readers; the last block feeds fc (after ReLU and global
  * average pooling). conv1 of the network reads the network input (signed).
  *
@@ -29,7 +30,7 @@
 import { globalPoolFor } from '../nn/qpool.js';
 import { Module, Sequential } from '../nn/module.js';
 import { QConv2d, QLinear, type QLayer, type QuantConfig } from '../nn/qlayers.js';
-import { identityShortcut, wireBlocks, type ResidualBlock } from '../nn/residual.js';
+import { identityShortcut, wireBlocks, type ResidualBlock, type AlphaSharing } from '../nn/residual.js';
 import { maxPool, relu, residualAdd } from '../nn/traced.js';
 import type { Tensor } from '../tensor.js';
 import type { Rng } from '../runtime/rng.js';
@@ -155,7 +156,8 @@ export class ResNet extends Module {
   readonly fc: QLinear;
   private readonly maxPool: boolean;
 
-  constructor(spec: ResNetSpec, data: DataShape, quant: QuantConfig, rng: Rng) {
+  /** alphaSharing: see src/nn/residual.ts AlphaSharing ('f8net', F8NET.md §4; 'paper': the paper's fix_resnet.py). */
+  constructor(spec: ResNetSpec, data: DataShape, quant: QuantConfig, rng: Rng, alphaSharing: AlphaSharing = 'f8net') {
     super();
     const p = resnetPlan(spec, data);
     this.maxPool = p.maxPool;
@@ -163,7 +165,7 @@ export class ResNet extends Module {
     this.stages = p.stages.map((st, s) => this.child(`layer${s + 1}`, new Sequential(st.map((b) => new ResNetBlock(b, quant, rng)))));
     this.blocks = this.stages.flatMap((s) => s.layers as ResNetBlock[]);
     this.fc = this.child('fc', new QLinear('fc', p.fc.inFeatures, p.fc.outFeatures, { inputSigned: false, quant, rng }));
-    wireBlocks(this.conv1, this.blocks, this.fc);
+    wireBlocks(this.conv1, this.blocks, this.fc, { alphaSharing });
   }
 
   forward(x: Tensor): Tensor {

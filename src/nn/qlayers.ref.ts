@@ -38,9 +38,10 @@
 import { fixScaling, fraclenFromTensor, gridSearchFraclen, quantize, tensorStat, FRACLEN_C, type Metric } from '../quant/fixed.js';
 import { refConv2d, refConv2dBackwardInput, refConv2dBackwardWeight, geometry, outSize, type Conv2dOptionsLike } from '../ops/conv2d.ref.js';
 import { refBatchStats, refUpdateRunningStats } from '../ops/batchnorm.ref.js';
-import { refFoldBn, refFoldPlain } from '../ops/fold.ref.js';
+import { refFoldBn, refFoldBnPaper, refPaperFoldWeight, refFoldPlain } from '../ops/fold.ref.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
 import type { HeadForm } from '../quant/head-form.js';
+import type { ClassifierForm } from '../quant/classifier-form.js';
 
 export interface RefBn {
   gamma: ArrayLike<number>;
@@ -78,6 +79,17 @@ export interface RefQLayerInput {
   signed: boolean;
   /** The layer reads the network input in this form (src/nn/qlayers.ts HeadForm); absent: not a head. */
   headForm?: HeadForm;
+  /**
+   * A linear layer's classifier form (src/quant/classifier-form.ts; default 'folded'). 'paper':
+   * w_q = Q(w) alone, y = s_in x_q . w_q + b in training, x_q . w_q + b / s_in in evaluation.
+   */
+  classifierForm?: ClassifierForm;
+  /**
+   * 'paper' (QuantConfig.foldOrder): in evaluation with BN, w_f = ((t w) s_in) / s_next and
+   * b = (beta - t mean) / s_next with t = gamma / sqrt(var + eps), every step in f32 as the paper's
+   * code (src/ops/fold.ref.ts refFoldBnPaper); default 'fused' (f64 k w).
+   */
+  foldOrder?: 'fused' | 'paper';
   metric?: Metric;
   /** 'grid': input and weight lengths by grid search (§2) instead of from `metric`. */
   fraclenMethod?: 'metric' | 'grid';
@@ -156,6 +168,7 @@ function log2Margin(stats: ArrayLike<number>, c: number, flmax: number): number 
 const halfMargin = (v: number) => Math.abs(v - Math.floor(v) - 0.5);
 
 export function refQLayer(a: RefQLayerInput): RefQLayerResult {
+  if ((a.classifierForm ?? 'folded') === 'paper') return refPaperLinear(a);
   const isConv = a.conv !== undefined;
   const xs = isConv ? a.xShape : [a.xShape[0], a.xShape[1], 1, 1];
   const ws = isConv ? a.wShape : [a.wShape[0], a.wShape[1], 1, 1];
@@ -219,10 +232,15 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
   const sNext = a.next ? fixScaling(a.next.alpha, a.next.fl, a.next.wl, a.next.signed) : 1;
   const eps = a.bn?.eps ?? 1e-5;
   const bias = a.bias ?? new Float64Array(O);
-  const { k, b } = a.bn ? refFoldBn(a.bn.gamma, a.bn.beta, mean!, vari!, sIn, sNext, eps) : refFoldPlain(bias, sIn, sNext);
+  const fused = a.bn ? refFoldBn(a.bn.gamma, a.bn.beta, mean!, vari!, sIn, sNext, eps) : refFoldPlain(bias, sIn, sNext);
+  const { k } = fused;
+  let { b } = fused;
+  const paperFold = a.foldOrder === 'paper' && !a.training && !!a.bn;
+  const pf = paperFold ? refFoldBnPaper(a.bn!.gamma, a.bn!.beta, mean!, vari!, sNext, eps) : null;
+  if (pf) b = pf.b;
 
   // 4. Weight length and w_q.
-  const wf = Float64Array.from(a.weight, (v, i) => k[Math.floor(i / innerW)] * v);
+  const wf = pf ? Float64Array.from(refPaperFoldWeight(a.weight, pf.t, sIn, sNext, innerW)) : Float64Array.from(a.weight, (v, i) => k[Math.floor(i / innerW)] * v);
   const wf32 = Float32Array.from(wf);
   const layout = { channels: O, inner: innerW };
   let flW: number[];
@@ -373,5 +391,123 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
     runningVar,
     grads,
     margins: { flX: flXMargin, x: xMargin, flW: flWMargin, w: wMargin },
+  };
+}
+
+/**
+ * The paper's classifier form (src/quant/classifier-form.ts) of a linear layer, forward and
+ * backward in float64:
+ *   fl, s_in as in refQLayer (no head form, no BN, no following layer: it is the last layer)
+ *   w_q  = fakeQuant(w, fl_w), fl_w from w itself (mask m_w)
+ *   train: y = s_in (x_q . w_q + b / s_in) (= s_in x_q . w_q + b, as the GPU layer computes it)
+ *   eval:  y = x_q . w_q + b / s_in, b / s_in on the accumulator grid 2^-(fl + fl_w) with quantBias
+ * Backward: dL/dx_q = s_in gy . w_q (eval: gy . w_q), the m_x mask; dL/dw = m_w (s_in x_q^T gy);
+ * dL/db = sum gy (eval: / s_in); dL/ds_in = sum gy (x_q . w_q) (eval: -sum gy b / s_in^2).
+ */
+function refPaperLinear(a: RefQLayerInput): RefQLayerResult {
+  if (a.conv !== undefined || a.bn) throw new Error('refPaperLinear: the paper classifier form is a linear layer without BN');
+  const [N, K] = a.xShape;
+  const O = a.wShape[0];
+  const metric = a.metric ?? 'std';
+  const grid = a.fraclenMethod === 'grid';
+  const wwl = a.weightWl ?? 8;
+  const { wl, signed } = a;
+  let fl = a.inputFraclen;
+  let flXMargin = Infinity;
+  if (fl === undefined && grid) fl = gridSearchFraclen(a.x, { wl, signed }).fl;
+  else if (fl === undefined) {
+    fl = fraclenFromTensor(a.x, { wl, signed, metric });
+    flXMargin = log2Margin([tensorStat(a.x, metric)], FRACLEN_C[signed ? 'signed' : 'unsigned'][metric], wl - (signed ? 1 : 0));
+  }
+  const flS = a.scaleFraclen ?? fl;
+  const sIn = fixScaling(a.alpha, flS, wl, signed);
+  const qx = quantize(Float32Array.from(a.x), fl, { wl, signed });
+  const xq = qx.value;
+  // The weight alone: its length and its quantisation.
+  const layout = { channels: O, inner: K };
+  const w32 = Float32Array.from(a.weight);
+  let flW: number[];
+  let flWMargin = Infinity;
+  const cW = FRACLEN_C.signed[metric];
+  if (grid) flW = a.perChannel ? [...gridSearchFraclen(w32, { wl: wwl, signed: true, perChannel: layout }).fl] : [gridSearchFraclen(w32, { wl: wwl, signed: true }).fl];
+  else if (a.perChannel) {
+    flW = [...fraclenFromTensor(a.weight, { wl: wwl, signed: true, metric, perChannel: layout })];
+    flWMargin = log2Margin(tensorStat(a.weight, metric, layout), cW, wwl - 1);
+  } else {
+    flW = [fraclenFromTensor(a.weight, { wl: wwl, signed: true, metric })];
+    flWMargin = log2Margin([tensorStat(a.weight, metric)], cW, wwl - 1);
+  }
+  const flO = (o: number) => flW[a.perChannel ? o : 0];
+  const qw = a.perChannel ? quantize(w32, Int32Array.from(flW), { wl: wwl, signed: true, channelAxis: layout }) : quantize(w32, flW[0], { wl: wwl, signed: true });
+  const wq = qw.value;
+  let wMargin = Infinity;
+  for (let i = 0; i < a.weight.length; i++) wMargin = Math.min(wMargin, halfMargin(a.weight[i] * 2 ** flO(Math.floor(i / K))));
+  // b / s_in (foldPlain with s_in as the divisor), on the accumulator grid with quantBias.
+  const bias = a.bias ?? new Float64Array(O);
+  const bS = Array.from({ length: O }, (_, o) => bias[o] / sIn);
+  const bAdd = a.quantBias ? bS.map((v, o) => roundHalfEven(v * 2 ** (fl + flO(o))) / 2 ** (fl + flO(o))) : bS;
+  const dot = new Float64Array(N * O);
+  for (let n = 0; n < N; n++) {
+    for (let o = 0; o < O; o++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += xq[n * K + k] * wq[o * K + k];
+      dot[n * O + o] = acc;
+    }
+  }
+  const f = a.training ? sIn : 1;
+  const y = Float64Array.from(dot, (v, i) => f * (v + bAdd[i % O]));
+  let grads: RefQLayerGrads | null = null;
+  if (a.gy) {
+    const G = Float64Array.from(a.gy);
+    const gx = new Float64Array(N * K);
+    const gW = new Float64Array(O * K);
+    const gBias = new Float64Array(O);
+    let gSIn = 0;
+    let gSInAbs = 0;
+    for (let n = 0; n < N; n++) {
+      for (let o = 0; o < O; o++) {
+        const g = G[n * O + o];
+        gBias[o] += a.training ? g : g / sIn;
+        const t = a.training ? g * dot[n * O + o] : (-g * bS[o]) / sIn;
+        gSIn += t;
+        gSInAbs += Math.abs(t);
+        for (let k = 0; k < K; k++) {
+          gx[n * K + k] += f * g * wq[o * K + k];
+          gW[o * K + k] += f * g * xq[n * K + k];
+        }
+      }
+    }
+    for (let i = 0; i < gx.length; i++) gx[i] *= qx.mask[i];
+    for (let i = 0; i < gW.length; i++) gW[i] *= qw.mask[i];
+    grads = {
+      x: gx,
+      weight: gW,
+      gamma: null,
+      beta: null,
+      bias: gBias,
+      alpha: (gSIn * Math.sign(a.alpha) * 2 ** flS) / den(wl, signed),
+      alphaNext: 0,
+      alphaScale: (gSInAbs * 2 ** flS) / den(wl, signed),
+      gammaScale: null,
+      alphaNextScale: 0,
+    };
+  }
+  return {
+    y,
+    yShape: [N, O],
+    fl,
+    flW,
+    sIn,
+    sNext: 1,
+    xq,
+    wq,
+    k: Array(O).fill(1),
+    b: bS,
+    mean: null,
+    var: null,
+    runningMean: null,
+    runningVar: null,
+    grads,
+    margins: { flX: flXMargin, x: Infinity, flW: flWMargin, w: wMargin },
   };
 }

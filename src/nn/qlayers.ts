@@ -19,15 +19,17 @@ import { mulChannel, channelVar } from '../ops/reduce.js';
 import { fakeQuant, fixScalingGpu, type FakeQuantOpts } from '../ops/fakequant.js';
 import { qconvBnTrain, qconvTuning } from '../ops/qconv.js';
 import { fraclenFromMetric, gridSearchFraclen, updateRunningFraclen, evalFraclen } from '../ops/fraclen.js';
-import { foldBn, foldPlain, quantizeBias } from '../ops/fold.js';
+import { foldBn, foldBnPaper, foldPlain, quantizeBias } from '../ops/fold.js';
 import { noGrad } from '../autograd/tape.js';
 import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import type { Rng } from '../runtime/rng.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
 import { HEAD_FORMS, WEIGHT_ONLY_FL, type HeadForm } from '../quant/head-form.js';
+import { CLASSIFIER_FORMS, type ClassifierForm } from '../quant/classifier-form.js';
 
 export { HEAD_FORMS, LEGACY_HEAD_FORM, WEIGHT_ONLY_FL, type HeadForm } from '../quant/head-form.js';
+export { CLASSIFIER_FORMS, LEGACY_CLASSIFIER_FORM, type ClassifierForm } from '../quant/classifier-form.js';
 
 export type FormatType = 'per_layer' | 'per_channel';
 
@@ -55,6 +57,24 @@ export interface QuantConfig {
   rescaleForward: boolean;
   /** How the first layer reads the image (src/quant/head-form.ts; default 'weight_only', the paper's default). */
   headForm?: HeadForm;
+  /** How a linear classifier quantises (src/quant/classifier-form.ts; default 'folded', f8net's). */
+  classifierForm?: ClassifierForm;
+  /**
+   * The f32 operation order of the conv-BN fold in evaluation: 'fused' (default: k = gamma r s_in /
+   * s_next per channel, w_f = k w, r = inverseSqrt) or 'paper' (the paper's code:
+   * w_f = ((gamma / sqrt(var + eps)) w s_in) / s_next, b = (beta - t mean) / s_next, each step one f32
+   * operation), so that w_f 2^fl_w rounds to the same weight codes as the paper's evaluation where
+   * it sits within an ulp of a half integer. Training keeps the fused fold (its gradients).
+   */
+  foldOrder?: 'fused' | 'paper';
+  /**
+   * How an identity shortcut joins a residual sum (src/nn/residual.ts identityShortcut): 'aligned'
+   * (default, F8NET.md §4/§5: the block input is brought to the reader's units, x s_in(E) / s_in(N),
+   * a shift by fl_E - fl_N) or 'paper' (the paper's fake-quant blocks, `res += x`: the block input is
+   * added as it is, in its entry layer's units; the same where fl_E = fl_N, a factor 2^(fl_N - fl_E)
+   * on the identity path elsewhere). Read from the block's entry layer.
+   */
+  identityAdd?: 'aligned' | 'paper';
 }
 
 export function floatQuant(): QuantConfig {
@@ -412,8 +432,16 @@ export class QConv2d extends QLayer {
     } else {
       fold = foldPlain(this.bias!, sFold, sNext);
     }
-    const wq = this.quantizeWeight(mulChannel(ws, fold.k, 0));
-    const bq = this.quantizedBias(fold.b, fl);
+    let wf = mulChannel(ws, fold.k, 0);
+    let bf = fold.b;
+    if (this.quant.foldOrder === 'paper' && !this.training && this.hasBn && sFold === sIn && sNext.size === 1) {
+      // The paper's evaluation order (QuantConfig.foldOrder): ((t w) s_in) / s_next, t = gamma / sqrt(var + eps).
+      const p = foldBnPaper(this.gamma!, this.beta!, this.runningMean!, this.runningVar!, sNext, this.opts.bnEps ?? 1e-5);
+      wf = scaleByTensor(scaleByTensor(mulChannel(w, p.t, 0), sIn), sNext, true);
+      bf = p.b;
+    }
+    const wq = this.quantizeWeight(wf);
+    const bq = this.quantizedBias(bf, fl);
     this.onFold?.(wq, bq);
     return conv2d(xq, wq, bq, this.conv);
   }
@@ -462,6 +490,11 @@ export class QLinear extends QLayer {
     this.weightFraclen = this.buffer('weight_fraclen', [opts.quant.formatType === 'per_channel' ? outFeatures : 1], () => flw, 'i32');
   }
 
+  /** The classifier form (src/quant/classifier-form.ts): 'folded' (default) or the paper's. */
+  get classifierForm(): ClassifierForm {
+    return this.quant.classifierForm ?? 'folded';
+  }
+
   forward(x: Tensor): Tensor {
     const t = activeTracer();
     if (!t) return this.forwardUntraced(x);
@@ -476,6 +509,9 @@ export class QLinear extends QLayer {
 
   private forwardUntraced(x: Tensor): Tensor {
     if (!this.quant.enabled) return linear(this.floatInput(x), this.weight, this.bias);
+    const form = this.classifierForm;
+    if (!CLASSIFIER_FORMS.includes(form)) throw new F8Error('BAD_CONFIG', `layer ${this.layerName}: classifier form '${String(form)}' is not one of ${CLASSIFIER_FORMS.join(', ')}`);
+    if (form === 'paper') return this.forwardPaper(x);
     // Linear layers do the same as convolutions without BN (§3).
     const { xq, sIn, fl } = this.quantizeInput(x);
     const w0 = this.rescaled(this.weight, this.outFeatures);
@@ -486,6 +522,26 @@ export class QLinear extends QLayer {
     const bq = this.quantizedBias(fold.b, fl);
     this.onFold?.(wq, bq);
     return linear(xq, wq, bq);
+  }
+
+  /**
+   * The paper's classifier form (src/quant/classifier-form.ts): w_q = Q(c w) alone; training
+   * y = s_in (x_q . w_q + b / s_in) = s_in x_q . w_q + b; evaluation z = x_q . w_q + round(b / s_in),
+   * the logits / s_in that the integer model computes (its w_q and bias go to the export as they are).
+   */
+  private forwardPaper(x: Tensor): Tensor {
+    if (this.perChannelInput) throw new F8Error('UNSUPPORTED', `layer ${this.layerName}: classifier_form paper has one input length (the paper's linear); set input_format_type per_layer or classifier_form folded`);
+    if (this.quant.rescaleForward) throw new F8Error('UNSUPPORTED', `layer ${this.layerName}: classifier_form paper with rescale_forward is not implemented; set rescale_forward false or classifier_form folded`);
+    if (this.following) throw new F8Error('BAD_CONFIG', `layer ${this.layerName}: classifier_form paper is for the last layer (its output is not divided by a reader's fix scaling), but ${this.following.layerName} reads it`);
+    const { xq, sIn, fl } = this.quantizeInput(x);
+    const w = this.poolFactor === 1 ? this.weight : scale(this.weight, this.poolFactor);
+    const wq = this.quantizeWeight(w);
+    // b / s_in: foldPlain with s_in in the place of s_next (its k = 1 / s_in is not used).
+    const fold = foldPlain(this.bias, noGrad(() => full([1], 1)), sIn);
+    const bq = this.quantizedBias(fold.b, fl);
+    this.onFold?.(wq, bq);
+    const z = linear(xq, wq, bq);
+    return this.training ? scaleByTensor(z, sIn) : z;
   }
 }
 

@@ -65,6 +65,8 @@ export function identityShortcut(x: Tensor, entry: QLayer, next: QLayer): Tensor
 function shortcut(x: Tensor, entry: QLayer, next: QLayer): Tensor {
   const xr = entry.inputSigned ? x : relu(x);
   if (!entry.quant.enabled) return xr;
+  // The paper's `res += x` (QuantConfig.identityAdd 'paper'): the block input as it is.
+  if (entry.quant.identityAdd === 'paper') return xr;
   if (entry.alphaOwner === next.alphaOwner && !entry.perChannelInput && !next.perChannelInput) {
     // One clipping level, word length and signedness: s_E / s_N = 2^(fl_E - fl_N), computed
     // exactly (the integer model's shift); its derivative in alpha is 0 (alpha cancels).
@@ -102,24 +104,46 @@ export interface ResidualBlock {
 }
 
 /**
+ * How the layers around a chain of blocks share clipping levels: 'f8net' (default, F8NET.md §4:
+ * a projection shortcut reads its entry's tensor, so it uses the entry's alpha; the layer after
+ * the last block joins the chain of an identity block) or 'paper', as the paper's fix_resnet.py
+ * builds it: where a block starts a sharing chain (the network's first block, or the block after
+ * a projection block; its incoming master is None there) its projection shortcut owns its alpha
+ * (in a ResNet only ResNet-50's first block is such a block with a projection shortcut), and the
+ * classifier after the last block owns its alpha. Such a shortcut reads the entry's units
+ * (x / s_in(entry)) and scales by its own s_in, as the paper's does; the integer model is
+ * unchanged in form (a re-quantisation to its own fl). An identity into a classifier with its own
+ * alpha needs QuantConfig.identityAdd 'paper' (the paper's unscaled add) for an integer form.
+ */
+export type AlphaSharing = 'f8net' | 'paper';
+export const ALPHA_SHARINGS: readonly AlphaSharing[] = ['f8net', 'paper'];
+
+export interface WireOptions {
+  alphaSharing?: AlphaSharing;
+}
+
+/**
  * Sets the scaling and sharing relations of a chain of blocks (their internal `following`
  * relations are the blocks' own): `before` (the stem) feeds blocks[0]; `after` (the classifier,
  * or a last conv) reads the last block's output.
  *
  * @example wireBlocks(this.conv1, blocks, this.fc)
  */
-export function wireBlocks(before: QLayer, blocks: ResidualBlock[], after: QLayer): void {
+export function wireBlocks(before: QLayer, blocks: ResidualBlock[], after: QLayer, opts: WireOptions = {}): void {
   before.following = blocks[0]?.readers[0] ?? after;
   let chain: QLayer | null = null;
   for (let i = 0; i < blocks.length; i++) {
     const b = blocks[i];
     const entry = b.readers[0];
-    if (chain && chain.inputSigned === entry.inputSigned) shareAlpha(entry, chain);
-    for (const r of b.readers.slice(1)) shareAlpha(r, entry);
+    const starts = !(chain && chain.inputSigned === entry.inputSigned);
+    if (!starts) shareAlpha(entry, chain!);
+    // alphaSharing 'paper': where a block starts a chain, its projection shortcut keeps its own alpha.
+    if (!(starts && opts.alphaSharing === 'paper')) for (const r of b.readers.slice(1)) shareAlpha(r, entry);
     const next = blocks[i + 1]?.readers[0] ?? after;
     for (const e of b.exits) e.following = next;
     b.next = next;
     chain = b.identity ? entry : null;
   }
-  if (chain && chain.inputSigned === after.inputSigned) shareAlpha(after, chain);
+  // alphaSharing 'paper': the layer after the blocks (the paper's classifier) owns its alpha.
+  if (chain && chain.inputSigned === after.inputSigned && opts.alphaSharing !== 'paper') shareAlpha(after, chain);
 }

@@ -28,7 +28,8 @@ import { CHECKPOINT_FORMAT } from '../train/checkpoint.js';
 import { saveCheckpoint } from './checkpoint-files.js';
 import { resolveConfig, type TrainConfig } from '../train/config.js';
 import { quantFromConfig } from '../train/loop.js';
-import { buildModel, defaultDataShape } from '../models/index.js';
+import { buildModel, defaultDataShape, modelArgs } from '../models/index.js';
+import { classifierFormOfPaper } from '../quant/classifier-form.js';
 import { Rng, mixSeed } from '../runtime/rng.js';
 
 export type WeightsFormat = 'safetensors' | 'onnx' | 'torch';
@@ -274,7 +275,19 @@ export async function importCheckpoint(o: ImportOptions): Promise<{ report: Impo
     numClasses = mats[0].shape[0];
   }
   const stage = o.stage ?? 'float';
-  const raw = { model: o.model, model_args: o.modelArgs ?? {}, num_classes: numClasses, floating_model: stage === 'float' };
+  const raw: Record<string, unknown> = { model: o.model, model_args: o.modelArgs ?? {}, num_classes: numClasses, floating_model: stage === 'float' };
+  // The paper's checkpoints carry its forms (src/quant/classifier-form.ts, src/nn/residual.ts
+  // AlphaSharing, QuantConfig.foldOrder): its classifier quantises the weight alone, a projection
+  // shortcut that starts a sharing chain (ResNet-50's first) owns its alpha, its fold has its
+  // f32 operation order, and its blocks add the identity unscaled. Recorded in the checkpoint's config; an explicit --set classifier_form /
+  // fold_order or --model-args alpha_sharing wins.
+  if (nameRulesFor(o.model).family !== 'identity' && isPaperNames(wf.tensors.keys())) {
+    raw.classifier_form = classifierFormOfPaper(true);
+    raw.fold_order = 'paper';
+    raw.identity_add = 'paper';
+    const args = raw.model_args as Record<string, unknown>;
+    if (modelArgs(o.model).includes('alpha_sharing') && !('alpha_sharing' in args)) raw.model_args = { ...args, alpha_sharing: 'paper' };
+  }
   const cfg = resolveConfig(raw, o.sets ?? [], o.numClasses === undefined ? `${o.from} (num_classes from its classifier)` : 'f8net import');
   if (cfg.model !== o.model || cfg.floating_model !== (stage === 'float') || cfg.num_classes !== numClasses) {
     throw new F8Error('BAD_CONFIG', 'f8net import: --set must not change model, num_classes or floating_model (use --model, --num-classes, --stage)');

@@ -6,6 +6,14 @@
  * input_fraclen; weight_fraclen, which it derives, is left out; every BN gets a
  * num_batches_tracked of 0 (we keep none), so that the strict pretrained_file load accepts it.
  *
+ * Forms. The paper's code has one classifier form (src/quant/classifier-form.ts 'paper') and
+ * gives the projection shortcut of a chain-starting block (ResNet-50's first) its own alpha
+ * (src/nn/residual.ts AlphaSharing). A checkpoint of those forms goes out as it is. For one made
+ * with f8net's forms the report says what the paper's code will compute differently (a 'folded'
+ * classifier's weights are quantised there as Q(w), not Q(s_in w); alpha_sharing f8net, fold_order
+ * fused, identity_add aligned); the tensors go out as they are either way (export then import is
+ * the identity).
+ *
  * @example
  *   exportPaperCheckpoint('runs/r18/best.safetensors', 'best_model.pt');
  */
@@ -19,6 +27,8 @@ export interface PaperExportReport {
   written: number;
   skipped: string[];
   model: string;
+  /** What the paper's code will compute differently from f8net, one line each (empty: nothing). */
+  notes: string[];
 }
 
 export function exportPaperCheckpoint(from: string, out: string): PaperExportReport {
@@ -27,6 +37,11 @@ export function exportPaperCheckpoint(from: string, out: string): PaperExportRep
   if (!paperFamily(model)) throw new F8Error('BAD_INPUT', `${from}: model ${model} has no counterpart in the paper's code (resnet18/34/50, mobilenet_v1, mobilenet_v2)`);
   const tensors: StTensor[] = [];
   const skipped: string[] = [];
+  const notes: string[] = [];
+  const cfg = ck.meta.config;
+  if ((cfg.classifier_form ?? 'folded') !== 'paper') notes.push("classifier_form folded: the paper's linear quantises the weight alone (Q(w), not Q(s_in w)); its logits differ by that rounding (train with --set classifier_form=paper for the same predictions)");
+  const args = (cfg.model_args ?? {}) as Record<string, unknown>;
+  const sharedShortcuts = paperFamily(model) === 'resnet' && args.alpha_sharing !== 'paper';
   for (const [name, e] of ck.model) {
     const p = paperNameOf(name, model);
     if (p === null) {
@@ -40,5 +55,7 @@ export function exportPaperCheckpoint(from: string, out: string): PaperExportRep
     if (p.endsWith('.bn.running_var')) tensors.push({ name: `module.${p.slice(0, -'running_var'.length)}num_batches_tracked`, dtype: 'I64', shape: [], data: new BigInt64Array(1) });
   }
   writeTorchCheckpoint(out, tensors, { last_epoch: ck.meta.epoch });
-  return { written: tensors.length, skipped, model };
+  if (sharedShortcuts) notes.push("alpha_sharing f8net: the paper's classifier (and ResNet-50's first projection shortcut) own their alphas where f8net's use a master's; the file holds each layer's own alpha, so the paper scales those layers differently (train with model_args alpha_sharing paper for the same predictions)");
+  if ((cfg.fold_order ?? 'fused') !== 'paper' || (cfg.identity_add ?? 'aligned') !== 'paper') notes.push("fold_order / identity_add not paper: the paper's evaluation folds in its own f32 order and adds identities unscaled; weight codes at rounding boundaries and identity sums where lengths differ come out differently (set both to paper for the same predictions)");
+  return { written: tensors.length, skipped, model, notes };
 }

@@ -13,6 +13,29 @@ export function refFoldBn(gamma: ArrayLike<number>, beta: ArrayLike<number>, mea
   return { k, b };
 }
 
+/**
+ * foldBnPaper's reference: every step rounded to f32 as the kernel (and torch) compute it:
+ * t = gamma / sqrt(var + eps), b = (beta - t * mean) / s_next; and w_f = ((t w) s_in) / s_next.
+ */
+export function refFoldBnPaper(gamma: ArrayLike<number>, beta: ArrayLike<number>, mean: ArrayLike<number>, variance: ArrayLike<number>, sNext: number | ArrayLike<number>, eps: number): { t: number[]; b: number[] } {
+  const f = Math.fround;
+  const t: number[] = [];
+  const b: number[] = [];
+  for (let o = 0; o < gamma.length; o++) {
+    const sn = f(typeof sNext === 'number' ? sNext : sNext[o]);
+    const to = f(f(gamma[o]) / f(Math.sqrt(f(f(variance[o]) + f(eps)))));
+    t.push(to);
+    b.push(f(f(f(beta[o]) - f(to * f(mean[o]))) / sn));
+  }
+  return { t, b };
+}
+
+/** w_f of the paper's order: ((t[o] w) s_in) / s_next, each product and the quotient in f32 (OIHW, `inner` weights per output channel). */
+export function refPaperFoldWeight(w: ArrayLike<number>, t: ArrayLike<number>, sIn: number, sNext: number, inner: number): Float32Array {
+  const f = Math.fround;
+  return Float32Array.from(w, (v, i) => f(f(f(t[Math.floor(i / inner)] * f(v)) * f(sIn)) / f(sNext)));
+}
+
 export function refFoldPlain(bias: ArrayLike<number>, sIn: number, sNext: number | ArrayLike<number>): { k: number[]; b: number[] } {
   const sn = (o: number) => (typeof sNext === 'number' ? sNext : sNext[o]);
   return { k: Array.from(bias, (_, o) => sIn / sn(o)), b: Array.from(bias, (v, o) => v / sn(o)) };

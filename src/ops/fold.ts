@@ -57,6 +57,24 @@ export function foldBn(gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tens
 }
 
 /** Without BN: k = s_in/s_next for every channel, b = bias/s_next. */
+/**
+ * The fold in the paper's operation order (QuantConfig.foldOrder 'paper', evaluation only, no
+ * gradient: it records nothing on the tape): t = gamma / sqrt(var + eps) per channel and
+ * b = (beta - t * mean) / s_next, each step one f32 operation; the caller forms
+ * w_f = ((t * w) * s_in) / s_next elementwise (src/nn/qlayers.ts). CPU reference: refFoldBnPaper.
+ * @example const { t, b } = foldBnPaper(gamma, beta, runningMean, runningVar, sNext, 1e-5);
+ */
+export function foldBnPaper(gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor, sNext: Tensor, eps: number): { t: Tensor; b: Tensor } {
+  const o = gamma.size;
+  check('foldBnPaper', { gamma, beta, mean, variance, sNext }, o);
+  const e = Engine.get();
+  const t = Tensor.empty([o]);
+  const b = Tensor.empty([o]);
+  const P = { o, eps, sn_pc: sNext.size > 1 ? 1 : 0, n_in: 1 };
+  e.dispatch(e.kernel('fold.wgsl', 'fold_bn_paper'), { gamma, beta, mean, variance, s_next: sNext, k_out: t, b_out: b }, P, groups(o));
+  return { t, b };
+}
+
 export function foldPlain(bias: Tensor, sIn: Tensor, sNext: Tensor): { k: Tensor; b: Tensor } {
   const o = bias.size;
   check('foldPlain', { bias, sIn, sNext }, o);

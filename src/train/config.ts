@@ -11,6 +11,7 @@ import { F8Error } from '../runtime/errors.js';
 import { checkYamlDepth, clip } from '../io/text-limits.js';
 import { checkRunSize } from './limits.js';
 import { HEAD_FORMS, LEGACY_HEAD_FORM, type HeadForm } from '../quant/head-form.js';
+import { CLASSIFIER_FORMS } from '../quant/classifier-form.js';
 
 /** A config file larger than this is refused unread (the paper's longest is 3 KB). */
 export const MAX_CONFIG_BYTES = 1 << 20;
@@ -70,6 +71,9 @@ export const SCHEMA = {
   input_fraclen_sharing: { kind: 'bool', default: false, help: 'layers reading the same tensor share one input fractional length' },
   rescale_forward: { kind: 'bool', default: false, help: 'weight rescaling by 1/sqrt(fan_out)/std(w) (type constant)' },
   head_form: { kind: 'enum', values: HEAD_FORMS, default: 'weight_only', help: "how the first layer reads the image (the paper's normalize: false = weight_only, true = double_side): weight_only feeds pixel/256 unnormalised, input unquantised in training, at fl 8 in the integer model; double_side quantises the normalised image as a signed input; f8net_scaled divides the normalised image by the head's s_in first (f8net before head forms; stored configs without the key)" },
+  classifier_form: { kind: 'enum', values: CLASSIFIER_FORMS, default: 'folded', help: "how the classifier quantises: folded (f8net's: Q(s_in w), like a conv without BN; real logits) or paper (the paper's linear: Q(w) alone, input and output scaled by s_in; evaluation and the integer model give the logits / s_in, same top-1); the paper's configs and imports of its checkpoints use paper; stored configs without the key: folded" },
+  fold_order: { kind: 'enum', values: ['fused', 'paper'], default: 'fused', help: "f32 operation order of the conv-BN fold in evaluation and export: fused (f8net's: k = gamma/sigma s_in/s_next per channel, then k w) or paper (the paper's code: ((gamma/sqrt(var+eps)) w s_in) / s_next), so that weight codes at a rounding boundary come out as the paper's; the paper's configs and imports of its checkpoints use paper" },
+  identity_add: { kind: 'enum', values: ['aligned', 'paper'], default: 'aligned', help: "how an identity shortcut joins a residual sum: aligned (F8NET.md: the block input brought to the reader's units, a shift by fl_E - fl_N) or paper (the paper's fake-quant blocks, res += x: added as it is, in its entry layer's units; differs by 2^(fl_N - fl_E) where the two rounded lengths differ); the paper's configs and imports of its checkpoints use paper" },
   fp_pretrained_file: { kind: 'path', default: null, nullable: true, help: 'float checkpoint to start the fixed-point stage from (or the paper\'s torch .pt, read through its name maps)' },
   resume: { kind: 'path', default: null, nullable: true, help: 'checkpoint to resume from (continues exactly; config and log_dir come from it, --set may change only num_epochs, log_interval, eval_batch_size, progress_seconds, dataset_dir, exist_ok); the paper\'s latest_checkpoint.pt starts a new run of the given config from its weights, epoch and momentum buffers' },
   log_dir: { kind: 'path', default: null, nullable: true, help: 'where logs and checkpoints go (default runs/<model>-<dataset>-<stage>; a folder holding another run gives the next free name, -2, -3, unless exist_ok)' },

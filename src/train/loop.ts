@@ -65,6 +65,9 @@ export function quantFromConfig(cfg: TrainConfig): QuantConfig {
     inputFraclenSharing: cfg.input_fraclen_sharing,
     rescaleForward: cfg.rescale_forward,
     headForm: cfg.head_form,
+    classifierForm: cfg.classifier_form,
+    foldOrder: cfg.fold_order,
+    identityAdd: cfg.identity_add,
   };
   return cfg.floating_model ? { ...floatQuant(), ...base, enabled: false } : fixedQuant(base);
 }

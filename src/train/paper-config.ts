@@ -11,6 +11,7 @@
 import { parse as parseYaml, type ScalarTag } from 'yaml';
 import { F8Error } from '../runtime/errors.js';
 import { headFormOfNormalize } from '../quant/head-form.js';
+import { classifierFormOfPaper } from '../quant/classifier-form.js';
 
 /** The paper's keys with no effect in f8net, with why. */
 const IGNORED: Record<string, string> = {
@@ -73,6 +74,12 @@ export function translatePaperKeys(raw: Record<string, unknown>, where: string):
       if (!m || (v === 'models.fix_resnet' && ![18, 34, 50].includes(raw.depth as number))) throw new F8Error('BAD_CONFIG', `${where}: model ${v}${v === 'models.fix_resnet' ? ` depth ${raw.depth}` : ''} has no f8net counterpart (fix_resnet 18/34/50, fix_mobilenet_v1, fix_mobilenet_v2)`);
       out.model = m;
       note(`model ${v}${v === 'models.fix_resnet' ? ` depth ${raw.depth}` : ''} -> ${m}`);
+      // fix_resnet gives a chain-starting block's projection shortcut its own alpha (src/nn/residual.ts).
+      const margs = (raw.model_args ?? {}) as Record<string, unknown>;
+      if (v === 'models.fix_resnet' && !('alpha_sharing' in margs)) {
+        out.model_args = { ...margs, alpha_sharing: 'paper' };
+        note('fix_resnet -> model_args alpha_sharing paper (its first projection shortcut and its classifier own their alphas)');
+      }
     } else if (k === 'dataset' && v === 'imagenet1k') {
       out.dataset = 'folder';
       note('dataset imagenet1k -> folder (dataset_dir holds train/ and val/ with one sub-folder per class)');
@@ -100,6 +107,19 @@ export function translatePaperKeys(raw: Record<string, unknown>, where: string):
   if (paper && !('normalize' in raw) && !('head_form' in raw)) {
     out.head_form = headFormOfNormalize(false);
     note("normalize unset -> head_form weight_only (the paper's default)");
+  }
+  // The paper's code has one classifier form: its linear quantises the weight alone.
+  if (paper && !('classifier_form' in raw)) {
+    out.classifier_form = classifierFormOfPaper(true);
+    note("classifier -> classifier_form paper (its linear quantises the weight alone and scales input and output)");
+  }
+  if (paper && !('identity_add' in raw)) {
+    out.identity_add = 'paper';
+    note('res += x -> identity_add paper (its blocks add the block input unscaled)');
+  }
+  if (paper && !('fold_order' in raw)) {
+    out.fold_order = 'paper';
+    note('fold -> fold_order paper (its f32 operation order of the conv-BN fold)');
   }
   // The paper's default stage is the fixed-point one; its float files say floating_model: True.
   if (paper && !('floating_model' in raw)) {

@@ -14,11 +14,16 @@ describe("the paper's configs (fixtures in the layout of its apps/ files)", () =
     expect(c.lr_scheduler).toBe('cosine');
     expect(c.floating_model).toBe(false);
     expect(c.fp_pretrained_file).toBe(null);
+    // The paper's classifier form (src/quant/classifier-form.ts); --set still wins.
+    expect(c.classifier_form).toBe('paper');
+    expect(loadConfig(`${D}fix_train.yml`, ['classifier_form=folded']).classifier_form).toBe('folded');
     expect(loadConfig(`${D}fix_train.yml`, ['lr=0.01']).lr).toBe(0.01);
   });
   it('test modes: grid search wins like the paper, pretrained_file .pt mapped, resnet50', () => {
     const c = loadConfig(`${D}fix_test_int.yml`);
     expect(c.model).toBe('resnet50');
+    expect(c.model_args).toEqual({ alpha_sharing: 'paper' });
+    expect(c.classifier_form).toBe('paper');
     // The paper's two booleans (format_grid_search true, format_from_metric false) as one key.
     expect(c.format_search).toBe('grid');
     expect(c.fp_pretrained_file).toBe('/pretrained/best_model.pt');

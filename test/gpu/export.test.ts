@@ -10,7 +10,8 @@ import { Tensor } from '../../src/tensor.js';
 import { noGrad } from '../../src/autograd/tape.js';
 import { Rng } from '../../src/runtime/rng.js';
 import { buildModel } from '../../src/models/index.js';
-import { fixedQuant, floatQuant, type QuantConfig, type HeadForm } from '../../src/nn/qlayers.js';
+import { fixedQuant, floatQuant, QLayer, QLinear, type QuantConfig, type HeadForm, type ClassifierForm } from '../../src/nn/qlayers.js';
+import { roundHalfEven } from '../../src/quant/fixed-format.js';
 import { imageFeed } from '../../src/quant/head-form.js';
 import { refNormalizeImages } from '../../src/ops/image.ref.js';
 import type { Module } from '../../src/nn/module.js';
@@ -20,7 +21,10 @@ import { quantizeImages, quantizeNormalized, runIntCpu } from '../../src/export/
 import { runIntGpu } from '../../src/export/run-gpu.js';
 import { poolFold } from '../../src/nn/qpool.js';
 
-const NETS: { name: string; args: Record<string, number>; C: number; S: number; quant?: Partial<QuantConfig>; forms?: HeadForm[] }[] = [
+/** The paper's forms of QuantConfig (with the ResNets' model argument alpha_sharing: paper). */
+const PAPER: Partial<QuantConfig> = { classifierForm: 'paper', foldOrder: 'paper', identityAdd: 'paper' };
+
+const NETS: { name: string; args: Record<string, number | string>; C: number; S: number; quant?: Partial<QuantConfig>; forms?: HeadForm[] }[] = [
   { name: 'cnn', args: { width: 8 }, C: 1, S: 14 }, // 14 -> 7 -> 3: pool over 9 (s = 3, c = 8/9)
   // Per-output-channel weight lengths: per-channel shifts, int32 outputs aligned by left shifts.
   { name: 'cnn', args: { width: 8 }, C: 1, S: 14, quant: { formatType: 'per_channel', inputFormatType: 'per_layer' } },
@@ -30,12 +34,21 @@ const NETS: { name: string; args: Record<string, number>; C: number; S: number; 
   { name: 'resnet50', args: {}, C: 3, S: 32, forms: ['weight_only'] }, // bottlenecks (its head is resnet18's stem)
   { name: 'mobilenet_v1', args: { width_mult: 0.25 }, C: 3, S: 32 }, // depthwise
   { name: 'mobilenet_v2', args: { width_mult: 0.5 }, C: 3, S: 32 }, // linear bottlenecks, signed identities
+  // The paper's forms (src/quant/classifier-form.ts 'paper': logits / s_in; ResNet alpha_sharing
+  // own), one head form each: every family, per-layer and per-channel weights, a pool over 9 (c = 8/9).
+  { name: 'cnn', args: { width: 8 }, C: 1, S: 14, quant: { ...PAPER }, forms: ['weight_only'] },
+  { name: 'resnet20', args: { alpha_sharing: 'paper' }, C: 3, S: 12, quant: { ...PAPER, formatType: 'per_channel', inputFormatType: 'per_layer' }, forms: ['weight_only'] },
+  { name: 'resnet18', args: { alpha_sharing: 'paper' }, C: 3, S: 32, quant: { ...PAPER }, forms: ['double_side'] },
+  { name: 'resnet50', args: { alpha_sharing: 'paper' }, C: 3, S: 32, quant: { ...PAPER }, forms: ['weight_only'] }, // the first downsample owns its alpha
+  { name: 'mobilenet_v1', args: { width_mult: 0.25 }, C: 3, S: 32, quant: { ...PAPER }, forms: ['weight_only'] },
+  { name: 'mobilenet_v2', args: { width_mult: 0.5 }, C: 3, S: 32, quant: { ...PAPER }, forms: ['weight_only'] },
 ];
 
 /** A fixed-point model with batch statistics and running lengths from a few training-mode passes. */
-function warmModel(net: (typeof NETS)[number], quant: QuantConfig, x: Float32Array, n: number): Module {
+function warmModel(net: (typeof NETS)[number], quant: QuantConfig, x: Float32Array, n: number, init?: (m: Module) => void): Module {
   const e = Engine.get();
   const m = buildModel(net.name, net.args, { inChannels: net.C, numClasses: 10, imageSize: net.S }, quant, new Rng(3));
+  init?.(m);
   m.train();
   for (let i = 0; i < 6; i++) e.tidy(() => noGrad(() => void m.forward(Tensor.from(x, [n, net.C, net.S, net.S]))));
   m.eval();
@@ -47,8 +60,10 @@ const FORMS: HeadForm[] = ['weight_only', 'double_side', 'f8net_scaled'];
 
 gpuDescribe('integer export of the zoo', () => {
   for (const net of NETS) for (const form of net.forms ?? FORMS) {
-    it(`${net.name}${net.quant ? ' (per-channel weight lengths)' : ''}, head ${form}: integer logits equal the fake-quant logits; GPU equals CPU`, async () => {
+    const what = [net.quant?.formatType === 'per_channel' && 'per-channel weight lengths', net.quant?.classifierForm && `classifier ${net.quant.classifierForm}, fold ${net.quant.foldOrder}, identity ${net.quant.identityAdd ?? 'aligned'}`, net.args.alpha_sharing && `alpha_sharing ${net.args.alpha_sharing}`].filter(Boolean).join(', ');
+    it(`${net.name}${what ? ` (${what})` : ''}, head ${form}: integer logits equal the fake-quant logits; GPU equals CPU`, async () => {
       const e = Engine.get();
+      let downsampleAlpha: number | null = null;
       const n = 3;
       const rng = new Rng(5);
       const size = n * net.C * net.S * net.S;
@@ -56,12 +71,35 @@ gpuDescribe('integer export of the zoo', () => {
       const pixels = Uint8Array.from({ length: size }, () => Math.floor(rng.nextFloat() * 256));
       const feed = imageFeed(form, new Array(net.C).fill(form === 'weight_only' ? 0.4 : 0), new Array(net.C).fill(1));
       const x = form === 'weight_only' ? refNormalizeImages(pixels, [n, net.C, net.S, net.S], feed.mean, feed.std) : Float32Array.from({ length: size }, () => rng.normal());
-      const m = warmModel(net, fixedQuant({ ...net.quant, headForm: form }), x, n);
+      const m = warmModel(net, fixedQuant({ ...net.quant, headForm: form }), x, n, (mm) => {
+        // A downsample alpha apart from its conv1's: used only where the shortcut owns its alpha.
+        const ds = mm.namedModules().find(([p]) => p === 'layer1.0.downsample')?.[1] as QLayer | undefined;
+        ds?.alpha.write([6]);
+        downsampleAlpha = ds ? 6 : null;
+      });
+      const L = [...m.namedModules()].map(([, q]) => q).filter((q): q is QLinear => q instanceof QLinear).at(-1)!;
+      const fc = { w: Float32Array.from(await L.weight.read()), c: 1 };
       const fake = (await e.tidyAsync(() => noGrad(() => m.forward(Tensor.from(x, [n, net.C, net.S, net.S]))).read())) as Float32Array;
+      fc.c = L.poolFactor;
       const g = await exportModel(m, { name: net.name, args: net.args, dataset: 'random', classes: 10, checkpoint: '-' }, { shape: [net.C, net.S, net.S], ...feed });
       m.dispose();
       validateGraph(g, net.name);
       expect(g.input.headForm).toBe(form);
+      const cform: ClassifierForm = net.quant?.classifierForm ?? 'folded';
+      expect(g.output.classifierForm).toBe(cform);
+      if (cform === 'paper') {
+        // The paper's classifier: its int8 weights are Q(c w) of the weight alone (c: the pool factor), not of s_in c w.
+        const fcName = g.nodes.filter((nd) => nd.op === 'linear').at(-1)!.name;
+        const flW = g.layers.find((l) => l.name === fcName)!.weightFl;
+        const rows = g.tensors[`${fcName}.weight`].shape[0];
+        const inner = fc.w.length / rows;
+        const want = Array.from(fc.w, (v, i) => Math.max(-127, Math.min(127, roundHalfEven(Math.fround(Math.fround(v * fc.c) * 2 ** flW[flW.length === 1 ? 0 : Math.floor(i / inner)])))) + 0); // + 0: no -0
+        expect(Array.from(g.tensors[`${fcName}.weight`].data), `${fcName}: int8 weights`).toEqual(want);
+      }
+      if (net.args.alpha_sharing === 'paper' && downsampleAlpha !== null) {
+        // The first projection shortcut keeps its own alpha (6, conv1's is 8).
+        expect(g.layers.find((l) => l.name === 'layer1.0.downsample')!.alpha).toBe(6);
+      }
       if (form === 'weight_only') {
         // The image enters at fl 8 unsigned and its codes are the pixel bytes themselves.
         expect([g.input.dtype, g.input.fl, g.input.scale]).toEqual(['uint8', 8, [256]]);
@@ -76,7 +114,7 @@ gpuDescribe('integer export of the zoo', () => {
       expect(Array.from(cpu)).toEqual(scaled);
       const gpu = await runIntGpu(g, codes, n);
       expect(Array.from(gpu)).toEqual(Array.from(cpu));
-    });
+    }, 600_000); // ResNet-50 on a shared lavapipe takes minutes
   }
 
   it('the pool fold: s = round(log2(k^2)), c = 2^s / k^2', () => {

@@ -1,8 +1,10 @@
 import { it, expect } from 'vitest';
 import { gpuDescribe, rand, expectClose, gradCheck } from '../helpers.js';
 import { Tensor } from '../../src/tensor.js';
-import { foldBn, foldPlain, quantizeBias } from '../../src/ops/fold.js';
-import { refFoldBn, refFoldPlain, refQuantizeBias } from '../../src/ops/fold.ref.js';
+import { foldBn, foldBnPaper, foldPlain, quantizeBias } from '../../src/ops/fold.js';
+import { refFoldBn, refFoldBnPaper, refPaperFoldWeight, refFoldPlain, refQuantizeBias } from '../../src/ops/fold.ref.js';
+import { mulChannel } from '../../src/ops/reduce.js';
+import { scaleByTensor } from '../../src/ops/elementwise.js';
 import { add, affine } from '../../src/ops/elementwise.js';
 
 gpuDescribe('conv-BN folding', () => {
@@ -22,6 +24,26 @@ gpuDescribe('conv-BN folding', () => {
     expectClose(await p.k.read(), rp.k, 1e-7, 1e-6, 'plain k');
     expectClose(await p.b.read(), rp.b, 1e-7, 1e-6, 'plain b');
   });
+  it("the paper's operation order (fold_order paper): t, b and w_f = ((t w) s_in) / s_next equal the f32 reference bit for bit", async () => {
+    const t = (a: Float32Array) => Tensor.from(a, [a.length]);
+    // A one-ulp difference of w_f decides a weight code where w_f 2^fl_w sits at a half integer:
+    // the order is the point of this form, so the comparison is exact.
+    const sIn = Math.fround(2 ** 5 * 7.3 / 255);
+    const sNext = Math.fround(2 ** 4 * 5.1 / 255);
+    const { t: tg, b } = foldBnPaper(t(gamma), t(beta), t(mean), t(variance), t(new Float32Array([sNext])), 1e-5);
+    const ref = refFoldBnPaper(gamma, beta, mean, variance, sNext, 1e-5);
+    expect(Array.from(await tg.read())).toEqual(ref.t);
+    expect(Array.from(await b.read())).toEqual(ref.b);
+    const inner = 9;
+    const w = rand(o * inner, 5, -0.5, 0.5);
+    const wf = scaleByTensor(scaleByTensor(mulChannel(Tensor.from(w, [o, 1, 3, 3]), tg, 0), t(new Float32Array([sIn]))), t(new Float32Array([sNext])), true);
+    expect(Array.from(await wf.read())).toEqual(Array.from(refPaperFoldWeight(w, ref.t, sIn, sNext, inner)));
+    // Per-channel s_next (a following layer with per-channel input lengths).
+    const sn = rand(o, 6, 0.5, 2);
+    const pc = foldBnPaper(t(gamma), t(beta), t(mean), t(variance), t(sn), 1e-5);
+    expect(Array.from(await pc.b.read())).toEqual(refFoldBnPaper(gamma, beta, mean, variance, sn, 1e-5).b);
+  });
+
   it('gradients w.r.t. gamma, beta, mean, var, s_in and s_next', async () => {
     const n = 5;
     const ins = [rand(n, 5, 0.5, 1.5), rand(n, 6), rand(n, 7), rand(n, 8, 0.5, 2), new Float32Array([0.8]), new Float32Array([1.3])];

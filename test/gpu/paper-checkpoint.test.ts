@@ -76,8 +76,14 @@ gpuDescribe("the paper's checkpoints as fp_pretrained_file and resume", () => {
     const ck = loadCheckpoint(out);
     expect(ck.meta.stage).toBe('fixed');
     expect(ck.meta.config.floating_model).toBe(false);
+    // The paper's forms, recorded in the stored config (docs/INTEROP.md "Classifier forms").
+    expect([ck.meta.config.classifier_form, ck.meta.config.fold_order, ck.meta.config.identity_add, ck.meta.config.model_args]).toEqual(['paper', 'paper', 'paper', { alpha_sharing: 'paper' }]);
     const { graph } = await exportCheckpoint(out, join(dir, 'int'), { onnx: false });
     expect(graph.nodes.length).toBeGreaterThan(20);
+    expect(graph.output.classifierForm).toBe('paper');
+    // An explicit --set wins.
+    await importCheckpoint({ from: PT, model: 'resnet20', stage: 'fixed', inChannels: 1, out, sets: ['dataset=synthetic', 'image_size=12', 'classifier_form=folded'] });
+    expect(loadCheckpoint(out).meta.config.classifier_form).toBe('folded');
     await expect(importCheckpoint({ from: PT, model: 'resnet20', stage: 'fixed', inChannels: 1, out, sets: ['floating_model=true'] })).rejects.toThrow(/--set must not change .*--stage/);
   });
 
@@ -102,7 +108,11 @@ gpuDescribe("the paper's checkpoints as fp_pretrained_file and resume", () => {
 
     // export-checkpoint --format f8net-pytorch, then read back: the identity, with the counters the paper's strict load needs.
     const back = join(dir, 'back.pt');
-    exportPaperCheckpoint(join(r.logDir, 'last.safetensors'), back);
+    // f8net's forms (this run's config): the tensors go out as they are, with one note per form the paper computes differently.
+    const notes = exportPaperCheckpoint(join(r.logDir, 'last.safetensors'), back).notes.join('\n');
+    expect(notes).toMatch(/classifier_form folded/);
+    expect(notes).toMatch(/alpha_sharing f8net/);
+    expect(notes).toMatch(/fold_order \/ identity_add not paper/);
     const tc = readTorchCheckpoint(back);
     expect(tc.tensors.get('module.head.0.bn.num_batches_tracked')!.dtype).toBe('I64');
     expect(tc.tensors.get('module.head.0.alpha')!.shape).toEqual([]);

@@ -13,7 +13,7 @@ import { Engine } from '../../src/runtime/engine.js';
 import { Tensor } from '../../src/tensor.js';
 import { backward } from '../../src/autograd/tape.js';
 import { Module } from '../../src/nn/module.js';
-import { QConv2d, QLinear, QLayer, floatQuant, fixedQuant, type QuantConfig, type HeadForm } from '../../src/nn/qlayers.js';
+import { QConv2d, QLinear, QLayer, floatQuant, fixedQuant, type QuantConfig, type HeadForm, type ClassifierForm } from '../../src/nn/qlayers.js';
 import { refQLayer, type RefQLayerInput, type RefQLayerResult, type RefNext } from '../../src/nn/qlayers.ref.js';
 import { fraclenFromTensor, evalFraclen as refEvalFraclen } from '../../src/quant/fixed.js';
 import { Rng } from '../../src/runtime/rng.js';
@@ -54,6 +54,10 @@ interface Case {
   signed: boolean;
   /** The layer reads the network input in this form. */
   head?: HeadForm;
+  /** A linear layer's classifier form (src/quant/classifier-form.ts; default folded). */
+  classifier?: ClassifierForm;
+  /** QuantConfig.foldOrder (default fused). */
+  foldOrder?: 'fused' | 'paper';
   perChannel?: boolean;
   bn?: boolean;
   stride?: number;
@@ -115,6 +119,8 @@ function refInput(c: Case, d: Omit<CaseData, 'ref'>, over: Partial<RefQLayerInpu
     wl: 8,
     signed: c.signed,
     headForm: c.head,
+    classifierForm: c.classifier,
+    foldOrder: c.foldOrder,
     perChannel: c.perChannel,
     training: !c.eval,
     inputFraclen: c.eval ? refEvalFraclen(d.inputRun, 8, c.signed) : undefined,
@@ -166,7 +172,7 @@ function caseData(c: Case): CaseData {
 
 function quantOf(c: Case): QuantConfig {
   // The reference covers per-channel weights with one input length per layer.
-  return fixedQuant({ formatType: c.perChannel ? 'per_channel' : 'per_layer', inputFormatType: 'per_layer', headForm: c.head });
+  return fixedQuant({ formatType: c.perChannel ? 'per_channel' : 'per_layer', inputFormatType: 'per_layer', headForm: c.head, classifierForm: c.classifier, foldOrder: c.foldOrder });
 }
 
 /** The layer of a case with the case's parameters, and its following layer. */
@@ -255,6 +261,11 @@ function compare(c: Case, g: GpuRun, r: RefQLayerResult): void {
     expectClose(g.runningMean, r.runningMean!, 1e-5, 1e-4, `${c.name}: running mean`);
     expectClose(g.runningVar!, r.runningVar!, 1e-5, 1e-4, `${c.name}: running var`);
   }
+  // The paper's fold order is an evaluation form without gradients of its own (foldBnPaper records none).
+  if (c.foldOrder === 'paper') {
+    expect(Array.from(g.y), `${c.name}: y is the reference's bit for bit (the integer grid)`).toEqual(Array.from(r.y, Math.fround));
+    return;
+  }
   const rg = r.grads!;
   expectGrad(g.gx, rg.x, `${c.name}: dL/dx`);
   expectGrad(g.grads.get('weight')!, rg.weight, `${c.name}: dL/dweight`);
@@ -281,6 +292,12 @@ const CASES: Case[] = [
   { name: 'linear, weight_only head, per channel, with a following layer', kind: 'linear', signed: true, head: 'weight_only', perChannel: true, alpha: 2, xr: [0, 1], next: true },
   // double_side: the normalised image, a signed input like any other (no division by s_in).
   { name: 'conv, double_side head, per layer, clipped, with a following layer', kind: 'conv', signed: true, head: 'double_side', alpha: 3, xr: [-2, 2], outliers: 9, next: true, alphaAtol: 1e-5 },
+  // The paper's classifier form: w_q = Q(w) alone; y = s_in x_q . w_q + b in training, x_q . w_q + round(b / s_in) in evaluation.
+  { name: 'linear, paper classifier form, unsigned, per layer, clipped, last layer', kind: 'linear', signed: false, classifier: 'paper', alpha: 6, xr: [-0.5, 2], outliers: 9, wOutlier: 3 },
+  { name: 'linear, paper classifier form, per-channel weights, last layer', kind: 'linear', signed: false, classifier: 'paper', perChannel: true, alpha: 3, xr: [-0.5, 2] },
+  { name: 'linear, paper classifier form in evaluation (bias b / s_in on the accumulator grid), last layer', kind: 'linear', signed: false, classifier: 'paper', eval: true, alpha: 6, xr: [-0.5, 2] },
+  // The paper's fold order in evaluation: ((gamma / sqrt(var + eps)) w s_in) / s_next in f32.
+  { name: 'conv in evaluation, fold_order paper, unsigned, with a following layer', kind: 'conv', signed: false, eval: true, foldOrder: 'paper', alpha: 8, xr: [-0.5, 1.5], next: true },
   { name: 'conv, double_side head in evaluation, with a following layer', kind: 'conv', signed: true, head: 'double_side', eval: true, alpha: 3, xr: [-2, 2], next: true },
 ];
 
@@ -320,7 +337,7 @@ gpuDescribe('F8Net layers', () => {
 
   // ---- b. fixed mode against the reference ------------------------------------------------
   for (const c of CASES) {
-    it(`fixed: ${c.name}: forward and gradients match the reference`, async () => {
+    it(`fixed: ${c.name}: forward${c.foldOrder === 'paper' ? '' : ' and gradients'} match the reference`, async () => {
       const d = caseData(c);
       const { layer, next } = buildLayer(c, d);
       compare(c, await runGpu(layer, next, d), d.ref);
@@ -579,6 +596,25 @@ gpuDescribe('F8Net layers with per-channel input lengths', () => {
   it('refuses per-channel input lengths on a grouped convolution that is not depthwise', () => {
     const q = fixedQuant({ inputFormatType: 'per_channel' });
     expect(() => new QConv2d('g', 4, 8, 3, { groups: 2, inputSigned: false, quant: q, rng: new Rng(1) })).toThrow(/per-channel input lengths need groups 1 or a depthwise conv/);
+  });
+
+  it('classifier_form paper refuses per-channel input lengths, rescale_forward and a following layer; an unknown form is named', async () => {
+    const e = Engine.get();
+    const run = (quant: QuantConfig, following = false) => {
+      const fc = new QLinear('fc', 6, 3, { inputSigned: false, quant, rng: new Rng(2) });
+      const next = following ? new QConv2d('next', 3, 2, 1, { inputSigned: false, quant: fixedQuant(), rng: new Rng(3) }) : null;
+      fc.following = next;
+      try {
+        e.tidy(() => void fc.forward(Tensor.from(rand(12, 5, 0, 1), [2, 6])));
+      } finally {
+        fc.dispose();
+        next?.dispose();
+      }
+    };
+    expect(() => run(fixedQuant({ classifierForm: 'paper', inputFormatType: 'per_channel' }))).toThrow(/layer fc: classifier_form paper has one input length/);
+    expect(() => run(fixedQuant({ classifierForm: 'paper', rescaleForward: true }))).toThrow(/layer fc: classifier_form paper with rescale_forward/);
+    expect(() => run(fixedQuant({ classifierForm: 'paper' }), true)).toThrow(/layer fc: classifier_form paper is for the last layer.*next reads it/);
+    expect(() => run(fixedQuant({ classifierForm: 'pap' as ClassifierForm }))).toThrow(/layer fc: classifier form 'pap' is not one of folded, paper/);
   });
 });
 
