@@ -34,6 +34,16 @@ import { sampleGraphs, GraphBuilder } from '../int-graphs.js';
 import { Rng } from '../../src/runtime/rng.js';
 import { validateGraph } from '../../src/export/validate.js';
 
+/** One PNG chunk: length, type, data, CRC-32 of type + data. */
+function pngChunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td) >>> 0);
+  return Buffer.concat([len, td, crc]);
+}
+
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'f8net-hostile-'));
@@ -231,16 +241,7 @@ describe('images (point 12)', () => {
     ihdr.writeUInt32BE(1, 0);
     ihdr.writeUInt32BE(39_000_000, 4);
     ihdr[8] = 8;
-    const { crc32 } = await import('node:zlib');
-    const chunk = (type: string, data: Buffer) => {
-      const len = Buffer.alloc(4);
-      len.writeUInt32BE(data.length);
-      const td = Buffer.concat([Buffer.from(type), data]);
-      const crc = Buffer.alloc(4);
-      crc.writeUInt32BE(crc32(td) >>> 0);
-      return Buffer.concat([len, td, crc]);
-    };
-    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IEND', Buffer.alloc(0))]);
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IEND', Buffer.alloc(0))]);
     await expect(checkedImageSize(png, 'tall.png', 40e6)).rejects.toThrow(/tall\.png: image of 1 x 39000000 pixels, expected an aspect ratio of at most 256:1/);
   });
 });
@@ -367,17 +368,9 @@ describe('messages (point 12)', () => {
     ihdr.writeUInt32BE(39_000_000, 4);
     ihdr[8] = 8;
     ihdr[9] = 2;
-    const chunk = (type: string, data: Buffer) => {
-      const len = Buffer.alloc(4);
-      len.writeUInt32BE(data.length);
-      const td = Buffer.concat([Buffer.from(type), data]);
-      const crc = Buffer.alloc(4);
-      crc.writeUInt32BE(crc32(td) >>> 0);
-      return Buffer.concat([len, td, crc]);
-    };
     // Signature, IHDR, an IDAT of one compressed row's worth of zeros, IEND: what sharp would start decoding.
     const idat = deflateSync(Buffer.alloc(4 * 39_000 + 39_000));
-    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', idat), pngChunk('IEND', Buffer.alloc(0))]);
     const img = join(dir, 'tall.png');
     writeFileSync(img, png);
     const script = join(dir, 'decode-tall.mts');
