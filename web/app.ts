@@ -276,10 +276,10 @@ export interface SelftestCase {
 /** Every kernel case of src/cases (or those matching `filter`) on this GPU against its CPU reference, as `f8net selftest`. */
 async function selftest(filter?: string): Promise<{ cases: SelftestCase[]; lines: string[]; families: number }> {
   return guarded('selftest', async () => {
-    const todo = f8.selectCases(filter);
+    const selected = f8.selectCases(filter);
     const results: f8.CaseResult[] = [];
-    for (const c of todo) {
-      status(`self-test: ${c.family}: ${c.name} (${results.length + 1}/${todo.length})`);
+    for (const c of selected) {
+      status(`self-test: ${c.family}: ${c.name} (${results.length + 1}/${selected.length})`);
       results.push(await f8.runKernelCase(c, st.engine!));
     }
     const fam = f8.summarizeCases(results);

@@ -531,7 +531,7 @@ export class QLinear extends QLayer {
    */
   private forwardPaper(x: Tensor): Tensor {
     if (this.perChannelInput) throw new F8Error('UNSUPPORTED', `layer ${this.layerName}: classifier_form paper has one input length (the paper's linear); set input_format_type per_layer or classifier_form folded`);
-    if (this.quant.rescaleForward) throw new F8Error('UNSUPPORTED', `layer ${this.layerName}: classifier_form paper with rescale_forward is not implemented; set rescale_forward false or classifier_form folded`);
+    if (this.quant.rescaleForward) throw new F8Error('UNSUPPORTED', `layer ${this.layerName}: classifier_form paper with rescale_forward is refused: f8net has the paper's classifier form only without weight rescaling (docs/INTEROP.md); set rescale_forward false or classifier_form folded`);
     if (this.following) throw new F8Error('BAD_CONFIG', `layer ${this.layerName}: classifier_form paper is for the last layer (its output is not divided by a reader's fix scaling), but ${this.following.layerName} reads it`);
     const { xq, sIn, fl } = this.quantizeInput(x);
     const w = this.poolFactor === 1 ? this.weight : scale(this.weight, this.poolFactor);
