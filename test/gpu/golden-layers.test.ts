@@ -9,8 +9,9 @@
 //    w.r.t. x, every weight, gamma, beta, bias, the running lengths, the BN running statistics,
 //    and every parameter after the SGD step; alpha gradients at 1e-5 of the sum of their terms'
 //    magnitudes (RefQLayerGrads.alphaScale, from the reference on the golden's data).
-// What f8net does not do as the paper does is said in the test names and in README of tools/:
-// the linear classifier's weight form (see paperLinear), and evaluation without quant_bias
+// The linear classifier is QLinear in the paper's classifier form (classifier_form paper,
+// src/quant/classifier-form.ts), held to every step like the other layers. What f8net does not
+// do as the paper does is said in README of tools/: evaluation without quant_bias
 // (f8net always rounds the folded bias in evaluation, F8NET.md §3): in the quant_bias-off
 // evaluation step only the levels are compared. The heads are QConv2d with head: true and
 // quant.headForm 'weight_only' or 'double_side' (src/quant/head-form.ts).
@@ -43,6 +44,8 @@ interface Net {
 function quantOf(c: GoldenCase, spec: LayerSpec): QuantConfig {
   return fixedQuant({
     ...(spec.head ? { headForm: spec.head } : {}),
+    // The paper's linear classifier quantises Q(w) alone and scales by s_in outside the dot product.
+    ...(spec.kind === 'linear' ? { classifierForm: 'paper' as const } : {}),
     formatType: spec.perChannelW ? 'per_channel' : 'per_layer',
     inputFormatType: spec.pcInput ? 'per_channel' : 'per_layer',
     fraclenMethod: spec.method,
@@ -133,16 +136,9 @@ function homogeneousAlphaScale(c: GoldenCase, owner: string, t: number): number 
 
 const readF = async (t: Tensor) => Float32Array.from(await t.read());
 
-/** Cases whose every layer f8net computes as the paper does (others: see the skip reasons). */
-function gap(c: GoldenCase): string | null {
-  if (c.net === 'conv_linear') return "the linear classifier quantises Q(s_in w) where the paper quantises Q(w) and scales the input (see paperLinear in test/golden-layers.ts): compared at the first step's forward up to the classifier's input";
-  return null;
-}
-
 gpuDescribe('GPU layers trained through the paper golden steps (test/golden/layers.json)', () => {
   for (const c of golden.cases) {
-    const why = gap(c);
-    it(`${c.name}${why ? ` (partial: ${why})` : ''}`, async () => {
+    it(c.name, async () => {
       const e = Engine.get();
       const net = buildNet(c);
       loadState(c, net);
@@ -151,7 +147,7 @@ gpuDescribe('GPU layers trained through the paper golden steps (test/golden/laye
       const { lr, momentum, nesterov, weightDecay } = golden.meta.sgd;
       const opt = new SGD(params, { lr, momentum, nesterov, weightDecay, weightDecayFilter: (p) => weights.has(p) });
       const specs = new Map(c.layers.map((l) => [l.name, l]));
-      const steps = why ? 1 : c.steps.length;
+      const steps = c.steps.length;
       for (let t = 0; t < steps; t++) {
         const step = c.steps[t];
         const at = `${c.name}, step ${t}${step.train ? '' : step.quantBias ? ' eval quant_bias' : ' eval'}`;
@@ -185,8 +181,8 @@ gpuDescribe('GPU layers trained through the paper golden steps (test/golden/laye
           }
           for (const [name, xi, yi] of pending) got.set(name, { input: await readF(xi), output: await readF(yi), wq: await readF(wqs.get(name)!) });
           const yv = await readF(y);
-          if (!why && (step.train || step.quantBias)) expectRel(yv, f32(step.y), 'output', `${at}: network output`);
-          if (step.train && !why) {
+          if (step.train || step.quantBias) expectRel(yv, f32(step.y), 'output', `${at}: network output`);
+          if (step.train) {
             backward(y, Tensor.from(f32(step.R!), y.shape));
             expectRel(await readF(x.grad!), f32(step.gradX!), 'grad x', `${at}: grad x`);
             x.grad!.dispose();
@@ -210,7 +206,6 @@ gpuDescribe('GPU layers trained through the paper golden steps (test/golden/laye
           // layer outputs, hence the inputs of the layers after the first, differ from f8net's.
           if (spec.head !== 'weight_only' && (step.train || step.quantBias || SINKS[c.net][name].every((k) => k === 'x'))) expectLevels(q.q, ls.xq!, `${what}: levels of the input at fl_in`);
           if (spec.head !== 'weight_only') expectRel(await readF(l.inputFraclenRun), f32(c.states[step.train ? t + 1 : T][name].flRun), 'flRun', `${what}: running length`);
-          if (why && spec.kind === 'linear') continue;
           const flW = [...(await l.weightFraclen.read())];
           expectLevels(flW, ls.flW, `${what}: fl_w`);
           expectLevels(levelsOf(g.wq, flW, g.wq.length / spec.out), ls.wInt, `${what}: integer weights`);
@@ -221,7 +216,7 @@ gpuDescribe('GPU layers trained through the paper golden steps (test/golden/laye
             expectRelEach(await readF(l.runningVar!), f32(after.runningVar!), 'runningVar', `${what}: BN running var`);
           }
         }
-        if (!step.train || why) continue;
+        if (!step.train) continue;
         // Gradients, then the SGD step against the golden's next state.
         const gAlphaScale = new Map<string, number>();
         const gammaTerms = new Map<string, Float64Array>();
