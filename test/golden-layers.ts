@@ -17,7 +17,8 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { refQLayer, type RefQLayerResult } from '../src/nn/qlayers.ref.js';
-import { evalFraclen, fixScaling, fraclenFromTensor, gridSearchFraclen, quantize, roundHalfEven, runningFraclen } from '../src/quant/fixed.js';
+import { evalFraclen, fixScaling, fraclenFromTensor, gridSearchFraclen, runningFraclen } from '../src/quant/fixed.js';
+import type { ClassifierForm } from '../src/quant/classifier-form.js';
 
 export const REL = 1e-5;
 
@@ -255,7 +256,7 @@ export const SINKS: Record<GoldenCase['net'], Record<string, string[]>> = {
 
 export const levelsOf = (v: ArrayLike<number>, fl: number[], inner: number) => Array.from(v, (x, i) => x * 2 ** fl[fl.length > 1 ? Math.floor(i / inner) % fl.length : 0]);
 
-export function refLayer(c: GoldenCase, spec: LayerSpec, t: number, T: number): { r: RefQLayerResult; fl: number } {
+export function refLayer(c: GoldenCase, spec: LayerSpec, t: number, T: number, classifierForm?: ClassifierForm): { r: RefQLayerResult; fl: number } {
   const step = c.steps[t];
   const ls = step.layers[spec.name];
   const st = c.states[step.train ? t : T];
@@ -299,67 +300,10 @@ export function refLayer(c: GoldenCase, spec: LayerSpec, t: number, T: number): 
     inputFraclen: fl,
     scaleFraclen: evalFraclen(runNew, 8, signed),
     quantBias: step.quantBias,
+    ...(classifierForm ? { classifierForm } : {}),
     next,
     gy: step.train ? f32(ls.gradOutput!) : undefined,
   });
   return { r, fl };
-}
-
-/**
- * The paper's linear classifier (ReLUClipFXQLinear), which f8net's does not follow (reported, see
- * the it() below): it quantises the raw weight, w_q = Q(w) with fl_w from w, and scales the
- * input instead: training y = (s_in x_q) w_q^T + b; evaluation y = x_q w_q^T + b / s_in (rounded
- * to 2^-(fl_in + fl_w) with quant_bias), logits in units of 1 / s_in. f8net (F8NET.md §3, "linear
- * layers do the same without BN") folds s_in into the weight: w_q = Q(s_in w / s_next).
- * This function is this test's own model of the paper's layer; the golden holds it to the paper.
- */
-export function paperLinear(c: GoldenCase, spec: LayerSpec, t: number, T: number, r: RefQLayerResult, fl: number) {
-  const step = c.steps[t];
-  const ls = step.layers[spec.name];
-  const me = c.states[step.train ? t : T][spec.name];
-  const w = f32(me.weight);
-  const bias = f32(me.bias!);
-  const [O, K] = [spec.out, spec.in];
-  const N = ls.inputShape[0];
-  const layout = { channels: O, inner: K };
-  const flW = spec.perChannelW ? [...fraclenFromTensor(w, { wl: 8, signed: true, metric: spec.metric, perChannel: layout })] : [fraclenFromTensor(w, { wl: 8, signed: true, metric: spec.metric })];
-  const qw = spec.perChannelW ? quantize(w, Int32Array.from(flW), { wl: 8, signed: true, channelAxis: layout }) : quantize(w, flW[0], { wl: 8, signed: true });
-  const sIn = r.sIn;
-  const qx = quantize(f32(ls.input), fl, { wl: 8, signed: spec.signed });
-  const xq = qx.value;
-  const dot = (n: number, o: number) => {
-    let a = 0;
-    for (let k = 0; k < K; k++) a += xq[n * K + k] * qw.value[o * K + k];
-    return a;
-  };
-  const flOf = (o: number) => flW[spec.perChannelW ? o : 0];
-  const bEval = Array.from(bias, (b, o) => (step.quantBias ? roundHalfEven((b / sIn) * 2 ** (fl + flOf(o))) / 2 ** (fl + flOf(o)) : b / sIn));
-  const y = new Float64Array(N * O);
-  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) y[n * O + o] = step.train ? sIn * dot(n, o) + bias[o] : dot(n, o) + bEval[o];
-  let grads = null;
-  if (step.train) {
-    const gy = f32(ls.gradOutput!);
-    const gW = new Float64Array(O * K);
-    const gb = new Float64Array(O);
-    const gx = new Float64Array(N * K);
-    let gs = 0;
-    let gsAbs = 0;
-    for (let n = 0; n < N; n++) {
-      for (let o = 0; o < O; o++) {
-        const g = gy[n * O + o];
-        gb[o] += g;
-        gs += g * dot(n, o);
-        gsAbs += Math.abs(g * dot(n, o));
-        for (let k = 0; k < K; k++) {
-          gW[o * K + k] += g * sIn * xq[n * K + k] * qw.mask[o * K + k];
-          gx[n * K + k] += g * sIn * qw.value[o * K + k];
-        }
-      }
-    }
-    for (let i = 0; i < gx.length; i++) gx[i] *= qx.mask[i];
-    const ds = (2 ** evalFraclen(runningFraclen(f32(me.flRun)[0], fl, c.momentum), 8, spec.signed)) / 255;
-    grads = { weight: gW, bias: gb, x: gx, alpha: gs * ds * Math.sign(c.states[t][alphaOwner(c, spec.name)].alpha), alphaScale: gsAbs * ds };
-  }
-  return { y, flW, wInt: Array.from(qw.q), grads };
 }
 
