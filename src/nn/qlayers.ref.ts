@@ -164,6 +164,37 @@ function log2Margin(stats: ArrayLike<number>, c: number, flmax: number): number 
   return best;
 }
 
+/** §3 step 1: the input length (given, grid search or a statistic) and its distance from a step of the statistic's fl. */
+function refInputFraclen(x: Float32Array, given: number | undefined, o: { grid: boolean; wl: number; signed: boolean; metric: Metric }): { fl: number; margin: number } {
+  if (given !== undefined) return { fl: given, margin: Infinity };
+  if (o.grid) return { fl: gridSearchFraclen(x, { wl: o.wl, signed: o.signed }).fl, margin: Infinity };
+  const fl = fraclenFromTensor(x, { wl: o.wl, signed: o.signed, metric: o.metric });
+  return { fl, margin: log2Margin([tensorStat(x, o.metric)], FRACLEN_C[o.signed ? 'signed' : 'unsigned'][o.metric], o.wl - (o.signed ? 1 : 0)) };
+}
+
+/**
+ * §3 step 4: the signed weight length(s) of w (one per output channel with perChannel) and the
+ * fake-quantised f32 weight. Grid search decides on the f32 values it quantises; its margin is not
+ * a log2 distance.
+ */
+function refWeightQuant(w: ArrayLike<number>, o: { grid: boolean; perChannel: boolean; wl: number; metric: Metric; layout: { channels: number; inner: number } }) {
+  const w32 = Float32Array.from(w);
+  const { wl, metric, layout } = o;
+  const cW = FRACLEN_C.signed[metric];
+  let flW: number[];
+  let margin = Infinity;
+  if (o.grid) flW = o.perChannel ? [...gridSearchFraclen(w32, { wl, signed: true, perChannel: layout }).fl] : [gridSearchFraclen(w32, { wl, signed: true }).fl];
+  else if (o.perChannel) {
+    flW = [...fraclenFromTensor(w, { wl, signed: true, metric, perChannel: layout })];
+    margin = log2Margin(tensorStat(w, metric, layout), cW, wl - 1);
+  } else {
+    flW = [fraclenFromTensor(w, { wl, signed: true, metric })];
+    margin = log2Margin([tensorStat(w, metric)], cW, wl - 1);
+  }
+  const qw = o.perChannel ? quantize(w32, Int32Array.from(flW), { wl, signed: true, channelAxis: layout }) : quantize(w32, flW[0], { wl, signed: true });
+  return { flW, margin, qw };
+}
+
 /** Distance of v from the nearest half integer (a rounding boundary). */
 const halfMargin = (v: number) => Math.abs(v - Math.floor(v) - 0.5);
 
@@ -189,14 +220,8 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
   const innerW = ws[1] * ws[2] * ws[3];
 
   // 1. Input length, s_in, x_q.
-  let fl = weightOnly ? 8 : a.inputFraclen;
-  let flXMargin = Infinity;
   const grid = a.fraclenMethod === 'grid';
-  if (fl === undefined && grid) fl = gridSearchFraclen(a.x, { wl, signed }).fl;
-  else if (fl === undefined) {
-    fl = fraclenFromTensor(a.x, { wl, signed, metric });
-    flXMargin = log2Margin([tensorStat(a.x, metric)], FRACLEN_C[signed ? 'signed' : 'unsigned'][metric], wl - (signed ? 1 : 0));
-  }
+  const { fl, margin: flXMargin } = refInputFraclen(a.x, weightOnly ? 8 : a.inputFraclen, { grid, wl, signed, metric });
   const flS = a.scaleFraclen ?? fl;
   const sIn = weightOnly ? 1 : fixScaling(a.alpha, flS, wl, signed);
   const xin = Float64Array.from(a.x, (v) => (scaled ? v / sIn : v));
@@ -241,24 +266,8 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
 
   // 4. Weight length and w_q.
   const wf = pf ? Float64Array.from(refPaperFoldWeight(a.weight, pf.t, sIn, sNext, innerW)) : Float64Array.from(a.weight, (v, i) => k[Math.floor(i / innerW)] * v);
-  const wf32 = Float32Array.from(wf);
-  const layout = { channels: O, inner: innerW };
-  let flW: number[];
-  let flWMargin: number;
-  const cW = FRACLEN_C.signed[metric];
-  if (grid) {
-    // Grid search decides on the f32 values it quantises; its margin is not a log2 distance.
-    flW = a.perChannel ? [...gridSearchFraclen(wf32, { wl: wwl, signed: true, perChannel: layout }).fl] : [gridSearchFraclen(wf32, { wl: wwl, signed: true }).fl];
-    flWMargin = Infinity;
-  } else if (a.perChannel) {
-    flW = [...fraclenFromTensor(wf, { wl: wwl, signed: true, metric, perChannel: layout })];
-    flWMargin = log2Margin(tensorStat(wf, metric, layout), cW, wwl - 1);
-  } else {
-    flW = [fraclenFromTensor(wf, { wl: wwl, signed: true, metric })];
-    flWMargin = log2Margin([tensorStat(wf, metric)], cW, wwl - 1);
-  }
+  const { flW, margin: flWMargin, qw } = refWeightQuant(wf, { grid, perChannel: !!a.perChannel, wl: wwl, metric, layout: { channels: O, inner: innerW } });
   const flOf = (i: number) => (a.perChannel ? flW[Math.floor(i / innerW)] : flW[0]);
-  const qw = a.perChannel ? quantize(wf32, Int32Array.from(flW), { wl: wwl, signed: true, channelAxis: layout }) : quantize(wf32, flW[0], { wl: wwl, signed: true });
   const wq = qw.value;
   let wMargin = Infinity;
   for (let i = 0; i < wf.length; i++) wMargin = Math.min(wMargin, halfMargin(wf[i] * 2 ** flOf(i)));
@@ -412,33 +421,14 @@ function refPaperLinear(a: RefQLayerInput): RefQLayerResult {
   const grid = a.fraclenMethod === 'grid';
   const wwl = a.weightWl ?? 8;
   const { wl, signed } = a;
-  let fl = a.inputFraclen;
-  let flXMargin = Infinity;
-  if (fl === undefined && grid) fl = gridSearchFraclen(a.x, { wl, signed }).fl;
-  else if (fl === undefined) {
-    fl = fraclenFromTensor(a.x, { wl, signed, metric });
-    flXMargin = log2Margin([tensorStat(a.x, metric)], FRACLEN_C[signed ? 'signed' : 'unsigned'][metric], wl - (signed ? 1 : 0));
-  }
+  const { fl, margin: flXMargin } = refInputFraclen(a.x, a.inputFraclen, { grid, wl, signed, metric });
   const flS = a.scaleFraclen ?? fl;
   const sIn = fixScaling(a.alpha, flS, wl, signed);
   const qx = quantize(Float32Array.from(a.x), fl, { wl, signed });
   const xq = qx.value;
   // The weight alone: its length and its quantisation.
-  const layout = { channels: O, inner: K };
-  const w32 = Float32Array.from(a.weight);
-  let flW: number[];
-  let flWMargin = Infinity;
-  const cW = FRACLEN_C.signed[metric];
-  if (grid) flW = a.perChannel ? [...gridSearchFraclen(w32, { wl: wwl, signed: true, perChannel: layout }).fl] : [gridSearchFraclen(w32, { wl: wwl, signed: true }).fl];
-  else if (a.perChannel) {
-    flW = [...fraclenFromTensor(a.weight, { wl: wwl, signed: true, metric, perChannel: layout })];
-    flWMargin = log2Margin(tensorStat(a.weight, metric, layout), cW, wwl - 1);
-  } else {
-    flW = [fraclenFromTensor(a.weight, { wl: wwl, signed: true, metric })];
-    flWMargin = log2Margin([tensorStat(a.weight, metric)], cW, wwl - 1);
-  }
+  const { flW, margin: flWMargin, qw } = refWeightQuant(a.weight, { grid, perChannel: !!a.perChannel, wl: wwl, metric, layout: { channels: O, inner: K } });
   const flO = (o: number) => flW[a.perChannel ? o : 0];
-  const qw = a.perChannel ? quantize(w32, Int32Array.from(flW), { wl: wwl, signed: true, channelAxis: layout }) : quantize(w32, flW[0], { wl: wwl, signed: true });
   const wq = qw.value;
   let wMargin = Infinity;
   for (let i = 0; i < a.weight.length; i++) wMargin = Math.min(wMargin, halfMargin(a.weight[i] * 2 ** flO(Math.floor(i / K))));
