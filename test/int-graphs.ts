@@ -5,7 +5,8 @@
  *    out int8 / uint8 / int32, stride, padding, dilation, groups and depthwise, no bias;
  *  - linear on [C] and on a flattened [C, H, W];
  *  - maxpool on codes and on int32, with padding and a floor size;
- *  - sumpool on codes and on int32, with and without a shift;
+ *  - sumpool on codes and on int32, with and without a shift, and with a divisor (the paper's
+ *    pool form: the mean of 5 x 5 and 3 x 3 positions, right and left shifts, int8 and uint8 out);
  *  - add with operand ReLU, shifts on either side, saturation;
  *  - requant: int32 -> uint8 / int8 / int32.
  * Shapes are not multiples of 4 or of the kernels' tiles.
@@ -89,10 +90,12 @@ export class GraphBuilder {
     const [C, H, W] = xi.shape;
     return this.add({ op: 'maxpool', name, input: x, output: `${name}.out`, kernel: [k, k], stride: [s, s], padding: [p, p] }, [C, outSize(H, k, s, p), outSize(W, k, s, p)], xi.dtype, xi.fl);
   }
-  sumpool(x: string, e: IntEpilogue): string {
+  sumpool(x: string, e: IntEpilogue, divisor?: number): string {
     const xi = this.value(x);
     const name = this.name('sumpool');
-    return this.add({ op: 'sumpool', name, input: x, output: `${name}.out`, epilogue: e }, [xi.shape[0]], e.out, xi.fl - e.shift[0]);
+    const node: IntNode = { op: 'sumpool', name, input: x, output: `${name}.out`, epilogue: e };
+    if (divisor !== undefined) node.divisor = divisor;
+    return this.add(node, [xi.shape[0]], e.out, xi.fl - e.shift[0]);
   }
   addNode(a: string, b: string, relu: [boolean, boolean], shifts: [number, number], e: IntEpilogue): string {
     const ai = this.value(a);
@@ -155,6 +158,16 @@ export function sampleGraphs(): { name: string; graph: IntGraph }[] {
     const q = b.sumpool(codes, ep('int32', [0]));
     const both = b.addNode(b.requant(q, ep('int32', [2])), b.requant(p, ep('int32', [0])), [false, false], [0, 0], ep('uint8', [4], true));
     out.push({ name: 'residual', graph: b.finish(b.linear(both, 4, ep('int32', [2]))) });
+  }
+  {
+    // The paper's pool form: sum pools that divide by their positions (25 on int32 with a right
+    // shift and ReLU into uint8, 9 on codes with a left shift into int8), one linear layer each.
+    const b = new GraphBuilder(new Rng(15), 'paper-pool', { dtype: 'int8', shape: [3, 9, 9], fl: 5 });
+    const t = b.conv('input', 6, 3, { stride: 2, padding: 1, epilogue: ep('int32', [0]) });
+    const p = b.sumpool(t, ep('uint8', [9], true), 25);
+    const codes = b.maxpool(b.requant(t, ep('int8', [8])), 3, 1, 0);
+    const q = b.sumpool(b.conv(codes, 5, 1, { epilogue: ep('int8', [7]) }), ep('int8', [-2]), 9);
+    out.push({ name: 'paper-pool', graph: b.finish(b.addNode(b.linear(p, 4, ep('int32', [2])), b.linear(q, 4, ep('int32', [0])), [false, false], [0, 0], ep('int32'))) });
   }
   {
     // Saturation: extreme weights, biases near the int32 bounds, left shifts that saturate, sums that clamp.

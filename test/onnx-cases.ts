@@ -92,6 +92,38 @@ export function wideGraph(): IntGraph {
     'fc.b': i32([2], [2147480000, -2147480000]),
   });
 }
+/**
+ * The paper's pool form: sum pools that divide by their 12 positions, with right, zero and left
+ * shifts (codesFor gives image sums with ties of each: sums that are odd multiples of 12 2^n / 2),
+ * signed sums (no ReLU: negative quotients and their ties) and ReLU into uint8; every value below 2^24.
+ */
+export function meanTiesGraph(): IntGraph {
+  const input = { name: 'image', dtype: 'uint8' as const, shape: [1, 3, 4] as [number, number, number], fl: 4, scale: [16], mean: [0], std: [1] };
+  const O = 12;
+  const S = [O, 3, 4];
+  const pool = (name: string, shift: number, out: IntDType, relu = false): [IntNode, IntDType, number[]] => [
+    { op: 'sumpool', name, input: 'c.out', output: `${name}.out`, epilogue: { relu, shift: [shift], out }, divisor: 12 }, out, [O],
+  ];
+  const add = (name: string, a: string, b: string): [IntNode, IntDType, number[]] => [
+    { op: 'add', name, inputs: [a, b], output: `${name}.out`, relu: [false, false], shifts: [0, 0], epilogue: { relu: false, shift: [0], out: 'int32' } }, 'int32', [O],
+  ];
+  return graph('mean-ties', input, [
+    [conv1x1('c', 'image', 'c.w', 'c.b', [0], 'int32'), 'int32', S],
+    pool('p0', 0, 'int8'),
+    pool('p1', 1, 'int8'),
+    pool('p3', 3, 'uint8', true),
+    pool('pl', -1, 'int8'),
+    pool('pl3', -3, 'uint8', true),
+    add('a', 'p0.out', 'p1.out'),
+    add('b', 'p3.out', 'pl.out'),
+    add('d', 'a.out', 'b.out'),
+    add('e', 'd.out', 'pl3.out'),
+  ], {
+    'c.w': i8([O, 1, 1, 1], [1, -1, 2, -3, 5, -7, 11, 1, -1, 1, 3, -127]),
+    'c.b': i32([O], [0, 0, 1, -6, 3, 0, -2, 6, -6, 18, 0, 5]),
+  });
+}
+
 /** First few mismatches of each value, or '' when all equal. */
 export function mismatches(want: Map<string, Int32Array>, got: Map<string, number[]>): string {
   const lines: string[] = [];
@@ -143,9 +175,14 @@ export function imagesFor(g: IntGraph, codes: Int32Array, seed: number): Float32
   });
 }
 
-export const cases = (): { name: string; graph: IntGraph }[] => [{ name: 'ties', graph: tiesGraph() }, { name: 'wide', graph: wideGraph() }, ...sampleGraphs()];
+export const cases = (): { name: string; graph: IntGraph }[] => [{ name: 'ties', graph: tiesGraph() }, { name: 'wide', graph: wideGraph() }, { name: 'mean-ties', graph: meanTiesGraph() }, ...sampleGraphs()];
 /** Codes of every value in the range, repeated, then random ones. */
 export function codesFor(g: IntGraph, n: number, seed: number): Int32Array {
+  if (g.model.name === 'mean-ties') {
+    // Image sums 6, 36, 144, 9, ...: with the weights and biases of meanTiesGraph, ties of every pool's shift.
+    const per = size(g.input.shape);
+    return Int32Array.from({ length: n * per }, (_, i) => (i % per === 0 ? [6, 36, 144, 9, 18, 60, 45][(Math.floor(i / per) + seed) % 7] : 0));
+  }
   if (g.model.name !== 'ties' && g.model.name !== 'wide') return randomCodes(g, n, seed);
   const lo = g.input.dtype === 'int8' ? -127 : 0;
   const per = size(g.input.shape);

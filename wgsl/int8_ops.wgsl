@@ -30,7 +30,8 @@
 // maxpool   max over the clipped window, values unchanged (PyTorch floor rule, padding <= k/2):
 //           packed codes -> packed codes, or i32 -> i32 (a_kind).
 // sumpool   sum over S (global pool, wrapping i32) of packed codes or i32 (a_kind), then the
-//           epilogue (raw i32 [N, C] or packed [N, C4]).
+//           epilogue (raw i32 [N, C] or packed [N, C4]); with divisor > 1 (the paper's pool
+//           form) the epilogue rounds sum * 2^-n / divisor once (fx_div_rhe), codes out.
 #include "common"
 #include "int8_pack"
 
@@ -42,6 +43,8 @@ struct Params {
   relu: u32, per_channel: u32, shift0: i32, lo: i32, hi: i32, packed: u32,
   // second epilogue (residual_dual; always packed codes)
   relu2: u32, per_channel2: u32, shift0_2: i32, lo2: i32, hi2: i32,
+  // sumpool: > 1 divides the sum by it in the epilogue's rounding (fx_div_rhe; codes out)
+  divisor: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> opa: array<u32>;
@@ -242,7 +245,14 @@ fn operand_b(i: u32, pos: vec3<u32>) -> vec4<i32> {
     // i32 [N, C, S]; i32 addition wraps (the reference's wrapping sum).
     for (var k = 0u; k < p.S; k++) { s += raw_a(vec3<u32>(pos.x, pos.y, k)); }
   }
-  let v = epilogue4(s, pos.y);
+  var v: vec4<i32>;
+  if (p.divisor > 1u) {
+    let a = select(s, max(s, vec4<i32>(0)), p.relu == 1u);
+    let n = shift4(pos.y);
+    for (var l = 0u; l < 4u; l++) { v[l] = clamp(fx_div_rhe(a[l], n[l], i32(p.divisor)), p.lo, p.hi); }
+  } else {
+    v = epilogue4(s, pos.y);
+  }
   let valid = channels_valid(pos.y);
   if (p.packed == 1u) {
     y[i] = i8_pack(select(vec4<i32>(0), v, valid));

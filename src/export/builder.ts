@@ -27,7 +27,7 @@ import { clampInt32 } from '../quant/int-requant.js';
 import { QConv2d, QLinear, LEGACY_HEAD_FORM, type QLayer } from '../nn/qlayers.js';
 import { poolFold } from '../nn/qpool.js';
 import type { ForwardTrace } from '../nn/trace.js';
-import { INT_MODEL_FORMAT, INT_MODEL_VERSION, nodeInputs, type IntDType, type IntEpilogue, type IntGraph, type IntNode, type IntValueInfo } from './graph.js';
+import { INT_MODEL_FORMAT, INT_MODEL_VERSION, nodeInputs, type IntDType, type IntEpilogue, type IntGraph, type IntNode, type IntValueInfo, type SumPoolNode } from './graph.js';
 
 /** What the fixed-point forward pass of one layer computed (read back after an eval forward). */
 export interface LayerCapture {
@@ -229,16 +229,25 @@ export class IntGraphBuilder {
     );
   }
 
-  /** ReLU, the global sum pool at fl + s, and the re-quantisation for `reader` (src/nn/qpool.ts). */
+  /**
+   * ReLU, the global sum pool and the re-quantisation for `reader` (src/nn/qpool.ts): the sum read
+   * at fl + s (pool form folded), or divided by its H * W positions in the rounding (paper; a
+   * power-of-two H * W is the same shift).
+   */
   globalPool(v: Val, reader: QLinear): Val {
     const [C, H, W] = v.shape;
-    const { s } = poolFold(H * W);
+    const positions = H * W;
+    const { s, c } = poolFold(positions);
+    const paper = (reader.quant.poolForm ?? 'folded') === 'paper' && c !== 1;
+    if (paper && positions > 65536) throw new F8Error('UNSUPPORTED', `export: the paper's pool form over ${H} x ${W} positions; the integer model divides by at most 65536`);
     const r = this.unique('relu');
     const rv = this.emit({ op: 'requant', name: r, input: v.name, output: `${r}.out`, epilogue: epi('int32', [0], true) }, { dtype: 'int32', shape: v.shape, fl: v.fl });
     const dtype = this.codeType(reader);
     const fl = this.inputFl(reader);
     const name = this.unique('avgpool');
-    return this.emit({ op: 'sumpool', name, input: rv.name, output: `${name}.out`, epilogue: epi(dtype, [v.fl + s - fl], !reader.inputSigned) }, { dtype, shape: [C], fl });
+    const node: SumPoolNode = { op: 'sumpool', name, input: rv.name, output: `${name}.out`, epilogue: epi(dtype, [v.fl + (paper ? 0 : s) - fl], !reader.inputSigned) };
+    if (paper) node.divisor = positions;
+    return this.emit(node, { dtype, shape: [C], fl });
   }
 
   /** ReLU of a raw value, as a node (where no reader clamps at 0 for it). */

@@ -52,7 +52,7 @@ const NODE_FIELDS: Record<IntNode['op'], readonly string[]> = {
   conv: ['name', 'op', 'input', 'output', 'weight', 'bias', 'stride', 'padding', 'dilation', 'groups', 'epilogue'],
   linear: ['name', 'op', 'input', 'output', 'weight', 'bias', 'epilogue'],
   maxpool: ['name', 'op', 'input', 'output', 'kernel', 'stride', 'padding'],
-  sumpool: ['name', 'op', 'input', 'output', 'epilogue'],
+  sumpool: ['name', 'op', 'input', 'output', 'epilogue', 'divisor'],
   add: ['name', 'op', 'inputs', 'output', 'relu', 'shifts', 'epilogue'],
   requant: ['name', 'op', 'input', 'output', 'epilogue'],
 };
@@ -69,7 +69,7 @@ function badInput(file: string, msg: string): never {
   throw new F8Error('BAD_INPUT', `${file}: ${msg}`);
 }
 
-const OPTIONAL_FIELDS: ReadonlySet<string> = new Set(['classNames', 'headForm', 'classifierForm']);
+const OPTIONAL_FIELDS: ReadonlySet<string> = new Set(['classNames', 'headForm', 'classifierForm', 'divisor']);
 
 /** A copy of `raw` with exactly `fields` (none missing, none unknown); nested objects by `nested`. */
 function pick(raw: unknown, fields: readonly string[], what: string, file: string): Obj {

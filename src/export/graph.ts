@@ -14,6 +14,9 @@
  *  - maxpool: max over each window (clipped at the borders; padded positions never win), on
  *             codes or int32; dtype and fl unchanged.
  *  - sumpool: global sum over H x W of [C, H, W] (wrapping int32), then the epilogue; [C].
+ *             With a `divisor` D > 1 (the paper's pool form, src/quant/pool-form.ts) the
+ *             epilogue's rounding shift becomes one exact rounding of the quotient:
+ *             y = clamp(roundHalfEven(relu(sum) * 2^-n / D), lo, hi), output 8-bit codes only.
  *  - add:     clampInt32(r(a) * 2^shifts[0] + r(b) * 2^shifts[1]) with r = max(., 0) where
  *             relu[i], computed exactly; then the epilogue. Operands of one shape (codes or int32).
  *  - requant: the epilogue alone on an int32 (or 8-bit code) input.
@@ -100,6 +103,12 @@ export interface SumPoolNode extends NodeBase {
   op: 'sumpool';
   input: string;
   epilogue: IntEpilogue;
+  /**
+   * The number of positions the mean divides by (H * W), an integer in [2, 2^16], with one
+   * shift and 8-bit output codes; absent (or 1): the plain epilogue. Files made before pool
+   * forms have none.
+   */
+  divisor?: number;
 }
 
 export interface AddNode extends NodeBase {

@@ -35,13 +35,19 @@ export function toIntegizeOnnx(g: IntGraph): Uint8Array {
   const tname = (v: string): string => (v === g.output.name ? 'logits' : `v/${v}`);
   inputCodes(b, g, tname(g.input.name));
 
-  /** clamp(round(v * 2^-n), lo, hi) in float: multiplying by a power of two and Round (half to even) are exact. */
-  const epilogue = (v: string, e: IntEpilogue, channels: number, rank: number, node: string, out: string): void => {
+  /**
+   * clamp(round(v * 2^-n / divisor), lo, hi) in float: multiplying by a power of two and Round
+   * (half to even) are exact; the division by a sumpool's divisor D is correctly rounded, which
+   * decides the rounding as the exact quotient does while D * 2^n <= 2^16 (a quotient below 256
+   * is then within its ulp / 2 of a half integer only when it is one).
+   */
+  const epilogue = (v: string, e: IntEpilogue, channels: number, rank: number, node: string, out: string, divisor = 1): void => {
     const n = shifts(e, channels, node);
     const [clo, chi] = clampRange(e);
     const factor = n.map((s) => (s > 0 ? 2 ** -Math.min(s, 60) : 2 ** Math.min(-s, 32)));
     if (factor.some((f) => f !== 1)) v = b.op('Mul', [v, channelConst(b, `${node}/scale`, 'float', factor, rank)], `${node}/shift`, `${node}/shifted`);
-    if (n.some((s) => s > 0)) v = b.op('Round', [v], `${node}/round`, `${node}/rounded`);
+    if (divisor > 1) v = b.op('Div', [v, b.scalar('float', divisor)], `${node}/mean`, `${node}/mean`);
+    if (n.some((s) => s > 0) || divisor > 1) v = b.op('Round', [v], `${node}/round`, `${node}/rounded`);
     b.op('Clip', [v, b.scalar('float', clo), b.scalar('float', chi)], `${node}/clamp`, out);
   };
 
@@ -69,7 +75,7 @@ export function toIntegizeOnnx(g: IntGraph): Uint8Array {
         break;
       case 'sumpool': {
         const s = b.op('ReduceSum', [tname(node.input), b.tensor('const/axes_hw', 'int64', [2], [2, 3], 'axes_hw')], `${nm}/sum`, `${nm}/acc`, [int('keepdims', 0)]);
-        epilogue(s, node.epilogue, out.shape[0], 1, nm, y);
+        epilogue(s, node.epilogue, out.shape[0], 1, nm, y, node.divisor);
         break;
       }
       case 'add': {
@@ -173,6 +179,29 @@ export function toIntOnlyOnnx(g: IntGraph): Uint8Array {
     else cast(clamp(v, dt, clo, chi, nm, 'clamp'), outDt, `${nm}/cast`, out);
   };
 
+  /**
+   * A sumpool's epilogue with divisor D > 1 (8-bit codes out): clamp(divRoundHalfEven(v, n, D))
+   * in int64 with one n (src/quant/int-requant.ts). Left shifts multiply first (|v| 2^min(-n, 32)
+   * < 2^63); then e = D 2^max(n, 0) and, with Mod's floor remainder (fmod 0, a positive divisor),
+   *   rem = Mod(v, e); q = (v - rem) / e (exact); inc = (2 rem + (q & 1) + e - 1) / (2 e) in {0, 1}
+   * so inc = 1 iff 2 rem > e, or 2 rem = e and q is odd. Every term stays below 2^50.
+   */
+  const divEpilogue = (v: string, e: IntEpilogue, D: number, channels: number, nm: string, out: string, outDt: IntDType): void => {
+    const n = shifts(e, channels, nm);
+    if (new Set(n).size !== 1) throw new F8Error('UNSUPPORTED', `onnx export: sumpool ${nm} divides with per-channel shifts`);
+    const [clo, chi] = clampRange(e);
+    v = cast(v, 'int64', `${nm}/to_int64`, `${nm}/int64`);
+    if (n[0] < 0) v = b.op('Mul', [v, k('int64', 2 ** Math.min(-n[0], 32))], `${nm}/lshift`, `${nm}/lshifted`);
+    const ev = D * 2 ** Math.max(n[0], 0);
+    const rem = b.op('Mod', [v, k('int64', ev)], `${nm}/rem`, `${nm}/rem`, [int('fmod', 0)]);
+    const q = b.op('Div', [b.op('Sub', [v, rem], `${nm}/floor`, `${nm}/floor`), k('int64', ev)], `${nm}/quot`, `${nm}/quot`);
+    const odd = b.op('BitwiseAnd', [q, k('int64', 1)], `${nm}/odd`, `${nm}/odd`);
+    const twice = b.op('Add', [b.op('Add', [rem, rem], `${nm}/rem2`, `${nm}/rem2`), odd], `${nm}/rem2_odd`, `${nm}/rem2_odd`);
+    const inc = b.op('Div', [b.op('Add', [twice, k('int64', ev - 1)], `${nm}/rem2_odd_e`, `${nm}/rem2_odd_e`), k('int64', 2 * ev)], `${nm}/inc`, `${nm}/inc`);
+    v = b.op('Add', [q, inc], `${nm}/round`, `${nm}/rounded`);
+    cast(clamp(v, 'int64', clo, chi, nm, 'clamp'), outDt, `${nm}/cast`, out);
+  };
+
   /** clampInt32(acc + bias): int32 when no sum can leave the range, else exact in int64 and clamped. */
   const addBias = (acc: string, bias: string | null, accMax: number, rank: number, nm: string): { v: string; dt: Wide } => {
     if (!bias) return { v: acc, dt: 'int32' }; // a wrapped -2^31 shifts and clamps like -(2^31 - 1)
@@ -241,7 +270,8 @@ export function toIntOnlyOnnx(g: IntGraph): Uint8Array {
         let x = tname(node.input);
         if (values.get(node.input)!.dtype !== 'int32') x = cast(x, 'int32', `${nm}/widen`, `${nm}/i32`);
         const s = b.op('ReduceSum', [x, b.tensor('const/axes_hw', 'int64', [2], [2, 3], 'axes_hw')], `${nm}/sum`, `${nm}/acc`, [int('keepdims', 0)]);
-        epilogue(s, 'int32', node.epilogue, out.shape[0], 1, nm, y, out.dtype);
+        if ((node.divisor ?? 1) > 1) divEpilogue(s, node.epilogue, node.divisor!, out.shape[0], nm, y, out.dtype);
+        else epilogue(s, 'int32', node.epilogue, out.shape[0], 1, nm, y, out.dtype);
         break;
       }
       case 'add': {

@@ -213,8 +213,12 @@ export function toQdqOnnx(g: IntGraph): Uint8Array {
       }
       case 'sumpool': {
         const xi = values.get(node.input)!;
-        const s = b.op('ReduceSum', [real(node.input, nm, 'x'), b.tensor('const/axes_hw', 'int64', [2], [2, 3], 'axes_hw')], `${nm}/sum`, `${nm}/acc`, [int('keepdims', 0)]);
-        epilogue(s, [exp.get(node.input)!], node.epilogue, out, low.get(node.input)! * size(xi.shape.slice(1)), nm);
+        const D = node.divisor ?? 1;
+        let s = b.op('ReduceSum', [real(node.input, nm, 'x'), b.tensor('const/axes_hw', 'int64', [2], [2, 3], 'axes_hw')], `${nm}/sum`, `${nm}/acc`, [int('keepdims', 0)]);
+        // The paper's pool form: the mean (a correctly rounded division; QuantizeLinear rounds it
+        // as the integer model does while D 2^n <= 2^16, see onnx-export.ts).
+        if (D > 1) s = b.op('Div', [s, b.scalar('float', D)], `${nm}/mean`, `${nm}/mean`);
+        epilogue(s, [exp.get(node.input)!], node.epilogue, out, Math.floor((low.get(node.input)! * size(xi.shape.slice(1))) / D), nm);
         break;
       }
       case 'add': {

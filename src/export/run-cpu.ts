@@ -169,7 +169,7 @@ export function runIntCpu(g: IntGraph, codes: Int32Array, n: number, all = false
       }
       case 'sumpool': {
         const xi = info(values, node.input, node.name);
-        y = refInt8SumPool(get(node.input, node.name), [n, ...xi.shape], refEpilogueOf(node.epilogue));
+        y = refInt8SumPool(get(node.input, node.name), [n, ...xi.shape], { ...refEpilogueOf(node.epilogue), divisor: node.divisor });
         break;
       }
       case 'add': {

@@ -286,7 +286,7 @@ export class IntGpuRunner {
         if (xi.shape.length !== 3) throw new F8Error('SHAPE_MISMATCH', `integer model: sumpool ${node.name} needs input [C, H, W], got ${fmt(xi.shape)}`);
         const C = xi.shape[0];
         this.expectShape(node, out, [C]);
-        const ep = this.epilogue(node, node.epilogue, out, C);
+        const ep = { ...this.epilogue(node, node.epilogue, out, C), divisor: node.divisor };
         return ([x]) => int8SumPool(x, ep);
       }
       case 'add': {

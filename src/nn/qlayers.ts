@@ -27,6 +27,7 @@ import type { Rng } from '../runtime/rng.js';
 import { roundHalfEven } from '../quant/fixed-format.js';
 import { HEAD_FORMS, WEIGHT_ONLY_FL, type HeadForm } from '../quant/head-form.js';
 import { CLASSIFIER_FORMS, type ClassifierForm } from '../quant/classifier-form.js';
+import type { PoolForm } from '../quant/pool-form.js';
 
 export { HEAD_FORMS, LEGACY_HEAD_FORM, WEIGHT_ONLY_FL, type HeadForm } from '../quant/head-form.js';
 export { CLASSIFIER_FORMS, LEGACY_CLASSIFIER_FORM, type ClassifierForm } from '../quant/classifier-form.js';
@@ -59,6 +60,8 @@ export interface QuantConfig {
   headForm?: HeadForm;
   /** How a linear classifier quantises (src/quant/classifier-form.ts; default 'folded', f8net's). */
   classifierForm?: ClassifierForm;
+  /** How the global pool before a classifier divides (src/quant/pool-form.ts; default 'folded', f8net's). */
+  poolForm?: PoolForm;
   /**
    * The f32 operation order of the conv-BN fold in evaluation: 'fused' (default: k = gamma r s_in /
    * s_next per channel, w_f = k w, r = inverseSqrt) or 'paper' (the paper's code:

@@ -12,6 +12,10 @@
  * as in float. The fake-quant model then computes what the integer model computes, and the
  * float model is unchanged; with k^2 a power of two (8 x 8), c = 1.
  *
+ * With the reader's pool form 'paper' (src/quant/pool-form.ts, the paper's nn.AdaptiveAvgPool2d)
+ * the pooled tensor is the mean in every mode and c stays 1: the classifier quantises the mean,
+ * and the integer model divides the sum by k^2 (rounding half to even once, in the sumpool node).
+ *
  * @example
  *   return this.fc.forward(globalPoolFor(relu(features), this.fc));
  */
@@ -28,8 +32,9 @@ export function poolFold(positions: number): { s: number; c: number } {
 }
 
 /**
- * Global average pool of y [N, C, H, W] for `reader`: the mean in float mode; in fixed-point mode
- * mean / c, with c recorded on the reader (its folded weight is multiplied by c).
+ * Global average pool of y [N, C, H, W] for `reader`: the mean in float mode and in the paper's
+ * pool form; in fixed-point mode with the folded form mean / c, with c recorded on the reader (its
+ * folded weight is multiplied by c).
  */
 export function globalPoolFor(y: Tensor, reader: QLinear): Tensor {
   const t = activeTracer();
@@ -42,7 +47,7 @@ export function globalPoolFor(y: Tensor, reader: QLinear): Tensor {
 
 function pooled(y: Tensor, reader: QLinear): Tensor {
   const p = globalAvgPool(y);
-  if (!reader.quant.enabled) {
+  if (!reader.quant.enabled || (reader.quant.poolForm ?? 'folded') === 'paper') {
     reader.poolFactor = 1;
     return p;
   }

@@ -30,6 +30,7 @@ import { resolveConfig, type TrainConfig } from '../train/config.js';
 import { quantFromConfig } from '../train/loop.js';
 import { buildModel, defaultDataShape, modelArgs } from '../models/index.js';
 import { classifierFormOfPaper } from '../quant/classifier-form.js';
+import { poolFormOfPaper } from '../quant/pool-form.js';
 import { Rng, mixSeed } from '../runtime/rng.js';
 
 export type WeightsFormat = 'safetensors' | 'onnx' | 'torch';
@@ -276,13 +277,15 @@ export async function importCheckpoint(o: ImportOptions): Promise<{ report: Impo
   }
   const stage = o.stage ?? 'float';
   const raw: Record<string, unknown> = { model: o.model, model_args: o.modelArgs ?? {}, num_classes: numClasses, floating_model: stage === 'float' };
-  // The paper's checkpoints carry its forms (src/quant/classifier-form.ts, src/nn/residual.ts
-  // AlphaSharing, QuantConfig.foldOrder): its classifier quantises the weight alone, a projection
+  // The paper's checkpoints carry its forms (src/quant/classifier-form.ts, src/quant/pool-form.ts,
+  // src/nn/residual.ts AlphaSharing, QuantConfig.foldOrder): its classifier quantises the weight
+  // alone and reads the float mean of its default pool (quant_avgpool False), a projection
   // shortcut that starts a sharing chain (ResNet-50's first) owns its alpha, its fold has its
   // f32 operation order, and its blocks add the identity unscaled. Recorded in the checkpoint's config; an explicit --set classifier_form /
   // fold_order or --model-args alpha_sharing wins.
   if (nameRulesFor(o.model).family !== 'identity' && isPaperNames(wf.tensors.keys())) {
     raw.classifier_form = classifierFormOfPaper(true);
+    raw.pool_form = poolFormOfPaper(false);
     raw.fold_order = 'paper';
     raw.identity_add = 'paper';
     const args = raw.model_args as Record<string, unknown>;

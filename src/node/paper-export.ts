@@ -10,8 +10,9 @@
  * gives the projection shortcut of a chain-starting block (ResNet-50's first) its own alpha
  * (src/nn/residual.ts AlphaSharing). A checkpoint of those forms goes out as it is. For one made
  * with f8net's forms the report says what the paper's code will compute differently (a 'folded'
- * classifier's weights are quantised there as Q(w), not Q(s_in w); alpha_sharing f8net, fold_order
- * fused, identity_add aligned); the tensors go out as they are either way (export then import is
+ * classifier's weights are quantised there as Q(w), not Q(s_in w); pool_form folded, where the
+ * pool's k^2 is not a power of two; alpha_sharing f8net, fold_order fused, identity_add aligned);
+ * the tensors go out as they are either way (export then import is
  * the identity).
  *
  * @example
@@ -56,6 +57,8 @@ export function exportPaperCheckpoint(from: string, out: string): PaperExportRep
   }
   writeTorchCheckpoint(out, tensors, { last_epoch: ck.meta.epoch });
   if (sharedShortcuts) notes.push("alpha_sharing f8net: the paper's classifier (and ResNet-50's first projection shortcut) own their alphas where f8net's use a master's; the file holds each layer's own alpha, so the paper scales those layers differently (train with model_args alpha_sharing paper for the same predictions)");
+  // The paper's default pool (quant_avgpool False) is the float mean; f8net's folded form differs where k^2 is not a power of two.
+  if ((cfg.pool_form ?? 'folded') !== 'paper') notes.push("pool_form folded: the paper's default pool (quant_avgpool False) feeds its classifier the float mean, where f8net's folded form reads sum / 2^round(log2 k^2) and scales the classifier's weight by 2^s / k^2; where k^2 is not a power of two (7 x 7 at 224 x 224) predictions differ (train with --set pool_form=paper for the same predictions)");
   if ((cfg.fold_order ?? 'fused') !== 'paper' || (cfg.identity_add ?? 'aligned') !== 'paper') notes.push("fold_order / identity_add not paper: the paper's evaluation folds in its own f32 order and adds identities unscaled; weight codes at rounding boundaries and identity sums where lengths differ come out differently (set both to paper for the same predictions)");
   return { written: tensors.length, skipped, model, notes };
 }

@@ -32,13 +32,15 @@ export interface RefEpilogue {
   requant?: RefRequant;
   /** Without requant: the shift of the raw i32 output (one, or one per channel). */
   shift?: number | Int32Array;
+  /** A divisor that the shift's rounding includes (divRoundHalfEven; the paper's pool form). */
+  divisor?: number;
 }
 
 /** Applies the epilogue to accumulators acc laid out [outer, channels, inner]. */
 export function refEpilogue(acc: Int32Array, channels: number, inner: number, e: RefEpilogue): Int32Array {
   const channelAxis = { channels, inner };
-  if (e.requant) return requantize(acc, e.requant.shift, { signed: e.requant.signed, relu: !!e.relu, channelAxis });
-  return requantize(acc, e.shift ?? 0, { signed: true, wl: 32, relu: !!e.relu, channelAxis });
+  if (e.requant) return requantize(acc, e.requant.shift, { signed: e.requant.signed, relu: !!e.relu, channelAxis, divisor: e.divisor });
+  return requantize(acc, e.shift ?? 0, { signed: true, wl: 32, relu: !!e.relu, channelAxis, divisor: e.divisor });
 }
 
 /**
@@ -141,7 +143,8 @@ export function refInt8MaxPool2d(x: ArrayLike<number>, shape: readonly number[],
 
 /**
  * Global sum pool: x [N, C, H, W] codes -> [N, C] sums (wrapping i32), then the epilogue. The
- * global average pool of §5 is this sum, its 2^s / k^2 folded into the previous layer.
+ * global average pool of §5 is this sum, its 2^s / k^2 folded into a neighbouring layer; with
+ * opts.divisor = H * W (the paper's pool form) the epilogue rounds the mean itself.
  */
 export function refInt8SumPool(x: ArrayLike<number>, shape: readonly number[], opts: RefEpilogue = {}): Int32Array {
   const [N, C, H, W] = shape;

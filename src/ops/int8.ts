@@ -278,7 +278,7 @@ function fill(fields: string, v: Record<string, number>): Record<string, number>
   return out;
 }
 const CONV_FIELDS = 'N C4 H W O O4 OH OW KH KW sh sw ph pw dh dw cg cg4 og nob owt tiles tr tc count xor_x fix has_bias relu per_channel shift0 lo hi packed';
-const OPS_FIELDS = 'N C C4 S count H W OH OW kh kw sh sw ph pw a_kind b_kind ma mb ml relu_a relu_b signed K K4 relu per_channel shift0 lo hi packed relu2 per_channel2 shift0_2 lo2 hi2';
+const OPS_FIELDS = 'N C C4 S count H W OH OW kh kw sh sw ph pw a_kind b_kind ma mb ml relu_a relu_b signed K K4 relu per_channel shift0 lo hi packed relu2 per_channel2 shift0_2 lo2 hi2 divisor';
 
 /** A conv2d.wgsl-style pipeline of int8_conv.wgsl; defines an entry does not read are pinned. */
 function convKernel(e: Engine, entry: 'conv' | 'dwconv', d: Record<string, number | boolean>): Kernel {
@@ -595,16 +595,21 @@ export function int8MaxPool2d(x: Int8Operand, opts: Pool2dOptions): Int8Operand 
  * Global sum pool: packed codes or i32 values [N, C, H, W] -> wrapping i32 sums over H x W, then
  * the epilogue: i32 [N, C] (fl unchanged, or shifted by `shift`) or, with requant, packed codes
  * [N, C] for int8Linear. The global average pool of §5 is this sum with its 2^s / k^2 folded into
- * the previous layer's weights.
+ * a neighbouring layer's weights; `divisor` (the paper's pool form, src/quant/pool-form.ts; an
+ * integer in [1, 2^16], codes out only) rounds sum * 2^-shift / divisor once instead.
  * @example int8SumPool(x, { requant: { shift: 2, signed: false } })
+ * @example int8SumPool(x, { requant: { shift: 7, signed: false }, divisor: 49 }) // the mean of 7 x 7 at fl - 7
  */
-export function int8SumPool(x: Int8Operand, opts: WithRequant<Int8Epilogue>): Int8Act;
-export function int8SumPool(x: Int8Operand, opts?: Int8Epilogue & { requant?: undefined }): Tensor;
-export function int8SumPool(x: Int8Operand, opts?: Int8Epilogue): Int8Act | Tensor;
-export function int8SumPool(x: Int8Operand, opts: Int8Epilogue = {}): Int8Act | Tensor {
+export function int8SumPool(x: Int8Operand, opts: WithRequant<Int8Epilogue> & { divisor?: number }): Int8Act;
+export function int8SumPool(x: Int8Operand, opts?: Int8Epilogue & { requant?: undefined; divisor?: undefined }): Tensor;
+export function int8SumPool(x: Int8Operand, opts?: Int8Epilogue & { divisor?: number }): Int8Act | Tensor;
+export function int8SumPool(x: Int8Operand, opts: Int8Epilogue & { divisor?: number } = {}): Int8Act | Tensor {
   const op = 'int8SumPool';
   const X = operandInfo(op, x, 'input');
   if (X.shape.length < 2) throw new F8Error('SHAPE_MISMATCH', `${op}: input ${fmt(X.shape)} must be [N, C, ...]`);
+  const divisor = opts.divisor ?? 1;
+  if (!Number.isInteger(divisor) || divisor < 1 || divisor > 65536) throw new F8Error('BAD_CONFIG', `${op}: divisor ${divisor} is not an integer in [1, 65536]`);
+  if (divisor > 1 && !opts.requant) throw new F8Error('BAD_CONFIG', `${op}: a divisor needs requant (8-bit codes out)`);
   const [N, C] = X.shape;
   const S = prod(X.shape.slice(2));
   const C4 = Math.ceil(C / 4);
@@ -613,7 +618,7 @@ export function int8SumPool(x: Int8Operand, opts: Int8Epilogue = {}): Int8Act | 
   const { params: ep, shift } = epilogueParams(op, opts, C, temps);
   const y = opts.requant ? Tensor.empty(packedShape([N, C]), 'i8x4') : Tensor.empty([N, C], 'i32');
   const count = N * C4;
-  e.dispatch(opsKernel(e, 'sumpool'), { opa: X.data, shift: shift ?? X.data, y }, fill(OPS_FIELDS, { N, C, C4, S, count, a_kind: X.kind, signed: X.kind === 1 ? 1 : 0, ...ep }), e.grid1d(count, 64));
+  e.dispatch(opsKernel(e, 'sumpool'), { opa: X.data, shift: shift ?? X.data, y }, fill(OPS_FIELDS, { N, C, C4, S, count, a_kind: X.kind, signed: X.kind === 1 ? 1 : 0, ...ep, divisor }), e.grid1d(count, 64));
   for (const t of temps) t.dispose();
   return elementOut(y, [N, C], opts);
 }

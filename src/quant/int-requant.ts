@@ -52,13 +52,37 @@ function shiftExact(x: number, n: number): number {
   return q + 0; // no -0
 }
 
+/**
+ * x * 2^-n / d rounded half to even, exactly (floor modulo; the quotient of the paper's pool
+ * form, src/quant/pool-form.ts), saturated to [-(2^31 - 1), 2^31 - 1]. d: an integer >= 1.
+ * @example divRoundHalfEven(147, 0, 49) === 3; divRoundHalfEven(98, 2, 49) === 0 (2 / 4 ties to even)
+ * @example divRoundHalfEven(74, 0, 49) === 2 (74 / 49 = 1.51); divRoundHalfEven(-3, -4, 49) === -1
+ */
+export function divRoundHalfEven(x: number, n: number, d: number): number {
+  checkInt32(x, 'divRoundHalfEven x');
+  if (!Number.isInteger(n)) throw new F8Error('BAD_INPUT', `divRoundHalfEven: shift ${n} is not an integer`);
+  if (!Number.isInteger(d) || d < 1) throw new F8Error('BAD_INPUT', `divRoundHalfEven: divisor ${d} is not an integer >= 1`);
+  // BigInt: x 2^-n / d exactly for every shift (the quotient and remainder of num / den).
+  const num = BigInt(x) << BigInt(Math.max(-n, 0));
+  const den = BigInt(d) << BigInt(Math.max(n, 0));
+  let q = num / den; // truncates toward zero
+  let r = num - q * den;
+  if (r < 0n) {
+    q -= 1n;
+    r += den;
+  }
+  if (2n * r > den || (2n * r === den && (q & 1n) === 1n)) q += 1n;
+  return clampInt32(Number(q)) + 0;
+}
+
 /** Options of {@link requantize}: target signedness and word length (8), ReLU on the accumulator, per-channel layout. */
-export type RequantOpts = { signed: boolean; wl?: number; relu?: boolean; channelAxis?: ChannelLayout };
+export type RequantOpts = { signed: boolean; wl?: number; relu?: boolean; channelAxis?: ChannelLayout; divisor?: number };
 
 /**
  * Re-quantise int32 accumulators (fl_acc = fl_in + fl_w) to the next layer's input (fl_next):
  * optional ReLU max(acc, 0), shiftRoundHalfEven by n = fl_acc - fl_next (one n, or one per
- * channel with `channelAxis`), clamp to [-127, 127] or [0, 255].
+ * channel with `channelAxis`), clamp to [-127, 127] or [0, 255]. With `divisor` d > 1 the
+ * shift and a division by d round once: divRoundHalfEven(acc, n, d).
  * @example requantize(Int32Array.of(1000, -1000), 3, { signed: true }) -> [125, -125]
  */
 export function requantize(acc: Int32Array, n: number | Int32Array, opts: RequantOpts): Int32Array {
@@ -75,10 +99,13 @@ export function requantize(acc: Int32Array, n: number | Int32Array, opts: Requan
   } else if (!Number.isInteger(n)) {
     throw new F8Error('BAD_INPUT', `requantize: shift ${n} is not an integer`);
   }
+  const divisor = opts.divisor ?? 1;
+  if (!Number.isInteger(divisor) || divisor < 1) throw new F8Error('BAD_INPUT', `requantize: divisor ${divisor} is not an integer >= 1`);
   const out = new Int32Array(acc.length);
   for (let i = 0; i < acc.length; i++) {
     const a = opts.relu && acc[i] < 0 ? 0 : acc[i];
-    const s = shiftExact(a, typeof n === 'number' ? n : n[((i / inner) | 0) % channels]);
+    const sh = typeof n === 'number' ? n : n[((i / inner) | 0) % channels];
+    const s = divisor === 1 ? shiftExact(a, sh) : divRoundHalfEven(a, sh, divisor);
     out[i] = s < lo ? lo : s > hi ? hi : s;
   }
   return out;

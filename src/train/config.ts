@@ -12,6 +12,7 @@ import { checkYamlDepth, clip } from '../io/text-limits.js';
 import { checkRunSize } from './limits.js';
 import { HEAD_FORMS, LEGACY_HEAD_FORM, type HeadForm } from '../quant/head-form.js';
 import { CLASSIFIER_FORMS } from '../quant/classifier-form.js';
+import { POOL_FORMS } from '../quant/pool-form.js';
 
 /** A config file larger than this is refused unread (the paper's longest is 3 KB). */
 export const MAX_CONFIG_BYTES = 1 << 20;
@@ -72,6 +73,7 @@ export const SCHEMA = {
   rescale_forward: { kind: 'bool', default: false, help: 'weight rescaling by 1/sqrt(fan_out)/std(w) (type constant)' },
   head_form: { kind: 'enum', values: HEAD_FORMS, default: 'weight_only', help: "how the first layer reads the image (the paper's normalize: false = weight_only, true = double_side): weight_only feeds pixel/256 unnormalised, input unquantised in training, at fl 8 in the integer model; double_side quantises the normalised image as a signed input; f8net_scaled divides the normalised image by the head's s_in first (f8net before head forms; stored configs without the key)" },
   classifier_form: { kind: 'enum', values: CLASSIFIER_FORMS, default: 'folded', help: "how the classifier quantises: folded (f8net's: Q(s_in w), like a conv without BN; real logits) or paper (the paper's linear: Q(w) alone, input and output scaled by s_in; evaluation and the integer model give the logits / s_in, same top-1); the paper's configs and imports of its checkpoints use paper; stored configs without the key: folded" },
+  pool_form: { kind: 'enum', values: POOL_FORMS, default: 'folded', help: "how the global pool before the classifier divides by its k x k positions: folded (f8net's: the integer model sums and shifts by 2^round(log2 k^2), the leftover 2^s/k^2 multiplies the classifier's weight) or paper (the paper's float mean, nn.AdaptiveAvgPool2d: the classifier reads the mean, the integer model divides the sum by k^2 rounding half to even); the same where k^2 is a power of two; the paper's configs (quant_avgpool False) and imports of its checkpoints use paper; stored configs without the key: folded" },
   fold_order: { kind: 'enum', values: ['fused', 'paper'], default: 'fused', help: "f32 operation order of the conv-BN fold in evaluation and export: fused (f8net's: k = gamma/sigma s_in/s_next per channel, then k w) or paper (the paper's code: ((gamma/sqrt(var+eps)) w s_in) / s_next), so that weight codes at a rounding boundary come out as the paper's; the paper's configs and imports of its checkpoints use paper" },
   identity_add: { kind: 'enum', values: ['aligned', 'paper'], default: 'aligned', help: "how an identity shortcut joins a residual sum: aligned (F8NET.md: the block input brought to the reader's units, a shift by fl_E - fl_N) or paper (the paper's fake-quant blocks, res += x: added as it is, in its entry layer's units; differs by 2^(fl_N - fl_E) where the two rounded lengths differ); the paper's configs and imports of its checkpoints use paper" },
   fp_pretrained_file: { kind: 'path', default: null, nullable: true, help: 'float checkpoint to start the fixed-point stage from (or the paper\'s torch .pt, read through its name maps)' },

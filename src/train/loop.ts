@@ -66,6 +66,7 @@ export function quantFromConfig(cfg: TrainConfig): QuantConfig {
     rescaleForward: cfg.rescale_forward,
     headForm: cfg.head_form,
     classifierForm: cfg.classifier_form,
+    poolForm: cfg.pool_form,
     foldOrder: cfg.fold_order,
     identityAdd: cfg.identity_add,
   };

@@ -12,6 +12,7 @@ import { parse as parseYaml, type ScalarTag } from 'yaml';
 import { F8Error } from '../runtime/errors.js';
 import { headFormOfNormalize } from '../quant/head-form.js';
 import { classifierFormOfPaper } from '../quant/classifier-form.js';
+import { poolFormOfPaper } from '../quant/pool-form.js';
 
 /** The paper's keys with no effect in f8net, with why. */
 const IGNORED: Record<string, string> = {
@@ -23,7 +24,7 @@ const IGNORED: Record<string, string> = {
   int_infer: "test mode: export the integer model ('f8net export') and evaluate it", int_op_only: "test mode: 'f8net export' + 'f8net eval' of the integer model",
   int_op_only_file_path: 'test mode', integize: "test mode: 'f8net export'", integize_file_path: 'test mode', test_only: "use 'f8net eval'",
   quant_bias: 'f8net\'s integer model rounds the bias by its own rule (docs/INTEROP.md)', no_clipping: 'f8net clips with alpha',
-  pool_fusing: 'f8net folds the global-pool factor into the classifier', quant_avgpool: 'f8net folds the global-pool factor into the classifier', quant_maxpool: 'f8net quantises max pooling',
+  pool_fusing: "f8net's pool_form folded puts the global-pool factor into the classifier, not the last conv", quant_maxpool: 'f8net quantises max pooling',
   finetune_iters: 'train with num_epochs', ptcv_pretrained: "import the weights with 'f8net import'", nvidia_pretrained: "import the weights with 'f8net import'",
   nvidia_pretrained_file: "import the weights with 'f8net import'", width_divisor: 'f8net rounds widths to 8', min_width: 'f8net rounds widths to 8',
 };
@@ -96,6 +97,12 @@ export function translatePaperKeys(raw: Record<string, unknown>, where: string):
       if ('head_form' in raw && raw.head_form !== form) throw new F8Error('BAD_CONFIG', `${where}: normalize ${v} means head_form ${form}, but head_form is ${String(raw.head_form)}; keep one of them`);
       out.head_form = form;
       note(`normalize ${v} -> head_form ${form}`);
+    } else if (k === 'quant_avgpool' && typeof v === 'boolean') {
+      // The paper's pool switch: False (its default) = the float mean, True = sum and shift.
+      const form = poolFormOfPaper(v);
+      if ('pool_form' in raw && raw.pool_form !== form) throw new F8Error('BAD_CONFIG', `${where}: quant_avgpool ${v} means pool_form ${form}, but pool_form is ${String(raw.pool_form)}; keep one of them`);
+      out.pool_form = form;
+      note(`quant_avgpool ${v} -> pool_form ${form}${v ? " (f8net's sum and shift, its 2^s/k^2 in the classifier's weight)" : ' (the float mean before the classifier)'}`);
     } else if (k === 'pretrained_file') {
       out.fp_pretrained_file = v;
       note(`pretrained_file -> fp_pretrained_file ${v}`);
@@ -112,6 +119,10 @@ export function translatePaperKeys(raw: Record<string, unknown>, where: string):
   if (paper && !('classifier_form' in raw)) {
     out.classifier_form = classifierFormOfPaper(true);
     note("classifier -> classifier_form paper (its linear quantises the weight alone and scales input and output)");
+  }
+  if (paper && !('quant_avgpool' in raw) && !('pool_form' in raw)) {
+    out.pool_form = poolFormOfPaper(false);
+    note('quant_avgpool unset -> pool_form paper (the float mean before the classifier, the paper\'s default)');
   }
   if (paper && !('identity_add' in raw)) {
     out.identity_add = 'paper';

@@ -69,7 +69,7 @@ describe('int_op_only ONNX vs runIntCpu', () => {
       const intTypes = new Set([2, 3, 6, 7]);
       for (const t of m.graph!.initializer!) expect(intTypes.has(t.dataType!), `initializer ${t.name}`).toBe(true);
       for (const nd of m.graph!.node!) {
-        expect(['ConvInteger', 'MatMulInteger', 'Cast', 'Add', 'Sub', 'Mul', 'Div', 'BitwiseAnd', 'Clip', 'Max', 'Less', 'Greater', 'Where', 'MaxPool', 'Pad', 'Slice', 'ReduceSum', 'Flatten', 'Identity']).toContain(nd.opType);
+        expect(['ConvInteger', 'MatMulInteger', 'Cast', 'Add', 'Sub', 'Mul', 'Div', 'Mod', 'BitwiseAnd', 'Clip', 'Max', 'Less', 'Greater', 'Where', 'MaxPool', 'Pad', 'Slice', 'ReduceSum', 'Flatten', 'Identity']).toContain(nd.opType);
         if (nd.opType === 'Cast') expect(intTypes.has(Number(nd.attribute![0].i))).toBe(true);
       }
       expect(m.graph!.input![0].type!.tensorType!.elemType).toBe(g.input.dtype === 'int8' ? 3 : 2);

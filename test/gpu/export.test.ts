@@ -42,6 +42,9 @@ const NETS: { name: string; args: Record<string, number | string>; C: number; S:
   { name: 'resnet50', args: { alpha_sharing: 'paper' }, C: 3, S: 32, quant: { ...PAPER }, forms: ['weight_only'] }, // the first downsample owns its alpha
   { name: 'mobilenet_v1', args: { width_mult: 0.25 }, C: 3, S: 32, quant: { ...PAPER }, forms: ['weight_only'] },
   { name: 'mobilenet_v2', args: { width_mult: 0.5 }, C: 3, S: 32, quant: { ...PAPER }, forms: ['weight_only'] },
+  // The paper's pool form (src/quant/pool-form.ts): the mean of 3 x 3 positions, divided in the sum pool.
+  { name: 'cnn', args: { width: 8 }, C: 1, S: 14, quant: { ...PAPER, poolForm: 'paper' }, forms: ['weight_only'] },
+  { name: 'resnet20', args: { alpha_sharing: 'paper' }, C: 3, S: 12, quant: { ...PAPER, poolForm: 'paper' }, forms: ['double_side'] },
 ];
 
 /** A fixed-point model with batch statistics and running lengths from a few training-mode passes. */
@@ -60,7 +63,7 @@ const FORMS: HeadForm[] = ['weight_only', 'double_side', 'f8net_scaled'];
 
 gpuDescribe('integer export of the zoo', () => {
   for (const net of NETS) for (const form of net.forms ?? FORMS) {
-    const what = [net.quant?.formatType === 'per_channel' && 'per-channel weight lengths', net.quant?.classifierForm && `classifier ${net.quant.classifierForm}, fold ${net.quant.foldOrder}, identity ${net.quant.identityAdd ?? 'aligned'}`, net.args.alpha_sharing && `alpha_sharing ${net.args.alpha_sharing}`].filter(Boolean).join(', ');
+    const what = [net.quant?.formatType === 'per_channel' && 'per-channel weight lengths', net.quant?.classifierForm && `classifier ${net.quant.classifierForm}, fold ${net.quant.foldOrder}, identity ${net.quant.identityAdd ?? 'aligned'}`, net.args.alpha_sharing && `alpha_sharing ${net.args.alpha_sharing}`, net.quant?.poolForm && `pool ${net.quant.poolForm}`].filter(Boolean).join(', ');
     it(`${net.name}${what ? ` (${what})` : ''}, head ${form}: integer logits equal the fake-quant logits; GPU equals CPU`, async () => {
       const e = Engine.get();
       let downsampleAlpha: number | null = null;
@@ -95,6 +98,15 @@ gpuDescribe('integer export of the zoo', () => {
         const inner = fc.w.length / rows;
         const want = Array.from(fc.w, (v, i) => Math.max(-127, Math.min(127, roundHalfEven(Math.fround(Math.fround(v * fc.c) * 2 ** flW[flW.length === 1 ? 0 : Math.floor(i / inner)])))) + 0); // + 0: no -0
         expect(Array.from(g.tensors[`${fcName}.weight`].data), `${fcName}: int8 weights`).toEqual(want);
+      }
+      // The global pool over k^2 positions: folded sums and shifts by 2^s (c = 2^s / k^2 in the
+      // classifier), paper divides by k^2 where it is no power of two (c = 1).
+      const pool = g.nodes.find((nd) => nd.op === 'sumpool');
+      if (pool?.op === 'sumpool') {
+        const k2 = g.values.find((v) => v.name === pool.input)!.shape.slice(1).reduce((a, b) => a * b, 1);
+        const paperPool = net.quant?.poolForm === 'paper' && poolFold(k2).c !== 1;
+        expect(pool.divisor ?? 1).toBe(paperPool ? k2 : 1);
+        expect(fc.c).toBe(net.quant?.poolForm === 'paper' ? 1 : poolFold(k2).c);
       }
       if (net.args.alpha_sharing === 'paper' && downsampleAlpha !== null) {
         // The first projection shortcut keeps its own alpha (6, conv1's is 8).

@@ -433,4 +433,54 @@ gpuDescribe('int8Requant, int8Flatten, pooling on i32', () => {
       expectExact(await result(int8SumPool(x, ep as Parameters<typeof int8SumPool>[1])), refInt8SumPool(v, shape, ep), `i32 sum ${JSON.stringify(ep)}`);
     }
   });
+
+  it("sum pool with a divisor (the paper's pool form): one exact rounding of sum 2^-n / d for shifts -31..31 and divisors 2..2^16, on i32 and codes", async () => {
+    const shape = [3, 8, 3, 3];
+    const v = wide(prod(shape), 98);
+    v.set([-(2 ** 30), -(2 ** 30), 0, 0, 0, 0, 0, 0, 0], 0); // wraps to -2^31
+    const x = Tensor.from(v, shape, 'i32');
+    const perChannel = Int32Array.of(-31, -5, 0, 1, 7, 19, 30, 31);
+    for (const d of [2, 3, 9, 49, 65535, 65536]) {
+      for (const shift of [-31, -9, -1, 0, 1, 2, 5, 17, 30, 31, perChannel]) {
+        for (const [relu, signed] of [[false, true], [true, false], [false, false]]) {
+          const ep = { relu, requant: { shift, signed }, divisor: d };
+          expectExact(await result(int8SumPool(x, ep)), refInt8SumPool(v, shape, ep), `i32 d=${d} n=${String(shift)} relu=${relu} signed=${signed}`);
+        }
+      }
+    }
+    const cshape = [3, 6, 7, 7];
+    for (const signed of [true, false]) {
+      const c = codes(prod(cshape), 52, signed);
+      const xc = int8Activation(c, cshape, signed);
+      for (const shift of [-2, 0, 3]) {
+        const ep = { requant: { shift, signed: true }, divisor: 49 };
+        expectExact(await result(int8SumPool(xc, ep)), refInt8SumPool(c, cshape, ep), `codes signed=${signed} n=${shift}`);
+      }
+    }
+  });
+
+  it('sum pool with a divisor rounds exact ties of both signs to even', async () => {
+    // Channel c of image 0 sums to d 2^n (2m + 1) / 2 with m = c - 3, image 1 to its negation: every quotient is m + 1/2.
+    for (const [d, n] of [[9, 1], [9, 2], [9, 5], [9, 12], [12, 0], [12, -1], [20, -1], [49, 3]]) {
+      const C = 6;
+      const shape = [2, C, 3, 3];
+      const v = new Int32Array(prod(shape));
+      const want: number[] = [];
+      for (let img = 0; img < 2; img++) {
+        for (let c = 0; c < C; c++) {
+          const m = c - 3;
+          const sign = img === 0 ? 1 : -1;
+          const sum = (sign * d * 2 ** n * (2 * m + 1)) / 2;
+          expect(Number.isInteger(sum)).toBe(true);
+          v[(img * C + c) * 9] = sum;
+          const r = Math.round(sign * (m + 0.5));
+          want.push((r % 2 === 0 ? r : r - 1) + 0);
+        }
+      }
+      const ep = { requant: { shift: n, signed: true }, divisor: d };
+      const ref = refInt8SumPool(v, shape, ep);
+      expect(Array.from(ref), `reference d=${d} n=${n}`).toEqual(want);
+      expectExact(await result(int8SumPool(Tensor.from(v, shape, 'i32'), ep)), ref, `ties d=${d} n=${n}`);
+    }
+  });
 });

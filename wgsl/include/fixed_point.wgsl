@@ -82,6 +82,41 @@ fn fx_shift_rhe(x: i32, n: i32) -> i32 {
   return q + select(0, 1, rem > half || (rem == half && (q & 1) == 1));
 }
 
+// x * 2^-n / d rounded half to even, exactly (src/quant/int-requant.ts divRoundHalfEven), for a
+// divisor d in [2, 2^16] and n in [-31, 31], where the caller clamps the result to 8-bit codes:
+// a left shift saturates at ±(2^31 - 1) first (past it |x 2^-n / d| >= 2^15 clamps the same way).
+// Right shifts in two exact steps, q1 = floor(x / 2^n) with remainder r1, q1 = a d + b
+// (floor division): x 2^-n / d = a + (b + r1 / 2^n) / d, and the fraction's side of 1/2 follows
+// from t = 2b - d alone except at t = 0 (r1 > 0 rounds up) and t = -1 (r1 against 2^(n-1)).
+fn fx_div_rhe(x: i32, n: i32, d: i32) -> i32 {
+  var q1 = x;
+  var r1 = 0u;
+  var h = 0u;        // 2^(n-1) for n > 0
+  if (n < 0) { q1 = fx_shift_rhe(x, n); }
+  if (n > 0) {
+    let un = u32(n);
+    q1 = x >> un;
+    r1 = bitcast<u32>(x) & ((1u << un) - 1u);
+    h = 1u << (un - 1u);
+  }
+  var a = q1 / d;    // truncates toward zero: made the floor below
+  var b = q1 - a * d;
+  if (b < 0) { a -= 1; b += d; }
+  let t = 2 * b - d;
+  var up = t >= 1;
+  var tie = false;
+  if (n <= 0) {
+    tie = t == 0;
+  } else if (t == 0) {
+    up = r1 > 0u;
+    tie = r1 == 0u;
+  } else if (t == -1) {
+    up = r1 > h;
+    tie = r1 == h;
+  }
+  return a + select(0, 1, up || (tie && (a & 1) == 1));
+}
+
 // fx_shift_rhe on four lanes, branch-free (both directions computed, the right one selected).
 fn fx_shift_rhe4(x: vec4<i32>, n: vec4<i32>) -> vec4<i32> {
   let nn = clamp(n, vec4<i32>(-32), vec4<i32>(32));
