@@ -133,9 +133,10 @@ def f8net(*args, stderr=False):
 # ---- predictions and logits, both ways ----
 
 # The paper's FLAGS for one network (fix_train.py's get_model reads them): its fixed-point
-# training config (res18_fix_quant_train.yml) at 10 classes and a small image; rescale_forward
-# off (f8net applies it to every layer, the paper's default only to the classifier) and
-# quant_bias on (f8net rounds the bias in evaluation, as the paper's integer-model configs do).
+# training config (res18_fix_quant_train.yml) at 10 classes and a small image: its classifier's
+# rescale_forward on and rescale_forward_conv off, as in every config of the paper (f8net:
+# rescale_forward true, rescale_forward_conv false), and quant_bias on (f8net rounds the bias in
+# evaluation, as the paper's integer-model configs do). --no-rescale: rescale_forward off.
 PAPER_YML = """model: {module}
 depth: {depth}
 num_classes: 10
@@ -149,7 +150,7 @@ momentum: 0.9
 nesterov: True
 weight_decay: 0.00004
 weight_decay_scheme: all
-rescale_forward: False
+rescale_forward: {rescale}
 rescale_forward_conv: False
 rescale_type: constant
 weight_format: [8, 7]
@@ -223,7 +224,11 @@ def paper_logit_scale(model):
     assert scale.numel() == 1, 'per-channel input formats: the paper scales each logit differently'
     ws = 1.0
     if fc.rescale_forward:
-        ws = 1.0 / fc.out_features ** 0.5 / float(torch.std(fc.weight.detach()))
+        # Its rescale: 1 / sqrt(out_features) / std of the quantised weight (as its forward computes it).
+        from models.fix_quant_ops import fix_quant, metric2fraclen
+        w = fc.weight.detach()
+        flw = torch.clamp(metric2fraclen(fc.weight_metric_func(w), fc.metric, 1, True), max=7, min=0)
+        ws = 1.0 / fc.out_features ** 0.5 / float(torch.std(fix_quant(w, 8, flw, 0, True)[0]))
     return float(scale) * ws
 
 
@@ -300,7 +305,8 @@ def logit_roundtrip(a, nets):
     paper_forms = a.forms == 'paper'
     form = 'paper' if paper_forms else 'folded'
     def forms_of(name, train):
-        out = ['--set', f'classifier_form={form}', '--set', f"fold_order={'paper' if paper_forms else 'fused'}", '--set', f"identity_add={'paper' if paper_forms else 'aligned'}"]
+        out = ['--set', f'classifier_form={form}', '--set', f"pool_form={'paper' if paper_forms else 'folded'}",
+               '--set', f'rescale_forward={str(not a.no_rescale).lower()}', '--set', 'rescale_forward_conv=false', '--set', f"fold_order={'paper' if paper_forms else 'fused'}", '--set', f"identity_add={'paper' if paper_forms else 'aligned'}"]
         if name.startswith('resnet'):
             out += ['--set', 'model_args={alpha_sharing: %s}' % ('paper' if paper_forms else 'f8net')] if train else ['--model-args', '{alpha_sharing: %s}' % ('paper' if paper_forms else 'f8net')]
         return out
@@ -310,7 +316,7 @@ def logit_roundtrip(a, nets):
             continue
         yml = os.path.join(tmp, f'{name}.yml')
         with open(yml, 'w') as f:
-            f.write(PAPER_YML.format(module=module, depth=depth or 18, size=a.size, normalize=a.normalize))
+            f.write(PAPER_YML.format(module=module, depth=depth or 18, size=a.size, normalize=a.normalize, rescale=not a.no_rescale))
         torch.manual_seed(depth + 7)
         ft = paper_shim.load_fix_train(yml)
         model, wrapper = ft.get_model()
@@ -370,6 +376,7 @@ def main():
     ap.add_argument('--images', type=int, default=1000, help='seeded random images for --logits')
     ap.add_argument('--size', type=int, default=32, help='their height and width (a multiple of 8)')
     ap.add_argument('--normalize', action='store_true', help="the paper's normalize: true head (double_side) instead of weight_only")
+    ap.add_argument('--no-rescale', action='store_true', help="rescale_forward False on both sides (the figures before f8net had the paper's classifier rescale)")
     ap.add_argument('--f8net-set', action='append', default=[], help='more arguments for f8net import/train, e.g. --f8net-set=--set --f8net-set=key=value')
     ap.add_argument('--forms', choices=['paper', 'f8net'], default='paper', help="f8net's classifier_form and ResNet alpha_sharing for --logits: paper (the paper's, what import of its checkpoint selects) or f8net (folded, shared: the earlier figures)")
     ap.add_argument('--work', help='keep the files of --logits in this folder')

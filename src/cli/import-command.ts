@@ -39,7 +39,7 @@ export function registerImportCommand(program: Command): void {
     .action(async (o: { from: string; model: string; out: string; modelArgs?: Record<string, unknown>; numClasses?: number; inChannels?: number; set: string[]; stage: 'float' | 'fixed'; force?: boolean; json?: boolean }, cmd: Command) => {
       checkCheckpointOut(o.out, [o.from], { force: o.force });
       await withEngine(cmd, async () => {
-        const { report, config } = await importCheckpoint({ from: o.from, model: o.model, modelArgs: o.modelArgs, numClasses: o.numClasses, inChannels: o.inChannels, out: o.out, sets: o.set, stage: o.stage });
+        const { report, config, paperForms } = await importCheckpoint({ from: o.from, model: o.model, modelArgs: o.modelArgs, numClasses: o.numClasses, inChannels: o.inChannels, out: o.out, sets: o.set, stage: o.stage });
         if (o.json) {
           process.stdout.write(`${JSON.stringify({ out: o.out, model: config.model, model_args: config.model_args, num_classes: config.num_classes, ...report })}\n`);
           return;
@@ -48,6 +48,9 @@ export function registerImportCommand(program: Command): void {
         process.stdout.write(
           `${o.from} (${report.format}): ${report.loaded} tensors into ${config.model}, ${report.renamed.length} renamed, ${report.ignored.length} ignored` +
             `${conv.length ? `, converted to f32: ${conv.join(', ')}` : ''}; ${report.kept.length} F8Net entries keep their initial values\n` +
+            (paperForms
+              ? `the paper's forms (docs/INTEROP.md; --set overrides): classifier_form ${config.classifier_form}, pool_form ${config.pool_form}, fold_order ${config.fold_order}, identity_add ${config.identity_add}, rescale_forward ${config.rescale_forward} (convolutions ${config.rescale_forward_conv})\n`
+              : '') +
             (o.stage === 'fixed'
               ? `wrote ${o.out} (fixed-point stage); evaluate or export it with f8net eval / f8net export --checkpoint ${o.out}\n`
               : `wrote ${o.out} (float stage); start the fixed-point stage with --set floating_model=false --set fp_pretrained_file=${o.out}\n`),

@@ -85,6 +85,11 @@ export interface RefQLayerInput {
    */
   classifierForm?: ClassifierForm;
   /**
+   * With classifierForm 'paper': the paper's rescale_forward of its linear, ws = 1 / sqrt(O) /
+   * std(w_q) (unbiased, of the quantised weight, no gradient); s_in becomes t = s_in ws.
+   */
+  rescaleForward?: boolean;
+  /**
    * 'paper' (QuantConfig.foldOrder): in evaluation with BN, w_f = ((t w) s_in) / s_next and
    * b = (beta - t mean) / s_next with t = gamma / sqrt(var + eps), every step in f32 as the paper's
    * code (src/ops/fold.ref.ts refFoldBnPaper); default 'fused' (f64 k w).
@@ -408,10 +413,11 @@ export function refQLayer(a: RefQLayerInput): RefQLayerResult {
  * backward in float64:
  *   fl, s_in as in refQLayer (no head form, no BN, no following layer: it is the last layer)
  *   w_q  = fakeQuant(w, fl_w), fl_w from w itself (mask m_w)
- *   train: y = s_in (x_q . w_q + b / s_in) (= s_in x_q . w_q + b, as the GPU layer computes it)
- *   eval:  y = x_q . w_q + b / s_in, b / s_in on the accumulator grid 2^-(fl + fl_w) with quantBias
- * Backward: dL/dx_q = s_in gy . w_q (eval: gy . w_q), the m_x mask; dL/dw = m_w (s_in x_q^T gy);
- * dL/db = sum gy (eval: / s_in); dL/ds_in = sum gy (x_q . w_q) (eval: -sum gy b / s_in^2).
+ *   t = s_in, or with rescaleForward t = s_in ws, ws = 1 / sqrt(O) / std(w_q) (no gradient)
+ *   train: y = t (x_q . w_q + b / t) (= t x_q . w_q + b, as the GPU layer computes it)
+ *   eval:  y = x_q . w_q + b / t, b / t on the accumulator grid 2^-(fl + fl_w) with quantBias
+ * Backward: dL/dx_q = t gy . w_q (eval: gy . w_q), the m_x mask; dL/dw = m_w (t x_q^T gy);
+ * dL/db = sum gy (eval: / t); dL/ds_in = sum gy ws (x_q . w_q) (eval: -sum gy (b / t) / s_in).
  */
 function refPaperLinear(a: RefQLayerInput): RefQLayerResult {
   if (a.conv !== undefined || a.bn) throw new Error('refPaperLinear: the paper classifier form is a linear layer without BN');
@@ -432,9 +438,16 @@ function refPaperLinear(a: RefQLayerInput): RefQLayerResult {
   const wq = qw.value;
   let wMargin = Infinity;
   for (let i = 0; i < a.weight.length; i++) wMargin = Math.min(wMargin, halfMargin(a.weight[i] * 2 ** flO(Math.floor(i / K))));
-  // b / s_in (foldPlain with s_in as the divisor), on the accumulator grid with quantBias.
+  // The paper's rescale_forward: ws = 1 / sqrt(O) / std(w_q); t = s_in ws takes s_in's place.
+  let ws = 1;
+  if (a.rescaleForward) {
+    const mean = wq.reduce((s, v) => s + v, 0) / wq.length;
+    ws = 1 / Math.sqrt(O) / Math.sqrt(wq.reduce((s, v) => s + (v - mean) ** 2, 0) / (wq.length - 1));
+  }
+  const t = sIn * ws;
+  // b / t (foldPlain with t as the divisor), on the accumulator grid with quantBias.
   const bias = a.bias ?? new Float64Array(O);
-  const bS = Array.from({ length: O }, (_, o) => bias[o] / sIn);
+  const bS = Array.from({ length: O }, (_, o) => bias[o] / t);
   const bAdd = a.quantBias ? bS.map((v, o) => roundHalfEven(v * 2 ** (fl + flO(o))) / 2 ** (fl + flO(o))) : bS;
   const dot = new Float64Array(N * O);
   for (let n = 0; n < N; n++) {
@@ -444,7 +457,7 @@ function refPaperLinear(a: RefQLayerInput): RefQLayerResult {
       dot[n * O + o] = acc;
     }
   }
-  const f = a.training ? sIn : 1;
+  const f = a.training ? t : 1;
   const y = Float64Array.from(dot, (v, i) => f * (v + bAdd[i % O]));
   let grads: RefQLayerGrads | null = null;
   if (a.gy) {
@@ -457,10 +470,10 @@ function refPaperLinear(a: RefQLayerInput): RefQLayerResult {
     for (let n = 0; n < N; n++) {
       for (let o = 0; o < O; o++) {
         const g = G[n * O + o];
-        gBias[o] += a.training ? g : g / sIn;
-        const t = a.training ? g * dot[n * O + o] : (-g * bS[o]) / sIn;
-        gSIn += t;
-        gSInAbs += Math.abs(t);
+        gBias[o] += a.training ? g : g / t;
+        const gs = a.training ? g * ws * dot[n * O + o] : (-g * bS[o]) / sIn;
+        gSIn += gs;
+        gSInAbs += Math.abs(gs);
         for (let k = 0; k < K; k++) {
           gx[n * K + k] += f * g * wq[o * K + k];
           gW[o * K + k] += f * g * xq[n * K + k];

@@ -54,8 +54,13 @@ export interface QuantConfig {
   momentumForMetric: number;
   /** Layers that read the same tensor also share the master's fractional length. */
   inputFraclenSharing: boolean;
-  /** Multiply the weight by 1/sqrt(fan_out)/std(w) before use (rescale_forward, constant). */
+  /**
+   * Multiply the weight by 1/sqrt(fan_out)/std(w) before use (rescale_forward, constant); the
+   * paper's classifier form rescales its quantised weight instead (QLinear.forwardPaper).
+   */
   rescaleForward: boolean;
+  /** With rescaleForward, the convolutions too (default true, f8net's; the paper's default false: its classifier alone). */
+  rescaleForwardConv?: boolean;
   /** How the first layer reads the image (src/quant/head-form.ts; default 'weight_only', the paper's default). */
   headForm?: HeadForm;
   /** How a linear classifier quantises (src/quant/classifier-form.ts; default 'folded', f8net's). */
@@ -403,7 +408,7 @@ export class QConv2d extends QLayer {
     const { xq, sIn, fl } = this.quantizeInput(x);
     const kh = this.weight.shape[2];
     const kw = this.weight.shape[3];
-    const w = this.rescaled(this.weight, (this.outChannels * kh * kw) / this.conv.groups);
+    const w = this.quant.rescaleForwardConv === false ? this.weight : this.rescaled(this.weight, (this.outChannels * kh * kw) / this.conv.groups);
     const sNext = this.outputScaling();
     // OIHW: the input channel is axis 1, or axis 0 for a depthwise conv (one input channel per output).
     const { w: ws, sFold } = this.inputScaleIntoWeight(w, sIn, this.conv.groups === 1 ? 1 : 0);
@@ -529,22 +534,26 @@ export class QLinear extends QLayer {
 
   /**
    * The paper's classifier form (src/quant/classifier-form.ts): w_q = Q(c w) alone; training
-   * y = s_in (x_q . w_q + b / s_in) = s_in x_q . w_q + b; evaluation z = x_q . w_q + round(b / s_in),
-   * the logits / s_in that the integer model computes (its w_q and bias go to the export as they are).
+   * y = t (x_q . w_q + b / t) = t x_q . w_q + b; evaluation z = x_q . w_q + round(b / t), the
+   * logits / t that the integer model computes (its w_q and bias go to the export as they are).
+   * t = s_in, or with rescale_forward the paper's t = s_in ws, ws = 1 / sqrt(O) / std(w_q): its
+   * linear rescales the quantised weight (unbiased std, no gradient), where f8net's other layers
+   * rescale before quantising (rescaled()).
    */
   private forwardPaper(x: Tensor): Tensor {
     if (this.perChannelInput) throw new F8Error('UNSUPPORTED', `layer ${this.layerName}: classifier_form paper has one input length (the paper's linear); set input_format_type per_layer or classifier_form folded`);
-    if (this.quant.rescaleForward) throw new F8Error('UNSUPPORTED', `layer ${this.layerName}: classifier_form paper with rescale_forward is refused: f8net has the paper's classifier form only without weight rescaling (docs/INTEROP.md); set rescale_forward false or classifier_form folded`);
     if (this.following) throw new F8Error('BAD_CONFIG', `layer ${this.layerName}: classifier_form paper is for the last layer (its output is not divided by a reader's fix scaling), but ${this.following.layerName} reads it`);
     const { xq, sIn, fl } = this.quantizeInput(x);
     const w = this.poolFactor === 1 ? this.weight : scale(this.weight, this.poolFactor);
     const wq = this.quantizeWeight(w);
-    // b / s_in: foldPlain with s_in in the place of s_next (its k = 1 / s_in is not used).
-    const fold = foldPlain(this.bias, noGrad(() => full([1], 1)), sIn);
+    const ws = this.quant.rescaleForward ? noGrad(() => powAffine(channelVar(reshape(wq, [1, wq.size]), 0, { unbiased: true }), this.outFeatures, -0.5)) : null;
+    const t = ws ? scaleByTensor(sIn, ws) : sIn;
+    // b / t: foldPlain with t in the place of s_next (its k = 1 / t is not used).
+    const fold = foldPlain(this.bias, noGrad(() => full([1], 1)), t);
     const bq = this.quantizedBias(fold.b, fl);
     this.onFold?.(wq, bq);
     const z = linear(xq, wq, bq);
-    return this.training ? scaleByTensor(z, sIn) : z;
+    return this.training ? scaleByTensor(z, t) : z;
   }
 }
 

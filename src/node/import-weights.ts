@@ -262,12 +262,13 @@ export interface ImportOptions {
 
 /**
  * Builds the model, imports the file into it and writes a float-stage checkpoint
- * ({ stage: 'float', epoch: 0, step: 0, config }). Needs an open Engine.
+ * ({ stage: 'float', epoch: 0, step: 0, config }). Needs an open Engine. paperForms: the file has
+ * the paper's names, so its config took the paper's forms.
  *
  * @example
  *   await importCheckpoint({ from: 'resnet18.safetensors', model: 'resnet18', numClasses: 1000, out: 'resnet18-float.safetensors' });
  */
-export async function importCheckpoint(o: ImportOptions): Promise<{ report: ImportReport; config: TrainConfig }> {
+export async function importCheckpoint(o: ImportOptions): Promise<{ report: ImportReport; config: TrainConfig; paperForms: boolean }> {
   const wf = readWeights(o.from);
   let numClasses = o.numClasses;
   if (numClasses === undefined) {
@@ -279,13 +280,18 @@ export async function importCheckpoint(o: ImportOptions): Promise<{ report: Impo
   const raw: Record<string, unknown> = { model: o.model, model_args: o.modelArgs ?? {}, num_classes: numClasses, floating_model: stage === 'float' };
   // The paper's checkpoints carry its forms (src/quant/classifier-form.ts, src/quant/pool-form.ts,
   // src/nn/residual.ts AlphaSharing, QuantConfig.foldOrder): its classifier quantises the weight
-  // alone and reads the float mean of its default pool (quant_avgpool False), a projection
+  // alone, rescaled as its configs do (rescale_forward True, rescale_forward_conv False), and
+  // reads the float mean of its default pool (quant_avgpool False), a projection
   // shortcut that starts a sharing chain (ResNet-50's first) owns its alpha, its fold has its
   // f32 operation order, and its blocks add the identity unscaled. Recorded in the checkpoint's config; an explicit --set classifier_form /
   // fold_order or --model-args alpha_sharing wins.
-  if (nameRulesFor(o.model).family !== 'identity' && isPaperNames(wf.tensors.keys())) {
+  const paperForms = nameRulesFor(o.model).family !== 'identity' && isPaperNames(wf.tensors.keys());
+  if (paperForms) {
     raw.classifier_form = classifierFormOfPaper(true);
     raw.pool_form = poolFormOfPaper(false);
+    // Every config of the paper rescales its classifier (fix_train.py's default too), no conv.
+    raw.rescale_forward = true;
+    raw.rescale_forward_conv = false;
     raw.fold_order = 'paper';
     raw.identity_add = 'paper';
     const args = raw.model_args as Record<string, unknown>;
@@ -302,7 +308,7 @@ export async function importCheckpoint(o: ImportOptions): Promise<{ report: Impo
     const { stateDict, report } = importWeights(wf, model, nameRulesFor(cfg.model));
     model.loadStateDict(stateDict, { strict: false, source: o.from });
     await saveCheckpoint(o.out, { model, meta: { stage, epoch: 0, step: 0, config: cfg as unknown as Record<string, unknown> } });
-    return { report, config: cfg };
+    return { report, config: cfg, paperForms };
   } finally {
     model.dispose();
   }

@@ -64,6 +64,7 @@ export function quantFromConfig(cfg: TrainConfig): QuantConfig {
     momentumForMetric: cfg.momentum_for_metric,
     inputFraclenSharing: cfg.input_fraclen_sharing,
     rescaleForward: cfg.rescale_forward,
+    rescaleForwardConv: cfg.rescale_forward_conv,
     headForm: cfg.head_form,
     classifierForm: cfg.classifier_form,
     poolForm: cfg.pool_form,

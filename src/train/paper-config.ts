@@ -20,7 +20,7 @@ const IGNORED: Record<string, string> = {
   distributed: 'one GPU', distributed_all_reduce: 'one GPU', use_diff_seed: 'one GPU',
   data_loader_workers: 'f8net loads data in-process', data_transforms: 'the folder reader has the ImageNet transforms', data_loader: 'the folder reader',
   topk: 'f8net reports top-1', pretrained_dir: 'paths are given whole', reset_parameters: 'f8net always initialises', print_each_iter: 'log_interval',
-  rescale_forward_conv: 'f8net rescales with rescale_forward only', rescale_type: 'f8net rescales with the constant type',
+  rescale_type: 'f8net rescales with the constant type',
   int_infer: "test mode: export the integer model ('f8net export') and evaluate it", int_op_only: "test mode: 'f8net export' + 'f8net eval' of the integer model",
   int_op_only_file_path: 'test mode', integize: "test mode: 'f8net export'", integize_file_path: 'test mode', test_only: "use 'f8net eval'",
   quant_bias: 'f8net\'s integer model rounds the bias by its own rule (docs/INTEROP.md)', no_clipping: 'f8net clips with alpha',
@@ -119,6 +119,15 @@ export function translatePaperKeys(raw: Record<string, unknown>, where: string):
   if (paper && !('classifier_form' in raw)) {
     out.classifier_form = classifierFormOfPaper(true);
     note("classifier -> classifier_form paper (its linear quantises the weight alone and scales input and output)");
+  }
+  // The paper's linear layers rescale unless told (fix_train.py: rescale_forward default True), its convolutions only when told.
+  if (paper && !('rescale_forward' in raw)) {
+    out.rescale_forward = true;
+    note("rescale_forward unset -> true (the paper's default for its classifier)");
+  }
+  if (paper && !('rescale_forward_conv' in raw)) {
+    out.rescale_forward_conv = false;
+    note("rescale_forward_conv unset -> false (the paper's default: the classifier alone)");
   }
   if (paper && !('quant_avgpool' in raw) && !('pool_form' in raw)) {
     out.pool_form = poolFormOfPaper(false);

@@ -58,6 +58,8 @@ interface Case {
   classifier?: ClassifierForm;
   /** QuantConfig.foldOrder (default fused). */
   foldOrder?: 'fused' | 'paper';
+  /** QuantConfig.rescaleForward (with the paper classifier form: its rescale of the quantised weight). */
+  rescale?: boolean;
   perChannel?: boolean;
   bn?: boolean;
   stride?: number;
@@ -120,6 +122,7 @@ function refInput(c: Case, d: Omit<CaseData, 'ref'>, over: Partial<RefQLayerInpu
     signed: c.signed,
     headForm: c.head,
     classifierForm: c.classifier,
+    rescaleForward: c.rescale,
     foldOrder: c.foldOrder,
     perChannel: c.perChannel,
     training: !c.eval,
@@ -172,7 +175,7 @@ function caseData(c: Case): CaseData {
 
 function quantOf(c: Case): QuantConfig {
   // The reference covers per-channel weights with one input length per layer.
-  return fixedQuant({ formatType: c.perChannel ? 'per_channel' : 'per_layer', inputFormatType: 'per_layer', headForm: c.head, classifierForm: c.classifier, foldOrder: c.foldOrder });
+  return fixedQuant({ formatType: c.perChannel ? 'per_channel' : 'per_layer', inputFormatType: 'per_layer', headForm: c.head, classifierForm: c.classifier, foldOrder: c.foldOrder, rescaleForward: !!c.rescale });
 }
 
 /** The layer of a case with the case's parameters, and its following layer. */
@@ -296,6 +299,10 @@ const CASES: Case[] = [
   { name: 'linear, paper classifier form, unsigned, per layer, clipped, last layer', kind: 'linear', signed: false, classifier: 'paper', alpha: 6, xr: [-0.5, 2], outliers: 9, wOutlier: 3 },
   { name: 'linear, paper classifier form, per-channel weights, last layer', kind: 'linear', signed: false, classifier: 'paper', perChannel: true, alpha: 3, xr: [-0.5, 2] },
   { name: 'linear, paper classifier form in evaluation (bias b / s_in on the accumulator grid), last layer', kind: 'linear', signed: false, classifier: 'paper', eval: true, alpha: 6, xr: [-0.5, 2] },
+  // With the paper's rescale_forward: t = s_in / sqrt(O) / std(w_q) in s_in's place.
+  { name: 'linear, paper classifier form, rescale_forward, last layer', kind: 'linear', signed: false, classifier: 'paper', rescale: true, alpha: 6, xr: [-0.5, 2], outliers: 9, wOutlier: 3 },
+  { name: 'linear, paper classifier form, rescale_forward, per-channel weights, last layer', kind: 'linear', signed: false, classifier: 'paper', rescale: true, perChannel: true, alpha: 3, xr: [-0.5, 2] },
+  { name: 'linear, paper classifier form, rescale_forward in evaluation (bias b / t on the accumulator grid), last layer', kind: 'linear', signed: false, classifier: 'paper', rescale: true, eval: true, alpha: 6, xr: [-0.5, 2] },
   // The paper's fold order in evaluation: ((gamma / sqrt(var + eps)) w s_in) / s_next in f32.
   { name: 'conv in evaluation, fold_order paper, unsigned, with a following layer', kind: 'conv', signed: false, eval: true, foldOrder: 'paper', alpha: 8, xr: [-0.5, 1.5], next: true },
   { name: 'conv, double_side head in evaluation, with a following layer', kind: 'conv', signed: true, head: 'double_side', eval: true, alpha: 3, xr: [-2, 2], next: true },
@@ -598,7 +605,7 @@ gpuDescribe('F8Net layers with per-channel input lengths', () => {
     expect(() => new QConv2d('g', 4, 8, 3, { groups: 2, inputSigned: false, quant: q, rng: new Rng(1) })).toThrow(/per-channel input lengths need groups 1 or a depthwise conv/);
   });
 
-  it('classifier_form paper refuses per-channel input lengths, rescale_forward and a following layer; an unknown form is named', async () => {
+  it('classifier_form paper refuses per-channel input lengths and a following layer; an unknown form is named', async () => {
     const e = Engine.get();
     const run = (quant: QuantConfig, following = false) => {
       const fc = new QLinear('fc', 6, 3, { inputSigned: false, quant, rng: new Rng(2) });
@@ -612,7 +619,6 @@ gpuDescribe('F8Net layers with per-channel input lengths', () => {
       }
     };
     expect(() => run(fixedQuant({ classifierForm: 'paper', inputFormatType: 'per_channel' }))).toThrow(/layer fc: classifier_form paper has one input length/);
-    expect(() => run(fixedQuant({ classifierForm: 'paper', rescaleForward: true }))).toThrow(/layer fc: classifier_form paper with rescale_forward/);
     expect(() => run(fixedQuant({ classifierForm: 'paper' }), true)).toThrow(/layer fc: classifier_form paper is for the last layer.*next reads it/);
     expect(() => run(fixedQuant({ classifierForm: 'pap' as ClassifierForm }))).toThrow(/layer fc: classifier form 'pap' is not one of folded, paper/);
   });
@@ -635,5 +641,21 @@ gpuDescribe('rescale_forward', () => {
     expectClose(got, Array.from(w, (v) => v / Math.sqrt(27) / std), 1e-6, 1e-5, 'rescaled');
     await gradCheck((t) => p.rescale(t, 27), [{ data: w.slice(0, 12), shape: [12] }], { eps: 1e-3, atol: 5e-3, rtol: 5e-3 });
     p.dispose();
+  });
+
+  it('rescale_forward_conv false leaves the convolutions as without rescale_forward (the paper: its classifier alone)', async () => {
+    const e = Engine.get();
+    const x = rand(2 * 2 * 5 * 5, 31, 0, 2);
+    const out = async (quant: QuantConfig): Promise<Float32Array> => {
+      const conv = new QConv2d('c', 2, 3, 3, { padding: 1, inputSigned: false, quant, rng: new Rng(7) });
+      try {
+        return (await e.tidyAsync(() => conv.forward(Tensor.from(x, [2, 2, 5, 5])).read())) as Float32Array;
+      } finally {
+        conv.dispose();
+      }
+    };
+    const plain = await out(fixedQuant({ rescaleForward: false }));
+    expect(Array.from(await out(fixedQuant({ rescaleForward: true, rescaleForwardConv: false })))).toEqual(Array.from(plain));
+    expect(Array.from(await out(fixedQuant({ rescaleForward: true })))).not.toEqual(Array.from(plain));
   });
 });
