@@ -12,8 +12,10 @@
  *    z = x_q . w_q + round(b / s_in) on the accumulator grid 2^-(fl_in + fl_w), the logits divided
  *    by s_in (a positive scalar: same top-1, same ranking), exactly what the paper's evaluation
  *    returns. The integer model's int32 logits are z * 2^(fl_in + fl_w); no multiplication
- *    other than the 8-bit dot product. The paper's form has no rescale_forward here and no
- *    per-channel input lengths (the paper's linear has neither: it warns and uses one length).
+ *    other than the 8-bit dot product. With rescale_forward the paper's linear rescales its
+ *    quantised weight, ws = 1 / sqrt(out_features) / std(w_q) (no gradient): t = s_in ws takes
+ *    s_in's place above (logits / t). No per-channel input lengths (the paper's linear has none:
+ *    it warns and uses one length).
  *    With c = 1 (a 1x1 feature map before the pool, or 2^round(log2 k^2) = k^2) it is the paper's Q(w).
  *
  * A checkpoint, config or model file that names no classifier form was made with 'folded'.
