@@ -54,7 +54,7 @@ reset_parameters: True
 distributed: False
 distributed_all_reduce: False
 use_diff_seed: False
-rescale_forward: False
+rescale_forward: {rescale}
 rescale_forward_conv: False
 rescale_type: constant
 weight_format: [8, 7]
@@ -89,6 +89,7 @@ def main():
     ap.add_argument('--images', type=int, default=50)
     ap.add_argument('--work')
     ap.add_argument('--train', action='store_true', help='then train one epoch with fix_train.py and resume its checkpoint in f8net')
+    ap.add_argument('--no-rescale', action='store_true', help="rescale_forward False (for a checkpoint f8net trained without the classifier's rescale)")
     a = ap.parse_args()
     import numpy as np, torch
     from PIL import Image
@@ -114,7 +115,7 @@ def main():
     module, depth = MODULES[a.model]
     yml = os.path.join(tmp, 'test.yml')
     with open(yml, 'w') as f:
-        f.write(TEST_YML.format(ds=os.path.join(tmp, 'ds'), pt=pt, log=os.path.join(tmp, 'log'), module=module, depth=depth or 18))
+        f.write(TEST_YML.format(ds=os.path.join(tmp, 'ds'), pt=pt, log=os.path.join(tmp, 'log'), module=module, depth=depth or 18, rescale=not a.no_rescale))
 
     paper_shim.install(a.paper)
     ft = paper_shim.load_fix_train(yml)
