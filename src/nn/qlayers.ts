@@ -54,13 +54,9 @@ export interface QuantConfig {
   momentumForMetric: number;
   /** Layers that read the same tensor also share the master's fractional length. */
   inputFraclenSharing: boolean;
-  /**
-   * Multiply the weight by 1/sqrt(fan_out)/std(w) before use (rescale_forward, constant); the
-   * paper's classifier form rescales its quantised weight instead (QLinear.forwardPaper).
-   */
+  /** Multiply the weight by 1/sqrt(fan_out)/std(w) before use (rescale_forward, constant; the paper's classifier form: its quantised weight, QLinear.forwardPaper). */
   rescaleForward: boolean;
-  /** With rescaleForward, the convolutions too (default true, f8net's; the paper's default false: its classifier alone). */
-  rescaleForwardConv?: boolean;
+  /** With rescaleForward, the convolutions too (default true; the paper's default false). */ rescaleForwardConv?: boolean;
   /** How the first layer reads the image (src/quant/head-form.ts; default 'weight_only', the paper's default). */
   headForm?: HeadForm;
   /** How a linear classifier quantises (src/quant/classifier-form.ts; default 'folded', f8net's). */
@@ -536,9 +532,8 @@ export class QLinear extends QLayer {
    * The paper's classifier form (src/quant/classifier-form.ts): w_q = Q(c w) alone; training
    * y = t (x_q . w_q + b / t) = t x_q . w_q + b; evaluation z = x_q . w_q + round(b / t), the
    * logits / t that the integer model computes (its w_q and bias go to the export as they are).
-   * t = s_in, or with rescale_forward the paper's t = s_in ws, ws = 1 / sqrt(O) / std(w_q): its
-   * linear rescales the quantised weight (unbiased std, no gradient), where f8net's other layers
-   * rescale before quantising (rescaled()).
+   * t = s_in, or with rescale_forward the paper's t = s_in ws, ws = 1 / sqrt(O) / std(w_q) (of the
+   * quantised weight, unbiased, no gradient; f8net's other layers rescale before quantising).
    */
   private forwardPaper(x: Tensor): Tensor {
     if (this.perChannelInput) throw new F8Error('UNSUPPORTED', `layer ${this.layerName}: classifier_form paper has one input length (the paper's linear); set input_format_type per_layer or classifier_form folded`);
