@@ -19,7 +19,7 @@
  *    rounds to 0 (right) or saturates (left), so no useful layer needs more; the exporter's
  *    shifts are fl_in + fl_w - fl_next with fractional lengths in [0, 8] (F8NET.md §2);
  *  - add shifts in [0, 31] (left shifts that align two fractional lengths);
- *  - a sumpool divisor in [1, 2^16], above 1 only with 8-bit codes out (src/export/graph.ts);
+ *  - a sumpool divisor in [1, 2^16], above 1 only with one shift and 8-bit codes out (src/export/graph.ts);
  *  - fractional lengths in [-64, 64]: they only name the scale 2^-fl of a value;
  *  - at most 2^26 elements per image in any value or tensor (ImageNet ResNet-50's largest
  *    activation has 2^19.6), so element indices of a batch stay far inside i32 on the GPU and
@@ -326,6 +326,7 @@ export function validateGraph(g: IntGraph, where: string): void {
         if (n.divisor !== undefined) {
           const d = int(n.divisor, 1, 65536, `node ${nn}: divisor`);
           if (d > 1 && outDtype === 'int32') bad(`node ${nn} (sumpool): divisor ${d} with int32 output; a divisor needs 8-bit codes out`);
+          if (d > 1 && (obj(n.epilogue, `node ${nn}: epilogue`).shift as unknown[]).length !== 1) bad(`node ${nn} (sumpool): divisor ${d} with per-channel shifts; a divisor takes one shift`);
         }
         break;
       }

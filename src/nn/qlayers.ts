@@ -54,9 +54,10 @@ export interface QuantConfig {
   momentumForMetric: number;
   /** Layers that read the same tensor also share the master's fractional length. */
   inputFraclenSharing: boolean;
-  /** Multiply the weight by 1/sqrt(fan_out)/std(w) before use (rescale_forward, constant; the paper's classifier form: its quantised weight, QLinear.forwardPaper). */
+  /** Weight times 1/sqrt(fan_out)/std(w) before use (rescale_forward, constant); paper classifier: see forwardPaper. */
   rescaleForward: boolean;
-  /** With rescaleForward, the convolutions too (default true; the paper's default false). */ rescaleForwardConv?: boolean;
+  /** With rescaleForward, the convolutions too (default true; the paper's default false). */
+  rescaleForwardConv?: boolean;
   /** How the first layer reads the image (src/quant/head-form.ts; default 'weight_only', the paper's default). */
   headForm?: HeadForm;
   /** How a linear classifier quantises (src/quant/classifier-form.ts; default 'folded', f8net's). */
@@ -65,10 +66,9 @@ export interface QuantConfig {
   poolForm?: PoolForm;
   /**
    * The f32 operation order of the conv-BN fold in evaluation: 'fused' (default: k = gamma r s_in /
-   * s_next per channel, w_f = k w, r = inverseSqrt) or 'paper' (the paper's code:
-   * w_f = ((gamma / sqrt(var + eps)) w s_in) / s_next, b = (beta - t mean) / s_next, each step one f32
-   * operation), so that w_f 2^fl_w rounds to the same weight codes as the paper's evaluation where
-   * it sits within an ulp of a half integer. Training keeps the fused fold (its gradients).
+   * s_next per channel, w_f = k w, r = inverseSqrt) or 'paper' (w_f = ((gamma / sqrt(var + eps)) w
+   * s_in) / s_next, b = (beta - t mean) / s_next, one f32 operation each, as the paper's code), so
+   * that w_f 2^fl_w rounds to the paper's weight codes within an ulp of a half integer. Training keeps the fused fold.
    */
   foldOrder?: 'fused' | 'paper';
   /**

@@ -121,6 +121,18 @@ describe('integer model format: hostile files', () => {
     expectBad(() => parseIntModel(serializeIntModel(base()).json, new Uint8Array(0), 'model'), /exceeds weights\.bin \(0 bytes\)/);
   });
 
+  it("a sum pool's divisor: an integer in [1, 2^16], above 1 with one shift and 8-bit codes out; files without it read", () => {
+    const pool = (d: Doc) => nodeBy(d, 'sumpool');
+    expect(parseMutated((d) => (pool(d).divisor = 9)).nodes.find((n) => n.op === 'sumpool')).toMatchObject({ divisor: 9 });
+    expect(parseMutated(() => {}).nodes.find((n) => n.op === 'sumpool')).not.toHaveProperty('divisor');
+    expectBad(() => parseMutated((d) => (pool(d).divisor = 0)), /node sumpool3: divisor is 0, expected an integer in \[1, 65536\]/);
+    expectBad(() => parseMutated((d) => (pool(d).divisor = 1.5)), /node sumpool3: divisor is 1\.5, expected an integer/);
+    expectBad(() => parseMutated((d) => (pool(d).divisor = 65537)), /node sumpool3: divisor is 65537/);
+    expectBad(() => parseMutated((d) => (pool(d).divisor = '9')), /node sumpool3: divisor is "9"/);
+    expectBad(() => parseMutated((d) => (pool(d).divisor = 9) && (pool(d).epilogue.shift = Array(10).fill(3))), /node sumpool3 \(sumpool\): divisor 9 with per-channel shifts; a divisor takes one shift/);
+    expectBad(() => parseMutated((d) => (pool(d).divisor = 9) && (d.values[4].dtype = 'int32') && (pool(d).epilogue.out = 'int32')), /node sumpool3 \(sumpool\): divisor 9 with int32 output/);
+  });
+
   it('format and version', () => {
     expectBad(() => parseMutated((d) => (d.version = 2)), /^model\/model\.json: integer model version 2 is not supported \(this f8net reads version 1\)$/);
     expectBad(() => parseMutated((d) => (d.version = '1')), /version "1" is not supported/);
