@@ -144,7 +144,11 @@ def main():
     ft.mprint = mprint
     ft.main()
     from seed_roundtrip import paper_logit_scale
-    paper = torch.cat(outs).numpy() * paper_logit_scale(built[-1])  # its eval output is in the classifier's input units
+    # Its eval output is in the classifier's units (logits / (s_in ws)); so is f8net's integer
+    # model's, whose import of the paper's file selects classifier_form paper: both are multiplied
+    # by the paper's s_in ws (float64) to compare real logits.
+    s = paper_logit_scale(built[-1])
+    paper = torch.cat(outs).numpy().astype(np.float64) * s
     line = next((l for l in printed if 'top1_error' in l), '')
     err = re.search(r'top1_error: ([0-9.]+)', line)
     print(f'fix_train.py test_only: {line.strip()}')
@@ -156,7 +160,7 @@ def main():
     out = os.path.join(tmp, 'int224')
     f8net('export', '--checkpoint', ck, '--out', out, '--no-onnx', '--force')
     rows = [json.loads(l) for l in f8net('predict', '--model', out, '--images', crops, '--runner', 'cpu', '--json', '--top-k', '1').strip().splitlines()]
-    ours = np.array([r['logits'] for r in rows])  # crops are named c<k>-<i>: the same order as ImageFolder's
+    ours = np.array([r['logits'] for r in rows], dtype=np.float64) * s  # crops are named c<k>-<i>: the same order as ImageFolder's
     lab = labels[order]
     same = float(np.mean(paper.argmax(1) == ours.argmax(1)))
     print(f'{a.model}: paper top-1 error {float(err.group(1)) if err else float("nan"):.4f} (fix_train.py), f8net {float(np.mean(ours.argmax(1) != lab)):.4f}; '
