@@ -9,7 +9,8 @@
  *    step) of float, fixed op by op (qconv knob fused: false) and fixed fused, in paired rounds
  *    that rotate which variant runs first; min and median of ms/step and of the per-round
  *    fixed/float ratios (the machine is shared: ratios within a round move much less than times).
- * 2. A per-dispatch GPU profile of one step of each variant (timestamp queries, one compute pass
+ * 2. A per-dispatch GPU profile of one step of each variant, interleaved over BENCH_PROFILE_REPS
+ *    steps in rotating order (timestamp queries, one compute pass
  *    per dispatch: Engine.beginGpuTiming({ perDispatch: true })): each kernel's GPU time, forward
  *    or under the tape node whose backward it serves, and its share of the step's GPU time.
  */
@@ -30,6 +31,8 @@ const REPS = Number(process.env.BENCH_REPS ?? 3);
 const NETS = (process.env.BENCH_NETS ?? 'cnn,resnet20').split(',');
 /** Profiled steps per variant; each kernel's figure is its least over them (load only adds time). */
 const PROFILE_REPS = Number(process.env.BENCH_PROFILE_REPS ?? 3);
+/** Kernels under this share of the step are summed into one line (BENCH_SHARE_MIN=0 lists all). */
+const SHARE_MIN = Number(process.env.BENCH_SHARE_MIN ?? 0.01);
 
 const e = await Engine.open();
 console.log(`adapter: ${JSON.stringify(e.gpu.describe())}`);
@@ -97,16 +100,25 @@ for (const name of NETS) {
     console.log('(no timestamp-query on this adapter: no GPU profile)');
     continue;
   }
-  for (const v of VARIANTS) {
-    const best = new Map<string, { ns: number; count: number }>();
-    let passes = 0;
-    for (let rep = 0; rep < PROFILE_REPS; rep++) {
+  // Profiled steps interleave the variants, rotating which goes first: a variant profiled after
+  // the others ran measured up to 2x slower on lavapipe than the same variant profiled first
+  // (the same kernels on the same shapes), so a fixed order biases the comparison.
+  const bestOf = new Map<Variant, Map<string, { ns: number; count: number }>>(VARIANTS.map((v) => [v, new Map()]));
+  const passesOf = new Map<Variant, number>();
+  for (let rep = 0; rep < PROFILE_REPS; rep++) {
+    for (let j = 0; j < VARIANTS.length; j++) {
+      const v = VARIANTS[(rep + j) % VARIANTS.length];
+      const best = bestOf.get(v)!;
       e.beginGpuTiming({ perDispatch: true });
       steps.get(v)!();
       const r = await e.endGpuTiming();
-      passes = r.passes;
+      passesOf.set(v, r.passes);
       for (const [label, t] of r.byLabel) if (!best.has(label) || t.ns < best.get(label)!.ns) best.set(label, t);
     }
+  }
+  for (const v of VARIANTS) {
+    const best = bestOf.get(v)!;
+    const passes = passesOf.get(v)!;
     const byLabel = best;
     const ns = [...best.values()].reduce((a, t) => a + t.ns, 0);
     console.log(`\n### ${name}, ${v}: GPU ${f(ns / 1e6)} ms in ${passes} dispatches (each kernel's least of ${PROFILE_REPS} steps)`);
@@ -116,7 +128,7 @@ for (const name of NETS) {
     let rest = 0;
     let restN = 0;
     for (const [label, r] of rows) {
-      if (r.ns / ns < 0.01) {
+      if (r.ns / ns < SHARE_MIN) {
         rest += r.ns;
         restN += r.count;
         continue;
@@ -124,6 +136,32 @@ for (const name of NETS) {
       console.log(`| ${label} | ${r.count} | ${f(r.ns / 1e6)} | ${f((100 * r.ns) / ns)}% |`);
     }
     console.log(`| (each under 1%) | ${restN} | ${f(rest / 1e6)} | ${f((100 * rest) / ns)}% |`);
+    if (v === 'fixed (fused)') fusionCandidates(byLabel, ns);
+  }
+}
+
+/**
+ * The memory-bound fusions of issue 16 point 1 that are not built, each with the kernels of the
+ * fused step it would remove (matched by label) and their GPU time: the most that fusion can save.
+ * An upper bound: the fraclen statistics also serve activations, and a fusion adds work to the
+ * kernel it goes into (on lavapipe, re-quantising x on every load of a conv).
+ */
+function fusionCandidates(byLabel: Map<string, { ns: number; count: number }>, ns: number): void {
+  const groups: [string, (label: string) => boolean][] = [
+    ['input fake-quant into the convs\' loads', (l) => l === 'fake_quant.fq_fwd_bits'],
+    ['fold + weight quantisation + statistics in one kernel', (l) => /^(fold\.fold_bn|reduce\.bcast_mul|fraclen\.stat_\w+|fake_quant\.fq_fwd|qconv\.scale_stats|batchnorm\.running_update)$/.test(l)],
+    ['BN statistics of u in the forward conv\'s epilogue', (l) => /^batchnorm\.stats_(partial|finalize)$/.test(l)],
+    ['STE masks in the backward kernels', (l) => /^(fake_quant\.fq_bwd_bits|elementwise\.clamp_bwd) \[/.test(l)],
+    ['the tape\'s gradient sums into the kernels that produce them', (l) => l.startsWith('elementwise.axpby')],
+  ];
+  console.log('\n#### fusions not built: what each could save at most (kernels it removes, this profile)');
+  console.log('| fusion | dispatches | GPU ms | share of the fused step |');
+  console.log('|---|---:|---:|---:|');
+  for (const [what, match] of groups) {
+    let t = 0;
+    let n = 0;
+    for (const [label, r] of byLabel) if (match(label)) (t += r.ns), (n += r.count);
+    console.log(`| ${what} | ${n} | ${f(t / 1e6, 2)} | ${f((100 * t) / ns)}% |`);
   }
 }
 await e.close();

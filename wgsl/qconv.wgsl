@@ -2,7 +2,7 @@
 // CPU reference src/ops/qconv.ref.ts). With u = conv(x_q, w_s) (so y0 = s·u), the batch
 // statistics of y0, the fold k, b and w_q = fakeQuant(k·w_s) (STE mask m), the layer's two weight
 // gradients, m·k·Wg(x_q, g_y) and s·Wg(x_q, g_y0), are one weight-gradient pass over
-//   g_c = k·g_y + s·g_y0 = A[o]·g_y + B[o]·u + C[o]          (combine)
+//   g_c = k·g_y + s·g_y0 = A[o]·g_y + B[o]·u + C[o]          (coefs; batchnorm.wgsl chan_apply)
 // minus k·G at the clipped weights only, G = Wg(x_q, g_y) computed entry by entry there
 // (clip_grad). dL/dk needs Σ m·G·w_s = Σ_pos g_y·u − Σ_clipped G·w_s (chan_dot gives Σ g_y and
 // Σ g_y·u per channel).
@@ -28,7 +28,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read> u: array<f32>;
 @group(0) @binding(6) var<storage, read_write> sums: array<f32>;
 @group(0) @binding(7) var<storage, read> coef: array<f32>;
-@group(0) @binding(8) var<storage, read_write> gc: array<f32>;
 @group(0) @binding(9) var<storage, read> kf: array<f32>;
 @group(0) @binding(10) var<storage, read> gmean: array<f32>;
 @group(0) @binding(11) var<storage, read> gvar: array<f32>;
@@ -128,30 +127,19 @@ var<workgroup> red_gu: array<f32, 64>;
   }
 }
 
-// g_c = A[o]·g_y + B[o]·u + C[o] (coef = [A; B; C]); four elements per thread.
-@compute @workgroup_size(64) fn combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = linear_index(gid, nwg, 64u);
-  let hw = p.OH * p.OW;
-  for (var v = 0u; v < 4u; v++) {
-    let i = t * 4u + v;
-    if (i >= p.count) { return; }
-    let o = (i / hw) % p.O;
-    var r = coef[p.O + o] * u[i] + coef[2u * p.O + o];
-    if (p.has_g == 1u) { r += coef[o] * gy[i]; }
-    gc[i] = r;
-  }
-}
-
 // The combine coefficients from dL/dmean, dL/dvar of y0 = s·u (batch mean, biased variance over M):
 // g_y0 = gmean/M + 2·gvar·(y0 − mean)/M, so s·g_y0 = B·u + C with B = 2s²·gvar/M and
-// C = s·(gmean − 2·gvar·s·mu_u)/M; A = k (the y path, when present). Writes coef [3·O] to out_a.
+// C = s·(gmean − 2·gvar·s·mu_u)/M; A = k (the y path, when present). Writes out_a [O] vec4
+// (A, B, 0, C): the coefficients (k1, k2, m, k3) of batchnorm.wgsl's chan_apply, which forms
+// g_c = A·g_y + B·(u − 0) + C with its division-free plane walk.
 @compute @workgroup_size(64) fn coefs(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x;
   if (o >= p.O) { return; }
   let s0 = sc[0];
-  out_a[o] = select(0.0, kf[o], p.has_g == 1u);
-  out_a[p.O + o] = 2.0 * s0 * s0 * gvar[o] / p.M;
-  out_a[2u * p.O + o] = s0 * (gmean[o] - 2.0 * gvar[o] * s0 * mu_u[o]) / p.M;
+  out_a[4u * o] = select(0.0, kf[o], p.has_g == 1u);
+  out_a[4u * o + 1u] = 2.0 * s0 * s0 * gvar[o] / p.M;
+  out_a[4u * o + 2u] = 0.0;
+  out_a[4u * o + 3u] = s0 * (gmean[o] - 2.0 * gvar[o] * s0 * mu_u[o]) / p.M;
 }
 
 // Statistics of y0 = s·u from those of u: mean = s·mu_u (out_a), biased variance = s²·var_u (out_b).

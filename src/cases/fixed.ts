@@ -10,7 +10,8 @@ import { foldBn, quantizeBias } from '../ops/fold.js';
 import { refFoldBn, refQuantizeBias } from '../ops/fold.ref.js';
 import { requantize } from '../ops/requant.js';
 import { clipGrad, chanDot, combineCoefs, combineGrad } from '../ops/qconv.js';
-import { refClipGrad, refChanDot, refCoefs, refCombine } from '../ops/qconv.ref.js';
+import { refClipGrad, refChanDot, refCoefs } from '../ops/qconv.ref.js';
+import { refChannelAffine } from '../ops/batchnorm.ref.js';
 import { quantize, fraclenFromTensor, gridSearchFraclen as refGridSearch, requantize as refRequantize } from '../quant/fixed.js';
 import { uniformArray, intArray } from '../runtime/rng.js';
 import { kernelCase, type KernelCase } from './types.js';
@@ -117,7 +118,7 @@ const QCONV = kernelCase({
   reference: (i) => {
     const coef = refCoefs(i.k, i.gm, i.gv, i.mu, 0.6, 32);
     const c = refClipGrad(i.x, QX, i.gy, i.wf, Int32Array.of(6), i.ws, i.k, 8, QW, QOPTS);
-    return [c.gw, c.gcw, refChanDot(i.gy, i.u, QY), refCombine(i.gy, i.u, coef, QY)];
+    return [c.gw, c.gcw, refChanDot(i.gy, i.u, QY), refChannelAffine(coef, i.gy, i.u, QY)];
   },
   gpu: async (i) => {
     const t = (a: Float32Array, s: number[] = [a.length]) => Tensor.from(a, s);

@@ -134,3 +134,12 @@ export function refBatchNorm2dBackward(
   }
   return { dx, dgamma, dbeta };
 }
+
+/** channelAffine: out = k1[c]·gy + k2[c]·(x − m[c]) + k3[c], coef (k1, k2, m, k3) per channel; gy null: without it. */
+export function refChannelAffine(coef: ArrayLike<number>, gy: ArrayLike<number> | null, x: ArrayLike<number>, shape: readonly number[]): Float32Array {
+  const { C, HW } = dims(shape);
+  return Float32Array.from(x, (xv, i) => {
+    const c = Math.floor(i / HW) % C;
+    return (gy ? coef[4 * c] * gy[i] : 0) + coef[4 * c + 1] * (xv - coef[4 * c + 2]) + coef[4 * c + 3];
+  });
+}

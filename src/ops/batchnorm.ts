@@ -110,6 +110,21 @@ function chanApply(g: Geometry, shape: readonly number[], coef: Tensor, gy: Tens
 }
 
 /**
+ * out = k1[c]·gy + k2[c]·(x − m[c]) + k3[c] over x's [N, C, H, W] (or [N, C]), coef f32 [4·C]
+ * as (k1, k2, m, k3) per channel (gy null: without its term): batch norm's apply kernel, one
+ * integer division per plane segment, not per element. The fixed-point layer's combined output
+ * gradient (src/ops/qconv.ts combineGrad) runs through it. CPU reference: refChannelAffine.
+ * @example const gc = channelAffine(coef, gy, u);
+ */
+export function channelAffine(coef: Tensor, gy: Tensor | null, x: Tensor): Tensor {
+  const op = 'channelAffine';
+  const g = geometry(op, x);
+  if (coef.dtype !== 'f32' || coef.size !== 4 * g.C) throw new F8Error('SHAPE_MISMATCH', `${op}: coef must be f32 [${4 * g.C}] (four per channel), got ${coef}`);
+  if (gy && (gy.dtype !== 'f32' || gy.size !== x.size)) throw new F8Error('SHAPE_MISMATCH', `${op}: gradient ${gy} and x ${x} differ`);
+  return chanApply(g, x.shape, coef, gy, x);
+}
+
+/**
  * Batch normalisation of x ([N, C, H, W] or [N, C]) with per-channel gamma, beta.
  * Training: normalises with the batch statistics and updates runningMean/runningVar in place
  * (unbiased variance); the backward is the full batch-statistics gradient. Eval: normalises

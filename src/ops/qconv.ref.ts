@@ -1,6 +1,7 @@
 /**
  * CPU references (float64) of the kernels of ./qconv.ts (wgsl/qconv.wgsl): the clipped weights'
- * gradient terms and their per-channel reduction, the per-channel sums of the y path, the combined output gradient and its coefficients,
+ * gradient terms and their per-channel reduction, the per-channel sums of the y path, the combined output gradient's coefficients
+ * (the gradient itself: refChannelAffine in ./batchnorm.ref.ts),
  * and the statistics of y0 = s·u. The layer as a whole is checked against src/nn/qlayers.ref.ts.
  *
  * @example
@@ -52,28 +53,19 @@ export function refChanDot(gy: ArrayLike<number>, u: ArrayLike<number>, shape: r
 }
 
 /**
- * Coefficients [A; B; C] of g_c = A·g_y + B·u + C (y0 = s·u over M values per channel):
- * A = k (0 without the y path), B = 2s²·gvar/M, C = s·(gmean − 2·gvar·s·mu_u)/M.
+ * Coefficients of g_c = A·g_y + B·u + C (y0 = s·u over M values per channel), [O] × (A, B, 0, C)
+ * as channelAffine reads them (refChannelAffine forms g_c): A = k (0 without the y path),
+ * B = 2s²·gvar/M, C = s·(gmean − 2·gvar·s·mu_u)/M.
  */
 export function refCoefs(k: ArrayLike<number> | null, gmean: ArrayLike<number>, gvar: ArrayLike<number>, muU: ArrayLike<number>, s: number, M: number): Float32Array {
   const O = gmean.length;
-  const c = new Float64Array(3 * O);
+  const c = new Float64Array(4 * O);
   for (let o = 0; o < O; o++) {
-    c[o] = k ? k[o] : 0;
-    c[O + o] = (2 * s * s * gvar[o]) / M;
-    c[2 * O + o] = (s * (gmean[o] - 2 * gvar[o] * s * muU[o])) / M;
+    c[4 * o] = k ? k[o] : 0;
+    c[4 * o + 1] = (2 * s * s * gvar[o]) / M;
+    c[4 * o + 3] = (s * (gmean[o] - 2 * gvar[o] * s * muU[o])) / M;
   }
   return Float32Array.from(c);
-}
-
-/** g_c = A[o]·g_y + B[o]·u + C[o] over [N, O, OH, OW] (g_y null: A·g_y left out). */
-export function refCombine(gy: ArrayLike<number> | null, u: ArrayLike<number>, coef: ArrayLike<number>, shape: readonly number[]): Float32Array {
-  const [, O, OH, OW] = shape;
-  const hw = OH * OW;
-  return Float32Array.from(u, (uv, i) => {
-    const o = Math.floor(i / hw) % O;
-    return (gy ? coef[o] * gy[i] : 0) + coef[O + o] * uv + coef[2 * O + o];
-  });
 }
 
 /** Statistics of y0 = s·u from those of u: mean s·mu_u, biased variance s²·var_u. */

@@ -12,7 +12,7 @@
  *    dL/dw_s = −k·G at the clipped weights only (clip_grad: the STE mask of w_q computed in the
  *    kernel from w_f and fl_w, G entry by entry where it is 0; clip_reduce), dL/dx_q =
  *    Bwd_x(g_y, w_q − w_f); it leaves g_y for the statistics' node;
- *  - the statistics' node (mean; var records its gradient for it): g_c = k·g_y + s·g_y0 (combine),
+ *  - the statistics' node (mean; var records its gradient for it): g_c = k·g_y + s·g_y0 (combineGrad),
  *    dL/dw_s = Wg(x_q, g_c) (the one weight-gradient pass, which also carries the y path's k·G),
  *    dL/dx_q = Bwd_x(g_c, w_s) (with the y node's Bwd_x(g_y, w_q − w_f): Bwd_x(g_y, w_q) + Bwd_x(s·g_y0, w_s)),
  *    dL/ds = Σ g_y0·u in closed form.
@@ -30,7 +30,7 @@ import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
 import { record, noGrad } from '../autograd/tape.js';
 import { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape, convGeometry, type Conv2dOptions } from './conv2d.js';
-import { batchStats, updateRunningStats } from './batchnorm.js';
+import { batchStats, updateRunningStats, channelAffine } from './batchnorm.js';
 import { foldBn } from './fold.js';
 import { checkFormat, type FakeQuantOpts } from './fakequant.js';
 import { mulChannel } from './reduce.js';
@@ -101,23 +101,23 @@ export function chanDot(gy: Tensor, u: Tensor): Tensor {
   return sums;
 }
 
-/** coef [3·O] = [A; B; C] of g_c = A·g_y + B·u + C (see wgsl/qconv.wgsl coefs); k null: A = 0. */
+/** coef f32 [4·O], (A, B, 0, C) per channel, of g_c = A·g_y + B·u + C (see wgsl/qconv.wgsl coefs); k null: A = 0. */
 export function combineCoefs(k: Tensor | null, gmean: Tensor, gvar: Tensor, muU: Tensor, s: Tensor, M: number): Tensor {
   const O = gmean.size;
   const e = Engine.get();
-  const out = Tensor.empty([3 * O]);
+  const out = Tensor.empty([4 * O]);
   e.dispatch(kern(e, 'coefs'), { kf: k ?? gmean, gmean, gvar, mu_u: muU, sc: s, out_a: out }, params({ O, M, has_g: k ? 1 : 0 }), [Math.ceil(O / 64), 1, 1]);
   return out;
 }
 
-/** g_c = A[o]·g_y + B[o]·u + C[o] (gy null: without the first term). */
+/**
+ * g_c = A[o]·g_y + B[o]·u + C[o] (gy null: without the first term), through batch norm's apply
+ * kernel (channelAffine). It had a kernel of its own with an integer division per element, which
+ * took 6x the GPU time of batch norm's apply on the same tensors on lavapipe (docs/BENCH.md).
+ */
 export function combineGrad(gy: Tensor | null, u: Tensor, coef: Tensor): Tensor {
-  const [, O, OH, OW] = dims4('combineGrad', u);
-  if (gy && gy.size !== u.size) throw new F8Error('SHAPE_MISMATCH', `combineGrad: gradient ${gy} and u ${u} differ in size`);
-  const e = Engine.get();
-  const gc = Tensor.empty(u.shape);
-  e.dispatch(kern(e, 'combine'), { gy: gy ?? u, u, coef, gc }, params({ O, OH, OW, count: u.size, has_g: gy ? 1 : 0 }), e.grid1d(Math.ceil(u.size / 4), 64));
-  return gc;
+  dims4('combineGrad', u);
+  return channelAffine(coef, gy, u);
 }
 
 /** mean = s·mu_u and biased variance = s²·var_u of y0 = s·u. */

@@ -4,8 +4,8 @@ import { Engine } from '../../src/runtime/engine.js';
 import { Tensor } from '../../src/tensor.js';
 import { backward } from '../../src/autograd/tape.js';
 import { mul } from '../../src/ops/elementwise.js';
-import { batchNorm2d, batchStats, updateRunningStats } from '../../src/ops/batchnorm.js';
-import { refBatchNorm2d, refBatchNorm2dBackward, refBatchStats, refUpdateRunningStats } from '../../src/ops/batchnorm.ref.js';
+import { batchNorm2d, batchStats, updateRunningStats, channelAffine } from '../../src/ops/batchnorm.js';
+import { refBatchNorm2d, refBatchNorm2dBackward, refBatchStats, refUpdateRunningStats, refChannelAffine } from '../../src/ops/batchnorm.ref.js';
 
 const numel = (s: number[]): number => s.reduce((a, b) => a * b, 1);
 const f32 = async (t: Tensor): Promise<Float32Array> => (await t.read()) as Float32Array;
@@ -13,6 +13,23 @@ const f32 = async (t: Tensor): Promise<Float32Array> => (await t.read()) as Floa
 gpuDescribe('batchnorm', () => {
   // H*W odd (scalar path), H*W % 4 == 0 (vec4 path), batch 1, [N, C], non-square.
   const shapes: number[][] = [[2, 3, 5, 7], [1, 4, 4, 4], [3, 5, 6, 2], [8, 6], [1, 2, 1, 3], [5, 1, 9, 11], [2, 3, 12, 12]];
+  it('channelAffine matches the reference on every shape (scalar and vec4 paths, with and without gy), and refuses a bad coef', async () => {
+    for (const shape of shapes) {
+      const C = shape[1];
+      const x = rand(numel(shape), 31, -2, 3);
+      const gy = rand(numel(shape), 32);
+      const coef = rand(4 * C, 33, -1.5, 1.5);
+      const e = Engine.get();
+      const [withG, noG] = await e.tidyAsync(async () => {
+        const cT = Tensor.from(coef, [4 * C]);
+        return [await f32(channelAffine(cT, Tensor.from(gy, shape), Tensor.from(x, shape))), await f32(channelAffine(cT, null, Tensor.from(x, shape)))];
+      });
+      expectClose(withG, refChannelAffine(coef, gy, x, shape), 1e-6, 1e-5, `channelAffine [${shape}]`);
+      expectClose(noG, refChannelAffine(coef, null, x, shape), 1e-6, 1e-5, `channelAffine without gy [${shape}]`);
+    }
+    expect(() => channelAffine(Tensor.from(new Float32Array(3), [3]), null, Tensor.from(new Float32Array(8), [2, 1, 2, 2]))).toThrow(/coef must be f32 \[4\]/);
+  });
+
   for (const shape of shapes) {
     it(`training and eval forward match the reference, [${shape}]`, async () => {
       const C = shape[1];

@@ -9,7 +9,8 @@ import { Engine } from '../../src/runtime/engine.js';
 import { Tensor } from '../../src/tensor.js';
 import { backward } from '../../src/autograd/tape.js';
 import { clipGrad, clipReduce, chanDot, combineCoefs, combineGrad, scaleStats, scaleGrad, qconvTuning } from '../../src/ops/qconv.js';
-import { refClipGrad, refClipReduce, refChanDot, refCoefs, refCombine, refScaleStats, refScaleGrad } from '../../src/ops/qconv.ref.js';
+import { refClipGrad, refClipReduce, refChanDot, refCoefs, refScaleStats, refScaleGrad } from '../../src/ops/qconv.ref.js';
+import { refChannelAffine } from '../../src/ops/batchnorm.ref.js';
 import { QConv2d, fixedQuant } from '../../src/nn/qlayers.js';
 import { Rng } from '../../src/runtime/rng.js';
 
@@ -113,8 +114,8 @@ gpuDescribe('fused fixed-point conv-BN op (wgsl/qconv.wgsl)', () => {
     const rc = refCoefs(k, gm, gv, muU, s, M);
     close(r.coef, rc, 'coefs');
     close(r.coef0, refCoefs(null, gm, gv, muU, s, M), 'coefs without the y path');
-    close(r.gc, refCombine(gy, Float32Array.from(u), rc, shape), 'combine');
-    close(r.gc0, refCombine(null, Float32Array.from(u), refCoefs(null, gm, gv, muU, s, M), shape), 'combine without the y path');
+    close(r.gc, refChannelAffine(rc, gy, u, shape), 'combine');
+    close(r.gc0, refChannelAffine(refCoefs(null, gm, gv, muU, s, M), null, u, shape), 'combine without the y path');
     const rs = refScaleStats(muU, varU, s);
     close(r.mean, rs.mean, 'scale_stats mean');
     close(r.vari, rs.var, 'scale_stats var');
