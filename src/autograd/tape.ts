@@ -12,11 +12,18 @@ import { Engine } from '../runtime/engine.js';
 import { F8Error } from '../runtime/errors.js';
 import type { Tensor } from '../tensor.js';
 
+/**
+ * A backward may return this for an input instead of a zero tensor: "this input's node must run,
+ * with a zero gradient if no other arrives". The tape then adds nothing when one does, and makes
+ * the zero only when none does (a multi-output op hands one output's gradient to another's node).
+ */
+export const ZERO_GRAD: unique symbol = Symbol('ZERO_GRAD');
+
 export interface Node {
   name: string;
   inputs: readonly (Tensor | null)[];
-  /** Gradients for each input (null where the input needs none). */
-  backward(gy: Tensor): readonly (Tensor | null | undefined)[];
+  /** Gradients for each input (null where the input needs none; ZERO_GRAD: a zero, made only if needed). */
+  backward(gy: Tensor): readonly (Tensor | null | undefined | typeof ZERO_GRAD)[];
 }
 
 let gradEnabled = true;
@@ -57,10 +64,12 @@ export function record(out: Tensor, name: string, inputs: readonly (Tensor | nul
 let addFn: ((a: Tensor, b: Tensor) => Tensor) | null = null;
 let onesLikeFn: ((t: Tensor) => Tensor) | null = null;
 let copyFn: ((t: Tensor) => Tensor) | null = null;
-export function setGradHelpers(add: (a: Tensor, b: Tensor) => Tensor, onesLike: (t: Tensor) => Tensor, copy: (t: Tensor) => Tensor): void {
+let zerosLikeFn: ((t: Tensor) => Tensor) | null = null;
+export function setGradHelpers(add: (a: Tensor, b: Tensor) => Tensor, onesLike: (t: Tensor) => Tensor, copy: (t: Tensor) => Tensor, zerosLike: (t: Tensor) => Tensor): void {
   addFn = add;
   onesLikeFn = onesLike;
   copyFn = copy;
+  zerosLikeFn = zerosLike;
 }
 
 const leafGrads = new WeakSet<Tensor>();
@@ -70,7 +79,7 @@ const leafGrads = new WeakSet<Tensor>();
  * into `.grad`; call it inside the same `tidy` as the forward pass.
  */
 export function backward(root: Tensor, seed?: Tensor): void {
-  if (!addFn || !onesLikeFn || !copyFn) throw new F8Error('UNSUPPORTED', 'autograd helpers are not registered: import f8net ops first');
+  if (!addFn || !onesLikeFn || !copyFn || !zerosLikeFn) throw new F8Error('UNSUPPORTED', 'autograd helpers are not registered: import f8net ops first');
   if (!root.requiresGrad) throw new F8Error('UNSUPPORTED', `backward(): ${root} does not require a gradient`);
   if (!seed && root.size !== 1) throw new F8Error('SHAPE_MISMATCH', `backward(): root ${root} is not a scalar; pass a seed gradient`);
   const order: Tensor[] = [];
@@ -98,11 +107,13 @@ export function backward(root: Tensor, seed?: Tensor): void {
     }
   }
   const grads = new Map<Tensor, Tensor>();
+  // Inputs handed ZERO_GRAD and nothing else yet: their zero is made when their turn comes.
+  const zeroOnly = new Set<Tensor>();
   grads.set(root, seed ?? onesLikeFn(root));
   const engine = Engine.get();
   for (let k = order.length - 1; k >= 0; k--) {
     const t = order[k];
-    const g = grads.get(t);
+    const g = grads.get(t) ?? (zeroOnly.has(t) ? zerosLikeFn(t) : undefined);
     if (!g) continue;
     if (!t.node) {
       // A leaf: accumulate into .grad, which outlives the scope.
@@ -117,7 +128,7 @@ export function backward(root: Tensor, seed?: Tensor): void {
     }
     const prevLabel = engine.profileLabel;
     engine.profileLabel = `bwd ${t.node.name}`;
-    let gs: readonly (Tensor | null | undefined)[];
+    let gs: ReturnType<Node['backward']>;
     try {
       gs = t.node.backward(g);
     } finally {
@@ -129,6 +140,10 @@ export function backward(root: Tensor, seed?: Tensor): void {
     t.node.inputs.forEach((x, j) => {
       const gx = gs[j];
       if (!x || !x.requiresGrad || !gx) return;
+      if (gx === ZERO_GRAD) {
+        if (!grads.has(x)) zeroOnly.add(x);
+        return;
+      }
       if (gx.size !== x.size) throw new F8Error('SHAPE_MISMATCH', `backward of ${t.node!.name}: gradient of input ${j} has ${gx.size} elements, input has ${x.size}`);
       const prev = grads.get(x);
       grads.set(x, prev ? addFn!(prev, gx) : gx);

@@ -170,4 +170,5 @@ setGradHelpers(
   (a, b) => axpbyRaw(a, b, 1, 1),
   (t) => full(t.shape, 1),
   copy,
+  (t) => full(t.shape, 0),
 );

@@ -28,7 +28,7 @@ import { Engine } from '../runtime/engine.js';
 import { defineKnobs } from '../runtime/tuning.js';
 import { F8Error } from '../runtime/errors.js';
 import { Tensor } from '../tensor.js';
-import { record, noGrad } from '../autograd/tape.js';
+import { record, noGrad, ZERO_GRAD } from '../autograd/tape.js';
 import { conv2dForward, conv2dBackwardInput, conv2dBackwardWeight, conv2dOutputShape, convGeometry, type Conv2dOptions } from './conv2d.js';
 import { batchStats, updateRunningStats, channelAffine } from './batchnorm.js';
 import { foldBn } from './fold.js';
@@ -192,8 +192,8 @@ export function qconvBnTrain(a: QConvBnTrainArgs): { y: Tensor; wq: Tensor; b: T
   const statsTaped = mean.requiresGrad;
   record(variance, 'qconvBn.var', [mean], (gv) => {
     pending.gvar = gv;
-    // A zero for mean, so that its node runs even when only the variance has a gradient.
-    return [zeros([O])];
+    // So that mean's node runs even when only the variance has a gradient (a zero made only then).
+    return [ZERO_GRAD];
   });
 
   const fold = foldBn(a.gamma, a.beta, mean, variance, sFold, a.sNext, a.eps);

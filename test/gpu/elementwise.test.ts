@@ -4,7 +4,7 @@ import { Engine } from '../../src/runtime/engine.js';
 import { Tensor } from '../../src/tensor.js';
 import { add, sub, mul, affine, clamp, relu, full, reshape } from '../../src/ops/elementwise.js';
 import { refAxpby, refMul, refAffine, refClamp } from '../../src/ops/elementwise.ref.js';
-import { backward } from '../../src/autograd/tape.js';
+import { backward, record, ZERO_GRAD } from '../../src/autograd/tape.js';
 
 gpuDescribe('elementwise', () => {
   // 1 and 1027 are not multiples of 4 (vec4 lanes) nor of the workgroup.
@@ -94,3 +94,25 @@ gpuDescribe('learned scales', () => {
   });
 });
 
+
+gpuDescribe('tape: ZERO_GRAD', () => {
+  it("runs the input's node with a zero when nothing else arrives, and adds nothing when something does", async () => {
+    const e = Engine.get();
+    const x = Object.assign(Tensor.from(Float32Array.of(1, 2, 3), [3]), { requiresGrad: true });
+    const got = await e.tidyAsync(async () => {
+      // k = 2x; out = record(copy of k) whose backward hands k only ZERO_GRAD.
+      const k = affine(x, 2);
+      const alone = record(affine(k, 1), 'zero-only', [k], () => [ZERO_GRAD]);
+      backward(alone, full([3], 1));
+      const g1 = Array.from(await x.grad!.read());
+      x.grad!.dispose();
+      x.grad = null;
+      // Now k also feeds a second output: its real gradient (3 per element, times 2 through k) is kept as it is.
+      const both = add(record(affine(k, 1), 'zero-only', [k], () => [ZERO_GRAD]), affine(k, 3));
+      backward(both, full([3], 1));
+      return [g1, Array.from(await x.grad!.read())];
+    });
+    expect(got[0]).toEqual([0, 0, 0]);
+    expect(got[1]).toEqual([6, 6, 6]);
+  });
+});

@@ -3,7 +3,9 @@ import { gpuDescribe, rand, expectClose, gradCheck } from '../helpers.js';
 import { Tensor } from '../../src/tensor.js';
 import { foldBn, foldBnPaper, foldPlain, quantizeBias } from '../../src/ops/fold.js';
 import { refFoldBn, refFoldBnPaper, refPaperFoldWeight, refFoldPlain, refQuantizeBias } from '../../src/ops/fold.ref.js';
-import { mulChannel } from '../../src/ops/reduce.js';
+import { mulChannel, sum } from '../../src/ops/reduce.js';
+import { Engine } from '../../src/runtime/engine.js';
+import { backward } from '../../src/autograd/tape.js';
 import { scaleByTensor } from '../../src/ops/elementwise.js';
 import { add, affine } from '../../src/ops/elementwise.js';
 
@@ -63,6 +65,42 @@ gpuDescribe('conv-BN folding', () => {
       [ins[1], ins[4], ins[5]].map((d) => ({ data: d, shape: [d.length] })),
       { eps: 1e-3, atol: 5e-3, rtol: 5e-3 },
     );
+    // One output alone: b's node passes k a zero, so k's node still runs the one backward.
+    for (const which of ['k', 'b'] as const) {
+      await gradCheck(
+        (g, be, m, v, si, sn) => affine(foldBn(g, be, m, v, si, sn, 1e-5)[which], 1.5),
+        ins.map((d) => ({ data: d, shape: [d.length] })),
+        { eps: 1e-3, atol: 5e-3, rtol: 5e-3 },
+      );
+      await gradCheck(
+        (bias, si, sn) => affine(foldPlain(bias, si, sn)[which], -2),
+        [ins[1], ins[4], ins[5]].map((d) => ({ data: d, shape: [d.length] })),
+        { eps: 1e-3, atol: 5e-3, rtol: 5e-3 },
+      );
+    }
+  });
+
+  it('one backward pass for both outputs: 3 fold kernels, no zero fill and no tape sum', async () => {
+    const n = 5;
+    const e = Engine.get();
+    if (!e.canTimeGpu) return; // the dispatch count comes from the per-dispatch GPU timing
+    const leaf = (d: Float32Array, shape = [n]) => Object.assign(Tensor.from(d, shape), { requiresGrad: true });
+    const [g, be, m, v] = [rand(n, 5, 0.5, 1.5), rand(n, 6), rand(n, 7), rand(n, 8, 0.5, 2)].map((d) => leaf(d));
+    const si = leaf(Float32Array.of(0.8), [1]);
+    const sn = leaf(Float32Array.of(1.3), [1]);
+    const labels = await e.tidyAsync(async () => {
+      const { k, b } = foldBn(g, be, m, v, si, sn, 1e-5);
+      const loss = add(k, affine(b, 2));
+      e.beginGpuTiming({ perDispatch: true });
+      backward(sum(loss));
+      return [...(await e.endGpuTiming()).byLabel.entries()];
+    });
+    const count = (re: RegExp) => labels.filter(([l]) => re.test(l)).reduce((a, [, t]) => a + t.count, 0);
+    expect(count(/^fold\.fold_bn_(backward|backward_shift|scalars)/)).toBe(3);
+    // b's node hands k ZERO_GRAD, and k has a gradient of its own: no zero, no tape sum.
+    expect(count(/^elementwise\.axpby/)).toBe(0);
+    expect(count(/^elementwise\.fill/)).toBe(1); // the scalar loss's seed
+    for (const t of [g, be, m, v, si, sn]) expect(t.grad).toBeTruthy();
   });
 });
 
