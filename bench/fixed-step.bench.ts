@@ -1,6 +1,7 @@
 /**
  * Where the fixed-point training step's time goes, before and after the fused conv-BN backward
- * (src/ops/qconv.ts), for the small CNN (w16, b64, 28x28) and ResNet-20 (b32, 32x32), the nets of
+ * (src/ops/qconv.ts), for the small CNN (w16, b64, 28x28), ResNet-20 (b32, 32x32) and, with
+ * BENCH_NETS=mobilenet_v2, MobileNetV2 (b8, 224x224), the nets of
  * `f8net bench`'s model.train rows. Prints tables; asserts nothing.
  *
  *   nice -n 5 npx tsx bench/fixed-step.bench.ts     (BENCH_ROUNDS paired rounds, BENCH_REPS steps each)
@@ -40,6 +41,7 @@ console.log(`adapter: ${JSON.stringify(e.gpu.describe())}`);
 const nets = {
   cnn: { model: 'cnn', args: { width: 16 }, data: defaultDataShape('cnn'), batch: 64 },
   resnet20: { model: 'resnet20', args: {}, data: defaultDataShape('resnet20'), batch: 32 },
+  mobilenet_v2: { model: 'mobilenet_v2', args: {}, data: defaultDataShape('mobilenet_v2'), batch: 8 },
 } as const;
 
 type Variant = 'float' | 'fixed (op by op)' | 'fixed (fused)';
